@@ -1,0 +1,294 @@
+//! The plain data every stage shares: protocols, port sets and resolved flows.
+
+use std::fmt;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+/// L3/L4 protocols a flow can use. Names are IANA keywords as nftables and iptables spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+    Icmp,
+    Icmpv6,
+    Esp,
+    Ah,
+    Gre,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 8] = [
+        Protocol::Tcp,
+        Protocol::Udp,
+        Protocol::Sctp,
+        Protocol::Icmp,
+        Protocol::Icmpv6,
+        Protocol::Esp,
+        Protocol::Ah,
+        Protocol::Gre,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+            Protocol::Icmp => "icmp",
+            Protocol::Icmpv6 => "icmpv6",
+            Protocol::Esp => "esp",
+            Protocol::Ah => "ah",
+            Protocol::Gre => "gre",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// Whether the protocol has ports (and so a flow of it needs at least one).
+    pub fn has_ports(self) -> bool {
+        matches!(self, Protocol::Tcp | Protocol::Udp | Protocol::Sctp)
+    }
+
+    pub fn names() -> impl Iterator<Item = &'static str> + Clone {
+        Protocol::ALL.into_iter().map(Protocol::name)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An inclusive port range; a single port has `lo == hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl PortRange {
+    pub fn single(p: u16) -> Self {
+        PortRange { lo: p, hi: p }
+    }
+
+    pub fn len(&self) -> u32 {
+        u32::from(self.hi) - u32::from(self.lo) + 1
+    }
+
+    pub fn is_single(&self) -> bool {
+        self.lo == self.hi
+    }
+
+    /// Parse `443` or `6910-6930`; en dashes and spaces around the dash (seen in the
+    /// sources) are accepted so a copied range still reads right.
+    pub fn parse(s: &str) -> Result<PortRange, String> {
+        let s = s.trim();
+        let norm = s.replace(['\u{2013}', '\u{2014}'], "-");
+        let (lo, hi) = match norm.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (norm.as_str(), norm.as_str()),
+        };
+        let port = |t: &str| -> Result<u16, String> {
+            match t.parse::<u32>() {
+                Ok(0) => Err("port 0 is not a usable port".into()),
+                Ok(n) if n <= 65535 => Ok(n as u16),
+                Ok(n) => Err(format!("port {n} is above 65535")),
+                Err(_) => Err(format!("`{s}` is not a port or a range like 6910-6930")),
+            }
+        };
+        let (lo, hi) = (port(lo)?, port(hi)?);
+        if lo > hi {
+            return Err(format!("range {lo}-{hi} runs backwards"));
+        }
+        Ok(PortRange { lo, hi })
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_single() {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+/// A normalised set of ports: sorted, non-overlapping, adjacent ranges joined.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortSet(Vec<PortRange>);
+
+impl PortSet {
+    pub fn new() -> Self {
+        PortSet(Vec::new())
+    }
+
+    pub fn from_ranges(ranges: impl IntoIterator<Item = PortRange>) -> Self {
+        let mut v: Vec<PortRange> = ranges.into_iter().collect();
+        v.sort();
+        let mut out: Vec<PortRange> = Vec::with_capacity(v.len());
+        for r in v {
+            match out.last_mut() {
+                Some(last) if u32::from(r.lo) <= u32::from(last.hi) + 1 => {
+                    last.hi = last.hi.max(r.hi);
+                }
+                _ => out.push(r),
+            }
+        }
+        PortSet(out)
+    }
+
+    pub fn ranges(&self) -> &[PortRange] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn union(&self, other: &PortSet) -> PortSet {
+        PortSet::from_ranges(self.0.iter().chain(other.0.iter()).copied())
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.0.iter().any(|r| r.lo <= port && port <= r.hi)
+    }
+
+    pub fn covers(&self, other: &PortSet) -> bool {
+        other
+            .0
+            .iter()
+            .all(|o| self.0.iter().any(|r| r.lo <= o.lo && o.hi <= r.hi))
+    }
+
+    pub fn intersects(&self, other: &PortSet) -> bool {
+        self.0
+            .iter()
+            .any(|a| other.0.iter().any(|b| a.lo <= b.hi && b.lo <= a.hi))
+    }
+
+    /// Number of individual ports.
+    pub fn count(&self) -> u32 {
+        self.0.iter().map(PortRange::len).sum()
+    }
+
+    /// `["80", "443", "6910-6930"]`: the contract's string form.
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+impl fmt::Display for PortSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.to_strings();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// One catalogue entry (or topology addition) that contributed to a merged flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowPart {
+    pub catalogue: String,
+    #[serde(serialize_with = "ser_ports")]
+    pub ports: PortSet,
+    pub purpose: String,
+    pub source: String,
+    /// The parameter condition that switched this part on, as written in the catalogue.
+    pub condition: Option<String>,
+    /// A topology addition's reason.
+    pub reason: Option<String>,
+    /// How this entry corrects a source row, with the defect ids.
+    pub note: Option<String>,
+    pub fixes: Vec<String>,
+}
+
+/// A resolved flow: traffic from one component (interface) to another, one protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flow {
+    pub id: String,
+    pub catalogue: String,
+    pub from: String,
+    pub from_kinds: Vec<String>,
+    pub from_zone: String,
+    pub from_interface: Option<String>,
+    #[serde(serialize_with = "ser_nets")]
+    pub from_addresses: Vec<IpNet>,
+    pub to: String,
+    pub to_kinds: Vec<String>,
+    pub to_zone: String,
+    pub to_interface: Option<String>,
+    #[serde(serialize_with = "ser_nets")]
+    pub to_addresses: Vec<IpNet>,
+    pub to_fqdns: Vec<String>,
+    pub protocol: Protocol,
+    #[serde(serialize_with = "ser_ports")]
+    pub ports: PortSet,
+    pub purpose: String,
+    pub source: String,
+    pub reason: Option<String>,
+    pub from_site: Option<String>,
+    pub to_site: Option<String>,
+    /// Both ends in the same zone: a zone firewall never sees it, a host firewall does.
+    pub intra_zone: bool,
+    /// Parameters whose value switched a part of this flow on.
+    pub parameters: Vec<String>,
+    pub parts: Vec<FlowPart>,
+}
+
+impl Flow {
+    /// The catalogue ids merged into this flow.
+    pub fn catalogue_ids(&self) -> Vec<&str> {
+        self.parts.iter().map(|p| p.catalogue.as_str()).collect()
+    }
+}
+
+fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(p.to_strings())
+}
+
+fn ser_nets<S: serde::Serializer>(n: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(n.iter().map(ToString::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(items: &[&str]) -> PortSet {
+        PortSet::from_ranges(items.iter().map(|s| PortRange::parse(s).unwrap()))
+    }
+
+    #[test]
+    fn merges_adjacent_and_overlapping() {
+        assert_eq!(
+            set(&["443", "80", "81", "6910-6930", "6920-6940"]).to_string(),
+            "80-81,443,6910-6940"
+        );
+    }
+
+    #[test]
+    fn parses_source_spellings() {
+        assert_eq!(
+            PortRange::parse("6890\u{2013} 6909").unwrap().to_string(),
+            "6890-6909"
+        );
+        assert!(PortRange::parse("0").is_err());
+        assert!(PortRange::parse("70000").is_err());
+        assert!(PortRange::parse("20-10").is_err());
+        assert!(PortRange::parse("http").is_err());
+    }
+
+    #[test]
+    fn covers_and_intersects() {
+        let wide = set(&["1-1000"]);
+        assert!(wide.covers(&set(&["80", "443"])));
+        assert!(!set(&["80"]).covers(&wide));
+        assert!(wide.intersects(&set(&["999-2000"])));
+        assert!(!wide.intersects(&set(&["1001"])));
+    }
+}
