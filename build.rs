@@ -1,16 +1,21 @@
-//! Embeds every `catalogue/*.toml` in the binary, sorted by name, so a user's clone needs
-//! nothing at run time and a new catalogue file needs no code change.
+//! Embeds every `catalogue/*.toml` and `templates/*.j2` in the binary, sorted by name, so the
+//! installed tool needs nothing at run time and a new file needs no code change.
 
 use std::{env, fs, path::Path};
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalogue");
+    embed("catalogue", ".toml", "catalogue_files.rs");
+    embed("templates", ".j2", "template_files.rs");
+}
+
+fn embed(sub: &str, ext: &str, out_name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = fs::read_dir(&dir)
-        .expect("catalogue/ directory")
+        .expect("directory next to Cargo.toml")
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".toml"))
+        .filter(|n| n.ends_with(ext))
         .collect();
     names.sort();
     let mut out = String::from("[\n");
@@ -23,6 +28,6 @@ fn main() {
         ));
     }
     out.push(']');
-    let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("catalogue_files.rs");
+    let dest = Path::new(&env::var("OUT_DIR").unwrap()).join(out_name);
     fs::write(dest, out).unwrap();
 }

@@ -1,10 +1,58 @@
 //! ctxfw: a Citrix deployment topology in, firewall rule sets out.
 //!
 //! The pipeline is the module layout: [`catalogue`] and [`topology`] are read and checked,
-//! [`resolve`] binds them into [`flow::Flow`]s, and the output modules render them.
+//! [`resolve`] binds them into [`flow::Flow`]s, [`render`] turns them into text through
+//! templates, and [`output`] writes files atomically.
 
 pub mod catalogue;
 pub mod cond;
 pub mod diag;
 pub mod doc;
 pub mod flow;
+pub mod output;
+pub mod render;
+pub mod resolve;
+pub mod topology;
+
+/// Exit codes shared by every command (README, "Exit codes").
+pub mod exit {
+    /// Success: valid, equal, allowed.
+    pub const OK: u8 = 0;
+    /// Findings: differences (`diff`), traffic not allowed (`explain`), warnings denied (`check --deny-warnings`).
+    pub const FINDINGS: u8 = 1;
+    /// Invalid input: a topology or catalogue file with errors.
+    pub const INVALID: u8 = 2;
+    /// Usage error: unknown command, option or argument value.
+    pub const USAGE: u8 = 64;
+    /// I/O error: a file could not be read or written.
+    pub const IO: u8 = 74;
+}
+
+use std::path::Path;
+
+use catalogue::Catalogue;
+use diag::{Diagnostic, Invalid};
+use resolve::Resolution;
+use topology::Topology;
+
+/// Everything a command needs: catalogue, checked topology, resolved flows, all warnings.
+pub struct Loaded {
+    pub catalogue: Catalogue,
+    pub topology: Topology,
+    pub resolution: Resolution,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Load the catalogue (with an optional extension directory) and a topology, and resolve.
+pub fn load(topology: &Path, catalogue_dir: Option<&Path>) -> Result<Loaded, Invalid> {
+    let catalogue = Catalogue::load(catalogue_dir)?;
+    let (topology, mut warnings) = topology::load(topology, &catalogue)?;
+    let resolution = resolve::resolve(&topology, &catalogue);
+    warnings.extend(resolution.warnings.iter().cloned());
+    Ok(Loaded {
+        catalogue,
+        topology,
+        resolution,
+        warnings,
+    })
+}

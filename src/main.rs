@@ -1,14 +1,204 @@
+//! The command line: parse arguments, call the library, map errors to exit codes.
+
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use ctxfw::catalogue::Catalogue;
+use ctxfw::diag::Invalid;
+use ctxfw::exit;
+use ctxfw::render::{self, Renderer};
+
+#[derive(Parser)]
+#[command(
+    name = "ctxfw",
+    version,
+    about = "Turn a Citrix deployment topology into firewall rule sets",
+    long_about = "ctxfw reads a topology (zones with CIDRs, Citrix components placed in them, a few \
+parameters) and, from its embedded catalogue of documented Citrix ports, derives every flow the \
+deployment needs, with its purpose and where it is documented.",
+    after_help = "Examples:\n  ctxfw check topologies/onprem-cvad.toml\n  ctxfw flows topologies/onprem-cvad.toml --format markdown\n  ctxfw catalogue netscaler-gateway\n\nExit codes: 0 ok, 1 findings, 2 invalid input, 64 usage error, 74 I/O error."
+)]
+struct Cli {
+    /// A directory of extra catalogue files (*.toml) for in-house components, loaded after the
+    /// embedded catalogue.
+    #[arg(long, global = true, value_name = "DIR")]
+    catalogue: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a topology: exit 0 when valid, 2 with every error (file:line:column) when not.
+    #[command(
+        after_help = "Examples:\n  ctxfw check topologies/onprem-cvad.toml\n  ctxfw check site.toml --deny-warnings"
+    )]
+    Check {
+        /// The topology file.
+        file: PathBuf,
+        /// Exit 1 when there are warnings.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// List every flow the topology needs.
+    #[command(
+        after_help = "Examples:\n  ctxfw flows topologies/onprem-cvad.toml\n  ctxfw flows topologies/onprem-cvad.toml --format json > flows.json\n  ctxfw flows topologies/onprem-cvad.toml --format markdown --out flows.md"
+    )]
+    Flows {
+        /// The topology file.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
+        format: FlowFormat,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Override embedded templates with same-named files from this directory.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+    },
+    /// Browse the catalogue: families and kinds, one kind's flows, or the parameters.
+    #[command(
+        after_help = "Examples:\n  ctxfw catalogue\n  ctxfw catalogue storefront\n  ctxfw catalogue --parameters"
+    )]
+    Catalogue {
+        /// A component kind id, e.g. `delivery-controller`.
+        kind: Option<String>,
+        /// List the parameters with their defaults and the flows they switch.
+        #[arg(long)]
+        parameters: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FlowFormat {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+}
+
 fn main() -> ExitCode {
-    match ctxfw::catalogue::Catalogue::embedded() {
-        Ok(c) => {
-            println!("{} kinds, {} flows", c.kinds.len(), c.flows.len());
-            ExitCode::SUCCESS
-        }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(2)
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if let Some(invalid) = e.downcast_ref::<Invalid>() {
+                eprintln!("{invalid}");
+                return ExitCode::from(exit::INVALID);
+            }
+            if is_broken_pipe(&e) {
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("error: {e:#}");
+            let io = e
+                .chain()
+                .any(|c| c.downcast_ref::<std::io::Error>().is_some());
+            ExitCode::from(if io { exit::IO } else { exit::INVALID })
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+fn print_warnings(warnings: &[ctxfw::diag::Diagnostic]) {
+    for w in warnings {
+        eprintln!("{w}");
+    }
+}
+
+fn stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .context("writing to standard output")?;
+    out.flush().context("writing to standard output")
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let cat_dir = cli.catalogue.as_deref();
+    match cli.command {
+        Command::Check {
+            file,
+            deny_warnings,
+        } => {
+            let loaded = ctxfw::load(&file, cat_dir)?;
+            print_warnings(&loaded.warnings);
+            let n = loaded.resolution.flows.len();
+            let w = loaded.warnings.len();
+            eprintln!(
+                "{}: valid, {} components in {} zones, {n} flows, {w} warning{}",
+                file.display(),
+                loaded.topology.components.len(),
+                loaded.topology.zones.len(),
+                if w == 1 { "" } else { "s" }
+            );
+            Ok(if deny_warnings && w > 0 {
+                exit::FINDINGS
+            } else {
+                exit::OK
+            })
+        }
+        Command::Flows {
+            file,
+            format,
+            out,
+            templates,
+        } => {
+            let loaded = ctxfw::load(&file, cat_dir)?;
+            print_warnings(&loaded.warnings);
+            let (t, r) = (&loaded.topology, &loaded.resolution);
+            let text = match format {
+                FlowFormat::Table => render::flows::table(r),
+                FlowFormat::Json => render::flows::json_text(t, r),
+                FlowFormat::Csv => render::flows::csv(r),
+                FlowFormat::Markdown => {
+                    render::flows::markdown(&Renderer::new(templates.as_deref())?, t, r)?
+                }
+            };
+            match out {
+                Some(path) => ctxfw::output::write_one(&path, &text)?,
+                None => stdout(&text)?,
+            }
+            Ok(exit::OK)
+        }
+        Command::Catalogue { kind, parameters } => {
+            let cat = Catalogue::load(cat_dir)?;
+            let text = if parameters {
+                render::catalogue::parameters(&cat)
+            } else if let Some(k) = kind {
+                match render::catalogue::kind(&cat, &k) {
+                    Some(t) => t,
+                    None => {
+                        let hint =
+                            ctxfw::diag::choice_hint(&k, cat.kinds.keys().map(String::as_str));
+                        eprintln!("error: unknown component kind `{k}`\n  = hint: {hint}");
+                        return Ok(exit::USAGE);
+                    }
+                }
+            } else {
+                render::catalogue::overview(&cat)
+            };
+            stdout(&text)?;
+            Ok(exit::OK)
         }
     }
 }

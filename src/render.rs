@@ -1,0 +1,75 @@
+//! One minijinja environment for every output: embedded templates (overridable file by file
+//! with `--templates DIR`), strict undefined variables, and one quoting filter per target.
+
+pub mod catalogue;
+pub mod flows;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+/// Templates shipped inside the binary, by file name.
+pub const EMBEDDED: &[(&str, &str)] = &include!(concat!(env!("OUT_DIR"), "/template_files.rs"));
+
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    /// The embedded templates, with any same-named file in `overrides` taking precedence.
+    pub fn new(overrides: Option<&Path>) -> Result<Renderer> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        // Quoting is chosen per target through filters, never by file extension.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.add_filter("md", md_cell);
+        for (name, text) in EMBEDDED {
+            let text = match overrides.map(|d| d.join(name)).filter(|p| p.is_file()) {
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading template {}", p.display()))?,
+                None => (*text).to_string(),
+            };
+            env.add_template_owned(name.to_string(), text)
+                .with_context(|| format!("template {name} does not parse"))?;
+        }
+        if let Some(dir) = overrides {
+            if !dir.is_dir() {
+                anyhow::bail!("--templates {}: not a directory", dir.display());
+            }
+        }
+        Ok(Renderer { env })
+    }
+
+    pub fn render(&self, name: &str, ctx: &serde_json::Value) -> Result<String> {
+        let tmpl = self
+            .env
+            .get_template(name)
+            .with_context(|| format!("no template {name}"))?;
+        tmpl.render(Value::from_serialize(ctx))
+            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+    }
+}
+
+/// A Markdown table cell: pipes escaped, line breaks as `<br>`, HTML neutralised so a
+/// description cannot add markup or columns to the rendered table.
+pub fn md_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\\' => out.push_str("\\\\"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '`' => out.push_str("\\`"),
+            '\n' => out.push_str("<br>"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}

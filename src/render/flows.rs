@@ -1,0 +1,244 @@
+//! The resolved flows as JSON (the contract), a terminal table, CSV and Markdown.
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::flow::Flow;
+use crate::resolve::Resolution;
+use crate::topology::Topology;
+
+use super::Renderer;
+
+/// `from` as a reader names it: `netscaler.snip (dmz)`.
+pub fn end_label(name: &str, iface: &Option<String>) -> String {
+    match iface {
+        Some(i) => format!("{name}.{i}"),
+        None => name.to_string(),
+    }
+}
+
+/// Why the flow is there: the parameters that switched it, or a topology reason.
+pub fn switched_by(f: &Flow) -> String {
+    let mut parts = Vec::new();
+    if !f.parameters.is_empty() {
+        parts.push(format!("parameters: {}", f.parameters.join(", ")));
+    }
+    if let Some(r) = &f.reason {
+        parts.push(format!("reason: {r}"));
+    }
+    parts.join("; ")
+}
+
+/// The flows contract (format doc, "Machine-readable flows") plus extra fields.
+pub fn json(topo: &Topology, res: &Resolution) -> Value {
+    let params: serde_json::Map<String, Value> = res
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.value.to_json()))
+        .collect();
+    json!({
+        "topology": topo.name,
+        "description": topo.description,
+        "parameters": params,
+        "flows": res.flows,
+        "removed": res.removed,
+    })
+}
+
+/// Context for templates: the contract JSON plus display helpers computed once in Rust.
+pub fn context(topo: &Topology, res: &Resolution) -> Value {
+    let mut v = json(topo, res);
+    let rows: Vec<Value> = res
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            json!({
+                "n": i + 1,
+                "from": end_label(&f.from, &f.from_interface),
+                "to": end_label(&f.to, &f.to_interface),
+                "ports": f.ports.to_string(),
+                "switch": switched_by(f),
+            })
+        })
+        .collect();
+    let params: Vec<Value> = res
+        .parameters
+        .iter()
+        .map(|p| json!({"name": p.name, "value": p.value.to_string(), "default": p.default.to_string(), "set": p.set}))
+        .collect();
+    v["rows"] = Value::Array(rows);
+    v["parameter_list"] = Value::Array(params);
+    v["warnings"] = Value::Array(
+        res.warnings
+            .iter()
+            .map(|w| Value::String(w.message.clone()))
+            .collect(),
+    );
+    v
+}
+
+pub fn markdown(r: &Renderer, topo: &Topology, res: &Resolution) -> Result<String> {
+    r.render("flows.md.j2", &context(topo, res))
+}
+
+pub fn json_text(topo: &Topology, res: &Resolution) -> String {
+    let mut s = serde_json::to_string_pretty(&json(topo, res)).expect("flows serialise");
+    s.push('\n');
+    s
+}
+
+const CSV_HEADER: [&str; 14] = [
+    "id",
+    "from_zone",
+    "from",
+    "from_addresses",
+    "to_zone",
+    "to",
+    "to_addresses",
+    "to_fqdns",
+    "protocol",
+    "ports",
+    "purpose",
+    "source",
+    "parameters",
+    "reason",
+];
+
+pub fn csv(res: &Resolution) -> String {
+    let mut out = String::new();
+    push_row(&mut out, CSV_HEADER.iter().map(|s| s.to_string()));
+    for f in &res.flows {
+        let nets = |v: &[ipnet::IpNet]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        push_row(
+            &mut out,
+            [
+                f.id.clone(),
+                f.from_zone.clone(),
+                end_label(&f.from, &f.from_interface),
+                nets(&f.from_addresses),
+                f.to_zone.clone(),
+                end_label(&f.to, &f.to_interface),
+                nets(&f.to_addresses),
+                f.to_fqdns.join(" "),
+                f.protocol.to_string(),
+                f.ports.to_string(),
+                f.purpose.clone(),
+                f.source.clone(),
+                f.parameters.join(" "),
+                f.reason.clone().unwrap_or_default(),
+            ],
+        );
+    }
+    out
+}
+
+/// RFC 4180 quoting; cells a spreadsheet would run as a formula get a leading apostrophe.
+pub fn push_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
+    let mut first = true;
+    for c in cells {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        let c = if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{c}")
+        } else {
+            c
+        };
+        if c.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&c.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(&c);
+        }
+    }
+    out.push_str("\r\n");
+}
+
+/// An aligned table for the terminal: one line per merged flow, continuation lines for the
+/// other catalogue entries merged into it (their ports and purpose).
+pub fn table(res: &Resolution) -> String {
+    let header = ["#", "from", "to", "proto", "ports", "purpose"];
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for (i, f) in res.flows.iter().enumerate() {
+        for (j, p) in f.parts.iter().enumerate() {
+            let purpose = if f.parts.len() > 1 {
+                format!("[{}] {}", p.ports, p.purpose.replace('\n', " "))
+            } else {
+                p.purpose.replace('\n', " ")
+            };
+            rows.push(if j == 0 {
+                [
+                    (i + 1).to_string(),
+                    format!(
+                        "{} ({})",
+                        end_label(&f.from, &f.from_interface),
+                        f.from_zone
+                    ),
+                    format!("{} ({})", end_label(&f.to, &f.to_interface), f.to_zone),
+                    f.protocol.to_string(),
+                    f.ports.to_string(),
+                    purpose,
+                ]
+            } else {
+                [
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    purpose,
+                ]
+            });
+        }
+    }
+    let mut width = header.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate().take(5) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: [&str; 6]| {
+        for (i, c) in cells.iter().enumerate() {
+            if i < 5 {
+                out.push_str(c);
+                out.push_str(&" ".repeat(width[i] - c.chars().count() + 2));
+            } else {
+                out.push_str(c);
+            }
+        }
+        out.push('\n');
+    };
+    line(&mut out, header);
+    for r in &rows {
+        line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    }
+    out.push_str(&format!("{} flows\n", res.flows.len()));
+    out
+}
+
+/// The review files every topology has in `golden/<name>/`: the flows as JSON and Markdown.
+pub fn review_files(
+    r: &Renderer,
+    topo: &Topology,
+    res: &Resolution,
+) -> Result<Vec<crate::output::OutFile>> {
+    Ok(vec![
+        crate::output::OutFile {
+            name: "flows.json".into(),
+            content: json_text(topo, res),
+        },
+        crate::output::OutFile {
+            name: "flows.md".into(),
+            content: markdown(r, topo, res)?,
+        },
+    ])
+}

@@ -1,0 +1,461 @@
+//! Topology x catalogue -> flows.
+//!
+//! Every catalogue flow whose condition holds binds each component of its source kind to each
+//! component of its destination kind; interface roles pick addresses; flows with the same
+//! endpoints and protocol are merged. Knows nothing about output targets.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+use ipnet::IpNet;
+
+use crate::catalogue::{
+    lookup, CatFlow, Catalogue, KindRef, ParamType, ParamValue, Platform, PortItem, Scope,
+};
+use crate::diag::Diagnostic;
+use crate::flow::{Flow, FlowPart, PortSet, Protocol};
+use crate::topology::{Component, Topology};
+
+/// A catalogue flow the topology removed, with its reason.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Removed {
+    pub catalogue: String,
+    pub from: String,
+    pub to: String,
+    pub protocol: Protocol,
+    #[serde(serialize_with = "ser_ports")]
+    pub ports: PortSet,
+    pub purpose: String,
+    pub reason: String,
+}
+
+fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(p.to_strings())
+}
+
+/// An effective parameter value, and whether the topology set it.
+#[derive(Debug, Clone)]
+pub struct ParamSetting {
+    pub name: String,
+    pub value: ParamValue,
+    pub default: ParamValue,
+    pub set: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub flows: Vec<Flow>,
+    pub removed: Vec<Removed>,
+    pub parameters: Vec<ParamSetting>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// One end of a binding before merging.
+struct End<'a> {
+    /// `None` for an internet service the topology does not place.
+    comp: Option<&'a Component>,
+    name: String,
+    kinds: Vec<String>,
+    iface: Option<String>,
+    zone: String,
+    addrs: Vec<IpNet>,
+    fqdns: Vec<String>,
+    site: Option<String>,
+}
+
+type Key = (String, Option<String>, String, Option<String>, Protocol);
+
+pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
+    let overrides: IndexMap<String, ParamValue> = topo
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect();
+    let get = lookup(cat, &overrides);
+    let mut warnings = Vec::new();
+    let mut merged: BTreeMap<Key, Flow> = BTreeMap::new();
+    let mut removed = Vec::new();
+    let mut removal_used = vec![false; topo.removals.len()];
+    let mut warned_internet: Vec<String> = Vec::new();
+
+    for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
+        if let Some(c) = &cf.when {
+            if !c.eval(&get) {
+                continue;
+            }
+        }
+        let sources = ends(topo, cat, &cf.from, cf.from_role.as_deref(), false);
+        let dests = ends(topo, cat, &cf.to, cf.to_role.as_deref(), true);
+        if dests.is_empty() && !sources.is_empty() {
+            if let KindRef::Kind(k) = &cf.to {
+                let internet = cat
+                    .kind(k)
+                    .is_some_and(|k| k.platform == Platform::Internet);
+                if internet
+                    && topo.internet_zones().next().is_none()
+                    && !warned_internet.contains(k)
+                {
+                    warned_internet.push(k.clone());
+                    warnings.push(
+                        Diagnostic::warning(format!(
+                            "components here need the internet service `{k}` ({}), but no zone holds 0.0.0.0/0 or ::/0",
+                            cat.kinds[k].fqdns.join(", ")
+                        ))
+                        .in_file(&topo.file)
+                        .hint("add an internet zone with cidrs = [\"0.0.0.0/0\"] so these flows get rules"),
+                    );
+                }
+            }
+        }
+        let mut pairs = Vec::new();
+        for s in &sources {
+            for d in &dests {
+                if binds(topo, cf, s, d) {
+                    pairs.push((s, d));
+                }
+            }
+        }
+        if pairs.is_empty() {
+            continue;
+        }
+        let (ports, missing) = ports_of(cat, &overrides, cf);
+        let needs_ports = cf.protocols.iter().any(|p| p.has_ports());
+        if needs_ports && ports.is_empty() {
+            let params: Vec<String> = missing.iter().map(|p| format!("parameters.{p}")).collect();
+            warnings.push(
+                Diagnostic::warning(format!(
+                    "flow `{}` ({}) has no fixed port yet, so no rule is made for it",
+                    cf.id, cf.purpose
+                ))
+                .in_file(&topo.file)
+                .hint(format!(
+                    "configure fixed ports on the servers and set {}",
+                    params.join(", ")
+                )),
+            );
+            continue;
+        }
+        for (s, d) in pairs {
+            for &proto in &cf.protocols {
+                let part = FlowPart {
+                    catalogue: cf.id.clone(),
+                    ports: if proto.has_ports() {
+                        ports.clone()
+                    } else {
+                        PortSet::new()
+                    },
+                    purpose: cf.purpose.clone(),
+                    source: cf.source.clone(),
+                    condition: cf.when_text.clone(),
+                    reason: None,
+                    note: cf.note.clone(),
+                    fixes: cf.fixes.clone(),
+                };
+                if let Some(i) = topo.removals.iter().position(|r| {
+                    r.catalogue == cf.id
+                        && r.from.as_ref().is_none_or(|f| *f == s.name)
+                        && r.to.as_ref().is_none_or(|t| *t == d.name)
+                }) {
+                    removal_used[i] = true;
+                    removed.push(Removed {
+                        catalogue: cf.id.clone(),
+                        from: s.name.clone(),
+                        to: d.name.clone(),
+                        protocol: proto,
+                        ports: part.ports.clone(),
+                        purpose: cf.purpose.clone(),
+                        reason: topo.removals[i].reason.clone(),
+                    });
+                    continue;
+                }
+                let params = cf
+                    .when
+                    .as_ref()
+                    .map(|c| c.params().into_iter().map(String::from).collect())
+                    .unwrap_or_default();
+                add(&mut merged, s, d, proto, part, params);
+            }
+        }
+    }
+    for (i, used) in removal_used.iter().enumerate() {
+        if !used {
+            let r = &topo.removals[i];
+            warnings.push(
+                Diagnostic::warning(format!(
+                    "removal of `{}` matches no flow of this topology",
+                    r.catalogue
+                ))
+                .at(&topo.file, r.span.clone())
+                .hint("check the catalogue id and the from/to components, or delete the removal"),
+            );
+        }
+    }
+    for a in &topo.additions {
+        let s = end_of(
+            topo,
+            &topo.components[&a.from],
+            a.from_interface.as_deref(),
+            Vec::new(),
+        );
+        let d = end_of(
+            topo,
+            &topo.components[&a.to],
+            a.to_interface.as_deref(),
+            Vec::new(),
+        );
+        let part = FlowPart {
+            catalogue: format!("site:{}", a.id),
+            ports: a.ports.clone(),
+            purpose: a.purpose.clone(),
+            source: format!("Topology {}, [[additions]] {}", topo.name, a.id),
+            condition: None,
+            reason: Some(a.reason.clone()),
+            note: None,
+            fixes: Vec::new(),
+        };
+        add(&mut merged, &s, &d, a.protocol, part, Vec::new());
+    }
+    let parameters = cat
+        .parameters
+        .values()
+        .map(|p| ParamSetting {
+            name: p.name.clone(),
+            value: overrides
+                .get(&p.name)
+                .cloned()
+                .unwrap_or_else(|| p.default.clone()),
+            default: p.default.clone(),
+            set: overrides.contains_key(&p.name),
+        })
+        .collect();
+    Resolution {
+        flows: merged.into_values().collect(),
+        removed,
+        parameters,
+        warnings,
+    }
+}
+
+/// Whether a catalogue flow binds this source to this destination.
+fn binds(topo: &Topology, cf: &CatFlow, s: &End<'_>, d: &End<'_>) -> bool {
+    if let (Some(a), Some(b)) = (s.comp, d.comp) {
+        if std::ptr::eq(a, b) {
+            // Co-located kinds talk on the host itself; peers of one kind (controller to
+            // controller, an HA pair) need more than one address between them.
+            if cf.from != cf.to {
+                return false;
+            }
+            let lone_host = s.addrs == d.addrs
+                && s.addrs.len() == 1
+                && s.addrs[0].prefix_len() == s.addrs[0].max_prefix_len();
+            if lone_host {
+                return false;
+            }
+        }
+    }
+    // Components in an internet zone are untrusted: only flows meant to face the internet.
+    if !cf.from_internet && topo.zone(&s.zone).default_route {
+        return false;
+    }
+    if !cf.cross_site {
+        if let (Some(a), Some(b)) = (&s.site, &d.site) {
+            if a != b {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Components matching one end of a catalogue flow. For an internet-service destination that
+/// no component places, the zone holding the default route stands in, with the domains.
+fn ends<'a>(
+    topo: &'a Topology,
+    cat: &Catalogue,
+    r: &KindRef,
+    role: Option<&str>,
+    dest: bool,
+) -> Vec<End<'a>> {
+    let mut out: Vec<End<'a>> = topo
+        .components
+        .values()
+        .filter(|c| c.kinds.iter().any(|k| cat.matches(k, r)))
+        .map(|c| {
+            let fqdns = c
+                .kinds
+                .iter()
+                .filter_map(|k| cat.kind(k))
+                .filter(|k| k.platform == Platform::Internet)
+                .flat_map(|k| k.fqdns.clone())
+                .collect();
+            end_of(topo, c, role, fqdns)
+        })
+        .collect();
+    if dest && out.is_empty() {
+        if let KindRef::Kind(k) = r {
+            if let Some(kind) = cat.kind(k).filter(|k| k.platform == Platform::Internet) {
+                for z in topo.internet_zones() {
+                    out.push(End {
+                        comp: None,
+                        name: kind.id.clone(),
+                        kinds: vec![kind.id.clone()],
+                        iface: None,
+                        zone: z.name.clone(),
+                        addrs: z
+                            .cidrs
+                            .iter()
+                            .filter(|c| c.prefix_len() == 0)
+                            .copied()
+                            .collect(),
+                        fqdns: kind.fqdns.clone(),
+                        site: None,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn end_of<'a>(
+    topo: &'a Topology,
+    c: &'a Component,
+    role: Option<&str>,
+    fqdns: Vec<String>,
+) -> End<'a> {
+    let iface = role
+        .filter(|r| c.interfaces.contains_key(*r))
+        .map(String::from);
+    let (zone, addrs) = topo.addresses(c, iface.as_deref());
+    End {
+        comp: Some(c),
+        name: c.name.clone(),
+        kinds: c.kinds.clone(),
+        iface,
+        zone,
+        addrs,
+        fqdns,
+        site: c.site.clone(),
+    }
+}
+
+/// The ports of a catalogue flow under the current parameters, and the `ports` parameters that
+/// were empty (a "random port" service nobody has pinned yet).
+fn ports_of(
+    cat: &Catalogue,
+    overrides: &IndexMap<String, ParamValue>,
+    cf: &CatFlow,
+) -> (PortSet, Vec<String>) {
+    let mut ranges = Vec::new();
+    let mut missing = Vec::new();
+    for item in &cf.ports {
+        match item {
+            PortItem::Fixed(r) => ranges.push(*r),
+            PortItem::Param(name) => {
+                let value = overrides.get(name).unwrap_or(&cat.parameters[name].default);
+                match value {
+                    ParamValue::Int(i) => {
+                        if let Ok(p) = u16::try_from(*i) {
+                            if p > 0 {
+                                ranges.push(crate::flow::PortRange::single(p));
+                            }
+                        }
+                    }
+                    ParamValue::Ports(set)
+                        if set.is_empty() && cat.parameters[name].ty == ParamType::Ports =>
+                    {
+                        missing.push(name.clone())
+                    }
+                    ParamValue::Ports(set) => ranges.extend(set.ranges().iter().copied()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    (PortSet::from_ranges(ranges), missing)
+}
+
+fn add(
+    merged: &mut BTreeMap<Key, Flow>,
+    s: &End<'_>,
+    d: &End<'_>,
+    proto: Protocol,
+    part: FlowPart,
+    params: Vec<String>,
+) {
+    let key: Key = (
+        s.name.clone(),
+        s.iface.clone(),
+        d.name.clone(),
+        d.iface.clone(),
+        proto,
+    );
+    let flow = merged.entry(key).or_insert_with(|| Flow {
+        id: flow_id(s, d, proto),
+        catalogue: part.catalogue.clone(),
+        from: s.name.clone(),
+        from_kinds: s.kinds.clone(),
+        from_zone: s.zone.clone(),
+        from_interface: s.iface.clone(),
+        from_addresses: s.addrs.clone(),
+        to: d.name.clone(),
+        to_kinds: d.kinds.clone(),
+        to_zone: d.zone.clone(),
+        to_interface: d.iface.clone(),
+        to_addresses: d.addrs.clone(),
+        to_fqdns: Vec::new(),
+        protocol: proto,
+        ports: PortSet::new(),
+        purpose: String::new(),
+        source: String::new(),
+        reason: None,
+        from_site: s.site.clone(),
+        to_site: d.site.clone(),
+        intra_zone: s.zone == d.zone,
+        parameters: Vec::new(),
+        parts: Vec::new(),
+    });
+    for f in &d.fqdns {
+        if !flow.to_fqdns.contains(f) {
+            flow.to_fqdns.push(f.clone());
+        }
+    }
+    for p in params {
+        if !flow.parameters.contains(&p) {
+            flow.parameters.push(p);
+        }
+    }
+    flow.ports = flow.ports.union(&part.ports);
+    // The same catalogue entry can reach one merged flow twice (e.g. through two kinds of a
+    // co-located component); keep it once.
+    if flow.parts.iter().any(|p| p.catalogue == part.catalogue) {
+        return;
+    }
+    flow.purpose = join(&flow.purpose, &part.purpose);
+    flow.source = join(&flow.source, &part.source);
+    if let Some(r) = &part.reason {
+        flow.reason = Some(match &flow.reason {
+            Some(old) => join(old, r),
+            None => r.clone(),
+        });
+    }
+    flow.parts.push(part);
+}
+
+fn join(acc: &str, item: &str) -> String {
+    if acc.is_empty() {
+        item.to_string()
+    } else if acc.split("; ").any(|x| x == item) {
+        acc.to_string()
+    } else {
+        format!("{acc}; {item}")
+    }
+}
+
+fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
+    let end = |e: &End<'_>| match &e.iface {
+        Some(i) => format!("{}.{}", e.name, i),
+        None => e.name.clone(),
+    };
+    format!("{}-to-{}-{}", end(s), end(d), proto)
+}
