@@ -61,6 +61,35 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
     },
+    /// Render rule sets and review files for one or every target.
+    #[command(
+        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n\nWithout --out, a target that produces a single file prints it to standard output."
+    )]
+    Generate {
+        /// The topology file.
+        file: PathBuf,
+        /// Output target, or `all` for every target.
+        #[arg(long, value_name = "TARGET", default_value = "all")]
+        target: String,
+        /// Directory to write the files to (atomically: all files or none).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Host-firewall perspective: rules for this component's own addresses.
+        #[arg(long, value_name = "COMPONENT")]
+        host: Option<String>,
+        /// Override embedded templates with same-named files from this directory.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        /// Log and count dropped packets (nftables, iptables).
+        #[arg(long)]
+        log_drops: bool,
+        /// Count packets on every rule (nftables).
+        #[arg(long)]
+        counters: bool,
+        /// Windows: also emit outbound rules for what each component initiates.
+        #[arg(long)]
+        outbound: bool,
+    },
     /// Browse the catalogue: families and kinds, one kind's flows, or the parameters.
     #[command(
         after_help = "Examples:\n  ctxfw catalogue\n  ctxfw catalogue storefront\n  ctxfw catalogue --parameters"
@@ -101,6 +130,10 @@ fn main() -> ExitCode {
             if let Some(invalid) = e.downcast_ref::<Invalid>() {
                 eprintln!("{invalid}");
                 return ExitCode::from(exit::INVALID);
+            }
+            if e.downcast_ref::<ctxfw::generate::UsageError>().is_some() {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::USAGE);
             }
             if is_broken_pipe(&e) {
                 return ExitCode::from(exit::OK);
@@ -177,6 +210,47 @@ fn run(cli: Cli) -> Result<u8> {
             match out {
                 Some(path) => ctxfw::output::write_one(&path, &text)?,
                 None => stdout(&text)?,
+            }
+            Ok(exit::OK)
+        }
+        Command::Generate {
+            file,
+            target,
+            out,
+            host,
+            templates,
+            log_drops,
+            counters,
+            outbound,
+        } => {
+            let targets = ctxfw::generate::select(&target)?;
+            let loaded = ctxfw::load(&file, cat_dir)?;
+            print_warnings(&loaded.warnings);
+            let renderer = Renderer::new(templates.as_deref())?;
+            let opts = ctxfw::generate::Options {
+                host,
+                log_drops,
+                counters,
+                outbound,
+            };
+            let files = ctxfw::generate::generate(&loaded, &renderer, &opts, &targets)?;
+            match out {
+                Some(dir) => {
+                    let written = ctxfw::output::write_all(&dir, &files)?;
+                    for p in written {
+                        eprintln!("wrote {}", p.display());
+                    }
+                }
+                None if files.len() == 1 => stdout(&files[0].content)?,
+                None => {
+                    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+                    eprintln!(
+                        "error: target `{target}` writes {} files ({}); pass --out DIR",
+                        names.len(),
+                        names.join(", ")
+                    );
+                    return Ok(exit::USAGE);
+                }
             }
             Ok(exit::OK)
         }

@@ -1,20 +1,53 @@
 //! Golden files: every topology in `topologies/` is generated and compared byte for byte with
-//! `golden/<name>/`. `UPDATE_GOLDEN=1 cargo test` rewrites them; a pull request that changes
-//! rules therefore shows the rule change itself.
+//! `golden/<name>/`: the review files (`flows.json`, `flows.md`), every target's zone-firewall
+//! output, and host-firewall outputs for each Linux component (`golden/<name>/host-<component>/`).
+//! `UPDATE_GOLDEN=1 cargo test` rewrites them; a pull request that changes rules therefore
+//! shows the rule change itself.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use ctxfw::catalogue::Platform;
+use ctxfw::generate::{self, Options, TARGETS};
 use ctxfw::output::OutFile;
 use ctxfw::render::Renderer;
 
-fn outputs(path: &Path) -> (String, Vec<OutFile>) {
+/// Every expected file of one topology, relative to `golden/<name>/`.
+fn outputs(path: &Path) -> (String, Vec<(PathBuf, OutFile)>) {
     let loaded = ctxfw::load(path, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let r = Renderer::new(None).unwrap();
-    let files =
-        ctxfw::render::flows::review_files(&r, &loaded.topology, &loaded.resolution).unwrap();
-    (loaded.topology.name.clone(), files)
+    let mut out: Vec<(PathBuf, OutFile)> = Vec::new();
+    for f in ctxfw::render::flows::review_files(&r, &loaded.topology, &loaded.resolution).unwrap() {
+        out.push((PathBuf::from(&f.name), f));
+    }
+    // The `flows` target repeats the review files under other names; skip it.
+    let targets: Vec<_> = TARGETS.iter().filter(|t| t.name != "flows").collect();
+    for f in generate::generate(&loaded, &r, &Options::default(), &targets).unwrap() {
+        out.push((PathBuf::from(&f.name), f));
+    }
+    let host_targets: Vec<_> = targets.iter().copied().filter(|t| t.host_aware).collect();
+    if !host_targets.is_empty() {
+        for c in loaded.topology.components.values() {
+            let linux = c.kinds.iter().any(|k| {
+                loaded
+                    .catalogue
+                    .kind(k)
+                    .is_some_and(|k| k.platform == Platform::Linux)
+            });
+            if !linux {
+                continue;
+            }
+            let opts = Options {
+                host: Some(c.name.clone()),
+                ..Options::default()
+            };
+            for f in generate::generate(&loaded, &r, &opts, &host_targets).unwrap() {
+                out.push((PathBuf::from(format!("host-{}", c.name)).join(&f.name), f));
+            }
+        }
+    }
+    (loaded.topology.name.clone(), out)
 }
 
 #[test]
@@ -33,10 +66,15 @@ fn golden_files_match() {
             path.display()
         );
         let dir = common::root().join("golden").join(&name);
-        for f in files {
-            let gp = dir.join(&f.name);
+        if update {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let mut expected: Vec<PathBuf> = Vec::new();
+        for (rel, f) in files {
+            let gp = dir.join(&rel);
+            expected.push(rel.clone());
             if update {
-                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::create_dir_all(gp.parent().unwrap()).unwrap();
                 std::fs::write(&gp, &f.content).unwrap();
                 continue;
             }
@@ -44,9 +82,19 @@ fn golden_files_match() {
             if old != f.content {
                 let diff = similar::TextDiff::from_lines(&old, &f.content)
                     .unified_diff()
-                    .header(&format!("golden/{name}/{}", f.name), "generated")
+                    .header(&format!("golden/{name}/{}", rel.display()), "generated")
                     .to_string();
                 failures.push(diff);
+            }
+        }
+        // Files in golden/ that nothing generates any more are stale.
+        for entry in walk(&dir) {
+            let rel = entry.strip_prefix(&dir).unwrap().to_path_buf();
+            if !expected.contains(&rel) {
+                failures.push(format!(
+                    "golden/{name}/{} is not generated any more; delete it",
+                    rel.display()
+                ));
             }
         }
     }
@@ -55,6 +103,21 @@ fn golden_files_match() {
         "golden files differ (run `UPDATE_GOLDEN=1 cargo test` if the change is intended):\n{}",
         failures.join("\n")
     );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 #[test]

@@ -1,0 +1,172 @@
+//! Flows -> rules for one perspective: which flows a firewall sees, in which direction,
+//! with aggregated addresses, in a deterministic order. Target-neutral: every rule-set target
+//! (nftables, iptables, Windows, cloud) starts from these rules.
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::flow::{Flow, PortSet, Protocol};
+use crate::resolve::Resolution;
+use crate::topology::Topology;
+
+/// Where the firewall sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Perspective {
+    /// A router or firewall between zones: only flows that cross zones.
+    Zone,
+    /// The host firewall of one component: its inbound and outbound flows, intra-zone included.
+    Host(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Through the firewall (zone perspective).
+    Forward,
+    /// To the host (host perspective).
+    Inbound,
+    /// From the host (host perspective).
+    Outbound,
+}
+
+/// One rule: traffic from `src` to `dst` on `protocol`/`ports`, allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub direction: Direction,
+    /// The resolved flow this rule comes from (ids are stable across runs).
+    pub flow: String,
+    pub from: String,
+    pub from_zone: String,
+    pub to: String,
+    pub to_zone: String,
+    #[serde(serialize_with = "ser_nets")]
+    pub src: Vec<IpNet>,
+    #[serde(serialize_with = "ser_nets")]
+    pub dst: Vec<IpNet>,
+    pub fqdns: Vec<String>,
+    pub protocol: Protocol,
+    #[serde(serialize_with = "ser_ports")]
+    pub ports: PortSet,
+    pub purpose: String,
+    pub source: String,
+    pub reason: Option<String>,
+}
+
+impl Rule {
+    /// Addresses of one IP family; a rule may hold both (dual-stack zones).
+    pub fn src_v4(&self) -> Vec<IpNet> {
+        self.src
+            .iter()
+            .filter(|n| matches!(n, IpNet::V4(_)))
+            .copied()
+            .collect()
+    }
+    pub fn src_v6(&self) -> Vec<IpNet> {
+        self.src
+            .iter()
+            .filter(|n| matches!(n, IpNet::V6(_)))
+            .copied()
+            .collect()
+    }
+    pub fn dst_v4(&self) -> Vec<IpNet> {
+        self.dst
+            .iter()
+            .filter(|n| matches!(n, IpNet::V4(_)))
+            .copied()
+            .collect()
+    }
+    pub fn dst_v6(&self) -> Vec<IpNet> {
+        self.dst
+            .iter()
+            .filter(|n| matches!(n, IpNet::V6(_)))
+            .copied()
+            .collect()
+    }
+}
+
+fn ser_nets<S: serde::Serializer>(n: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(n.iter().map(ToString::to_string))
+}
+
+fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(p.to_strings())
+}
+
+/// Smallest equivalent list of networks, sorted (adjacent and contained networks merged).
+pub fn aggregate(nets: &[IpNet]) -> Vec<IpNet> {
+    let mut v = IpNet::aggregate(&nets.to_vec());
+    v.sort();
+    v
+}
+
+/// Every address of a component: its hosts (or zone) and all its interfaces.
+pub fn component_addresses(topo: &Topology, name: &str) -> Vec<IpNet> {
+    let Some(c) = topo.components.get(name) else {
+        return Vec::new();
+    };
+    let mut out = topo.addresses(c, None).1;
+    for role in c.interfaces.keys() {
+        out.extend(topo.addresses(c, Some(role)).1);
+    }
+    aggregate(&out)
+}
+
+fn rule(f: &Flow, direction: Direction) -> Rule {
+    Rule {
+        direction,
+        flow: f.id.clone(),
+        from: f.from.clone(),
+        from_zone: f.from_zone.clone(),
+        to: f.to.clone(),
+        to_zone: f.to_zone.clone(),
+        src: aggregate(&f.from_addresses),
+        dst: aggregate(&f.to_addresses),
+        fqdns: f.to_fqdns.clone(),
+        protocol: f.protocol,
+        ports: f.ports.clone(),
+        purpose: f.purpose.clone(),
+        source: f.source.clone(),
+        reason: f.reason.clone(),
+    }
+}
+
+/// The rules a firewall in `perspective` needs, in the resolver's deterministic order
+/// (inbound before outbound for a host; a flow between two hosts of the component is both).
+pub fn plan(res: &Resolution, perspective: &Perspective) -> Vec<Rule> {
+    match perspective {
+        Perspective::Zone => res
+            .flows
+            .iter()
+            .filter(|f| !f.intra_zone)
+            .map(|f| rule(f, Direction::Forward))
+            .collect(),
+        Perspective::Host(name) => {
+            let inbound = res
+                .flows
+                .iter()
+                .filter(|f| &f.to == name)
+                .map(|f| rule(f, Direction::Inbound));
+            let outbound = res
+                .flows
+                .iter()
+                .filter(|f| &f.from == name)
+                .map(|f| rule(f, Direction::Outbound));
+            inbound.chain(outbound).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_adjacent_networks() {
+        let nets: Vec<IpNet> = ["10.0.0.0/25", "10.0.0.128/25", "10.0.0.5/32", "10.1.0.1/32"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let agg: Vec<String> = aggregate(&nets).iter().map(ToString::to_string).collect();
+        assert_eq!(agg, ["10.0.0.0/24", "10.1.0.1/32"]);
+    }
+}

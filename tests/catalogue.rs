@@ -1,0 +1,249 @@
+//! The embedded catalogue: loads cleanly, covers the contract kinds and parameters, handles
+//! every known source defect, and accepts a user's extension directory.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use ctxfw::catalogue::{Catalogue, ParamValue, Platform};
+
+const CONTRACT_KINDS: &[&str] = &[
+    "workspace-app",
+    "vda",
+    "delivery-controller",
+    "director",
+    "storefront",
+    "license-server",
+    "cloud-connector",
+    "fas",
+    "certificate-authority",
+    "session-recording-server",
+    "wem-infrastructure",
+    "pvs-server",
+    "pvs-target",
+    "sql-server",
+    "domain-controller",
+    "dns-server",
+    "ntp-server",
+    "radius-server",
+    "vcenter",
+    "scvmm",
+    "hyperv-host",
+    "admin-workstation",
+    "netscaler-adc",
+    "netscaler-gateway",
+    "netscaler-adm",
+    "netscaler-sdwan",
+    "xenserver-host",
+    "xencenter",
+    "workload-balancing",
+    "nfs-server",
+    "iscsi-target",
+    "smb-file-server",
+    "syslog-server",
+    "smart-tools-agent",
+];
+
+#[test]
+fn embedded_catalogue_loads() {
+    let cat = common::catalogue();
+    assert!(cat.flows.len() > 150, "only {} flows", cat.flows.len());
+}
+
+#[test]
+fn contract_kinds_exist() {
+    let cat = common::catalogue();
+    for k in CONTRACT_KINDS {
+        assert!(cat.kind(k).is_some(), "contract kind `{k}` missing");
+    }
+    assert!(cat
+        .expand_kind("netscaler-gateway")
+        .contains(&"netscaler-adc".to_string()));
+}
+
+#[test]
+fn contract_parameters_and_defaults() {
+    let cat = common::catalogue();
+    let want = [
+        ("xml_port", ParamValue::Int(80)),
+        ("storefront_port", ParamValue::Int(443)),
+        ("edt", ParamValue::Bool(true)),
+        ("session_reliability", ParamValue::Bool(true)),
+        ("html5", ParamValue::Bool(false)),
+        ("udp_audio", ParamValue::Bool(false)),
+        ("vda_tls", ParamValue::Bool(false)),
+        ("framehawk", ParamValue::Bool(false)),
+        ("sql_instance", ParamValue::Str("default".into())),
+        ("rendezvous", ParamValue::Str("off".into())),
+    ];
+    for (name, default) in want {
+        let p = cat
+            .parameters
+            .get(name)
+            .unwrap_or_else(|| panic!("parameter {name} missing"));
+        assert_eq!(p.default, default, "default of {name}");
+    }
+}
+
+#[test]
+fn every_known_source_defect_is_handled() {
+    let cat = common::catalogue();
+    let ids: Vec<String> = (1..=45).map(|i| format!("D{i:02}")).collect();
+    for id in &ids {
+        let d = cat
+            .defects
+            .get(id)
+            .unwrap_or_else(|| panic!("defect {id} is not handled in the catalogue"));
+        assert!(
+            d.handling.len() > 20,
+            "{id}: handling too thin: {:?}",
+            d.handling
+        );
+    }
+    // Every flow a defect names says how it corrects the source, and cites the defect back.
+    for d in cat.defects.values() {
+        for f in &d.flows {
+            let flow = cat.flows.iter().find(|x| &x.id == f).unwrap();
+            assert!(
+                flow.fixes.contains(&d.id),
+                "flow {f} is named by {} but does not list it in `fixes`",
+                d.id
+            );
+            assert!(
+                flow.note.as_deref().is_some_and(|n| n.contains(&d.id)),
+                "flow {f}: note does not mention {}",
+                d.id
+            );
+        }
+    }
+}
+
+#[test]
+fn every_flow_is_cited_and_explained() {
+    let cat = common::catalogue();
+    for f in &cat.flows {
+        assert!(!f.purpose.trim().is_empty(), "{}: no purpose", f.id);
+        assert!(!f.source.trim().is_empty(), "{}: no source", f.id);
+    }
+    let families: BTreeSet<&str> = cat.flows.iter().map(|f| f.family.as_str()).collect();
+    for fam in [
+        "core",
+        "cvad",
+        "cloud",
+        "pvs",
+        "netscaler",
+        "xenserver",
+        "smart-tools",
+        "legacy",
+    ] {
+        assert!(families.contains(fam), "no flows from family {fam}");
+    }
+}
+
+#[test]
+fn legacy_kinds_are_marked_with_versions() {
+    let cat = common::catalogue();
+    let legacy: Vec<_> = cat.kinds.values().filter(|k| k.legacy).collect();
+    assert!(
+        legacy.len() >= 8,
+        "expected the legacy products, found {}",
+        legacy.len()
+    );
+    for k in legacy {
+        assert!(
+            k.versions.is_some(),
+            "legacy kind {} has no version scope",
+            k.id
+        );
+    }
+}
+
+#[test]
+fn internet_services_have_domains() {
+    let cat = common::catalogue();
+    let internet: Vec<_> = cat
+        .kinds
+        .values()
+        .filter(|k| k.platform == Platform::Internet)
+        .collect();
+    assert!(!internet.is_empty());
+    for k in internet {
+        assert!(!k.fqdns.is_empty(), "{}", k.id);
+    }
+}
+
+const EXT: &str = r#"
+[family]
+id = "acme"
+title = "ACME in-house"
+
+[components.acme-portal]
+name = "ACME self-service portal"
+platform = "linux"
+traits = ["citrix-licensed"]
+
+[[flows]]
+id = "acme-portal-storefront"
+from = "acme-portal"
+to = "storefront"
+protocol = "tcp"
+ports = ["$storefront_port"]
+purpose = "Portal embeds the Citrix store"
+source = "ACME design doc 12"
+"#;
+
+#[test]
+fn user_extension_directory_adds_kinds_and_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let ext = dir.path().join("catalogue.d");
+    std::fs::create_dir(&ext).unwrap();
+    std::fs::write(ext.join("acme.toml"), EXT).unwrap();
+    let cat = Catalogue::load(Some(&ext)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cat.kind("acme-portal").is_some());
+    let topo = dir.path().join("t.toml");
+    std::fs::write(
+        &topo,
+        "name = \"t\"\n[zones.a]\ncidrs = [\"10.0.0.0/24\"]\n[components.p]\nkind = \"acme-portal\"\nzone = \"a\"\nhosts = [\"10.0.0.5\"]\n[components.sf]\nkind = \"storefront\"\nzone = \"a\"\nhosts = [\"10.0.0.6\"]\n",
+    )
+    .unwrap();
+    let loaded = ctxfw::load(&topo, Some(&ext)).unwrap_or_else(|e| panic!("{e}"));
+    let f = loaded
+        .resolution
+        .flows
+        .iter()
+        .find(|f| f.from == "p" && f.to == "sf")
+        .expect("portal flow");
+    assert_eq!(f.ports.to_string(), "443");
+}
+
+#[test]
+fn extension_errors_name_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = EXT
+        .replace("to = \"storefront\"", "to = \"storefrnt\"")
+        .replace("protocol = \"tcp\"", "protocol = \"tcpp\"");
+    std::fs::write(dir.path().join("acme.toml"), bad).unwrap();
+    let err = Catalogue::load(Some(dir.path())).unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("unknown protocol `tcpp`"), "{shown}");
+    assert!(shown.contains("acme.toml:16:"), "{shown}");
+    // A second load with the protocol fixed reports the unknown kind with a suggestion.
+    let bad = EXT.replace("to = \"storefront\"", "to = \"storefrnt\"");
+    std::fs::write(dir.path().join("acme.toml"), bad).unwrap();
+    let err = Catalogue::load(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown to kind `storefrnt`") && err.contains("did you mean \"storefront\"?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn extension_cannot_redefine_a_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.toml"), "[family]\nid = \"x\"\ntitle = \"x\"\n[components.vda]\nname = \"mine\"\nplatform = \"linux\"\n").unwrap();
+    let err = Catalogue::load(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.contains("duplicate component kind `vda`") && err.contains("first defined here"),
+        "{err}"
+    );
+}
