@@ -74,7 +74,9 @@ pub fn write_one(path: &Path, content: &str) -> Result<()> {
 /// that a failure part-way leaves nothing behind.
 fn fail_point(name: &str) -> Result<()> {
     match std::env::var("CTXFW_FAIL_AFTER") {
-        Ok(n) if n == name => anyhow::bail!("injected failure after staging {name}"),
+        Ok(n) if n == name => {
+            Err(std::io::Error::other(format!("injected failure after staging {name}")).into())
+        }
         _ => Ok(()),
     }
 }

@@ -408,20 +408,30 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
         });
         t.zones.insert(e.key.to_string(), zone);
     }
-    // Overlaps: only the default-route zone may overlap ("everything not elsewhere").
-    for (i, (a, za, sa)) in all.iter().enumerate() {
-        for (b, zb, sb) in &all[i + 1..] {
-            if za == zb || a.prefix_len() == 0 || b.prefix_len() == 0 {
-                continue;
-            }
-            if a.contains(&b.network()) || b.contains(&a.network()) {
-                let d = Diagnostic::error(format!("zone `{zb}` network {b} overlaps zone `{za}` network {a}"))
-                    .at(r.file, sb.clone())
-                    .label(r.file, sa.clone(), "overlapping network here")
-                    .hint("zones must not overlap; only a zone holding 0.0.0.0/0 or ::/0 may (it means everything else)");
-                r.diags.push(d);
+    // Overlaps: only the default-route zone may overlap ("everything not elsewhere"). Sorted
+    // by start address, a network overlaps an earlier one exactly when it starts before the
+    // furthest end seen so far: one pass, so ten thousand zones stay fast.
+    let mut nets: Vec<&(IpNet, String, Span)> =
+        all.iter().filter(|(n, _, _)| n.prefix_len() > 0).collect();
+    nets.sort_by_key(|(n, _, _)| (matches!(n, IpNet::V6(_)), n.network(), n.prefix_len()));
+    let mut widest: Option<&(IpNet, String, Span)> = None;
+    for cur in nets {
+        if let Some(prev) = widest {
+            let same_family = matches!(prev.0, IpNet::V6(_)) == matches!(cur.0, IpNet::V6(_));
+            if same_family && prev.0.contains(&cur.0.network()) {
+                if prev.1 != cur.1 {
+                    let d = Diagnostic::error(format!("zone `{}` network {} overlaps zone `{}` network {}", cur.1, cur.0, prev.1, prev.0))
+                        .at(r.file, cur.2.clone())
+                        .label(r.file, prev.2.clone(), "overlapping network here")
+                        .hint("zones must not overlap; only a zone holding 0.0.0.0/0 or ::/0 may (it means everything else)");
+                    r.diags.push(d);
+                }
+                if prev.0.broadcast() >= cur.0.broadcast() {
+                    continue;
+                }
             }
         }
+        widest = Some(cur);
     }
 }
 
