@@ -442,11 +442,14 @@ fn add(
     flow.parts.push(part);
 }
 
+/// Join distinct texts: sentences by a space, fragments by "; ".
 fn join(acc: &str, item: &str) -> String {
     if acc.is_empty() {
         item.to_string()
-    } else if acc.split("; ").any(|x| x == item) {
+    } else if acc.contains(item) {
         acc.to_string()
+    } else if acc.ends_with(['.', '!', '?']) {
+        format!("{acc} {item}")
     } else {
         format!("{acc}; {item}")
     }
