@@ -28,6 +28,7 @@ const COMMANDS: &[&str] = &[
 /// The only variables a generated script may name.
 const VARIABLES: &[&str] = &[
     "$FirewallProfile",
+    "$PolicyStore",
     "$Remove",
     "$ErrorActionPreference",
     "$Topology",
@@ -322,6 +323,7 @@ fn inbound_rules_serve_ports_outbound_only_when_asked() {
                     assert!(get(&r, p).is_some(), "{}: rule without {p}: {r:?}", f.name);
                 }
                 assert_eq!(get(&r, "-Group"), Some("$Group"));
+                assert_eq!(get(&r, "-PolicyStore"), Some("$PolicyStore"));
                 assert_eq!(get(&r, "-Action"), Some("Allow"));
                 assert_eq!(get(&r, "-Profile"), Some("$FirewallProfile"));
                 assert_eq!(get(&r, "-Enabled"), Some("True"));
@@ -423,7 +425,9 @@ fn scripts_converge_and_remove_their_group_first() {
         assert!(c.starts_with("#Requires -RunAsAdministrator\n#Requires -Modules NetSecurity\n"));
         assert!(c.contains("[CmdletBinding(SupportsShouldProcess)]\nparam("));
         assert!(c.contains(&format!("$Group = 'ctxfw win-injection {comp}'\n")));
-        let get = c.find("Get-NetFirewallRule -Group $Group").unwrap();
+        let get = c
+            .find("Get-NetFirewallRule -PolicyStore $PolicyStore -Group $Group")
+            .unwrap();
         let remove = c.find("Remove-NetFirewallRule").unwrap();
         let ret = c.find("if ($Remove) {\n    return\n}").unwrap();
         let first_new = c.find("New-NetFirewallRule").unwrap();
@@ -434,7 +438,8 @@ fn scripts_converge_and_remove_their_group_first() {
         );
         // Every change asks ShouldProcess, so -WhatIf and -Confirm cover all of them.
         assert_eq!(
-            c.matches("New-NetFirewallRule -Name").count(),
+            c.matches("New-NetFirewallRule -PolicyStore $PolicyStore -Name")
+                .count(),
             c.matches("$PSCmdlet.ShouldProcess(").count() - 1,
             "{}",
             f.name
