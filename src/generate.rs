@@ -46,12 +46,22 @@ pub struct Target {
 }
 
 /// Every target, in the order `--target all` writes them.
-pub const TARGETS: &[Target] = &[Target {
-    name: "flows",
-    about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
-    host_aware: false,
-    render: flows,
-}];
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "flows",
+        about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
+        host_aware: false,
+        render: flows,
+    },
+    Target {
+        name: "windows",
+        about:
+            "Windows Firewall PowerShell, <topology>-<component>.ps1 for every Windows component",
+        // One script per Windows component already; `--host` narrows to one of them.
+        host_aware: false,
+        render: crate::render::windows::render,
+    },
+];
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);

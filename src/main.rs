@@ -234,6 +234,14 @@ fn run(cli: Cli) -> Result<u8> {
                 outbound,
             };
             let files = ctxfw::generate::generate(&loaded, &renderer, &opts, &targets)?;
+            if files.is_empty() {
+                // e.g. `--target windows` for a topology without a Windows component.
+                eprintln!(
+                    "{}: target `{target}` has nothing to write for this topology; nothing was written",
+                    file.display()
+                );
+                return Ok(exit::OK);
+            }
             match out {
                 Some(dir) => {
                     let written = ctxfw::output::write_all(&dir, &files)?;

@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod flows;
+pub mod windows;
 
 use std::path::Path;
 
@@ -27,6 +28,7 @@ impl Renderer {
         // Quoting is chosen per target through filters, never by file extension.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("md", md_cell);
+        env.add_filter("ps", ps_filter);
         for (name, text) in EMBEDDED {
             let text = match overrides.map(|d| d.join(name)).filter(|p| p.is_file()) {
                 Some(p) => std::fs::read_to_string(&p)
@@ -72,4 +74,97 @@ pub fn md_cell(s: &str) -> String {
         }
     }
     out
+}
+
+/// The `ps` filter: a string (or each item of a list, joined with `, `) as a PowerShell
+/// single-quoted literal; see [`ps_quote`].
+fn ps_filter(v: Value) -> Result<String, minijinja::Error> {
+    if v.is_undefined() || v.is_none() {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            "ps: no value to quote",
+        ));
+    }
+    if let Some(s) = v.as_str() {
+        return Ok(ps_quote(s));
+    }
+    if matches!(v.kind(), minijinja::value::ValueKind::Seq) {
+        let items: Vec<String> = v
+            .try_iter()?
+            .map(|i| match i.as_str() {
+                Some(s) => ps_quote(s),
+                None => ps_quote(&i.to_string()),
+            })
+            .collect();
+        return Ok(items.join(", "));
+    }
+    Ok(ps_quote(&v.to_string()))
+}
+
+/// A PowerShell single-quoted (verbatim) string literal holding `s` and nothing else.
+///
+/// Inside `'...'` PowerShell expands nothing (`$()`, backticks, `"` are plain text) and ends
+/// the string only at a single-quote character, which is `'` or one of the typographic quotes
+/// U+2018..U+201B; each is doubled, which PowerShell reads as one literal quote. Newlines and
+/// tabs are literal. Other control characters (NUL above all), and bidirectional overrides
+/// that could hide text from a reviewer, become U+FFFD; a carriage return is dropped so a
+/// CRLF line stays one line break. Any input gives one literal, never code.
+pub fn ps_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' => {
+                out.push(c);
+                out.push(c);
+            }
+            '\n' | '\t' => out.push(c),
+            '\r' => {}
+            c if c.is_control() || is_bidi(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_quote_doubles_every_single_quote_character() {
+        assert_eq!(ps_quote("it's"), "'it''s'");
+        assert_eq!(
+            ps_quote("\u{2018}a\u{2019}b\u{201A}c\u{201B}"),
+            "'\u{2018}\u{2018}a\u{2019}\u{2019}b\u{201A}\u{201A}c\u{201B}\u{201B}'"
+        );
+        assert_eq!(ps_quote("$(calc) `n \"x\"; #>"), "'$(calc) `n \"x\"; #>'");
+        assert_eq!(ps_quote("a\r\nb\tc"), "'a\nb\tc'");
+        assert_eq!(
+            ps_quote("nul\0esc\u{1b}del\u{7f}rlo\u{202E}"),
+            "'nul\u{FFFD}esc\u{FFFD}del\u{FFFD}rlo\u{FFFD}'"
+        );
+        assert_eq!(ps_quote(""), "''");
+    }
+
+    #[test]
+    fn ps_filter_quotes_lists_and_refuses_nothing() {
+        let r = Renderer::new(None).unwrap();
+        let mut env = r.env.clone();
+        env.add_template("t", "{{ v | ps }}").unwrap();
+        let t = env.get_template("t").unwrap();
+        let render =
+            |v: serde_json::Value| t.render(minijinja::context! { v => Value::from_serialize(v) });
+        assert_eq!(
+            render(serde_json::json!(["a'b", "c"])).unwrap(),
+            "'a''b', 'c'"
+        );
+        assert_eq!(render(serde_json::json!(443)).unwrap(), "'443'");
+        assert!(render(serde_json::Value::Null).is_err());
+    }
 }

@@ -1,0 +1,369 @@
+//! Windows Firewall: one PowerShell script per component that runs Windows.
+//!
+//! Each script manages one rule group (`ctxfw <topology> <component>`): it removes that group's
+//! rules, then adds one `New-NetFirewallRule` per merged flow of the host perspective. Inbound
+//! rules always; outbound rules only with `--outbound` (Windows allows outbound by default).
+//! Every value is checked here against what NetSecurity accepts, so a value Windows would
+//! refuse is an error before anything is written; strings reach the template as plain data and
+//! are quoted there by the `ps` filter only.
+
+use std::net::IpAddr;
+
+use anyhow::{bail, Result};
+use ipnet::IpNet;
+use serde_json::{json, Value};
+
+use crate::catalogue::Platform;
+use crate::flow::Protocol;
+use crate::generate::Ctx;
+use crate::output::OutFile;
+use crate::plan::{self, Direction, Perspective, Rule};
+use crate::topology::Component;
+
+/// Whether any kind of the component runs Windows.
+pub fn runs_windows(ctx: &Ctx<'_>, c: &Component) -> bool {
+    c.kinds.iter().any(|k| {
+        ctx.loaded
+            .catalogue
+            .kind(k)
+            .is_some_and(|k| k.platform == Platform::Windows)
+    })
+}
+
+/// The rule group a component's rules live in.
+pub fn group_name(topology: &str, component: &str) -> String {
+    format!("ctxfw {topology} {component}")
+}
+
+/// `generate --target windows`: `<topology>-<component>.ps1` for every Windows component
+/// (only the `--host` component when it runs Windows).
+pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+    let topo = &ctx.loaded.topology;
+    let mut files = Vec::new();
+    for c in topo.components.values() {
+        if !runs_windows(ctx, c) {
+            continue;
+        }
+        if ctx.opts.host.as_ref().is_some_and(|h| *h != c.name) {
+            continue;
+        }
+        let context = script_context(ctx, c)?;
+        files.push(OutFile {
+            name: format!("{}-{}.ps1", topo.name, c.name),
+            content: ctx.renderer.render("windows.ps1.j2", &context)?,
+        });
+    }
+    Ok(files)
+}
+
+/// The template context of one component's script.
+pub fn script_context(ctx: &Ctx<'_>, c: &Component) -> Result<Value> {
+    let topo = &ctx.loaded.topology;
+    let rules = plan::plan(&ctx.loaded.resolution, &Perspective::Host(c.name.clone()));
+    let mut inbound = Vec::new();
+    let mut outbound = Vec::new();
+    let mut skipped_outbound = 0usize;
+    for r in &rules {
+        match r.direction {
+            Direction::Inbound => {
+                if let Some(v) = win_rule(ctx, c, r)? {
+                    inbound.push(v);
+                }
+            }
+            Direction::Outbound if ctx.opts.outbound => {
+                if let Some(v) = win_rule(ctx, c, r)? {
+                    outbound.push(v);
+                }
+            }
+            Direction::Outbound => skipped_outbound += 1,
+            Direction::Forward => {}
+        }
+    }
+    Ok(json!({
+        "topology": topo.name,
+        "description": topo.description,
+        "component": c.name,
+        "kinds": c.kinds,
+        "group": group_name(&topo.name, &c.name),
+        "outbound": ctx.opts.outbound,
+        "skipped_outbound": skipped_outbound,
+        "inbound_rules": inbound,
+        "outbound_rules": outbound,
+    }))
+}
+
+/// One rule as the template needs it, checked; `None` when no address of the remote side is
+/// of the protocol's IP family (an ICMPv4 rule towards an IPv6-only peer cannot match).
+fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<Value>> {
+    let file = &ctx.loaded.topology.file.name;
+    let inbound = r.direction == Direction::Inbound;
+    let remote_nets = if inbound { &r.src } else { &r.dst };
+    let protocol = protocol_name(r.protocol).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{file}: flow `{}` uses {}, which Windows Firewall cannot filter by port; \
+             remove it from this topology with [[removals]] (catalogue ids: see `ctxfw flows {file} --format json`) \
+             or generate without the windows target",
+            r.flow,
+            r.protocol
+        )
+    })?;
+    let remote_nets: Vec<IpNet> = match r.protocol {
+        Protocol::Icmp => remote_nets
+            .iter()
+            .filter(|n| matches!(n, IpNet::V4(_)))
+            .copied()
+            .collect(),
+        Protocol::Icmpv6 => remote_nets
+            .iter()
+            .filter(|n| matches!(n, IpNet::V6(_)))
+            .copied()
+            .collect(),
+        _ => remote_nets.clone(),
+    };
+    if remote_nets.is_empty() {
+        return Ok(None);
+    }
+    let remote_address = remote_addresses(&remote_nets);
+    let ports = if r.protocol.has_ports() {
+        r.ports.to_strings()
+    } else {
+        Vec::new()
+    };
+    check(file, &r.flow, &protocol, &ports, &remote_address)?;
+
+    let (dir, peer) = if inbound {
+        ("in", r.from.clone())
+    } else {
+        ("out", r.to.clone())
+    };
+    let flow_label = if r.protocol.has_ports() {
+        format!("{protocol} {}", r.ports)
+    } else if protocol.parse::<u8>().is_ok() {
+        format!("{} ({protocol})", r.protocol.name().to_uppercase())
+    } else {
+        protocol.clone()
+    };
+    let display = if inbound {
+        format!("{} <- {peer} {flow_label}", c.name)
+    } else {
+        format!("{} -> {peer} {flow_label}", c.name)
+    };
+    let mut description = format!("Purpose: {}", r.purpose);
+    if inbound {
+        description.push_str(&format!(" | From: {} ({})", r.from, r.from_zone));
+    } else {
+        description.push_str(&format!(" | To: {} ({})", r.to, r.to_zone));
+    }
+    if !r.fqdns.is_empty() {
+        description.push_str(&format!(" | Domains: {}", r.fqdns.join(", ")));
+    }
+    description.push_str(&format!(" | Source: {}", r.source));
+    if let Some(reason) = &r.reason {
+        description.push_str(&format!(" | Reason: {reason}"));
+    }
+    description.push_str(&format!(" | Flow: {} (ctxfw)", r.flow));
+    Ok(Some(json!({
+        "name": format!(
+            "ctxfw-{}-{}-{}-{dir}",
+            ctx.loaded.topology.name, c.name, r.flow
+        ),
+        "display_name": display,
+        "description": description,
+        "direction": if inbound { "Inbound" } else { "Outbound" },
+        "protocol": protocol,
+        // Inbound: the component serves these ports; outbound: the peer does.
+        "local_ports": if inbound { ports.clone() } else { Vec::new() },
+        "remote_ports": if inbound { Vec::new() } else { ports },
+        "remote_address": remote_address,
+        "peer": peer,
+        "fqdns": r.fqdns,
+        "purpose": r.purpose,
+    })))
+}
+
+/// The `-Protocol` value NetSecurity accepts: a keyword, or the IANA number for protocols
+/// without ports. `None` for SCTP, whose ports Windows Firewall cannot match.
+pub fn protocol_name(p: Protocol) -> Option<String> {
+    Some(
+        match p {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Icmp => "ICMPv4",
+            Protocol::Icmpv6 => "ICMPv6",
+            Protocol::Esp => "50",
+            Protocol::Ah => "51",
+            Protocol::Gre => "47",
+            Protocol::Sctp => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// `-RemoteAddress` values: hosts without `/32` or `/128`, networks in prefix notation; the
+/// whole IPv4 and IPv6 space is `Any`, one family's whole space is its address range (so an
+/// IPv4 internet zone does not open IPv6).
+pub fn remote_addresses(nets: &[IpNet]) -> Vec<String> {
+    let all_v4 = nets
+        .iter()
+        .any(|n| matches!(n, IpNet::V4(_)) && n.prefix_len() == 0);
+    let all_v6 = nets
+        .iter()
+        .any(|n| matches!(n, IpNet::V6(_)) && n.prefix_len() == 0);
+    if all_v4 && all_v6 {
+        return vec!["Any".to_string()];
+    }
+    let mut out = Vec::new();
+    if all_v4 {
+        out.push("0.0.0.0-255.255.255.255".to_string());
+    }
+    if all_v6 {
+        out.push("::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".to_string());
+    }
+    for n in nets {
+        let covered = match n {
+            IpNet::V4(_) => all_v4,
+            IpNet::V6(_) => all_v6,
+        };
+        if covered {
+            continue;
+        }
+        if n.prefix_len() == n.max_prefix_len() {
+            out.push(n.addr().to_string());
+        } else {
+            out.push(n.to_string());
+        }
+    }
+    out
+}
+
+/// Our own check of every value handed to `New-NetFirewallRule`: the protocol, ports 1..65535
+/// (only with TCP/UDP), and addresses as NetSecurity parses them.
+pub fn check(
+    file: &str,
+    flow: &str,
+    protocol: &str,
+    ports: &[String],
+    addresses: &[String],
+) -> Result<()> {
+    let proto_ok = matches!(protocol, "TCP" | "UDP" | "ICMPv4" | "ICMPv6")
+        || protocol.parse::<u8>().is_ok_and(|n| n > 0);
+    if !proto_ok {
+        bail!("{file}: flow `{flow}`: protocol `{protocol}` is not one NetSecurity accepts (TCP, UDP, ICMPv4, ICMPv6 or a protocol number)");
+    }
+    if !ports.is_empty() && !matches!(protocol, "TCP" | "UDP") {
+        bail!("{file}: flow `{flow}`: Windows Firewall matches ports only with TCP or UDP, not {protocol}");
+    }
+    if matches!(protocol, "TCP" | "UDP") && ports.is_empty() {
+        bail!("{file}: flow `{flow}`: a {protocol} rule without ports would allow every port; give the flow its ports");
+    }
+    for p in ports {
+        let (lo, hi) = p.split_once('-').unwrap_or((p, p));
+        let ok = match (lo.parse::<u32>(), hi.parse::<u32>()) {
+            (Ok(lo), Ok(hi)) => (1..=65535).contains(&lo) && (1..=65535).contains(&hi) && lo <= hi,
+            _ => false,
+        };
+        if !ok {
+            bail!("{file}: flow `{flow}`: port `{p}` is not a port 1..65535 or an ascending range");
+        }
+    }
+    if addresses.is_empty() {
+        bail!("{file}: flow `{flow}`: no remote address; a rule without one would match every address");
+    }
+    for a in addresses {
+        if !address_ok(a) {
+            bail!("{file}: flow `{flow}`: `{a}` is not an address, a CIDR network, a range or Any");
+        }
+    }
+    if addresses.len() > 1 && addresses.iter().any(|a| a == "Any") {
+        bail!("{file}: flow `{flow}`: Any must be the only remote address");
+    }
+    Ok(())
+}
+
+fn address_ok(a: &str) -> bool {
+    if a == "Any" || a.parse::<IpAddr>().is_ok() || a.parse::<IpNet>().is_ok_and(|n| n.trunc() == n)
+    {
+        return true;
+    }
+    match a.split_once('-') {
+        Some((lo, hi)) => match (lo.parse::<IpAddr>(), hi.parse::<IpAddr>()) {
+            (Ok(IpAddr::V4(l)), Ok(IpAddr::V4(h))) => l <= h,
+            (Ok(IpAddr::V6(l)), Ok(IpAddr::V6(h))) => l <= h,
+            _ => false,
+        },
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(v: &[&str]) -> Vec<IpNet> {
+        v.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn addresses_as_netsecurity_spells_them() {
+        assert_eq!(
+            remote_addresses(&nets(&["10.0.10.11/32", "10.1.0.0/16", "2001:db8::1/128"])),
+            ["10.0.10.11", "10.1.0.0/16", "2001:db8::1"]
+        );
+        assert_eq!(remote_addresses(&nets(&["0.0.0.0/0", "::/0"])), ["Any"]);
+        assert_eq!(
+            remote_addresses(&nets(&["0.0.0.0/0", "2001:db8::/64"])),
+            ["0.0.0.0-255.255.255.255", "2001:db8::/64"]
+        );
+    }
+
+    #[test]
+    fn protocols_as_netsecurity_spells_them() {
+        let names: Vec<Option<String>> = Protocol::ALL.into_iter().map(protocol_name).collect();
+        assert_eq!(
+            names,
+            [
+                Some("TCP".into()),
+                Some("UDP".into()),
+                None,
+                Some("ICMPv4".into()),
+                Some("ICMPv6".into()),
+                Some("50".into()),
+                Some("51".into()),
+                Some("47".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn checks_refuse_what_windows_would() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(check(
+            "t.toml",
+            "f",
+            "TCP",
+            &s(&["443", "6910-6930"]),
+            &s(&["10.0.0.1"])
+        )
+        .is_ok());
+        assert!(check("t.toml", "f", "ICMPv4", &[], &s(&["10.0.0.0/24"])).is_ok());
+        assert!(check("t.toml", "f", "50", &[], &s(&["Any"])).is_ok());
+        for (proto, ports, addrs) in [
+            ("SCTP", s(&["1"]), s(&["10.0.0.1"])),
+            ("TCPP", s(&["1"]), s(&["10.0.0.1"])),
+            ("0", s(&[]), s(&["10.0.0.1"])),
+            ("TCP", s(&["0"]), s(&["10.0.0.1"])),
+            ("TCP", s(&["70000"]), s(&["10.0.0.1"])),
+            ("TCP", s(&["20-10"]), s(&["10.0.0.1"])),
+            ("TCP", s(&[]), s(&["10.0.0.1"])),
+            ("ICMPv4", s(&["1"]), s(&["10.0.0.1"])),
+            ("TCP", s(&["1"]), s(&[])),
+            ("TCP", s(&["1"]), s(&["10.0.0.1/24"])),
+            ("TCP", s(&["1"]), s(&["example.com"])),
+            ("TCP", s(&["1"]), s(&["Any", "10.0.0.1"])),
+            ("TCP", s(&["1"]), s(&["10.0.0.9-10.0.0.1"])),
+        ] {
+            let e = check("t.toml", "f", proto, &ports, &addrs).unwrap_err();
+            assert!(e.to_string().starts_with("t.toml: flow `f`"), "{e}");
+        }
+    }
+}
