@@ -431,28 +431,36 @@ fn add(
     if flow.parts.iter().any(|p| p.catalogue == part.catalogue) {
         return;
     }
-    flow.purpose = join(&flow.purpose, &part.purpose);
-    flow.source = join(&flow.source, &part.source);
-    if let Some(r) = &part.reason {
-        flow.reason = Some(match &flow.reason {
-            Some(old) => join(old, r),
-            None => r.clone(),
-        });
-    }
     flow.parts.push(part);
+    flow.purpose = join(flow.parts.iter().map(|p| p.purpose.as_str()));
+    flow.source = join(flow.parts.iter().map(|p| p.source.as_str()));
+    let reasons: Vec<&str> = flow
+        .parts
+        .iter()
+        .filter_map(|p| p.reason.as_deref())
+        .collect();
+    flow.reason = (!reasons.is_empty()).then(|| join(reasons.into_iter()));
 }
 
-/// Join distinct texts: sentences by a space, fragments by "; ".
-fn join(acc: &str, item: &str) -> String {
-    if acc.is_empty() {
-        item.to_string()
-    } else if acc.contains(item) {
-        acc.to_string()
-    } else if acc.ends_with(['.', '!', '?']) {
-        format!("{acc} {item}")
-    } else {
-        format!("{acc}; {item}")
+/// Join distinct texts in order: after a sentence with a space, after a fragment with "; ".
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = String::new();
+    for item in items {
+        if item.is_empty() || seen.contains(&item) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(['.', '!', '?']) {
+                " "
+            } else {
+                "; "
+            });
+        }
+        out.push_str(item);
+        seen.push(item);
     }
+    out
 }
 
 fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
