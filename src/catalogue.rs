@@ -205,6 +205,8 @@ pub struct CatFlow {
     pub from_internet: bool,
     /// Binds components of different sites (GSLB, site-to-site tunnels).
     pub cross_site: bool,
+    /// Binds only between the addresses of one component (an HA pair is one component).
+    pub within_component: bool,
     pub versions: Option<String>,
     pub fixes: Vec<String>,
     pub note: Option<String>,
@@ -1077,6 +1079,7 @@ const FLOW_KEYS: &[&str] = &[
     "when",
     "from_internet",
     "cross_site",
+    "within_component",
     "versions",
     "fixes",
     "note",
@@ -1109,6 +1112,7 @@ fn read_flow(r: &mut Reader<'_>, v: &doc::Value<'_>, family: &str, file: usize) 
         when_text: None,
         from_internet: false,
         cross_site: false,
+        within_component: false,
         versions: None,
         fixes: Vec::new(),
         note: None,
@@ -1143,6 +1147,11 @@ fn read_flow(r: &mut Reader<'_>, v: &doc::Value<'_>, family: &str, file: usize) 
             "cross_site" => {
                 f.cross_site = r
                     .boolean(e.value, "cross_site")
+                    .is_some_and(Spanned::into_inner)
+            }
+            "within_component" => {
+                f.within_component = r
+                    .boolean(e.value, "within_component")
                     .is_some_and(Spanned::into_inner)
             }
             "ports" => {

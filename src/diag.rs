@@ -268,7 +268,7 @@ pub fn choice_hint<'a>(
         Some(c) => format!("did you mean \"{c}\"?"),
         None => {
             let all: Vec<&str> = candidates.into_iter().collect();
-            if all.len() <= 12 {
+            if all.len() <= 24 {
                 format!("expected one of: {}", all.join(", "))
             } else {
                 format!(

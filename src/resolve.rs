@@ -238,6 +238,10 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
 
 /// Whether a catalogue flow binds this source to this destination.
 fn binds(topo: &Topology, cf: &CatFlow, s: &End<'_>, d: &End<'_>) -> bool {
+    let same = matches!((s.comp, d.comp), (Some(a), Some(b)) if std::ptr::eq(a, b));
+    if cf.within_component && !same {
+        return false;
+    }
     if let (Some(a), Some(b)) = (s.comp, d.comp) {
         if std::ptr::eq(a, b) {
             // Co-located kinds talk on the host itself; peers of one kind (controller to
