@@ -3,6 +3,9 @@
 
 pub mod catalogue;
 pub mod flows;
+pub mod iptables;
+pub mod netfilter;
+pub mod nftables;
 
 use std::path::Path;
 
@@ -27,6 +30,9 @@ impl Renderer {
         // Quoting is chosen per target through filters, never by file extension.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("md", md_cell);
+        env.add_filter("nft_str", nft_str);
+        env.add_filter("ipt_str", ipt_str);
+        env.add_filter("hash_line", hash_line);
         for (name, text) in EMBEDDED {
             let text = match overrides.map(|d| d.join(name)).filter(|p| p.is_file()) {
                 Some(p) => std::fs::read_to_string(&p)
@@ -72,4 +78,49 @@ pub fn md_cell(s: &str) -> String {
         }
     }
     out
+}
+
+/// Control characters (and the bidi overrides the topology parser refuses) as spaces, so text
+/// stays on its line.
+fn flatten(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary; a cut is marked with `~`.
+pub fn truncate_bytes(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max - 1;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}~", &s[..end])
+}
+
+/// An nftables quoted string (rule comments): nft strings cannot hold `"` and the kernel keeps
+/// at most 128 bytes, so `"` becomes `'`, control characters become spaces and long text is cut
+/// at a character boundary.
+pub fn nft_str(s: &str) -> String {
+    let clean = flatten(s).replace('"', "'");
+    format!("\"{}\"", truncate_bytes(&clean, NFT_COMMENT_MAX))
+}
+
+/// nftables keeps at most this many bytes of a rule comment.
+pub const NFT_COMMENT_MAX: usize = 128;
+/// The iptables comment match keeps at most this many bytes.
+pub const IPT_COMMENT_MAX: usize = 255;
+
+/// An iptables-restore quoted string (`-m comment --comment`): backslash and `"` escaped,
+/// control characters as spaces, at most 255 bytes before escaping.
+pub fn ipt_str(s: &str) -> String {
+    let clean = truncate_bytes(&flatten(s), IPT_COMMENT_MAX);
+    format!("\"{}\"", clean.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Text for a `#` comment line (nftables and iptables-restore files): one line, nothing else.
+pub fn hash_line(s: &str) -> String {
+    flatten(s)
 }
