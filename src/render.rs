@@ -124,3 +124,25 @@ pub fn ipt_str(s: &str) -> String {
 pub fn hash_line(s: &str) -> String {
     flatten(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nft_strings_are_quoted_and_cut_at_char_boundaries() {
+        assert_eq!(nft_str("say \"hi\"\n"), "\"say 'hi' \"");
+        let long = "é".repeat(100);
+        let q = nft_str(&long);
+        let inner = &q[1..q.len() - 1];
+        assert!(inner.len() <= NFT_COMMENT_MAX, "{}", inner.len());
+        assert!(inner.ends_with('~'));
+    }
+
+    #[test]
+    fn ipt_strings_escape_backslash_and_quote() {
+        assert_eq!(ipt_str(r#"a\b "c""#), r#""a\\b \"c\"""#);
+        let q = ipt_str(&"x".repeat(400));
+        assert_eq!(q.len(), IPT_COMMENT_MAX + 2);
+    }
+}
