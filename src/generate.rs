@@ -1,8 +1,11 @@
 //! `ctxfw generate`: the registry of output targets. Each target is a function from the
 //! loaded topology to files; most are a template plus a thin adapter in `render/<target>.rs`.
 
+use std::cell::RefCell;
+
 use anyhow::{bail, Result};
 
+use crate::diag::Diagnostic;
 use crate::output::OutFile;
 use crate::plan::Perspective;
 use crate::render::Renderer;
@@ -35,6 +38,22 @@ pub struct Ctx<'a> {
     pub loaded: &'a Loaded,
     pub renderer: &'a Renderer,
     pub opts: &'a Options,
+    /// Warnings a target finds while rendering (a host rule set that would lock out its
+    /// administrators, a flow it cannot express); `generate_all` returns them.
+    pub warnings: RefCell<Vec<Diagnostic>>,
+}
+
+impl Ctx<'_> {
+    /// Report a warning about the topology (printed by the CLI like `check`'s warnings).
+    pub fn warn(&self, message: impl Into<String>, hint: impl Into<String>) {
+        let d = Diagnostic::warning(message)
+            .in_file(&self.loaded.topology.file)
+            .hint(hint);
+        let mut w = self.warnings.borrow_mut();
+        if !w.iter().any(|x| x.message == d.message) {
+            w.push(d);
+        }
+    }
 }
 
 pub struct Target {
@@ -60,6 +79,18 @@ pub const TARGETS: &[Target] = &[
         // One script per Windows component already; `--host` narrows to one of them.
         host_aware: false,
         render: crate::render::windows::render,
+    },
+    Target {
+        name: "nftables",
+        about: "an nftables rule set, <topology>.nft: one inet table, replaced atomically",
+        host_aware: true,
+        render: crate::render::nftables::render,
+    },
+    Target {
+        name: "iptables",
+        about: "iptables-restore files, <topology>.rules (IPv4) and .rules6 (IPv6), in own chains",
+        host_aware: true,
+        render: crate::render::iptables::render,
     },
 ];
 
@@ -103,6 +134,13 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// The files of every selected target, and the warnings the targets found.
+#[derive(Debug)]
+pub struct Generated {
+    pub files: Vec<OutFile>,
+    pub warnings: Vec<Diagnostic>,
+}
+
 /// Render every selected target; all files or an error (nothing is written here).
 pub fn generate(
     loaded: &Loaded,
@@ -110,6 +148,16 @@ pub fn generate(
     opts: &Options,
     targets: &[&Target],
 ) -> Result<Vec<OutFile>> {
+    generate_all(loaded, renderer, opts, targets).map(|g| g.files)
+}
+
+/// [`generate`], with the targets' warnings.
+pub fn generate_all(
+    loaded: &Loaded,
+    renderer: &Renderer,
+    opts: &Options,
+    targets: &[&Target],
+) -> Result<Generated> {
     if let Some(h) = &opts.host {
         if !loaded.topology.components.contains_key(h) {
             return Err(UsageError(format!(
@@ -124,15 +172,21 @@ pub fn generate(
         loaded,
         renderer,
         opts,
+        warnings: RefCell::new(Vec::new()),
     };
     let mut out: Vec<OutFile> = Vec::new();
     for t in targets {
         for f in (t.render)(&ctx)? {
-            if out.iter().any(|o| o.name == f.name) {
-                bail!("two targets both write {}", f.name);
+            match out.iter().find(|o| o.name == f.name) {
+                // Targets may share a file (nftables and iptables both write the domain list).
+                Some(o) if o.content == f.content => {}
+                Some(_) => bail!("two targets both write {} with different content", f.name),
+                None => out.push(f),
             }
-            out.push(f);
         }
     }
-    Ok(out)
+    Ok(Generated {
+        files: out,
+        warnings: ctx.warnings.into_inner(),
+    })
 }

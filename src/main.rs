@@ -63,7 +63,7 @@ enum Command {
     },
     /// Render rule sets and review files for one or every target.
     #[command(
-        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n\nWithout --out, a target that produces a single file prints it to standard output."
+        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n\nWithout --out, a target that produces a single file prints it to standard output."
     )]
     Generate {
         /// The topology file.
@@ -83,7 +83,7 @@ enum Command {
         /// Log and count dropped packets (nftables, iptables).
         #[arg(long)]
         log_drops: bool,
-        /// Count packets on every rule (nftables).
+        /// Count packets on every rule (nftables; iptables always counts).
         #[arg(long)]
         counters: bool,
         /// Windows: also emit outbound rules for what each component initiates.
@@ -233,7 +233,9 @@ fn run(cli: Cli) -> Result<u8> {
                 counters,
                 outbound,
             };
-            let files = ctxfw::generate::generate(&loaded, &renderer, &opts, &targets)?;
+            let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;
+            print_warnings(&generated.warnings);
+            let files = generated.files;
             if files.is_empty() {
                 // e.g. `--target windows` for a topology without a Windows component.
                 eprintln!(

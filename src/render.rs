@@ -3,6 +3,9 @@
 
 pub mod catalogue;
 pub mod flows;
+pub mod iptables;
+pub mod netfilter;
+pub mod nftables;
 pub mod windows;
 
 use std::path::Path;
@@ -29,6 +32,9 @@ impl Renderer {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("md", md_cell);
         env.add_filter("ps", ps_filter);
+        env.add_filter("nft_str", nft_str);
+        env.add_filter("ipt_str", ipt_str);
+        env.add_filter("hash_line", hash_line);
         for (name, text) in EMBEDDED {
             let text = match overrides.map(|d| d.join(name)).filter(|p| p.is_file()) {
                 Some(p) => std::fs::read_to_string(&p)
@@ -132,6 +138,51 @@ fn is_bidi(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
 }
 
+/// Control characters (and the bidi overrides the topology parser refuses) as spaces, so text
+/// stays on its line.
+fn flatten(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary; a cut is marked with `~`.
+pub fn truncate_bytes(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max - 1;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}~", &s[..end])
+}
+
+/// An nftables quoted string (rule comments): nft strings cannot hold `"` and the kernel keeps
+/// at most 128 bytes, so `"` becomes `'`, control characters become spaces and long text is cut
+/// at a character boundary.
+pub fn nft_str(s: &str) -> String {
+    let clean = flatten(s).replace('"', "'");
+    format!("\"{}\"", truncate_bytes(&clean, NFT_COMMENT_MAX))
+}
+
+/// nftables keeps at most this many bytes of a rule comment.
+pub const NFT_COMMENT_MAX: usize = 128;
+/// The iptables comment match keeps at most this many bytes.
+pub const IPT_COMMENT_MAX: usize = 255;
+
+/// An iptables-restore quoted string (`-m comment --comment`): backslash and `"` escaped,
+/// control characters as spaces, at most 255 bytes before escaping.
+pub fn ipt_str(s: &str) -> String {
+    let clean = truncate_bytes(&flatten(s), IPT_COMMENT_MAX);
+    format!("\"{}\"", clean.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Text for a `#` comment line (nftables and iptables-restore files): one line, nothing else.
+pub fn hash_line(s: &str) -> String {
+    flatten(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +217,22 @@ mod tests {
         );
         assert_eq!(render(serde_json::json!(443)).unwrap(), "'443'");
         assert!(render(serde_json::Value::Null).is_err());
+    }
+
+    #[test]
+    fn nft_strings_are_quoted_and_cut_at_char_boundaries() {
+        assert_eq!(nft_str("say \"hi\"\n"), "\"say 'hi' \"");
+        let long = "é".repeat(100);
+        let q = nft_str(&long);
+        let inner = &q[1..q.len() - 1];
+        assert!(inner.len() <= NFT_COMMENT_MAX, "{}", inner.len());
+        assert!(inner.ends_with('~'));
+    }
+
+    #[test]
+    fn ipt_strings_escape_backslash_and_quote() {
+        assert_eq!(ipt_str(r#"a\b "c""#), r#""a\\b \"c\"""#);
+        let q = ipt_str(&"x".repeat(400));
+        assert_eq!(q.len(), IPT_COMMENT_MAX + 2);
     }
 }

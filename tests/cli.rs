@@ -204,3 +204,55 @@ fn missing_file_is_an_input_error() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn generate_nftables_to_stdout_and_host_lockout_warning() {
+    let lab = common::root().join("tests/fixtures/netfilter-lab.toml");
+    let out = std::process::Command::new(common::bin())
+        .args(["generate", lab.to_str().unwrap(), "--target", "nftables"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("table inet ctxfw-netfilter-lab {"));
+    assert!(text.contains("hook forward"));
+    assert!(
+        !text.contains("hook input"),
+        "a zone firewall leaves the host's own traffic alone"
+    );
+    // `db` has no inbound SSH flow: a warning; `dc` has one (lab-ssh): none.
+    let host = |h: &str| {
+        std::process::Command::new(common::bin())
+            .args([
+                "generate",
+                lab.to_str().unwrap(),
+                "--target",
+                "nftables",
+                "--host",
+                h,
+            ])
+            .output()
+            .unwrap()
+    };
+    let db = host("db");
+    assert!(db.status.success());
+    let err = String::from_utf8_lossy(&db.stderr);
+    assert!(
+        err.contains("warning: host firewall for `db` allows no inbound SSH"),
+        "{err}"
+    );
+    let dc = host("dc");
+    assert!(!String::from_utf8_lossy(&dc.stderr).contains("inbound SSH"));
+    assert!(String::from_utf8_lossy(&dc.stdout).contains("hook input"));
+    // iptables with IPv6 networks writes two files: --out is needed.
+    let ipt = std::process::Command::new(common::bin())
+        .args(["generate", lab.to_str().unwrap(), "--target", "iptables"])
+        .output()
+        .unwrap();
+    assert_eq!(ipt.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&ipt.stderr).contains("netfilter-lab.rules6"));
+}

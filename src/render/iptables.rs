@@ -1,0 +1,181 @@
+//! iptables: `iptables-restore --noflush` files, `<topology>.rules` (IPv4) and
+//! `<topology>.rules6` (IPv6, when the topology has IPv6 networks).
+//!
+//! ctxfw owns its chains (`CTXFW-<topology>`, `-in`/`-out` for a host firewall): each load
+//! empties and refills them (`:CHAIN - [0:0]` flushes an existing chain under `--noflush`), so
+//! re-loading is idempotent and other rules survive. iptables-restore cannot insert a rule only
+//! when it is missing, so the jump from the built-in chain is a checked one-liner
+//! (`iptables -C ... || iptables -I ...`) printed in the file header and the docs.
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use super::netfilter::{self, short_hash, Family, FwRule};
+use crate::flow::{PortRange, Protocol};
+use crate::generate::Ctx;
+use crate::output::OutFile;
+use crate::plan::{Direction, Perspective};
+
+/// Longest chain name iptables accepts.
+pub const CHAIN_MAX: usize = 28;
+/// Ports one `-m multiport` match takes; a range counts as two.
+pub const MULTIPORT_MAX: usize = 15;
+
+/// `CTXFW-<topology><suffix>`, cut to 28 characters; a cut name ends in a hash of the full
+/// one so two long topology names do not share chains.
+pub fn chain_name(topology: &str, suffix: &str) -> String {
+    let full = format!("CTXFW-{topology}{suffix}");
+    if full.len() <= CHAIN_MAX {
+        return full;
+    }
+    let tag = short_hash(&full);
+    let keep = CHAIN_MAX - "CTXFW-".len() - suffix.len() - tag.len() - 1;
+    format!("CTXFW-{}-{tag}{suffix}", &topology[..keep])
+}
+
+/// Port ranges as multiport chunks: at most 15 ports per chunk, a range counting as two.
+pub fn port_chunks(ports: &[PortRange]) -> Vec<Vec<PortRange>> {
+    let mut chunks: Vec<Vec<PortRange>> = Vec::new();
+    let mut used = 0;
+    for p in ports {
+        let cost = if p.is_single() { 1 } else { 2 };
+        if chunks.is_empty() || used + cost > MULTIPORT_MAX {
+            chunks.push(Vec::new());
+            used = 0;
+        }
+        chunks.last_mut().expect("a chunk").push(*p);
+        used += cost;
+    }
+    chunks
+}
+
+fn port_str(p: &PortRange) -> String {
+    if p.is_single() {
+        p.lo.to_string()
+    } else {
+        format!("{}:{}", p.lo, p.hi)
+    }
+}
+
+/// The match part of each line one rule becomes (one per multiport chunk).
+fn matches(r: &FwRule) -> Vec<String> {
+    let addrs = format!("-s {} -d {}", r.src.join(","), r.dst.join(","));
+    match r.protocol {
+        Protocol::Tcp | Protocol::Udp | Protocol::Sctp => port_chunks(&r.ports)
+            .iter()
+            .map(|chunk| {
+                if chunk.len() == 1 {
+                    format!(
+                        "{addrs} -p {} -m {} --dport {}",
+                        r.protocol,
+                        r.protocol,
+                        port_str(&chunk[0])
+                    )
+                } else {
+                    let list: Vec<String> = chunk.iter().map(port_str).collect();
+                    format!(
+                        "{addrs} -p {} -m multiport --dports {}",
+                        r.protocol,
+                        list.join(",")
+                    )
+                }
+            })
+            .collect(),
+        Protocol::Icmpv6 => vec![format!("{addrs} -p ipv6-icmp")],
+        p => vec![format!("{addrs} -p {p}")],
+    }
+}
+
+pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+    let topo = &ctx.loaded.topology;
+    let m = netfilter::model(ctx);
+    let host = match ctx.opts.perspective() {
+        Perspective::Host(h) => Some(h),
+        Perspective::Zone => None,
+    };
+    let mut files = Vec::new();
+    for &fam in &m.families {
+        let chains: Vec<Value> = m
+            .chains
+            .iter()
+            .map(|c| {
+                let (builtin, suffix, iface) = match c.direction {
+                    Direction::Forward => ("FORWARD", "", None),
+                    Direction::Inbound => ("INPUT", "-in", Some("-i lo")),
+                    Direction::Outbound => ("OUTPUT", "-out", Some("-o lo")),
+                };
+                let rules: Vec<Value> = c
+                    .rules
+                    .iter()
+                    .filter(|r| r.family == fam)
+                    .map(|r| {
+                        json!({
+                            "flow": r.flow,
+                            "lines": matches(r),
+                            "comment": r.comment,
+                            "notes": r.notes,
+                            "repeat": r.repeat,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "name": chain_name(&topo.name, suffix),
+                    "builtin": builtin,
+                    "loopback": iface,
+                    "rules": rules,
+                })
+            })
+            .collect();
+        let (cmd, ext) = match fam {
+            Family::Ipv4 => ("iptables", "rules"),
+            Family::Ipv6 => ("ip6tables", "rules6"),
+        };
+        let value = json!({
+            "topology": topo.name,
+            "description": topo.description,
+            "host": host,
+            "family": fam,
+            "cmd": cmd,
+            "file": format!("{}.{ext}", topo.name),
+            "log_drops": ctx.opts.log_drops,
+            "chains": chains,
+        });
+        files.push(OutFile {
+            name: format!("{}.{ext}", topo.name),
+            content: ctx.renderer.render("iptables.rules.j2", &value)?,
+        });
+    }
+    files.extend(netfilter::domains_file(topo, &m));
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_names_fit() {
+        assert_eq!(chain_name("onprem-cvad", ""), "CTXFW-onprem-cvad");
+        let long = chain_name("a-very-long-topology-name-for-a-site", "-out");
+        assert_eq!(long.len(), CHAIN_MAX);
+        assert!(long.ends_with("-out"));
+        assert_ne!(
+            long,
+            chain_name("a-very-long-topology-name-for-b-site", "-out")
+        );
+    }
+
+    #[test]
+    fn multiport_counts_ranges_twice() {
+        let ports: Vec<PortRange> = (1..=14)
+            .map(|p| PortRange::single(p * 10))
+            .chain([PortRange { lo: 1000, hi: 2000 }])
+            .collect();
+        let chunks = port_chunks(&ports);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].len(), 14);
+        assert_eq!(chunks[1], vec![PortRange { lo: 1000, hi: 2000 }]);
+        let exactly: Vec<PortRange> = (1..=15).map(PortRange::single).collect();
+        assert_eq!(port_chunks(&exactly).len(), 1);
+    }
+}

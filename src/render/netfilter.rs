@@ -1,0 +1,343 @@
+//! What the nftables and iptables targets share: the plan's rules split per IP family, the
+//! named address sets they match, the chains a perspective owns, the domain list, and the
+//! warnings a Linux rule set deserves (a host firewall with no way in for its administrators).
+
+use std::collections::BTreeSet;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::flow::{Flow, PortRange, Protocol};
+use crate::generate::Ctx;
+use crate::output::OutFile;
+use crate::plan::{self, Direction, Perspective, Rule};
+use crate::topology::Topology;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "v4",
+            Family::Ipv6 => "v6",
+        }
+    }
+    fn of(net: &IpNet) -> Family {
+        match net {
+            IpNet::V4(_) => Family::Ipv4,
+            IpNet::V6(_) => Family::Ipv6,
+        }
+    }
+}
+
+/// A named address set: one endpoint (a component, one of its interfaces, or a whole zone) in
+/// one family.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddrSet {
+    /// `comp.ddc.v4`, `comp.netscaler.snip.v4`, `zone.vda.v4`: `.` cannot occur in topology
+    /// names, so names never collide; every part is a valid nft identifier character.
+    pub name: String,
+    pub family: Family,
+    /// What the set is, for a reader.
+    pub label: String,
+    /// Addresses as written in rule sets: hosts bare, networks with their prefix.
+    pub elements: Vec<String>,
+}
+
+/// One allow rule in one family.
+#[derive(Debug, Clone, Serialize)]
+pub struct FwRule {
+    pub flow: String,
+    pub family: Family,
+    pub direction: Direction,
+    pub src_set: String,
+    pub dst_set: String,
+    pub src: Vec<String>,
+    pub dst: Vec<String>,
+    pub protocol: Protocol,
+    /// The sorted port ranges (empty for protocols without ports).
+    #[serde(skip)]
+    pub ports: Vec<PortRange>,
+    /// The kernel comment: flow id, domains, purpose (each target's filter cuts it to size).
+    pub comment: String,
+    /// The full explanation, for `#` lines above the rule: endpoints, then each catalogue entry
+    /// merged into the flow with its ports and purpose.
+    pub notes: Vec<String>,
+    /// The same flow's rule for the other family came just before (its notes are there).
+    pub repeat: bool,
+}
+
+/// One chain a perspective owns.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chain {
+    /// `forward`, `input`, `output`.
+    pub hook: String,
+    pub direction: Direction,
+    pub rules: Vec<FwRule>,
+}
+
+pub struct Model {
+    pub sets: Vec<AddrSet>,
+    pub chains: Vec<Chain>,
+    pub domains: Vec<String>,
+    pub families: Vec<Family>,
+}
+
+/// `10.0.0.5` for a host, `10.0.0.0/24` for a network.
+pub fn net_str(n: &IpNet) -> String {
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+fn only(nets: &[IpNet], fam: Family) -> Vec<IpNet> {
+    nets.iter()
+        .filter(|n| Family::of(n) == fam)
+        .copied()
+        .collect()
+}
+
+/// Build the rules, sets and chains of one perspective.
+pub fn model(ctx: &Ctx<'_>) -> Model {
+    let (topo, res) = (&ctx.loaded.topology, &ctx.loaded.resolution);
+    let perspective = ctx.opts.perspective();
+    let rules = plan::plan(res, &perspective);
+    let mut families = vec![Family::Ipv4];
+    if topo.has_ipv6() {
+        families.push(Family::Ipv6);
+    }
+    let mut sets: Vec<AddrSet> = Vec::new();
+    let hooks: Vec<(&str, Direction)> = match perspective {
+        Perspective::Zone => vec![("forward", Direction::Forward)],
+        Perspective::Host(_) => vec![
+            ("input", Direction::Inbound),
+            ("output", Direction::Outbound),
+        ],
+    };
+    let mut chains: Vec<Chain> = hooks
+        .iter()
+        .map(|(h, d)| Chain {
+            hook: (*h).to_string(),
+            direction: *d,
+            rules: Vec::new(),
+        })
+        .collect();
+    let mut domains = BTreeSet::new();
+    for r in &rules {
+        let flow = res.flows.iter().find(|f| f.id == r.flow);
+        let mut made = false;
+        for &fam in &families {
+            if (r.protocol == Protocol::Icmp && fam != Family::Ipv4)
+                || (r.protocol == Protocol::Icmpv6 && fam != Family::Ipv6)
+            {
+                continue;
+            }
+            let (src, dst) = (only(&r.src, fam), only(&r.dst, fam));
+            if src.is_empty() || dst.is_empty() {
+                continue;
+            }
+            let src_set = set_for(
+                &mut sets,
+                topo,
+                flow,
+                true,
+                &r.from,
+                &r.from_zone,
+                fam,
+                &src,
+            );
+            let dst_set = set_for(&mut sets, topo, flow, false, &r.to, &r.to_zone, fam, &dst);
+            let chain = chains
+                .iter_mut()
+                .find(|c| c.direction == r.direction)
+                .expect("a chain per direction");
+            chain.rules.push(FwRule {
+                flow: r.flow.clone(),
+                family: fam,
+                direction: r.direction,
+                src_set,
+                dst_set,
+                src: src.iter().map(net_str).collect(),
+                dst: dst.iter().map(net_str).collect(),
+                protocol: r.protocol,
+                ports: r.ports.ranges().to_vec(),
+                comment: comment(r),
+                notes: notes(r, flow),
+                repeat: chain.rules.last().is_some_and(|p| p.flow == r.flow),
+            });
+            made = true;
+        }
+        if made {
+            domains.extend(r.fqdns.iter().cloned());
+        } else {
+            ctx.warn(
+                format!(
+                    "flow `{}` has no rule: its source and destination share no IP family{}",
+                    r.flow,
+                    if matches!(r.protocol, Protocol::Icmp | Protocol::Icmpv6) {
+                        " for this ICMP version"
+                    } else {
+                        ""
+                    }
+                ),
+                "give both components addresses of the same family (IPv4 or IPv6)",
+            );
+        }
+    }
+    if let Perspective::Host(h) = &perspective {
+        lockout_warning(ctx, h, &rules);
+    }
+    sets.sort_by(|a, b| (a.family, &a.name).cmp(&(b.family, &b.name)));
+    Model {
+        sets,
+        chains,
+        domains: domains.into_iter().collect(),
+        families,
+    }
+}
+
+/// The set an endpoint's addresses go in, added on first use.
+#[allow(clippy::too_many_arguments)]
+fn set_for(
+    sets: &mut Vec<AddrSet>,
+    topo: &Topology,
+    flow: Option<&Flow>,
+    source: bool,
+    comp: &str,
+    zone: &str,
+    fam: Family,
+    nets: &[IpNet],
+) -> String {
+    let iface = flow.and_then(|f| {
+        if source {
+            f.from_interface.clone()
+        } else {
+            f.to_interface.clone()
+        }
+    });
+    let zone_nets = plan::aggregate(&only(&topo.zone(zone).cidrs, fam));
+    let (name, label) = if plan::aggregate(nets) == zone_nets {
+        (
+            format!("zone.{zone}.{}", fam.suffix()),
+            format!("zone {zone}, {}", fam_label(fam)),
+        )
+    } else {
+        match &iface {
+            Some(i) => (
+                format!("comp.{comp}.{i}.{}", fam.suffix()),
+                format!("{comp} interface {i} (zone {zone}), {}", fam_label(fam)),
+            ),
+            None => (
+                format!("comp.{comp}.{}", fam.suffix()),
+                format!("{comp} (zone {zone}), {}", fam_label(fam)),
+            ),
+        }
+    };
+    if !sets.iter().any(|s| s.name == name) {
+        sets.push(AddrSet {
+            name: name.clone(),
+            family: fam,
+            label,
+            elements: nets.iter().map(net_str).collect(),
+        });
+    }
+    name
+}
+
+fn fam_label(f: Family) -> &'static str {
+    match f {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+    }
+}
+
+fn comment(r: &Rule) -> String {
+    if r.fqdns.is_empty() {
+        format!("{}: {}", r.flow, r.purpose)
+    } else {
+        format!("{} [{}]: {}", r.flow, r.fqdns.join(" "), r.purpose)
+    }
+}
+
+fn notes(r: &Rule, flow: Option<&Flow>) -> Vec<String> {
+    let ports = if r.ports.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", r.ports)
+    };
+    let mut out = vec![format!(
+        "{}: {} ({}) -> {} ({}), {}{ports}",
+        r.flow, r.from, r.from_zone, r.to, r.to_zone, r.protocol
+    )];
+    if !r.fqdns.is_empty() {
+        out.push(format!("  domains: {}", r.fqdns.join(", ")));
+    }
+    match flow {
+        Some(f) => {
+            for p in &f.parts {
+                let ports = if p.ports.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", p.ports)
+                };
+                out.push(format!("  {ports}{} [{}]", p.purpose, p.catalogue));
+                if let Some(reason) = &p.reason {
+                    out.push(format!("    reason: {reason}"));
+                }
+            }
+        }
+        None => out.push(format!("  {}", r.purpose)),
+    }
+    out
+}
+
+/// A host firewall drops new connections its flows do not allow, SSH included: say so when no
+/// flow lets anyone manage the host over SSH.
+fn lockout_warning(ctx: &Ctx<'_>, host: &str, rules: &[Rule]) {
+    let ssh = rules.iter().any(|r| {
+        r.direction == Direction::Inbound && r.protocol == Protocol::Tcp && r.ports.contains(22)
+    });
+    if !ssh {
+        ctx.warn(
+            format!(
+                "host firewall for `{host}` allows no inbound SSH (tcp/22): loading it keeps open sessions but refuses new SSH connections"
+            ),
+            format!(
+                "add an [[additions]] entry from your admin component to `{host}` with protocol = \"tcp\", ports = [22] and a reason, or keep console access while you load it (docs: \"Not locking yourself out\")"
+            ),
+        );
+    }
+}
+
+/// The domain list file, when flows reach internet services by name.
+pub fn domains_file(topo: &Topology, m: &Model) -> Option<OutFile> {
+    if m.domains.is_empty() {
+        return None;
+    }
+    let mut content = String::new();
+    for d in &m.domains {
+        content.push_str(d);
+        content.push('\n');
+    }
+    Some(OutFile {
+        name: format!("{}.domains.txt", topo.name),
+        content,
+    })
+}
+
+/// A short, stable tag for names that had to be cut (FNV-1a, 16 bits as hex).
+pub fn short_hash(s: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{:04x}", (h ^ (h >> 16)) & 0xffff)
+}
