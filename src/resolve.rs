@@ -242,6 +242,10 @@ fn binds(topo: &Topology, cf: &CatFlow, s: &End<'_>, d: &End<'_>) -> bool {
     if cf.within_component && !same {
         return false;
     }
+    // Flows meant to cross sites (GSLB, SD-WAN paths) join two components, never one to itself.
+    if cf.cross_site && same {
+        return false;
+    }
     if let (Some(a), Some(b)) = (s.comp, d.comp) {
         if std::ptr::eq(a, b) {
             // Co-located kinds talk on the host itself; peers of one kind (controller to
