@@ -46,12 +46,32 @@ pub struct Target {
 }
 
 /// Every target, in the order `--target all` writes them.
-pub const TARGETS: &[Target] = &[Target {
-    name: "flows",
-    about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
-    host_aware: false,
-    render: flows,
-}];
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "flows",
+        about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
+        host_aware: false,
+        render: flows,
+    },
+    Target {
+        name: "aws",
+        about: "CloudFormation template <topology>.aws.json: one security group per component in an aws zone",
+        host_aware: false,
+        render: crate::render::aws::render,
+    },
+    Target {
+        name: "azure",
+        about: "ARM template <topology>.azure.json: one network security group per azure zone",
+        host_aware: false,
+        render: crate::render::azure::render,
+    },
+    Target {
+        name: "gcp",
+        about: "<topology>.gcp.json: compute#firewall resources for the gcp zones' network",
+        host_aware: false,
+        render: crate::render::gcp::render,
+    },
+];
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
@@ -80,6 +100,19 @@ pub fn select(name: &str) -> Result<Vec<&'static Target>> {
         .into()),
     }
 }
+
+/// A target with nothing to write for this topology (a cloud target when no zone is in its
+/// cloud). Selected alone it is an error; under `--target all` the target is skipped.
+#[derive(Debug)]
+pub struct NothingToRender(pub String);
+
+impl std::fmt::Display for NothingToRender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NothingToRender {}
 
 /// A command-line mistake found after parsing (an unknown target or component): exit 64.
 #[derive(Debug)]
@@ -117,7 +150,13 @@ pub fn generate(
     };
     let mut out: Vec<OutFile> = Vec::new();
     for t in targets {
-        for f in (t.render)(&ctx)? {
+        let files = match (t.render)(&ctx) {
+            Err(e) if targets.len() > 1 && e.downcast_ref::<NothingToRender>().is_some() => {
+                continue
+            }
+            r => r?,
+        };
+        for f in files {
             if out.iter().any(|o| o.name == f.name) {
                 bail!("two targets both write {}", f.name);
             }
