@@ -39,7 +39,8 @@ const ALLOWED_PUNCT: &str = ". _-:/()#,@[]+=&;{}!$*";
 /// AWS's description charset: letters and digits (ASCII), space and `._-:/()#,@[]+=&;{}!$*`.
 /// Quotes and backticks are dropped, `<`/`>` become `(`/`)`, every other character (other
 /// punctuation, line breaks, non-ASCII letters) becomes a space; runs of spaces collapse.
-/// Then at most 255 characters.
+/// `${` becomes `$ {` (cfn-lint reads it as a `Fn::Sub` variable outside `Fn::Sub`). Then at
+/// most 255 characters.
 pub fn sanitize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -55,7 +56,7 @@ pub fn sanitize(s: &str) -> String {
         }
         out.push(c);
     }
-    cloud::truncate(out.trim_end(), MAX_DESCRIPTION)
+    cloud::truncate(&out.trim_end().replace("${", "$ {"), MAX_DESCRIPTION)
 }
 
 /// Whether AWS would accept `s` as a description; checked on every description written.
@@ -466,6 +467,10 @@ mod tests {
         assert_eq!(
             sanitize("Bob's \"portal\" <x>\nnext\\line ü ok: [a] {b} $c"),
             "Bobs portal (x) next line ok: [a] {b} $c"
+        );
+        assert_eq!(
+            sanitize("${AWS::Region} $x"),
+            "$ {AWS::Region} $x"
         );
         assert!(valid_description(&sanitize(&"é".repeat(400))));
         assert_eq!(sanitize(&"a".repeat(300)).chars().count(), 255);
