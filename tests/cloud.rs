@@ -133,13 +133,24 @@ fn validators_reject_broken_outputs() {
     let Some(py) = python() else { return };
     let loaded = load(&fixture("cloud-injection.toml"), true);
     let dir = tempfile::tempdir().unwrap();
-    let breakers: [(&str, fn(&mut Value)); 6] = [
+    type Breaker = (&'static str, fn(&mut Value));
+    let breakers: [Breaker; 6] = [
         ("aws", |v| {
-            let g = v["Resources"].as_object_mut().unwrap().values_mut().next().unwrap();
+            let g = v["Resources"]
+                .as_object_mut()
+                .unwrap()
+                .values_mut()
+                .next()
+                .unwrap();
             g["Properties"]["SecurityGroupEgress"][0]["ToPort"] = 70000.into();
         }),
         ("aws", |v| {
-            let g = v["Resources"].as_object_mut().unwrap().values_mut().next().unwrap();
+            let g = v["Resources"]
+                .as_object_mut()
+                .unwrap()
+                .values_mut()
+                .next()
+                .unwrap();
             g["Properties"]["GroupDescription"] = "caf\u{e9} \"quoted\"".into();
         }),
         ("azure", |v| {
@@ -180,7 +191,9 @@ fn injection_text_survives_or_is_sanitized() {
         .map(|r| r["description"].as_str().unwrap())
         .collect();
     assert!(
-        descs.iter().any(|d| d.contains("[concat('x', 'y')] Reason: [parameters('location')]")),
+        descs
+            .iter()
+            .any(|d| d.contains("[concat('x', 'y')] Reason: [parameters('location')]")),
         "{descs:?}"
     );
 
@@ -204,7 +217,11 @@ fn injection_text_survives_or_is_sanitized() {
     // The full reason survives in GCP when short enough, and in the flows review file.
     assert!(
         render(&loaded, "gcp").unwrap().contains("Reason: CHG-42")
-            || loaded.resolution.flows.iter().any(|f| f.reason.as_deref() == Some(reason))
+            || loaded
+                .resolution
+                .flows
+                .iter()
+                .any(|f| f.reason.as_deref() == Some(reason))
     );
     assert!(loaded
         .resolution
@@ -265,17 +282,24 @@ fn internet_domains_become_egress_to_the_default_route() {
         }
     }
     let gcp = json(&render(&loaded, "gcp").unwrap());
-    assert!(gcp.as_array().unwrap().iter().any(|r| r["direction"] == "EGRESS"
-        && r["destinationRanges"] == serde_json::json!(["0.0.0.0/0"])
-        && r["allowed"] == serde_json::json!([{"IPProtocol": "tcp", "ports": ["443", "8443"]}])
-        && r["description"].as_str().unwrap().contains(domains)));
+    assert!(gcp
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["direction"] == "EGRESS"
+            && r["destinationRanges"] == serde_json::json!(["0.0.0.0/0"])
+            && r["allowed"]
+                == serde_json::json!([{"IPProtocol": "tcp", "ports": ["443", "8443"]}])
+            && r["description"].as_str().unwrap().contains(domains)));
     let azure = json(&render(&loaded, "azure").unwrap());
     let rules = azure["resources"][0]["properties"]["securityRules"]
         .as_array()
         .unwrap();
-    assert!(rules.iter().any(|r| r["properties"]["direction"] == "Outbound"
-        && r["properties"]["destinationAddressPrefixes"] == serde_json::json!(["::/0"])
-        && r["properties"]["destinationPortRanges"] == serde_json::json!(["443", "8443"])));
+    assert!(rules
+        .iter()
+        .any(|r| r["properties"]["direction"] == "Outbound"
+            && r["properties"]["destinationAddressPrefixes"] == serde_json::json!(["::/0"])
+            && r["properties"]["destinationPortRanges"] == serde_json::json!(["443", "8443"])));
 }
 
 #[test]
@@ -287,9 +311,9 @@ fn cloud_peers_are_referenced_by_group_or_tag() {
     let ingress = aws["Resources"]["SgAwsAgent"]["Properties"]["SecurityGroupIngress"]
         .as_array()
         .unwrap();
-    assert!(ingress.iter().any(|r| r["IpProtocol"] == "icmp"
-        && r["CidrIp"] == "10.0.0.5/32"
-        && r["FromPort"] == -1));
+    assert!(ingress
+        .iter()
+        .any(|r| r["IpProtocol"] == "icmp" && r["CidrIp"] == "10.0.0.5/32" && r["FromPort"] == -1));
     // GCP: a source inside the network is a source tag, not a range.
     let text = r#"
 name = "gcp-pair"
@@ -328,7 +352,9 @@ reason = "test"
     assert_eq!(ingress[0]["targetTags"], serde_json::json!(["y"]));
     assert!(ingress[0].get("sourceRanges").is_none());
     // AWS with both in a VPC: separate ingress/egress resources that reference the groups.
-    let aws_text = text.replace("\"gcp\"", "\"aws\"").replace("gcp-pair", "aws-pair");
+    let aws_text = text
+        .replace("\"gcp\"", "\"aws\"")
+        .replace("gcp-pair", "aws-pair");
     let p = dir.path().join("aws-pair.toml");
     std::fs::write(&p, aws_text).unwrap();
     let aws = json(&render(&load(&p, true), "aws").unwrap());
@@ -366,10 +392,7 @@ fn aws_quota_splits_groups() {
     let out = render(&load(&p, true), "aws").unwrap();
     let v = json(&out);
     let res = v["Resources"].as_object().unwrap();
-    let groups: Vec<&String> = res
-        .keys()
-        .filter(|k| k.starts_with("SgTarget"))
-        .collect();
+    let groups: Vec<&String> = res.keys().filter(|k| k.starts_with("SgTarget")).collect();
     assert_eq!(groups, ["SgTarget", "SgTargetPart2", "SgTargetPart3"]);
     let total: usize = groups
         .iter()
@@ -407,7 +430,11 @@ fn what_a_cloud_cannot_express_is_an_error() {
              [components.y]\nkind = \"acme-agent\"\nzone = \"c\"\n\
              [[additions]]\nid = \"t\"\nfrom = \"x\"\nto = \"y\"\nprotocol = \"{proto}\"\n{}\
              purpose = \"p\"\nreason = \"r\"\n",
-            if proto == "sctp" { "ports = [3868]\n" } else { "" }
+            if proto == "sctp" {
+                "ports = [3868]\n"
+            } else {
+                ""
+            }
         )
     };
     let p = write_topology(dir.path(), "aws-sctp", &body("aws", "sctp"));
@@ -442,7 +469,13 @@ fn a_cloud_target_without_its_zones_is_an_error_alone_and_skipped_under_all() {
     }
     // On the command line: exit 2 with the message; `--target all` writes the rest.
     let out = Command::new(common::bin())
-        .args(["generate", p.to_str().unwrap(), "--target", "gcp", "--catalogue"])
+        .args([
+            "generate",
+            p.to_str().unwrap(),
+            "--target",
+            "gcp",
+            "--catalogue",
+        ])
         .arg(ext_catalogue())
         .output()
         .unwrap();
@@ -450,7 +483,13 @@ fn a_cloud_target_without_its_zones_is_an_error_alone_and_skipped_under_all() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no zone has location = \"gcp\""));
     let outdir = dir.path().join("out");
     let out = Command::new(common::bin())
-        .args(["generate", p.to_str().unwrap(), "--target", "all", "--catalogue"])
+        .args([
+            "generate",
+            p.to_str().unwrap(),
+            "--target",
+            "all",
+            "--catalogue",
+        ])
         .arg(ext_catalogue())
         .arg("--out")
         .arg(&outdir)
@@ -470,7 +509,11 @@ fn a_cloud_target_without_its_zones_is_an_error_alone_and_skipped_under_all() {
 fn azure_priorities_are_unique_and_stable() {
     let loaded = load(&fixture("cloud-injection.toml"), true);
     let a = render(&loaded, "azure").unwrap();
-    assert_eq!(a, render(&loaded, "azure").unwrap(), "same input, same bytes");
+    assert_eq!(
+        a,
+        render(&loaded, "azure").unwrap(),
+        "same input, same bytes"
+    );
     let v = json(&a);
     for nsg in v["resources"].as_array().unwrap() {
         let mut seen = std::collections::BTreeSet::new();

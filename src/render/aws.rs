@@ -468,10 +468,7 @@ mod tests {
             sanitize("Bob's \"portal\" <x>\nnext\\line ü ok: [a] {b} $c"),
             "Bobs portal (x) next line ok: [a] {b} $c"
         );
-        assert_eq!(
-            sanitize("${AWS::Region} $x"),
-            "$ {AWS::Region} $x"
-        );
+        assert_eq!(sanitize("${AWS::Region} $x"), "$ {AWS::Region} $x");
         assert!(valid_description(&sanitize(&"é".repeat(400))));
         assert_eq!(sanitize(&"a".repeat(300)).chars().count(), 255);
     }
