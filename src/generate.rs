@@ -92,6 +92,24 @@ pub const TARGETS: &[Target] = &[
         host_aware: true,
         render: crate::render::iptables::render,
     },
+    Target {
+        name: "aws",
+        about: "CloudFormation template <topology>.aws.json: one security group per component in an aws zone",
+        host_aware: false,
+        render: crate::render::aws::render,
+    },
+    Target {
+        name: "azure",
+        about: "ARM template <topology>.azure.json: one network security group per azure zone",
+        host_aware: false,
+        render: crate::render::azure::render,
+    },
+    Target {
+        name: "gcp",
+        about: "<topology>.gcp.json: compute#firewall resources for the gcp zones' network",
+        host_aware: false,
+        render: crate::render::gcp::render,
+    },
 ];
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
@@ -121,6 +139,19 @@ pub fn select(name: &str) -> Result<Vec<&'static Target>> {
         .into()),
     }
 }
+
+/// A target with nothing to write for this topology (a cloud target when no zone is in its
+/// cloud). Selected alone it is an error; under `--target all` the target is skipped.
+#[derive(Debug)]
+pub struct NothingToRender(pub String);
+
+impl std::fmt::Display for NothingToRender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NothingToRender {}
 
 /// A command-line mistake found after parsing (an unknown target or component): exit 64.
 #[derive(Debug)]
@@ -176,7 +207,13 @@ pub fn generate_all(
     };
     let mut out: Vec<OutFile> = Vec::new();
     for t in targets {
-        for f in (t.render)(&ctx)? {
+        let files = match (t.render)(&ctx) {
+            Err(e) if targets.len() > 1 && e.downcast_ref::<NothingToRender>().is_some() => {
+                continue
+            }
+            r => r?,
+        };
+        for f in files {
             match out.iter().find(|o| o.name == f.name) {
                 // Targets may share a file (nftables and iptables both write the domain list).
                 Some(o) if o.content == f.content => {}

@@ -1,8 +1,12 @@
 //! One minijinja environment for every output: embedded templates (overridable file by file
 //! with `--templates DIR`), strict undefined variables, and one quoting filter per target.
 
+pub mod aws;
+pub mod azure;
 pub mod catalogue;
+pub mod cloud;
 pub mod flows;
+pub mod gcp;
 pub mod iptables;
 pub mod netfilter;
 pub mod nftables;
