@@ -46,12 +46,26 @@ pub struct Target {
 }
 
 /// Every target, in the order `--target all` writes them.
-pub const TARGETS: &[Target] = &[Target {
-    name: "flows",
-    about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
-    host_aware: false,
-    render: flows,
-}];
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "flows",
+        about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
+        host_aware: false,
+        render: flows,
+    },
+    Target {
+        name: "matrix",
+        about: "change-request attachment: <topology>.md (Mermaid diagram), .csv and .html (SVG)",
+        host_aware: false,
+        render: crate::render::matrix::render,
+    },
+    Target {
+        name: "aerleon",
+        about: "Aerleon policy and definitions under <topology>.aerleon/ for aclgen",
+        host_aware: false,
+        render: crate::render::aerleon::render,
+    },
+];
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);

@@ -1,8 +1,10 @@
 //! One minijinja environment for every output: embedded templates (overridable file by file
 //! with `--templates DIR`), strict undefined variables, and one quoting filter per target.
 
+pub mod aerleon;
 pub mod catalogue;
 pub mod flows;
+pub mod matrix;
 
 use std::path::Path;
 
@@ -27,6 +29,8 @@ impl Renderer {
         // Quoting is chosen per target through filters, never by file extension.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("md", md_cell);
+        env.add_filter("xml", xml_escape);
+        env.add_filter("mermaid", mermaid_label);
         for (name, text) in EMBEDDED {
             let text = match overrides.map(|d| d.join(name)).filter(|p| p.is_file()) {
                 Some(p) => std::fs::read_to_string(&p)
@@ -68,6 +72,59 @@ pub fn md_cell(s: &str) -> String {
             '`' => out.push_str("\\`"),
             '\n' => out.push_str("<br>"),
             '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value as YAML: pretty JSON (a YAML 1.2 document, read the same by YAML 1.1 loaders for
+/// these values) with every non-ASCII character written as a YAML `\u`/`\U` escape. Outside
+/// strings JSON has only ASCII, so the escapes land only inside double-quoted scalars.
+pub fn yaml_json(v: &serde_json::Value) -> String {
+    let text = serde_json::to_string_pretty(v).expect("JSON values serialise");
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let n = c as u32;
+        if n < 0x80 {
+            out.push(c);
+        } else if n <= 0xFFFF {
+            out.push_str(&format!("\\u{n:04X}"));
+        } else {
+            out.push_str(&format!("\\U{n:08X}"));
+        }
+    }
+    out
+}
+
+/// Text in HTML or SVG (element content and double-quoted attributes).
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Mermaid label, to be placed inside double quotes (`id["..."]`, `-- "..." -->`): quotes,
+/// markup and Mermaid's own syntax characters become Mermaid entity codes (`#34;` for a
+/// quote), line breaks become spaces.
+pub fn mermaid_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' | '#' | '&' | '<' | '>' | '`' | '|' | '[' | ']' | '{' | '}' | ';' | '\\' => {
+                out.push_str(&format!("#{};", c as u32))
+            }
+            c if c.is_control() => out.push(' '),
             c => out.push(c),
         }
     }
