@@ -6,10 +6,13 @@
 
 pub mod catalogue;
 pub mod cond;
+pub mod diff;
 pub mod diag;
 pub mod doc;
+pub mod explain;
 pub mod flow;
 pub mod generate;
+pub mod lint;
 pub mod output;
 pub mod plan;
 pub mod render;
