@@ -533,7 +533,7 @@ impl Catalogue {
                     diags.push(
                         Diagnostic::error(format!("flow `{}`: unknown defect `{d}`", f.id))
                             .at(file, f.span.clone())
-                            .hint("defects are listed in catalogue/defects.toml"),
+                            .hint("define it as [defects.Dnn] with summary, handling and flows in the family file"),
                     );
                 }
             }

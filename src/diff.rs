@@ -54,7 +54,9 @@ pub fn entries(doc: &Value, what: &str) -> Result<Vec<Entry>> {
     let flows = doc
         .get("flows")
         .and_then(Value::as_array)
-        .with_context(|| format!("{what}: no `flows` array; expected the output of `ctxfw flows --format json`"))?;
+        .with_context(|| {
+            format!("{what}: no `flows` array; expected the output of `ctxfw flows --format json`")
+        })?;
     let s = |f: &Value, k: &str| -> Result<String> {
         Ok(f.get(k)
             .and_then(Value::as_str)

@@ -74,7 +74,11 @@ pub fn parse_end(s: &str, topo: &Topology, allow_domain: bool) -> Result<End, Us
     Err(UsageError(format!(
         "`{s}` is not a component of {}, an address or a network{}; {}",
         topo.file.name,
-        if allow_domain { ", or a domain name" } else { "" },
+        if allow_domain {
+            ", or a domain name"
+        } else {
+            ""
+        },
         crate::diag::choice_hint(s, topo.components.keys().map(String::as_str))
     )))
 }
@@ -168,7 +172,7 @@ impl Query<'_> {
             .get(zone)
             .is_some_and(|z| z.default_route)
     }
-    fn from_ok(&self, f: &Flow) -> bool {
+    fn source_ok(&self, f: &Flow) -> bool {
         let side = Side {
             name: &f.from,
             iface: &f.from_interface,
@@ -216,24 +220,41 @@ const NEAR_MAX: usize = 8;
 pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
     let allowed: Vec<&Flow> = flows
         .iter()
-        .filter(|f| q.from_ok(f) && q.to_ok(f) && q.port_ok(f))
+        .filter(|f| q.source_ok(f) && q.to_ok(f) && q.port_ok(f))
         .collect();
     let mut near: Vec<(&Flow, String)> = Vec::new();
     if allowed.is_empty() {
-        for f in flows.iter().filter(|f| q.from_ok(f) && q.to_ok(f)) {
-            near.push((f, "same source and destination, another protocol or port".into()));
+        for f in flows.iter().filter(|f| q.source_ok(f) && q.to_ok(f)) {
+            near.push((
+                f,
+                "same source and destination, another protocol or port".into(),
+            ));
         }
         if q.port.is_some() {
-            for f in flows.iter().filter(|f| q.to_ok(f) && q.port_ok(f) && !q.from_ok(f)) {
+            for f in flows
+                .iter()
+                .filter(|f| q.to_ok(f) && q.port_ok(f) && !q.source_ok(f))
+            {
                 near.push((
                     f,
-                    format!("same destination and port, from {} (zone {})", end_label(&f.from, &f.from_interface), f.from_zone),
+                    format!(
+                        "same destination and port, from {} (zone {})",
+                        end_label(&f.from, &f.from_interface),
+                        f.from_zone
+                    ),
                 ));
             }
-            for f in flows.iter().filter(|f| q.from_ok(f) && q.port_ok(f) && !q.to_ok(f)) {
+            for f in flows
+                .iter()
+                .filter(|f| q.source_ok(f) && q.port_ok(f) && !q.to_ok(f))
+            {
                 near.push((
                     f,
-                    format!("same source and port, to {} (zone {})", end_label(&f.to, &f.to_interface), f.to_zone),
+                    format!(
+                        "same source and port, to {} (zone {})",
+                        end_label(&f.to, &f.to_interface),
+                        f.to_zone
+                    ),
                 ));
             }
         }
@@ -241,7 +262,11 @@ pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
             for f in flows.iter().filter(|f| q.to_ok(f)) {
                 near.push((
                     f,
-                    format!("same destination, from {} (zone {})", end_label(&f.from, &f.from_interface), f.from_zone),
+                    format!(
+                        "same destination, from {} (zone {})",
+                        end_label(&f.from, &f.from_interface),
+                        f.from_zone
+                    ),
                 ));
             }
         }
@@ -296,7 +321,11 @@ pub fn text(q: &Query<'_>, a: &Answer<'_>) -> String {
     if a.allowed.is_empty() {
         let _ = writeln!(out, "not allowed: {}", q.traffic());
         if a.near.is_empty() {
-            let _ = writeln!(out, "no flow comes close: nothing in this topology reaches {}", q.to);
+            let _ = writeln!(
+                out,
+                "no flow comes close: nothing in this topology reaches {}",
+                q.to
+            );
         } else {
             let _ = writeln!(out, "nearest flows:");
             for (f, why) in &a.near {

@@ -76,7 +76,7 @@ impl PortRange {
         PortRange { lo: p, hi: p }
     }
 
-    pub fn len(&self) -> u32 {
+    pub fn size(&self) -> u32 {
         u32::from(self.hi) - u32::from(self.lo) + 1
     }
 
@@ -174,7 +174,7 @@ impl PortSet {
 
     /// Number of individual ports.
     pub fn count(&self) -> u32 {
-        self.0.iter().map(PortRange::len).sum()
+        self.0.iter().map(PortRange::size).sum()
     }
 
     /// `["80", "443", "6910-6930"]`: the contract's string form.

@@ -6,8 +6,8 @@
 
 pub mod catalogue;
 pub mod cond;
-pub mod diff;
 pub mod diag;
+pub mod diff;
 pub mod doc;
 pub mod explain;
 pub mod flow;

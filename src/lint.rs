@@ -58,7 +58,7 @@ fn counted_ports(p: &PortSet) -> u32 {
             } else {
                 hi.min(u32::from(DYNAMIC_RPC.hi)) - lo.max(u32::from(DYNAMIC_RPC.lo)) + 1
             };
-            r.len() - overlap
+            (hi - lo + 1) - overlap
         })
         .sum()
 }
@@ -75,17 +75,20 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
 
     // Redundant flows.
     for (i, a) in flows.iter().enumerate() {
-        let broader = flows.iter().enumerate().find(|(j, b)| {
-            *j != i && shadowed_by(a, b) && (!shadowed_by(b, a) || *j < i)
-        });
+        let broader = flows
+            .iter()
+            .enumerate()
+            .find(|(j, b)| *j != i && shadowed_by(a, b) && (!shadowed_by(b, a) || *j < i));
         if let Some((_, b)) = broader {
+            // Point at the end whose addresses make it narrower.
+            let narrower = if a.from != b.from { &a.from } else { &a.to };
             out.push(
                 at_component(
                     Diagnostic::warning(format!(
                         "flow {} ({} {}) is redundant: flow {} already allows it ({} {})",
                         a.id, a.protocol, a.ports, b.id, b.protocol, b.ports
                     )),
-                    &a.from,
+                    narrower,
                 )
                 .hint("a firewall needs only the broader rule; check that the addresses of the two components are meant to overlap"),
             );
@@ -94,13 +97,20 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
 
     // Additions from an internet zone.
     for f in flows {
-        let internet = topo.zones.get(&f.from_zone).is_some_and(|z| z.default_route);
+        let internet = topo
+            .zones
+            .get(&f.from_zone)
+            .is_some_and(|z| z.default_route);
         if !internet {
             continue;
         }
         for p in f.parts.iter().filter(|p| p.catalogue.starts_with("site:")) {
             let id = &p.catalogue["site:".len()..];
-            let span = topo.additions.iter().find(|a| a.id == id).map(|a| a.span.clone());
+            let span = topo
+                .additions
+                .iter()
+                .find(|a| a.id == id)
+                .map(|a| a.span.clone());
             let d = Diagnostic::warning(format!(
                 "addition `{id}` opens {} {} from the internet zone `{}` to {}",
                 f.protocol,
@@ -125,15 +135,23 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
             } else {
                 format!("{n} ports")
             };
+            let d = Diagnostic::warning(format!(
+                "flow {} allows {what} ({} {})",
+                f.id, f.protocol, f.ports
+            ));
+            // An addition that brings the wide range is the place to fix; else the source.
+            let addition = f
+                .parts
+                .iter()
+                .filter(|p| counted_ports(&p.ports) > WIDE_PORTS)
+                .find_map(|p| p.catalogue.strip_prefix("site:"))
+                .and_then(|id| topo.additions.iter().find(|a| a.id == id));
+            let d = match addition {
+                Some(a) => d.at(file, a.span.clone()),
+                None => at_component(d, &f.from),
+            };
             out.push(
-                at_component(
-                    Diagnostic::warning(format!(
-                        "flow {} allows {what} ({} {})",
-                        f.id, f.protocol, f.ports
-                    )),
-                    &f.from,
-                )
-                .hint(format!(
+                d.hint(format!(
                     "ranges above {WIDE_PORTS} ports (other than the dynamic RPC range 49152-65535) are hard to justify in review; pin the service to fixed ports"
                 )),
             );

@@ -111,7 +111,10 @@ impl Nets {
 }
 
 fn fmt_nets(n: &[IpNet]) -> String {
-    n.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+    n.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
@@ -138,11 +141,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                 r.flow
             );
         }
-        let src = nets.add(
-            end_name(&r.from, f.from_interface.as_deref()),
-            &r.src,
-            file,
-        )?;
+        let src = nets.add(end_name(&r.from, f.from_interface.as_deref()), &r.src, file)?;
         let dst = nets.add(end_name(&r.to, f.to_interface.as_deref()), &r.dst, file)?;
         let name = short_name(&r.flow);
         if let Some(other) = term_names.insert(name.clone(), r.flow.clone()) {
@@ -209,14 +208,19 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         .defs
         .iter()
         .map(|(name, n)| {
-            let values: Vec<Value> = n.iter().map(|a| json!({"address": a.to_string()})).collect();
+            let values: Vec<Value> = n
+                .iter()
+                .map(|a| json!({"address": a.to_string()}))
+                .collect();
             (name.clone(), json!({ "values": values }))
         })
         .collect();
 
     let render = |tmpl: &str, doc: Value| -> Result<String> {
-        ctx.renderer
-            .render(tmpl, &json!({"topology": topo.name, "yaml": super::yaml_json(&doc)}))
+        ctx.renderer.render(
+            tmpl,
+            &json!({"topology": topo.name, "yaml": super::yaml_json(&doc)}),
+        )
     };
     let base = format!("{}.aerleon", topo.name);
     Ok(vec![

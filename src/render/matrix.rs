@@ -307,7 +307,14 @@ fn svg(g: &Graph) -> String {
     let mut obstacles: Vec<Rect> = Vec::new();
     for (zi, z) in g.zones.iter().enumerate() {
         let (c, x, y, _) = boxes[zi];
-        for (ni, n) in g.nodes.get(z).map(|v| v.as_slice()).unwrap_or_default().iter().enumerate() {
+        for (ni, n) in g
+            .nodes
+            .get(z)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let nx = x + ZONE_PAD;
             let ny = y + ZONE_HEAD + ni as i64 * (NODE_H + NODE_GAP);
             pos.insert(n, (c, nx, ny));
@@ -337,7 +344,9 @@ fn svg(g: &Graph) -> String {
     // Spread the ends on a box's side so lines to one box do not merge.
     let mut ends: BTreeMap<(String, bool), i64> = BTreeMap::new();
     let end_y = |n: &Node, right: bool, y: i64, ends: &mut BTreeMap<(String, bool), i64>| {
-        let k = ends.entry((format!("{}/{}", n.zone, n.label), right)).or_insert(0);
+        let k = ends
+            .entry((format!("{}/{}", n.zone, n.label), right))
+            .or_insert(0);
         let off = [0, -8, 8, -16, 16][(*k % 5) as usize];
         *k += 1;
         y + NODE_H / 2 + off
@@ -378,7 +387,11 @@ fn svg(g: &Graph) -> String {
         let mid = (y1 + y2) / 2 - LABEL_H / 2;
         let mut spot = (lx, mid, w, LABEL_H);
         for step in 0..200 {
-            let dy = if step % 2 == 0 { step / 2 } else { -(step / 2 + 1) } * (LABEL_H + 1);
+            let dy = if step % 2 == 0 {
+                step / 2
+            } else {
+                -(step / 2 + 1)
+            } * (LABEL_H + 1);
             let cand = (lx, (mid + dy).max(2), w, LABEL_H);
             let clear = !labels.iter().any(|(r, _)| overlaps(r, &cand))
                 && !obstacles.iter().any(|r| overlaps(r, &cand));
