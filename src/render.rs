@@ -130,3 +130,31 @@ pub fn mermaid_label(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mermaid_labels_cannot_close_their_quotes() {
+        assert_eq!(
+            mermaid_label("a \"b\" <c> `d` [e] | f; #"),
+            "a #34;b#34; #60;c#62; #96;d#96; #91;e#93; #124; f#59; #35;"
+        );
+        assert_eq!(mermaid_label("x\ny"), "x y");
+    }
+
+    #[test]
+    fn xml_escapes_markup_and_quotes() {
+        assert_eq!(
+            xml_escape("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn yaml_json_escapes_non_ascii() {
+        let v = serde_json::json!({"c": "caf\u{e9} \u{1F600}"});
+        assert_eq!(yaml_json(&v), "{\n  \"c\": \"caf\\u00E9 \\U0001F600\"\n}");
+    }
+}

@@ -469,6 +469,10 @@ fn matrix_escapes_text_in_every_format() {
         "only the SVG namespace"
     );
     assert!(!html.contains("https://"));
+    // Self-contained: nothing loaded from elsewhere.
+    for needle in [" src=", " href=", "@import", "url(http"] {
+        assert!(!html.contains(needle), "{needle}");
+    }
     let md = std::fs::read_to_string(out_dir.join("rt.md")).unwrap();
     let mermaid = &md[md.find("```mermaid").unwrap()..];
     let mermaid = &mermaid[..mermaid[3..].find("```").unwrap() + 3];
