@@ -110,6 +110,18 @@ pub const TARGETS: &[Target] = &[
         host_aware: false,
         render: crate::render::gcp::render,
     },
+    Target {
+        name: "matrix",
+        about: "change-request attachment: <topology>.md (Mermaid diagram), .csv and .html (SVG)",
+        host_aware: false,
+        render: crate::render::matrix::render,
+    },
+    Target {
+        name: "aerleon",
+        about: "Aerleon policy and definitions under <topology>.aerleon/ for aclgen",
+        host_aware: false,
+        render: crate::render::aerleon::render,
+    },
 ];
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {

@@ -7,9 +7,12 @@
 pub mod catalogue;
 pub mod cond;
 pub mod diag;
+pub mod diff;
 pub mod doc;
+pub mod explain;
 pub mod flow;
 pub mod generate;
+pub mod lint;
 pub mod output;
 pub mod plan;
 pub mod render;

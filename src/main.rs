@@ -34,7 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate a topology: exit 0 when valid, 2 with every error (file:line:column) when not.
+    /// Validate a topology: exit 0 when valid, 2 with every error (file:line:column) when not;
+    /// review warnings (redundant flows, wide ranges, unused components...) included.
     #[command(
         after_help = "Examples:\n  ctxfw check topologies/onprem-cvad.toml\n  ctxfw check site.toml --deny-warnings"
     )]
@@ -63,7 +64,7 @@ enum Command {
     },
     /// Render rule sets and review files for one or every target.
     #[command(
-        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n\nWithout --out, a target that produces a single file prints it to standard output."
+        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target matrix --out change/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n\nWithout --out, a target that produces a single file prints it to standard output."
     )]
     Generate {
         /// The topology file.
@@ -90,6 +91,36 @@ enum Command {
         #[arg(long)]
         outbound: bool,
     },
+    /// Compare the flows of two topologies (or two flows.json files): added, removed, changed.
+    #[command(
+        after_help = "Examples:\n  ctxfw diff old.toml new.toml\n  ctxfw diff old.toml new.toml --format markdown > pr-comment.md\n  git show main:golden/onprem-cvad/flows.json > /tmp/old.json\n  ctxfw diff --flows /tmp/old.json golden/onprem-cvad/flows.json\n\nExit codes: 0 no flow changes, 1 flows differ, 2 invalid input."
+    )]
+    Diff {
+        /// The old topology (or flows.json with --flows).
+        old: PathBuf,
+        /// The new topology (or flows.json with --flows).
+        new: PathBuf,
+        /// Compare two flows.json files (`ctxfw flows --format json`, golden/<name>/flows.json).
+        #[arg(long)]
+        flows: bool,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+        format: DiffFormat,
+    },
+    /// Is this traffic allowed? By which flows and why; if not, the nearest flows.
+    #[command(
+        after_help = "Examples:\n  ctxfw explain topologies/onprem-cvad.toml --from storefront --to ddc --port tcp/80\n  ctxfw explain topologies/onprem-cvad.toml --from 10.1.2.3 --to 10.0.10.11 --port tcp/443\n  ctxfw explain site.toml --from vdas --to a.cloud.com --port tcp/443\n\nFROM and TO are a component (or component.interface), an address or a network; TO may be a\ndomain name (a flow's *.cloud.com matches a.cloud.com).\n\nExit codes: 0 allowed, 1 not allowed, 2 invalid topology, 64 usage error."
+    )]
+    Explain {
+        /// The topology file.
+        file: PathBuf,
+        #[arg(long, value_name = "ADDRESS|COMPONENT")]
+        from: String,
+        #[arg(long, value_name = "ADDRESS|COMPONENT|DOMAIN")]
+        to: String,
+        /// Protocol and port, e.g. tcp/443, udp/1494, or a protocol alone (tcp, icmp).
+        #[arg(long, value_name = "PROTO[/PORT]")]
+        port: Option<String>,
+    },
     /// Browse the catalogue: families and kinds, one kind's flows, or the parameters.
     #[command(
         after_help = "Examples:\n  ctxfw catalogue\n  ctxfw catalogue storefront\n  ctxfw catalogue --parameters"
@@ -101,6 +132,13 @@ enum Command {
         #[arg(long)]
         parameters: bool,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Table,
+    Markdown,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -173,7 +211,9 @@ fn run(cli: Cli) -> Result<u8> {
             file,
             deny_warnings,
         } => {
-            let loaded = ctxfw::load(&file, cat_dir)?;
+            let mut loaded = ctxfw::load(&file, cat_dir)?;
+            let lint = ctxfw::lint::lint(&loaded);
+            loaded.warnings.extend(lint);
             print_warnings(&loaded.warnings);
             let n = loaded.resolution.flows.len();
             let w = loaded.warnings.len();
@@ -263,6 +303,74 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
             Ok(exit::OK)
+        }
+        Command::Diff {
+            old,
+            new,
+            flows,
+            format,
+        } => {
+            let side = |p: &std::path::Path| -> Result<Vec<ctxfw::diff::Entry>> {
+                let doc = if flows {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    serde_json::from_str(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: not a flows JSON file ({e}); produce one with `ctxfw flows FILE --format json`",
+                            p.display()
+                        )
+                    })?
+                } else {
+                    let loaded = ctxfw::load(p, cat_dir)?;
+                    render::flows::json(&loaded.topology, &loaded.resolution)
+                };
+                ctxfw::diff::entries(&doc, &p.display().to_string())
+            };
+            let (a, b) = (side(&old)?, side(&new)?);
+            let d = ctxfw::diff::diff(
+                &old.display().to_string(),
+                &a,
+                &new.display().to_string(),
+                &b,
+            );
+            let text = match format {
+                DiffFormat::Table => ctxfw::diff::table(&d),
+                DiffFormat::Json => ctxfw::diff::json_text(&d),
+                DiffFormat::Markdown => {
+                    Renderer::new(None)?.render("diff.md.j2", &ctxfw::diff::context(&d))?
+                }
+            };
+            stdout(&text)?;
+            Ok(if d.is_empty() {
+                exit::OK
+            } else {
+                exit::FINDINGS
+            })
+        }
+        Command::Explain {
+            file,
+            from,
+            to,
+            port,
+        } => {
+            let loaded = ctxfw::load(&file, cat_dir)?;
+            let t = &loaded.topology;
+            let q = ctxfw::explain::Query {
+                topology: t,
+                from: ctxfw::explain::parse_end(&from, t, false)?,
+                to: ctxfw::explain::parse_end(&to, t, true)?,
+                port: port
+                    .as_deref()
+                    .map(ctxfw::explain::parse_port)
+                    .transpose()?,
+            };
+            let a = ctxfw::explain::explain(&loaded.resolution.flows, &q);
+            stdout(&ctxfw::explain::text(&q, &a))?;
+            Ok(if a.allowed.is_empty() {
+                exit::FINDINGS
+            } else {
+                exit::OK
+            })
         }
         Command::Catalogue { kind, parameters } => {
             let cat = Catalogue::load(cat_dir)?;

@@ -15,15 +15,28 @@ pub struct OutFile {
     pub content: String,
 }
 
-/// Write all files or none: stage each as a temporary file, then rename them all.
+/// Write all files or none: stage each as a temporary file, then rename them all. Names may
+/// hold subdirectories (`x.aerleon/def/networks.yaml`); missing directories are created and,
+/// when staging fails, removed again.
 pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir)
+    for f in files {
+        check_name(&f.name)?;
+    }
+    let mut created: Vec<PathBuf> = Vec::new();
+    create_dirs(dir, &mut created)
         .with_context(|| format!("creating output directory {}", dir.display()))?;
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| -> Result<()> {
         for f in files {
             let target = dir.join(&f.name);
-            let tmp = dir.join(format!(".{}.{}.tmp", f.name, std::process::id()));
+            let parent = target.parent().unwrap_or(dir).to_path_buf();
+            create_dirs(&parent, &mut created)
+                .with_context(|| format!("creating directory {}", parent.display()))?;
+            let base = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tmp = parent.join(format!(".{base}.{}.tmp", std::process::id()));
             let mut h =
                 fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
             staged.push((tmp.clone(), target));
@@ -39,6 +52,10 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<Vec<PathBuf>> {
         for (tmp, _) in &staged {
             let _ = fs::remove_file(tmp);
         }
+        // Deepest first; only directories this call created (and so empty again).
+        for d in created.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
         return Err(e);
     }
     let mut written = Vec::new();
@@ -47,6 +64,37 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<Vec<PathBuf>> {
         written.push(target);
     }
     Ok(written)
+}
+
+/// An output name is relative and stays inside the output directory.
+fn check_name(name: &str) -> Result<()> {
+    let p = Path::new(name);
+    let ok = !name.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        anyhow::bail!("output name `{name}` must be a relative path without `..`")
+    }
+}
+
+/// `create_dir_all`, remembering each directory it made (outermost first).
+fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs(parent, created)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Write one file atomically.

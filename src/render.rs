@@ -1,6 +1,7 @@
 //! One minijinja environment for every output: embedded templates (overridable file by file
 //! with `--templates DIR`), strict undefined variables, and one quoting filter per target.
 
+pub mod aerleon;
 pub mod aws;
 pub mod azure;
 pub mod catalogue;
@@ -8,6 +9,7 @@ pub mod cloud;
 pub mod flows;
 pub mod gcp;
 pub mod iptables;
+pub mod matrix;
 pub mod netfilter;
 pub mod nftables;
 pub mod windows;
@@ -39,6 +41,8 @@ impl Renderer {
         env.add_filter("nft_str", nft_str);
         env.add_filter("ipt_str", ipt_str);
         env.add_filter("hash_line", hash_line);
+        env.add_filter("xml", xml_escape);
+        env.add_filter("mermaid", mermaid_label);
         for (name, text) in EMBEDDED {
             let text = match overrides.map(|d| d.join(name)).filter(|p| p.is_file()) {
                 Some(p) => std::fs::read_to_string(&p)
@@ -187,6 +191,59 @@ pub fn hash_line(s: &str) -> String {
     flatten(s)
 }
 
+/// A value as YAML: pretty JSON (a YAML 1.2 document, read the same by YAML 1.1 loaders for
+/// these values) with every non-ASCII character written as a YAML `\u`/`\U` escape. Outside
+/// strings JSON has only ASCII, so the escapes land only inside double-quoted scalars.
+pub fn yaml_json(v: &serde_json::Value) -> String {
+    let text = serde_json::to_string_pretty(v).expect("JSON values serialise");
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let n = c as u32;
+        if n < 0x80 {
+            out.push(c);
+        } else if n <= 0xFFFF {
+            out.push_str(&format!("\\u{n:04X}"));
+        } else {
+            out.push_str(&format!("\\U{n:08X}"));
+        }
+    }
+    out
+}
+
+/// Text in HTML or SVG (element content and double-quoted attributes).
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Mermaid label, to be placed inside double quotes (`id["..."]`, `-- "..." -->`): quotes,
+/// markup and Mermaid's own syntax characters become Mermaid entity codes (`#34;` for a
+/// quote), line breaks become spaces.
+pub fn mermaid_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' | '#' | '&' | '<' | '>' | '`' | '|' | '[' | ']' | '{' | '}' | ';' | '\\' => {
+                out.push_str(&format!("#{};", c as u32))
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +295,28 @@ mod tests {
         assert_eq!(ipt_str(r#"a\b "c""#), r#""a\\b \"c\"""#);
         let q = ipt_str(&"x".repeat(400));
         assert_eq!(q.len(), IPT_COMMENT_MAX + 2);
+    }
+
+    #[test]
+    fn mermaid_labels_cannot_close_their_quotes() {
+        assert_eq!(
+            mermaid_label("a \"b\" <c> `d` [e] | f; #"),
+            "a #34;b#34; #60;c#62; #96;d#96; #91;e#93; #124; f#59; #35;"
+        );
+        assert_eq!(mermaid_label("x\ny"), "x y");
+    }
+
+    #[test]
+    fn xml_escapes_markup_and_quotes() {
+        assert_eq!(
+            xml_escape("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn yaml_json_escapes_non_ascii() {
+        let v = serde_json::json!({"c": "caf\u{e9} \u{1F600}"});
+        assert_eq!(yaml_json(&v), "{\n  \"c\": \"caf\\u00E9 \\U0001F600\"\n}");
     }
 }

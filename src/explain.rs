@@ -1,0 +1,373 @@
+//! `ctxfw explain`: is this traffic allowed, by which flows, and why; when it is not, the
+//! flows that almost match.
+//!
+//! An end is a component (`ddc`, or `netscaler.snip` for one interface), an address or network
+//! (matched when a flow's addresses contain it; an address inside another zone does not match
+//! the default-route zone's `0.0.0.0/0`), or, for the destination, a domain name
+//! (matched against `to_fqdns`; `*.cloud.com` there matches `a.cloud.com`, not `cloud.com`).
+
+use std::fmt::Write as _;
+
+use ipnet::IpNet;
+
+use crate::flow::{Flow, Protocol};
+use crate::generate::UsageError;
+use crate::render::flows::{end_label, switched_by};
+use crate::topology::Topology;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    Component {
+        name: String,
+        interface: Option<String>,
+    },
+    Net(IpNet),
+    Domain(String),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Component { name, interface } => f.write_str(&end_label(name, interface)),
+            End::Net(n) if n.prefix_len() == n.max_prefix_len() => write!(f, "{}", n.addr()),
+            End::Net(n) => write!(f, "{n}"),
+            End::Domain(d) => f.write_str(d),
+        }
+    }
+}
+
+/// Parse `--from`/`--to`: a component (or `component.interface`), an address or network, or
+/// (destination only) a domain name.
+pub fn parse_end(s: &str, topo: &Topology, allow_domain: bool) -> Result<End, UsageError> {
+    let s = s.trim();
+    let (base, iface) = match s.split_once('.') {
+        Some((b, i)) if topo.components.contains_key(b) => (b, Some(i)),
+        _ => (s, None),
+    };
+    if let Some(c) = topo.components.get(base) {
+        if let Some(i) = iface {
+            if !c.interfaces.contains_key(i) {
+                return Err(UsageError(format!(
+                    "component `{base}` has no interface `{i}` in {}; {}",
+                    topo.file.name,
+                    crate::diag::choice_hint(i, c.interfaces.keys().map(String::as_str))
+                )));
+            }
+        }
+        return Ok(End::Component {
+            name: base.to_string(),
+            interface: iface.map(str::to_string),
+        });
+    }
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Ok(End::Net(n.trunc()));
+    }
+    if let Ok(a) = s.parse::<std::net::IpAddr>() {
+        return Ok(End::Net(IpNet::from(a)));
+    }
+    let domain_like = s.contains('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | '_'));
+    if allow_domain && domain_like {
+        return Ok(End::Domain(s.to_ascii_lowercase()));
+    }
+    Err(UsageError(format!(
+        "`{s}` is not a component of {}, an address or a network{}; {}",
+        topo.file.name,
+        if allow_domain {
+            ", or a domain name"
+        } else {
+            ""
+        },
+        crate::diag::choice_hint(s, topo.components.keys().map(String::as_str))
+    )))
+}
+
+/// `tcp/443`, `udp/1494`, `tcp` (any port), `icmp`.
+pub fn parse_port(s: &str) -> Result<(Protocol, Option<u16>), UsageError> {
+    let (p, port) = match s.split_once('/') {
+        Some((p, n)) => (p, Some(n)),
+        None => (s, None),
+    };
+    let proto = Protocol::parse(&p.to_ascii_lowercase()).ok_or_else(|| {
+        UsageError(format!(
+            "--port {s}: unknown protocol `{p}`; expected one of {}",
+            Protocol::names().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let port = match port {
+        None => None,
+        Some(n) => match n.parse::<u16>() {
+            Ok(v) if v > 0 && proto.has_ports() => Some(v),
+            _ if !proto.has_ports() => {
+                return Err(UsageError(format!("--port {s}: {proto} has no ports")))
+            }
+            _ => {
+                return Err(UsageError(format!(
+                    "--port {s}: `{n}` is not a port (1-65535)"
+                )))
+            }
+        },
+    };
+    Ok((proto, port))
+}
+
+/// `*.cloud.com` matches `a.cloud.com` and `a.b.cloud.com`; other names match exactly (case
+/// insensitive). A query that is itself a wildcard matches the same wildcard.
+pub fn domain_matches(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+    if p == n {
+        return true;
+    }
+    match p.strip_prefix("*.") {
+        Some(suffix) => n.len() > suffix.len() + 1 && n.ends_with(&format!(".{suffix}")),
+        None => false,
+    }
+}
+
+/// One side of a flow, as a query end sees it.
+struct Side<'a> {
+    name: &'a str,
+    iface: &'a Option<String>,
+    nets: &'a [IpNet],
+    fqdns: &'a [String],
+    /// The side sits in a zone holding the default route.
+    internet: bool,
+}
+
+fn end_matches(end: &End, internal: bool, side: &Side<'_>) -> bool {
+    match end {
+        End::Component { name: c, interface } => {
+            c == side.name && (interface.is_none() || interface == side.iface)
+        }
+        // The default-route zone is "everything not in another zone": an address inside
+        // another zone is not on its side.
+        End::Net(q) => !(side.internet && internal) && side.nets.iter().any(|n| n.contains(q)),
+        End::Domain(d) => side.fqdns.iter().any(|p| domain_matches(p, d)),
+    }
+}
+
+pub struct Query<'t> {
+    pub topology: &'t Topology,
+    pub from: End,
+    pub to: End,
+    pub port: Option<(Protocol, Option<u16>)>,
+}
+
+impl Query<'_> {
+    /// An address end inside a zone that does not hold the default route.
+    fn internal(&self, end: &End) -> bool {
+        match end {
+            End::Net(q) => self
+                .topology
+                .zones
+                .values()
+                .any(|z| !z.default_route && z.cidrs.iter().any(|c| c.contains(q))),
+            _ => false,
+        }
+    }
+    fn internet(&self, zone: &str) -> bool {
+        self.topology
+            .zones
+            .get(zone)
+            .is_some_and(|z| z.default_route)
+    }
+    fn source_ok(&self, f: &Flow) -> bool {
+        let side = Side {
+            name: &f.from,
+            iface: &f.from_interface,
+            nets: &f.from_addresses,
+            fqdns: &[],
+            internet: self.internet(&f.from_zone),
+        };
+        end_matches(&self.from, self.internal(&self.from), &side)
+    }
+    fn to_ok(&self, f: &Flow) -> bool {
+        let side = Side {
+            name: &f.to,
+            iface: &f.to_interface,
+            nets: &f.to_addresses,
+            fqdns: &f.to_fqdns,
+            internet: self.internet(&f.to_zone),
+        };
+        end_matches(&self.to, self.internal(&self.to), &side)
+    }
+    fn port_ok(&self, f: &Flow) -> bool {
+        match self.port {
+            None => true,
+            Some((p, None)) => f.protocol == p,
+            Some((p, Some(n))) => f.protocol == p && f.ports.contains(n),
+        }
+    }
+    fn traffic(&self) -> String {
+        let what = match self.port {
+            None => "traffic".to_string(),
+            Some((p, None)) => p.to_string(),
+            Some((p, Some(n))) => format!("{p}/{n}"),
+        };
+        format!("{what} from {} to {}", self.from, self.to)
+    }
+}
+
+pub struct Answer<'a> {
+    pub allowed: Vec<&'a Flow>,
+    /// Flows that almost match, with what differs.
+    pub near: Vec<(&'a Flow, String)>,
+}
+
+const NEAR_MAX: usize = 8;
+
+pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
+    let allowed: Vec<&Flow> = flows
+        .iter()
+        .filter(|f| q.source_ok(f) && q.to_ok(f) && q.port_ok(f))
+        .collect();
+    let mut near: Vec<(&Flow, String)> = Vec::new();
+    if allowed.is_empty() {
+        for f in flows.iter().filter(|f| q.source_ok(f) && q.to_ok(f)) {
+            near.push((
+                f,
+                "same source and destination, another protocol or port".into(),
+            ));
+        }
+        if q.port.is_some() {
+            for f in flows
+                .iter()
+                .filter(|f| q.to_ok(f) && q.port_ok(f) && !q.source_ok(f))
+            {
+                near.push((
+                    f,
+                    format!(
+                        "same destination and port, from {} (zone {})",
+                        end_label(&f.from, &f.from_interface),
+                        f.from_zone
+                    ),
+                ));
+            }
+            for f in flows
+                .iter()
+                .filter(|f| q.source_ok(f) && q.port_ok(f) && !q.to_ok(f))
+            {
+                near.push((
+                    f,
+                    format!(
+                        "same source and port, to {} (zone {})",
+                        end_label(&f.to, &f.to_interface),
+                        f.to_zone
+                    ),
+                ));
+            }
+        }
+        if near.is_empty() {
+            for f in flows.iter().filter(|f| q.to_ok(f)) {
+                near.push((
+                    f,
+                    format!(
+                        "same destination, from {} (zone {})",
+                        end_label(&f.from, &f.from_interface),
+                        f.from_zone
+                    ),
+                ));
+            }
+        }
+        near.truncate(NEAR_MAX);
+    }
+    Answer { allowed, near }
+}
+
+fn describe(out: &mut String, f: &Flow, port: Option<u16>) {
+    let ports = if f.ports.is_empty() {
+        f.protocol.to_string()
+    } else {
+        format!("{}/{}", f.protocol, f.ports)
+    };
+    let _ = writeln!(
+        out,
+        "  flow {}: {} ({}) -> {} ({}), {ports}",
+        f.id,
+        end_label(&f.from, &f.from_interface),
+        f.from_zone,
+        end_label(&f.to, &f.to_interface),
+        f.to_zone
+    );
+    // The catalogue entries behind it; with a port, only those that carry it.
+    for p in f
+        .parts
+        .iter()
+        .filter(|p| port.is_none_or(|n| p.ports.is_empty() || p.ports.contains(n)))
+    {
+        let _ = writeln!(out, "    why: {}", p.purpose.replace('\n', " "));
+        let _ = writeln!(out, "    documented in: {} [{}]", p.source, p.catalogue);
+        if let Some(c) = &p.condition {
+            let _ = writeln!(out, "    switched on by: {c}");
+        }
+        if let Some(r) = &p.reason {
+            let _ = writeln!(out, "    reason: {}", r.replace('\n', " "));
+        }
+    }
+    if !f.to_fqdns.is_empty() {
+        let _ = writeln!(out, "    domains: {}", f.to_fqdns.join(", "));
+    }
+    let s = switched_by(f);
+    if !s.is_empty() {
+        let _ = writeln!(out, "    {s}");
+    }
+}
+
+/// The answer as text; the first line starts with `allowed:` or `not allowed:`.
+pub fn text(q: &Query<'_>, a: &Answer<'_>) -> String {
+    let port = q.port.and_then(|(_, n)| n);
+    let mut out = String::new();
+    if a.allowed.is_empty() {
+        let _ = writeln!(out, "not allowed: {}", q.traffic());
+        if a.near.is_empty() {
+            let _ = writeln!(
+                out,
+                "no flow comes close: nothing in this topology reaches {}",
+                q.to
+            );
+        } else {
+            let _ = writeln!(out, "nearest flows:");
+            for (f, why) in &a.near {
+                let _ = writeln!(out, "- {why}");
+                describe(&mut out, f, None);
+            }
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "allowed: {} by {} flow{}",
+            q.traffic(),
+            a.allowed.len(),
+            if a.allowed.len() == 1 { "" } else { "s" }
+        );
+        for f in &a.allowed {
+            describe(&mut out, f, port);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(domain_matches("*.cloud.com", "a.cloud.com"));
+        assert!(domain_matches("*.cloud.com", "a.b.CLOUD.com"));
+        assert!(!domain_matches("*.cloud.com", "cloud.com"));
+        assert!(!domain_matches("*.cloud.com", "evilcloud.com"));
+        assert!(domain_matches("*.cloud.com", "*.cloud.com"));
+        assert!(domain_matches("cloud.com", "cloud.com"));
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("tcp/443").unwrap(), (Protocol::Tcp, Some(443)));
+        assert_eq!(parse_port("UDP").unwrap(), (Protocol::Udp, None));
+        assert!(parse_port("icmp/8").is_err());
+        assert!(parse_port("tcp/0").is_err());
+        assert!(parse_port("http/80").is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! Aerleon export: the zone-firewall rules as an Aerleon policy with its network and service
+//! definitions, so `aclgen` renders them for the platforms Aerleon supports (Juniper, Cisco,
+//! Palo Alto, Juniper SRX...).
+//!
+//! Layout (relative to the output directory):
+//! `<topology>.aerleon/policies/pol/<topology>.yaml`, `<topology>.aerleon/def/networks.yaml`,
+//! `<topology>.aerleon/def/services.yaml`. One filter per pair of zones (Palo Alto and SRX
+//! policies are per zone pair; the Juniper filter and Cisco ACL are named `<from>-to-<to>` for
+//! the interface facing `<from>`), one term per flow, and a final deny term per filter.
+//! Headers target juniper, cisco, paloalto and srx. Aerleon's host-level generators (nftables,
+//! iptables) would need one filter for all zones, since every filter with the same hook is a
+//! separate base chain with its own drop policy; use ctxfw's own nftables/iptables targets.
+//!
+//! The YAML is JSON (valid YAML 1.2 and read the same by PyYAML's SafeLoader, which Aerleon
+//! uses) built from serde_json values in key order and printed by `render::yaml_json`, which
+//! escapes every non-ASCII character so the files read the same whatever the reader's locale
+//! encoding. (minijinja's `tojson` would sort the keys, putting `action` before `name`.)
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use ipnet::IpNet;
+use serde_json::{json, Map, Value};
+
+use crate::flow::Protocol;
+use crate::generate::Ctx;
+use crate::output::OutFile;
+use crate::plan::{self, Perspective, Rule};
+
+/// Palo Alto's limit for rule (term) and service names; the strictest platform we target.
+const NAME_MAX: usize = 63;
+
+/// Aerleon network and service names: letters, digits, `-`, `_` (Aerleon's token rule).
+fn token(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A name within `NAME_MAX`: long ones keep their start and get a short stable hash.
+fn short_name(s: &str) -> String {
+    let t = token(s);
+    if t.len() <= NAME_MAX {
+        return t;
+    }
+    // FNV-1a: deterministic across runs and platforms.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in t.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{}-{h:08x}", &t[..NAME_MAX - 9])
+}
+
+/// One line of comment text: no line breaks or control characters, no `#` (Aerleon's
+/// definitions split a comment at `#`), no double quotes (several platforms quote comments).
+fn comment(s: &str) -> String {
+    let one: String = s
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '#' => ' ',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    one.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn protocol(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Icmpv6 => "icmpv6",
+        other => other.name(),
+    }
+}
+
+/// Network name of one end of a rule: `<component>` or `<component>__<interface>`.
+fn end_name(name: &str, iface: Option<&str>) -> String {
+    match iface {
+        Some(i) => short_name(&format!("{name}__{i}")),
+        None => short_name(name),
+    }
+}
+
+struct Nets {
+    defs: BTreeMap<String, Vec<IpNet>>,
+}
+
+impl Nets {
+    fn add(&mut self, name: String, nets: &[IpNet], topo: &str) -> Result<String> {
+        match self.defs.get(&name) {
+            Some(old) if old.as_slice() != nets => bail!(
+                "{topo}: the Aerleon network name `{name}` would stand for two address sets \
+                 ({} and {}); rename a component or interface so the names differ",
+                fmt_nets(old),
+                fmt_nets(nets)
+            ),
+            Some(_) => {}
+            None => {
+                self.defs.insert(name.clone(), nets.to_vec());
+            }
+        }
+        Ok(name)
+    }
+}
+
+fn fmt_nets(n: &[IpNet]) -> String {
+    n.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+    let loaded = ctx.loaded;
+    let topo = &loaded.topology;
+    let res = &loaded.resolution;
+    let file = &topo.file.name;
+    let rules: Vec<Rule> = plan::plan(res, &Perspective::Zone);
+    let by_id: BTreeMap<&str, &crate::flow::Flow> =
+        res.flows.iter().map(|f| (f.id.as_str(), f)).collect();
+
+    let mut nets = Nets {
+        defs: BTreeMap::new(),
+    };
+    let mut services: Map<String, Value> = Map::new();
+    let mut filters: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    let mut term_names: BTreeMap<String, String> = BTreeMap::new();
+    for r in &rules {
+        let f = by_id[r.flow.as_str()];
+        if r.src.is_empty() || r.dst.is_empty() {
+            bail!(
+                "{file}: flow {} has no addresses on one side, which Aerleon cannot express; \
+                 give the component hosts or its zone cidrs",
+                r.flow
+            );
+        }
+        let src = nets.add(end_name(&r.from, f.from_interface.as_deref()), &r.src, file)?;
+        let dst = nets.add(end_name(&r.to, f.to_interface.as_deref()), &r.dst, file)?;
+        let name = short_name(&r.flow);
+        if let Some(other) = term_names.insert(name.clone(), r.flow.clone()) {
+            bail!(
+                "{file}: flows {other} and {} both become the Aerleon term `{name}`; rename a component",
+                r.flow
+            );
+        }
+        let mut text = r.purpose.clone();
+        if !r.fqdns.is_empty() {
+            text.push_str(&format!(" (domains: {})", r.fqdns.join(", ")));
+        }
+        text.push_str(&format!(" Source: {}.", r.source));
+        if let Some(reason) = &r.reason {
+            text.push_str(&format!(" Reason: {reason}."));
+        }
+        let mut term = Map::new();
+        term.insert("name".into(), json!(name));
+        term.insert("comment".into(), json!(comment(&text)));
+        term.insert("source-address".into(), json!(src));
+        term.insert("destination-address".into(), json!(dst));
+        term.insert("protocol".into(), json!(protocol(r.protocol)));
+        if r.protocol.has_ports() {
+            let items: Vec<Value> = r
+                .ports
+                .ranges()
+                .iter()
+                .map(|p| json!({"port": p.to_string(), "protocol": protocol(r.protocol)}))
+                .collect();
+            services.insert(name.clone(), Value::Array(items));
+            term.insert("destination-port".into(), json!(name));
+        }
+        term.insert("action".into(), json!("accept"));
+        filters
+            .entry((r.from_zone.clone(), r.to_zone.clone()))
+            .or_default()
+            .push(Value::Object(term));
+    }
+
+    let filter_values: Vec<Value> = filters
+        .into_iter()
+        .map(|((from, to), mut terms)| {
+            let name = short_name(&format!("{from}-to-{to}"));
+            terms.push(json!({
+                "name": "default-deny",
+                "comment": comment(&format!("Everything else from zone {from} to zone {to}")),
+                "action": "deny",
+            }));
+            json!({
+                "header": {
+                    "comment": comment(&format!("ctxfw: flows from zone {from} to zone {to} of topology {}", topo.name)),
+                    "targets": {
+                        "juniper": format!("{name} mixed"),
+                        "cisco": format!("{name} mixed"),
+                        "paloalto": format!("from-zone {} to-zone {} mixed", token(&from), token(&to)),
+                        "srx": format!("from-zone {} to-zone {} mixed", token(&from), token(&to)),
+                    },
+                },
+                "terms": terms,
+            })
+        })
+        .collect();
+    let networks: Map<String, Value> = nets
+        .defs
+        .iter()
+        .map(|(name, n)| {
+            let values: Vec<Value> = n
+                .iter()
+                .map(|a| json!({"address": a.to_string()}))
+                .collect();
+            (name.clone(), json!({ "values": values }))
+        })
+        .collect();
+
+    let render = |tmpl: &str, doc: Value| -> Result<String> {
+        ctx.renderer.render(
+            tmpl,
+            &json!({"topology": topo.name, "yaml": super::yaml_json(&doc)}),
+        )
+    };
+    let base = format!("{}.aerleon", topo.name);
+    Ok(vec![
+        OutFile {
+            name: format!("{base}/policies/pol/{}.yaml", topo.name),
+            content: render(
+                "aerleon.policy.yaml.j2",
+                json!({ "filters": filter_values }),
+            )?,
+        },
+        OutFile {
+            name: format!("{base}/def/networks.yaml"),
+            content: render("aerleon.def.yaml.j2", json!({ "networks": networks }))?,
+        },
+        OutFile {
+            name: format!("{base}/def/services.yaml"),
+            content: render("aerleon.def.yaml.j2", json!({ "services": services }))?,
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_palo_alto() {
+        let long = "a".repeat(80);
+        let n = short_name(&long);
+        assert_eq!(n.len(), NAME_MAX);
+        assert_eq!(n, short_name(&long));
+        assert_ne!(n, short_name(&"a".repeat(81)));
+        assert_eq!(short_name("ns.snip-to-sf-tcp"), "ns_snip-to-sf-tcp");
+    }
+
+    #[test]
+    fn comments_are_one_safe_line() {
+        assert_eq!(comment("a \"b\"\n# c\td"), "a 'b' c d");
+    }
+}

@@ -1,0 +1,435 @@
+//! The change-request attachment: `<topology>.md` (header, Mermaid flowchart, rule table),
+//! `<topology>.csv` (the same table) and `<topology>.html` (one self-contained page: the
+//! diagram as inline SVG drawn here, a sortable and filterable table, print CSS).
+//!
+//! Every string from the topology or the catalogue reaches the Markdown through the `md` or
+//! `mermaid` filter, the HTML through `xml` (the SVG is built here with the same function),
+//! the CSV through `flows::push_row`. Nothing depends on the run: no dates, no paths.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use super::flows::{end_label, push_row};
+use super::xml_escape;
+use crate::flow::Flow;
+use crate::generate::Ctx;
+use crate::output::OutFile;
+use crate::topology::Topology;
+
+/// A box in the diagram: a component, or one of its interfaces when that sits in another zone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Node {
+    zone: String,
+    label: String,
+}
+
+/// The diagram node of one end of a flow.
+fn node_of(topo: &Topology, name: &str, iface: &Option<String>, zone: &str) -> Node {
+    let label = match (topo.components.get(name), iface) {
+        (Some(c), Some(i)) if c.zone != zone => format!("{name}.{i}"),
+        _ => name.to_string(),
+    };
+    Node {
+        zone: zone.to_string(),
+        label,
+    }
+}
+
+/// Zones in drawing order: default-route (internet) zones first, then the topology's order.
+fn zone_order(topo: &Topology) -> Vec<String> {
+    let mut z: Vec<&crate::topology::Zone> = topo.zones.values().collect();
+    z.sort_by_key(|z| !z.default_route);
+    z.into_iter().map(|z| z.name.clone()).collect()
+}
+
+struct Graph {
+    zones: Vec<String>,
+    /// Nodes per zone, sorted.
+    nodes: BTreeMap<String, Vec<Node>>,
+    /// (from node, to node) -> protocol/ports labels, in flow order.
+    edges: BTreeMap<(Node, Node), Vec<String>>,
+}
+
+fn graph(topo: &Topology, flows: &[Flow]) -> Graph {
+    let mut nodes: BTreeMap<String, Vec<Node>> = BTreeMap::new();
+    let mut add = |n: &Node| {
+        let v = nodes.entry(n.zone.clone()).or_default();
+        if !v.contains(n) {
+            v.push(n.clone());
+        }
+    };
+    for c in topo.components.values() {
+        add(&Node {
+            zone: c.zone.clone(),
+            label: c.name.clone(),
+        });
+    }
+    let mut edges: BTreeMap<(Node, Node), Vec<String>> = BTreeMap::new();
+    for f in flows {
+        let a = node_of(topo, &f.from, &f.from_interface, &f.from_zone);
+        let b = node_of(topo, &f.to, &f.to_interface, &f.to_zone);
+        add(&a);
+        add(&b);
+        let label = proto_ports(f);
+        let v = edges.entry((a, b)).or_default();
+        if !v.contains(&label) {
+            v.push(label);
+        }
+    }
+    for v in nodes.values_mut() {
+        v.sort();
+    }
+    Graph {
+        zones: zone_order(topo),
+        nodes,
+        edges,
+    }
+}
+
+fn proto_ports(f: &Flow) -> String {
+    if f.ports.is_empty() {
+        f.protocol.to_string()
+    } else {
+        format!("{}/{}", f.protocol, f.ports)
+    }
+}
+
+fn nets(v: &[ipnet::IpNet]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Why a flow is there: the parameters that switched it on, a topology reason, or always.
+fn why(f: &Flow) -> String {
+    let s = super::flows::switched_by(f);
+    if s.is_empty() {
+        "always (catalogue)".into()
+    } else {
+        s
+    }
+}
+
+const COLUMNS: [&str; 11] = [
+    "#",
+    "source zone",
+    "source",
+    "source addresses",
+    "destination zone",
+    "destination",
+    "destination addresses",
+    "protocol/ports",
+    "purpose",
+    "documented source",
+    "switched by / reason",
+];
+
+/// One table row, as cells in `COLUMNS` order.
+fn row(i: usize, f: &Flow) -> [String; 11] {
+    let mut dst = nets(&f.to_addresses);
+    if !f.to_fqdns.is_empty() {
+        dst = format!("{} ({dst})", f.to_fqdns.join(" "));
+    }
+    [
+        (i + 1).to_string(),
+        f.from_zone.clone(),
+        end_label(&f.from, &f.from_interface),
+        nets(&f.from_addresses),
+        f.to_zone.clone(),
+        end_label(&f.to, &f.to_interface),
+        dst,
+        proto_ports(f),
+        f.purpose.clone(),
+        f.source.clone(),
+        why(f),
+    ]
+}
+
+fn context(topo: &Topology, flows: &[Flow], res: &crate::resolve::Resolution) -> Value {
+    let g = graph(topo, flows);
+    let mut ids: BTreeMap<&Node, String> = BTreeMap::new();
+    let mut zones = Vec::new();
+    for (zi, z) in g.zones.iter().enumerate() {
+        let zone = topo.zone(z);
+        let nodes: Vec<Value> = g
+            .nodes
+            .get(z)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|n| {
+                let id = format!("n{}", ids.len());
+                ids.insert(n, id.clone());
+                let kinds = topo
+                    .components
+                    .get(n.label.split('.').next().unwrap_or(""))
+                    .map(|c| c.kinds.join(", "))
+                    .unwrap_or_else(|| "internet service".into());
+                json!({"id": id, "label": n.label, "kinds": kinds})
+            })
+            .collect();
+        zones.push(json!({
+            "id": format!("z{zi}"),
+            "name": z,
+            "cidrs": nets(&zone.cidrs),
+            "description": zone.description.clone().unwrap_or_default(),
+            "nodes": nodes,
+        }));
+    }
+    let edges: Vec<Value> = g
+        .edges
+        .iter()
+        .map(|((a, b), labels)| json!({"from": ids[a], "to": ids[b], "label": labels.join(", ")}))
+        .collect();
+    let rows: Vec<Value> = flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| json!(row(i, f)))
+        .collect();
+    let params: Vec<Value> = res
+        .parameters
+        .iter()
+        .filter(|p| p.set)
+        .map(|p| json!({"name": p.name, "value": p.value.to_string(), "default": p.default.to_string()}))
+        .collect();
+    let at_default = res.parameters.iter().filter(|p| !p.set).count();
+    json!({
+        "topology": topo.name,
+        "description": topo.description,
+        "parameters": params,
+        "at_default": at_default,
+        "zones": zones,
+        "edges": edges,
+        "columns": COLUMNS,
+        "rows": rows,
+        "removed": res.removed,
+        "svg": svg(&g),
+    })
+}
+
+pub fn csv(flows: &[Flow]) -> String {
+    let mut out = String::new();
+    push_row(&mut out, COLUMNS.iter().map(|s| s.to_string()));
+    for (i, f) in flows.iter().enumerate() {
+        push_row(&mut out, row(i, f));
+    }
+    out
+}
+
+pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+    let topo = &ctx.loaded.topology;
+    let res = &ctx.loaded.resolution;
+    let v = context(topo, &res.flows, res);
+    Ok(vec![
+        OutFile {
+            name: format!("{}.md", topo.name),
+            content: ctx.renderer.render("matrix.md.j2", &v)?,
+        },
+        OutFile {
+            name: format!("{}.csv", topo.name),
+            content: csv(&res.flows),
+        },
+        OutFile {
+            name: format!("{}.html", topo.name),
+            content: ctx.renderer.render("matrix.html.j2", &v)?,
+        },
+    ])
+}
+
+// ---- SVG: a deterministic layout, no Graphviz ----
+//
+// Zones are columns (PER_ROW to a row), components are boxes stacked inside them. Flows are
+// orthogonal lines: out of the source's side, along to the gap next to the destination's
+// zone, up or down in that gap (each flow in its own lane), and into the destination. A flow
+// within one column uses the gap to its right. Labels sit on the vertical run, moved along it
+// until they overlap no other label or box. Draw order: zones, lines, components, labels.
+
+const NODE_W: i64 = 190;
+const NODE_H: i64 = 40;
+const NODE_GAP: i64 = 16;
+const ZONE_PAD: i64 = 16;
+const ZONE_HEAD: i64 = 46;
+const ZONE_W: i64 = NODE_W + 2 * ZONE_PAD;
+/// Room between zone columns for the lines and their labels.
+const COL_GAP: i64 = 190;
+const LANE: i64 = 7;
+const ROW_GAP: i64 = 70;
+const PER_ROW: usize = 4;
+const MARGIN: i64 = 20;
+const LABEL_H: i64 = 14;
+
+/// Text cut to `max` characters with an ellipsis (the full text is in the `<title>`).
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('\u{2026}');
+        t
+    }
+}
+
+type Rect = (i64, i64, i64, i64); // x, y, w, h
+
+fn overlaps(a: &Rect, b: &Rect) -> bool {
+    a.0 < b.0 + b.2 && b.0 < a.0 + a.2 && a.1 < b.1 + b.3 && b.1 < a.1 + a.3
+}
+
+fn svg(g: &Graph) -> String {
+    let heights: Vec<i64> = g
+        .zones
+        .iter()
+        .map(|z| {
+            let n = g.nodes.get(z).map_or(0, Vec::len) as i64;
+            ZONE_HEAD + n.max(1) * (NODE_H + NODE_GAP) - NODE_GAP + ZONE_PAD
+        })
+        .collect();
+    let col_x = |c: i64| MARGIN + c * (ZONE_W + COL_GAP);
+    let mut boxes: Vec<(i64, i64, i64, i64)> = Vec::new(); // column, x, y, h
+    let mut y = MARGIN;
+    for chunk in heights.chunks(PER_ROW) {
+        let row_h = chunk.iter().copied().max().unwrap_or(0);
+        for (c, h) in chunk.iter().enumerate() {
+            boxes.push((c as i64, col_x(c as i64), y, *h));
+        }
+        y += row_h + ROW_GAP;
+    }
+    let cols = g.zones.len().clamp(1, PER_ROW) as i64;
+    // A gap after the last column too, for flows within it.
+    let width = col_x(cols) - MARGIN + MARGIN;
+    let height = y - ROW_GAP + MARGIN;
+
+    // Node positions (top-left) and their column.
+    let mut pos: BTreeMap<&Node, (i64, i64, i64)> = BTreeMap::new();
+    let mut obstacles: Vec<Rect> = Vec::new();
+    for (zi, z) in g.zones.iter().enumerate() {
+        let (c, x, y, _) = boxes[zi];
+        for (ni, n) in g
+            .nodes
+            .get(z)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let nx = x + ZONE_PAD;
+            let ny = y + ZONE_HEAD + ni as i64 * (NODE_H + NODE_GAP);
+            pos.insert(n, (c, nx, ny));
+            obstacles.push((nx, ny, NODE_W, NODE_H));
+        }
+    }
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"Zones, components and flows\">\n"
+    ));
+    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#2f4f6f\"/></marker></defs>\n");
+    for (zi, z) in g.zones.iter().enumerate() {
+        let (_, x, y, h) = boxes[zi];
+        out.push_str(&format!(
+            "<g class=\"zone\"><rect x=\"{x}\" y=\"{y}\" width=\"{ZONE_W}\" height=\"{h}\" rx=\"8\" fill=\"#eef3f8\" stroke=\"#5b7a99\" stroke-width=\"1.5\"/><text x=\"{}\" y=\"{}\" font-size=\"15\" font-weight=\"bold\" fill=\"#1c3550\">{}</text></g>\n",
+            x + ZONE_PAD,
+            y + 24,
+            xml_escape(&clip(z, 24))
+        ));
+    }
+
+    // Lanes used so far in each gap (gap g lies right of column g).
+    let mut lanes: BTreeMap<i64, i64> = BTreeMap::new();
+    let lanes_per_gap = (COL_GAP - 24) / LANE;
+    let mut labels: Vec<(Rect, String)> = Vec::new();
+    // Spread the ends on a box's side so lines to one box do not merge.
+    let mut ends: BTreeMap<(String, bool), i64> = BTreeMap::new();
+    let end_y = |n: &Node, right: bool, y: i64, ends: &mut BTreeMap<(String, bool), i64>| {
+        let k = ends
+            .entry((format!("{}/{}", n.zone, n.label), right))
+            .or_insert(0);
+        let off = [0, -8, 8, -16, 16][(*k % 5) as usize];
+        *k += 1;
+        y + NODE_H / 2 + off
+    };
+    for ((a, b), ports) in &g.edges {
+        let (Some(&(ac, ax, ay)), Some(&(bc, bx, by))) = (pos.get(a), pos.get(b)) else {
+            continue;
+        };
+        // Which gap carries the vertical run, and which sides the line leaves and enters.
+        let (gap, a_right, b_right) = match ac.cmp(&bc) {
+            std::cmp::Ordering::Less => (bc - 1, true, false),
+            std::cmp::Ordering::Greater => (bc, false, true),
+            std::cmp::Ordering::Equal => (ac, true, true),
+        };
+        let lane = {
+            let l = lanes.entry(gap).or_insert(0);
+            *l += 1;
+            (*l - 1) % lanes_per_gap
+        };
+        let gap_lo = col_x(gap) + ZONE_W;
+        let gx = gap_lo + 12 + lane * LANE;
+        let y1 = end_y(a, a_right, ay, &mut ends);
+        let y2 = end_y(b, b_right, by, &mut ends);
+        let x1 = if a_right { ax + NODE_W } else { ax };
+        let x2 = if b_right { bx + NODE_W } else { bx };
+        let d = format!("M{x1},{y1} H{gx} V{y2} H{x2}");
+        let text = ports.join(", ");
+        out.push_str(&format!(
+            "<path class=\"flow\" d=\"{d}\" fill=\"none\" stroke=\"#2f4f6f\" stroke-opacity=\"0.6\" stroke-width=\"1.2\" marker-end=\"url(#arrow)\"><title>{} \u{2192} {}: {}</title></path>\n",
+            xml_escape(&a.label),
+            xml_escape(&b.label),
+            xml_escape(&text)
+        ));
+        // The label: on the vertical run, in the gap, clear of other labels and boxes.
+        let clipped = clip(&text, 28);
+        let w = clipped.chars().count() as i64 * 6 + 8;
+        let lx = (gx - w / 2).clamp(gap_lo + 2, gap_lo + COL_GAP - w - 2);
+        let mid = (y1 + y2) / 2 - LABEL_H / 2;
+        let mut spot = (lx, mid, w, LABEL_H);
+        for step in 0..200 {
+            let dy = if step % 2 == 0 {
+                step / 2
+            } else {
+                -(step / 2 + 1)
+            } * (LABEL_H + 1);
+            let cand = (lx, (mid + dy).max(2), w, LABEL_H);
+            let clear = !labels.iter().any(|(r, _)| overlaps(r, &cand))
+                && !obstacles.iter().any(|r| overlaps(r, &cand));
+            if clear {
+                spot = cand;
+                break;
+            }
+        }
+        labels.push((spot, clipped));
+    }
+    for (n, &(_, nx, ny)) in &pos {
+        out.push_str(&format!(
+            "<g class=\"node\"><title>{}</title><rect x=\"{nx}\" y=\"{ny}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"6\" fill=\"#ffffff\" stroke=\"#2f4f6f\"/><text x=\"{}\" y=\"{}\" font-size=\"14\" text-anchor=\"middle\" fill=\"#102030\">{}</text></g>\n",
+            xml_escape(&n.label),
+            nx + NODE_W / 2,
+            ny + NODE_H / 2 + 5,
+            xml_escape(&clip(&n.label, 24))
+        ));
+    }
+    for ((x, y, w, h), text) in &labels {
+        out.push_str(&format!(
+            "<g class=\"flow-label\"><rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" rx=\"3\" fill=\"#fffbe6\" stroke=\"#c9b458\" stroke-width=\"0.6\"/><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#263238\">{}</text></g>\n",
+            x + w / 2,
+            y + h - 3,
+            xml_escape(text)
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text() {
+        assert_eq!(clip("abc", 5), "abc");
+        assert_eq!(clip("abcdef", 4), "abc\u{2026}");
+    }
+}
