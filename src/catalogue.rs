@@ -570,6 +570,7 @@ fn read_dir_files(dir: &Path) -> Result<Vec<SourceFile>, Invalid> {
             "cannot read catalogue directory {}: {e}",
             dir.display()
         ))
+        .in_file(&SourceFile::new(dir.display().to_string(), ""))
         .hint("pass --catalogue a readable directory of *.toml files")],
     })?;
     let mut paths: Vec<_> = rd

@@ -228,11 +228,14 @@ impl Invalid {
 /// Read a UTF-8 text file. A file that cannot be opened or read is an I/O error (exit 74); one
 /// that is not UTF-8 is invalid input (exit 2). `what` names the file's role, e.g. "topology".
 pub fn read_text(path: &std::path::Path, what: &str) -> Result<String, Invalid> {
+    // No text to point into, but the summary line names the file.
+    let file = SourceFile::new(path.display().to_string(), "");
     let bytes = std::fs::read(path).map_err(|e| Invalid {
         diagnostics: vec![Diagnostic::io_error(format!(
             "cannot read {what} {}: {e}",
             path.display()
         ))
+        .in_file(&file)
         .hint("check the path and that the file is readable (permissions)")],
     })?;
     String::from_utf8(bytes).map_err(|e| {
@@ -242,6 +245,7 @@ pub fn read_text(path: &std::path::Path, what: &str) -> Result<String, Invalid> 
                 "{what} {} is not UTF-8 text (invalid byte at offset {at})",
                 path.display()
             ))
+            .in_file(&file)
             .hint("save the file as UTF-8")],
         }
     })

@@ -45,6 +45,11 @@ fuzz_target!(|data: &[u8]| {
         give_back(cat);
         return;
     };
+    // The CLI refuses a topology that would resolve to too many flows before resolving it.
+    if ctxfw::check_size(&topology, &cat).is_err() {
+        give_back(cat);
+        return;
+    }
     let resolution = ctxfw::resolve::resolve(&topology, &cat);
     warnings.extend(resolution.warnings.iter().cloned());
     let hosts: Vec<String> = topology.components.keys().take(2).cloned().collect();
