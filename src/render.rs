@@ -46,7 +46,11 @@ impl Renderer {
         }
         if let Some(dir) = overrides {
             if !dir.is_dir() {
-                anyhow::bail!("--templates {}: not a directory", dir.display());
+                return Err(crate::generate::UsageError(format!(
+                    "--templates {}: not a directory; pass a directory of *.j2 files named like the embedded templates",
+                    dir.display()
+                ))
+                .into());
             }
         }
         Ok(Renderer { env })

@@ -1,5 +1,5 @@
-//! Injection across every target: tests/fixtures/hostile.toml (with the extension catalogue in
-//! tests/fixtures/hostile-catalogue) puts quotes of every kind, backslashes, newlines, `$()`,
+//! Injection across every target: tests/fixtures/hostile/hostile.toml (with the extension catalogue in
+//! tests/fixtures/hostile/catalogue) puts quotes of every kind, backslashes, newlines, `$()`,
 //! backticks, `;`, `#`, `*/`, `}`, markup, other targets' statements, near-limit strings, and
 //! (in the catalogue) NUL, other control characters and bidirectional marks into every free-text
 //! field. Each target's output must carry the text inertly: the same files, the same rules and
@@ -22,8 +22,8 @@ use ctxfw::generate::{self, Options, TARGETS};
 use ctxfw::output::OutFile;
 use ctxfw::render::Renderer;
 
-const HOSTILE: &str = "tests/fixtures/hostile.toml";
-const HOSTILE_CATALOGUE: &str = "tests/fixtures/hostile-catalogue";
+const HOSTILE: &str = "tests/fixtures/hostile/hostile.toml";
+const HOSTILE_CATALOGUE: &str = "tests/fixtures/hostile/catalogue";
 /// Every payload line holds this word; every benign replacement holds [`BENIGN`].
 const MARK: &str = "pwned";
 const BENIGN: &str = "benign";
@@ -43,12 +43,13 @@ const TEXT_KEYS: &[&str] = &[
 fn benign(text: &str) -> String {
     fn walk(v: &mut toml::Value, key: Option<&str>, n: &mut usize) {
         match v {
-            toml::Value::String(s) if key.is_some_and(|k| TEXT_KEYS.contains(&k)) => {
-                // The topology's own `name` names files: keep it.
-                if s.contains(MARK) || key != Some("name") {
-                    *n += 1;
-                    *s = format!("{BENIGN} text {n}");
-                }
+            // The topology's own `name` names files: keep it unless it carries a payload.
+            toml::Value::String(s)
+                if key.is_some_and(|k| TEXT_KEYS.contains(&k))
+                    && (s.contains(MARK) || key != Some("name")) =>
+            {
+                *n += 1;
+                *s = format!("{BENIGN} text {n}");
             }
             toml::Value::Table(t) => {
                 for (k, v) in t.iter_mut() {

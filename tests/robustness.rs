@@ -269,6 +269,39 @@ fn exit_codes_are_the_documented_ones() {
             .code(),
         Some(64)
     );
+    assert_eq!(
+        ctxfw(&["generate", ONPREM, "--templates", "no/such/dir"], &[])
+            .status
+            .code(),
+        Some(64)
+    );
+    // 64: several files without --out
+    assert_eq!(
+        ctxfw(&["generate", ONPREM, "--target", "all"], &[])
+            .status
+            .code(),
+        Some(64)
+    );
+    // 64: an unknown kind to browse
+    assert_eq!(
+        ctxfw(&["catalogue", "storefrnt"], &[]).status.code(),
+        Some(64)
+    );
+    // 1: findings (warnings under --deny-warnings)
+    let warn = tempfile::tempdir().unwrap();
+    let w = warn.path().join("w.toml");
+    std::fs::write(
+        &w,
+        "name = \"w\"\n[zones.a]\ncidrs = [\"10.0.0.0/24\"]\n[components.sf]\nkind = \"storefront\"\nzone = \"a\"\n[[removals]]\ncatalogue = \"ad-member-smb\"\nreason = \"r\"\n",
+    )
+    .unwrap();
+    let r = ctxfw(&["check", w.to_str().unwrap(), "--deny-warnings"], &[]);
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     // 2: invalid input
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
