@@ -565,11 +565,13 @@ fn read_dir_files(dir: &Path) -> Result<Vec<SourceFile>, Invalid> {
     let fail = |msg: String, hint: &str| Invalid {
         diagnostics: vec![Diagnostic::error(msg).hint(hint.to_string())],
     };
-    let rd = std::fs::read_dir(dir).map_err(|e| {
-        fail(
-            format!("cannot read catalogue directory {}: {e}", dir.display()),
-            "pass --catalogue a directory of *.toml files",
-        )
+    let rd = std::fs::read_dir(dir).map_err(|e| Invalid {
+        diagnostics: vec![Diagnostic::io_error(format!(
+            "cannot read catalogue directory {}: {e}",
+            dir.display()
+        ))
+        .in_file(&SourceFile::new(dir.display().to_string(), ""))
+        .hint("pass --catalogue a readable directory of *.toml files")],
     })?;
     let mut paths: Vec<_> = rd
         .filter_map(Result::ok)
@@ -589,14 +591,8 @@ fn read_dir_files(dir: &Path) -> Result<Vec<SourceFile>, Invalid> {
     paths
         .into_iter()
         .map(|p| {
-            std::fs::read_to_string(&p)
+            crate::diag::read_text(&p, "catalogue file")
                 .map(|t| SourceFile::new(p.display().to_string(), t))
-                .map_err(|e| {
-                    fail(
-                        format!("cannot read {}: {e}", p.display()),
-                        "check the file's permissions and encoding (UTF-8)",
-                    )
-                })
         })
         .collect()
 }

@@ -61,9 +61,18 @@ pub struct Label {
     pub message: String,
 }
 
+/// What kind of failure an error is, for the exit code: bad content (2) or a file that could not
+/// be read at all (74, I/O).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Input,
+    Io,
+}
+
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
     pub severity: Severity,
+    pub cause: Cause,
     pub message: String,
     pub file: Option<SourceFile>,
     pub span: Option<Span>,
@@ -75,6 +84,7 @@ impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
+            cause: Cause::Input,
             message: message.into(),
             file: None,
             span: None,
@@ -86,6 +96,14 @@ impl Diagnostic {
     pub fn warning(message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
+    }
+
+    /// An error reading a file (missing, unreadable, a directory): exit 74, not 2.
+    pub fn io_error(message: impl Into<String>) -> Self {
+        Diagnostic {
+            cause: Cause::Io,
             ..Diagnostic::error(message)
         }
     }
@@ -200,6 +218,37 @@ impl Invalid {
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| d.is_error())
     }
+
+    /// A file could not be read (rather than read and found wrong): the CLI exits 74.
+    pub fn is_io(&self) -> bool {
+        self.errors().any(|d| d.cause == Cause::Io)
+    }
+}
+
+/// Read a UTF-8 text file. A file that cannot be opened or read is an I/O error (exit 74); one
+/// that is not UTF-8 is invalid input (exit 2). `what` names the file's role, e.g. "topology".
+pub fn read_text(path: &std::path::Path, what: &str) -> Result<String, Invalid> {
+    // No text to point into, but the summary line names the file.
+    let file = SourceFile::new(path.display().to_string(), "");
+    let bytes = std::fs::read(path).map_err(|e| Invalid {
+        diagnostics: vec![Diagnostic::io_error(format!(
+            "cannot read {what} {}: {e}",
+            path.display()
+        ))
+        .in_file(&file)
+        .hint("check the path and that the file is readable (permissions)")],
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Invalid {
+            diagnostics: vec![Diagnostic::error(format!(
+                "{what} {} is not UTF-8 text (invalid byte at offset {at})",
+                path.display()
+            ))
+            .in_file(&file)
+            .hint("save the file as UTF-8")],
+        }
+    })
 }
 
 impl fmt::Display for Invalid {

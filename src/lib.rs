@@ -48,10 +48,29 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// Refuse a topology whose flows would grow past [`resolve::MAX_BINDINGS`] (quadratic in the
+/// components per kind) before resolving it, instead of running out of time or memory.
+pub fn check_size(topology: &Topology, catalogue: &Catalogue) -> Result<(), Invalid> {
+    let n = resolve::binding_bound(topology, catalogue);
+    if n <= resolve::MAX_BINDINGS {
+        return Ok(());
+    }
+    Err(Invalid {
+        diagnostics: vec![Diagnostic::error(format!(
+            "{} components would bind into up to {n} flows, more than ctxfw handles ({})",
+            topology.components.len(),
+            resolve::MAX_BINDINGS
+        ))
+        .in_file(&topology.file)
+        .hint("list the servers of one role as one component with hosts = [...], or split the deployment into several topologies")],
+    })
+}
+
 /// Load the catalogue (with an optional extension directory) and a topology, and resolve.
 pub fn load(topology: &Path, catalogue_dir: Option<&Path>) -> Result<Loaded, Invalid> {
     let catalogue = Catalogue::load(catalogue_dir)?;
     let (topology, mut warnings) = topology::load(topology, &catalogue)?;
+    check_size(&topology, &catalogue)?;
     let resolution = resolve::resolve(&topology, &catalogue);
     warnings.extend(resolution.warnings.iter().cloned());
     Ok(Loaded {

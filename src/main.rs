@@ -167,7 +167,11 @@ fn main() -> ExitCode {
         Err(e) => {
             if let Some(invalid) = e.downcast_ref::<Invalid>() {
                 eprintln!("{invalid}");
-                return ExitCode::from(exit::INVALID);
+                return ExitCode::from(if invalid.is_io() {
+                    exit::IO
+                } else {
+                    exit::INVALID
+                });
             }
             if e.downcast_ref::<ctxfw::generate::UsageError>().is_some() {
                 eprintln!("error: {e}");

@@ -54,7 +54,11 @@ impl Renderer {
         }
         if let Some(dir) = overrides {
             if !dir.is_dir() {
-                anyhow::bail!("--templates {}: not a directory", dir.display());
+                return Err(crate::generate::UsageError(format!(
+                    "--templates {}: not a directory; pass a directory of *.j2 files named like the embedded templates",
+                    dir.display()
+                ))
+                .into());
             }
         }
         Ok(Renderer { env })
@@ -71,7 +75,8 @@ impl Renderer {
 }
 
 /// A Markdown table cell: pipes escaped, line breaks as `<br>`, HTML neutralised so a
-/// description cannot add markup or columns to the rendered table.
+/// description cannot add markup or columns to the rendered table; other control characters
+/// and bidirectional marks become U+FFFD.
 pub fn md_cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -84,6 +89,10 @@ pub fn md_cell(s: &str) -> String {
             '`' => out.push_str("\\`"),
             '\n' => out.push_str("<br>"),
             '\r' => {}
+            '\t' => out.push(' '),
+            // NUL, ESC and bidirectional marks (possible in an extension catalogue's text)
+            // could hide or reorder what a reviewer reads.
+            c if c.is_control() || is_bidi(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -146,11 +155,11 @@ fn is_bidi(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
 }
 
-/// Control characters (and the bidi overrides the topology parser refuses) as spaces, so text
-/// stays on its line.
+/// Control characters and bidirectional marks (which the topology parser refuses but an
+/// extension catalogue may hold) as spaces, so text stays on its line and reads in order.
 fn flatten(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if c.is_control() || is_bidi(c) { ' ' } else { c })
         .collect()
 }
 
@@ -288,6 +297,21 @@ mod tests {
         let inner = &q[1..q.len() - 1];
         assert!(inner.len() <= NFT_COMMENT_MAX, "{}", inner.len());
         assert!(inner.ends_with('~'));
+    }
+
+    #[test]
+    fn comment_text_has_no_control_or_bidi_characters() {
+        let hostile = "a\0b\u{1b}c\rd\u{202E}e\u{200F}f\u{2066}g\u{61C}h";
+        for out in [hash_line(hostile), nft_str(hostile), ipt_str(hostile)] {
+            assert!(
+                !out.chars().any(|c| c.is_control() || is_bidi(c)),
+                "{out:?}"
+            );
+        }
+        assert_eq!(
+            md_cell("x\0y\u{202E}z\n"),
+            "x\u{FFFD}y\u{FFFD}z<br>".to_string()
+        );
     }
 
     #[test]

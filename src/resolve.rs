@@ -65,6 +65,38 @@ struct End<'a> {
 
 type Key = (String, Option<String>, String, Option<String>, Protocol);
 
+/// Most component-to-component bindings a topology may resolve to. Every catalogue flow binds
+/// each component of its source kind to each of its destination kind, so the count grows with
+/// the square of the components per kind: ten thousand components would take minutes and tens of
+/// gigabytes. A deployment lists a group of servers of one role as one component with `hosts`.
+pub const MAX_BINDINGS: usize = 50_000;
+
+/// An upper bound on the bindings [`resolve`] would make (catalogue flows whose condition holds,
+/// sources times destinations times protocols, plus additions), counted without building them.
+pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
+    let overrides: IndexMap<String, ParamValue> = topo
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect();
+    let get = lookup(cat, &overrides);
+    let count = |r: &KindRef| {
+        topo.components
+            .values()
+            .filter(|c| c.kinds.iter().any(|k| cat.matches(k, r)))
+            .count()
+    };
+    let mut total = topo.additions.len();
+    for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
+        if cf.when.as_ref().is_some_and(|c| !c.eval(&get)) {
+            continue;
+        }
+        let n = count(&cf.from).saturating_mul(count(&cf.to).max(1));
+        total = total.saturating_add(n.saturating_mul(cf.protocols.len()));
+    }
+    total
+}
+
 pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     let overrides: IndexMap<String, ParamValue> = topo
         .parameters

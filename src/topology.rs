@@ -156,12 +156,7 @@ pub fn load(
     path: &std::path::Path,
     cat: &Catalogue,
 ) -> Result<(Topology, Vec<Diagnostic>), Invalid> {
-    let text = std::fs::read_to_string(path).map_err(|e| Invalid {
-        diagnostics: vec![
-            Diagnostic::error(format!("cannot read {}: {e}", path.display()))
-                .hint("check the path; a topology is a .toml file"),
-        ],
-    })?;
+    let text = crate::diag::read_text(path, "topology")?;
     parse(SourceFile::new(path.display().to_string(), text), cat)
 }
 

@@ -195,11 +195,12 @@ fn help_and_usage_errors() {
 }
 
 #[test]
-fn missing_file_is_an_input_error() {
+fn missing_file_is_an_io_error() {
+    // A file that cannot be read is an I/O error (74), not invalid input (2).
     let out = ctxfw(&["check", "no/such/file.toml"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(74));
     assert!(
-        text(&out.stderr).contains("cannot read no/such/file.toml"),
+        text(&out.stderr).contains("cannot read topology no/such/file.toml"),
         "{}",
         text(&out.stderr)
     );

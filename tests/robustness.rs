@@ -16,92 +16,144 @@ fn ctxfw(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 const ONPREM: &str = "topologies/onprem-cvad.toml";
 
+fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
-fn failure_part_way_leaves_nothing_behind_and_old_files_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().to_str().unwrap();
-    let ok = ctxfw(&["generate", ONPREM, "--target", "all", "--out", out], &[]);
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let mut names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into())
-        .collect();
-    names.sort();
-    assert!(names.len() >= 2, "{names:?}");
-    // Mark every file, then fail after staging the first one: nothing may change.
-    for n in &names {
-        std::fs::write(dir.path().join(n), "old").unwrap();
-    }
-    let fail = ctxfw(
-        &["generate", ONPREM, "--target", "all", "--out", out],
-        &[("CTXFW_FAIL_AFTER", &names[0])],
-    );
-    assert_eq!(
-        fail.status.code(),
-        Some(74),
-        "{}",
-        String::from_utf8_lossy(&fail.stderr)
-    );
-    assert!(String::from_utf8_lossy(&fail.stderr).contains("injected failure"));
-    let mut after: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into())
-        .collect();
-    after.sort();
-    assert_eq!(after, names, "no temporary file left behind");
-    for n in &names {
+fn failure_after_each_file_leaves_nothing_behind_and_old_files_untouched() {
+    for t in common::example_topologies() {
+        let topo = t.to_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_str().unwrap();
+        let ok = ctxfw(&["generate", topo, "--target", "all", "--out", out], &[]);
         assert_eq!(
-            std::fs::read_to_string(dir.path().join(n)).unwrap(),
-            "old",
-            "{n} was touched"
+            ok.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
         );
+        let names: Vec<String> = listing(dir.path()).into_iter().map(|(n, _)| n).collect();
+        assert!(names.len() >= 2, "{names:?}");
+        // Mark every file, then fail after staging each file in turn (the first, a middle one,
+        // the last): nothing may change and no temporary file may stay.
+        for n in &names {
+            std::fs::write(dir.path().join(n), format!("old {n}")).unwrap();
+        }
+        let before = listing(dir.path());
+        for n in &names {
+            let fail = ctxfw(
+                &["generate", topo, "--target", "all", "--out", out],
+                &[("CTXFW_FAIL_AFTER", n)],
+            );
+            let err = String::from_utf8_lossy(&fail.stderr);
+            assert_eq!(fail.status.code(), Some(74), "{}: {n}: {err}", t.display());
+            assert!(
+                err.contains(&format!("injected failure after staging {n}")),
+                "{err}"
+            );
+            assert_eq!(
+                listing(dir.path()),
+                before,
+                "{}: failing after {n} changed the directory",
+                t.display()
+            );
+        }
+        // A new directory: a failure leaves it empty.
+        let fresh = dir.path().join("fresh");
+        let fail = ctxfw(
+            &[
+                "generate",
+                topo,
+                "--target",
+                "all",
+                "--out",
+                fresh.to_str().unwrap(),
+            ],
+            &[("CTXFW_FAIL_AFTER", names.last().unwrap())],
+        );
+        assert_eq!(fail.status.code(), Some(74));
+        assert!(listing(&fresh).is_empty(), "{:?}", listing(&fresh));
     }
 }
 
 #[test]
+fn flows_out_is_atomic_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flows.json");
+    std::fs::write(&file, "old").unwrap();
+    let r = ctxfw(
+        &[
+            "flows",
+            ONPREM,
+            "--format",
+            "json",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        &[("CTXFW_FAIL_AFTER", "flows.json")],
+    );
+    assert_eq!(r.status.code(), Some(74));
+    assert_eq!(
+        listing(dir.path()),
+        vec![("flows.json".into(), b"old".to_vec())]
+    );
+}
+
+/// Every example, every target, zone perspective and every component's host perspective, in
+/// two processes (each with its own hash seed): same exit code, same messages, same bytes.
+#[test]
 fn every_example_is_byte_identical_across_processes() {
     for t in common::example_topologies() {
-        let a = tempfile::tempdir().unwrap();
-        let b = tempfile::tempdir().unwrap();
-        for d in [&a, &b] {
-            let r = ctxfw(
-                &[
+        let (topo, _) = common::resolve_file(&t);
+        let mut runs: Vec<Vec<String>> = vec![vec![]];
+        for c in topo.components.keys() {
+            runs.push(vec!["--host".into(), c.clone()]);
+        }
+        for extra in runs {
+            let a = tempfile::tempdir().unwrap();
+            let b = tempfile::tempdir().unwrap();
+            let mut results = Vec::new();
+            for d in [&a, &b] {
+                let mut args: Vec<&str> = vec![
                     "generate",
                     t.to_str().unwrap(),
                     "--target",
                     "all",
                     "--out",
                     d.path().to_str().unwrap(),
-                ],
-                &[],
+                ];
+                args.extend(extra.iter().map(String::as_str));
+                let r = ctxfw(&args, &[]);
+                let err =
+                    String::from_utf8_lossy(&r.stderr).replace(d.path().to_str().unwrap(), "OUT");
+                results.push((r.status.code(), err));
+            }
+            assert_eq!(results[0], results[1], "{} {extra:?}", t.display());
+            assert!(
+                matches!(results[0].0, Some(0)),
+                "{} {extra:?}: {}",
+                t.display(),
+                results[0].1
             );
             assert_eq!(
-                r.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&r.stderr)
+                listing(a.path()),
+                listing(b.path()),
+                "{} {extra:?}",
+                t.display()
             );
         }
-        let list = |d: &tempfile::TempDir| {
-            let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d.path())
-                .unwrap()
-                .map(|e| {
-                    let e = e.unwrap();
-                    (
-                        e.file_name().to_string_lossy().into_owned(),
-                        std::fs::read(e.path()).unwrap_or_default(),
-                    )
-                })
-                .collect();
-            v.sort();
-            v
-        };
-        assert_eq!(list(&a), list(&b), "{}", t.display());
     }
 }
 
@@ -119,6 +171,70 @@ fn ten_thousand_zones_are_handled() {
     let (topo, res) = common::resolve_str(&t);
     assert_eq!(topo.zones.len(), 10_000);
     assert!(!res.flows.is_empty());
+}
+
+/// Components of a few kinds spread over 100 zones, `n` of them.
+fn many_components(n: usize) -> String {
+    const KINDS: [&str; 8] = [
+        "vda",
+        "delivery-controller",
+        "storefront",
+        "domain-controller",
+        "sql-server",
+        "director",
+        "license-server",
+        "workspace-app",
+    ];
+    let mut t = String::from("name = \"big\"\n[zones.internet]\ncidrs = [\"0.0.0.0/0\"]\n");
+    for z in 0..100 {
+        t.push_str(&format!("[zones.z{z}]\ncidrs = [\"10.{z}.0.0/16\"]\n"));
+    }
+    for i in 0..n {
+        let z = i % 100;
+        t.push_str(&format!(
+            "[components.c{i}]\nkind = \"{}\"\nzone = \"z{z}\"\nhosts = [\"10.{z}.{}.{}\"]\n",
+            KINDS[i % KINDS.len()],
+            i / 100 / 250,
+            i / 100 % 250 + 1
+        ));
+    }
+    t
+}
+
+/// Flows grow with the square of the components per kind: 1,000 such components once took 46 s
+/// and 3.8 GB, 3,000 were killed at 23 GB. The CLI now counts the bindings first and refuses.
+#[test]
+fn ten_thousand_components_are_refused_before_resolving() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.toml");
+    std::fs::write(&p, many_components(10_000)).unwrap();
+    let start = std::time::Instant::now();
+    let r = ctxfw(&["flows", p.to_str().unwrap(), "--format", "json"], &[]);
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("10000 components would bind into up to")
+            && err.contains("more than ctxfw handles (50000)")
+            && err.contains("big.toml")
+            && err.contains("hosts = [...]"),
+        "{err}"
+    );
+    assert!(r.stdout.is_empty());
+    assert!(took.as_secs() < 60, "took {took:?}");
+}
+
+/// A large topology under the limit still resolves, and every target renders it.
+#[test]
+fn two_hundred_components_resolve_and_render() {
+    let text = many_components(200);
+    let cat = common::catalogue();
+    let (t, _) = ctxfw::topology::parse(ctxfw::diag::SourceFile::new("big.toml", text), &cat)
+        .unwrap_or_else(|e| panic!("{e}"));
+    ctxfw::check_size(&t, &cat).unwrap_or_else(|e| panic!("{e}"));
+    let r = ctxfw::resolve::resolve(&t, &cat);
+    assert!(r.flows.len() > 1000, "{}", r.flows.len());
+    assert!(r.flows.len() <= ctxfw::resolve::MAX_BINDINGS);
 }
 
 #[test]
@@ -153,6 +269,39 @@ fn exit_codes_are_the_documented_ones() {
             .code(),
         Some(64)
     );
+    assert_eq!(
+        ctxfw(&["generate", ONPREM, "--templates", "no/such/dir"], &[])
+            .status
+            .code(),
+        Some(64)
+    );
+    // 64: several files without --out
+    assert_eq!(
+        ctxfw(&["generate", ONPREM, "--target", "all"], &[])
+            .status
+            .code(),
+        Some(64)
+    );
+    // 64: an unknown kind to browse
+    assert_eq!(
+        ctxfw(&["catalogue", "storefrnt"], &[]).status.code(),
+        Some(64)
+    );
+    // 1: findings (warnings under --deny-warnings)
+    let warn = tempfile::tempdir().unwrap();
+    let w = warn.path().join("w.toml");
+    std::fs::write(
+        &w,
+        "name = \"w\"\n[zones.a]\ncidrs = [\"10.0.0.0/24\"]\n[components.sf]\nkind = \"storefront\"\nzone = \"a\"\n[[removals]]\ncatalogue = \"ad-member-smb\"\nreason = \"r\"\n",
+    )
+    .unwrap();
+    let r = ctxfw(&["check", w.to_str().unwrap(), "--deny-warnings"], &[]);
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     // 2: invalid input
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
@@ -161,6 +310,54 @@ fn exit_codes_are_the_documented_ones() {
         ctxfw(&["check", bad.to_str().unwrap()], &[]).status.code(),
         Some(2)
     );
+    // 2: a topology that is not UTF-8 is invalid input, named with the offset
+    let latin1 = dir.path().join("latin1.toml");
+    std::fs::write(&latin1, b"name = \"caf\xe9\"\n").unwrap();
+    let r = ctxfw(&["check", latin1.to_str().unwrap()], &[]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&r.stderr)
+            .contains("latin1.toml is not UTF-8 text (invalid byte at offset 11)"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // 74: an input that cannot be read (missing, a directory, a missing catalogue directory),
+    // for every command that reads one
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["check", "no/such.toml"],
+            "cannot read topology no/such.toml",
+        ),
+        (
+            vec!["flows", "no/such.toml"],
+            "cannot read topology no/such.toml",
+        ),
+        (
+            vec!["generate", "no/such.toml"],
+            "cannot read topology no/such.toml",
+        ),
+        (
+            vec!["check", "topologies"],
+            "cannot read topology topologies",
+        ),
+        (
+            vec!["check", ONPREM, "--catalogue", "no/such/dir"],
+            "cannot read catalogue directory no/such/dir",
+        ),
+        (
+            vec!["catalogue", "--catalogue", "no/such/dir"],
+            "cannot read catalogue directory no/such/dir",
+        ),
+    ];
+    for (args, msg) in cases {
+        let r = ctxfw(&args, &[]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(74), "{args:?}: {err}");
+        assert!(
+            err.contains(msg) && err.contains("hint:"),
+            "{args:?}: {err}"
+        );
+    }
     // 74: output cannot be written (the output "directory" is a file)
     let file = dir.path().join("afile");
     std::fs::write(&file, "x").unwrap();
