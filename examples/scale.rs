@@ -27,7 +27,7 @@ const MAX_SITES: usize = 8192;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: scale (--flows N | --sites N) [--name NAME] [--out FILE]\n\
+        "usage: scale (--flows N | --sites N) [--name NAME] [--out FILE] | scale --list-targets\n\
          Writes a synthetic multi-site topology (stdout without --out) and prints its flow count on stderr."
     );
     ExitCode::from(64)
@@ -43,6 +43,13 @@ fn main() -> ExitCode {
             "--sites" => sites = val().and_then(|v| v.parse::<usize>().ok()),
             "--out" => out = val(),
             "--name" => name = val(),
+            // For bench scripts: every registered target, one per line.
+            "--list-targets" => {
+                for t in ctxfw::generate::TARGETS {
+                    println!("{}", t.name);
+                }
+                return ExitCode::SUCCESS;
+            }
             _ => return usage(),
         }
     }

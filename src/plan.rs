@@ -188,8 +188,14 @@ impl<'a> HostIndex<'a> {
         };
         let (inb, out) = (flows(&self.inbound), flows(&self.outbound));
         let mut rules = Vec::with_capacity(inb.len() + out.len());
-        rules.extend(inb.iter().map(|&i| rule(&self.res.flows[i], Direction::Inbound)));
-        rules.extend(out.iter().map(|&i| rule(&self.res.flows[i], Direction::Outbound)));
+        rules.extend(
+            inb.iter()
+                .map(|&i| rule(&self.res.flows[i], Direction::Inbound)),
+        );
+        rules.extend(
+            out.iter()
+                .map(|&i| rule(&self.res.flows[i], Direction::Outbound)),
+        );
         rules
     }
 }
