@@ -2,6 +2,8 @@
 //! with aggregated addresses, in a deterministic order. Target-neutral: every rule-set target
 //! (nftables, iptables, Windows, cloud) starts from these rules.
 
+use std::collections::HashMap;
+
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -153,6 +155,48 @@ pub fn plan(res: &Resolution, perspective: &Perspective) -> Vec<Rule> {
                 .map(|f| rule(f, Direction::Outbound));
             inbound.chain(outbound).collect()
         }
+    }
+}
+
+/// The flows into and out of every component, by flow index in resolver order: built once,
+/// it gives each host perspective without scanning every flow per host.
+pub struct HostIndex<'a> {
+    res: &'a Resolution,
+    inbound: HashMap<&'a str, Vec<usize>>,
+    outbound: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> HostIndex<'a> {
+    pub fn new(res: &'a Resolution) -> HostIndex<'a> {
+        let mut inbound: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut outbound: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, f) in res.flows.iter().enumerate() {
+            inbound.entry(f.to.as_str()).or_default().push(i);
+            outbound.entry(f.from.as_str()).or_default().push(i);
+        }
+        HostIndex {
+            res,
+            inbound,
+            outbound,
+        }
+    }
+
+    /// Exactly `plan(res, &Perspective::Host(name))`.
+    pub fn plan(&self, name: &str) -> Vec<Rule> {
+        let flows = |m: &HashMap<&str, Vec<usize>>| -> Vec<usize> {
+            m.get(name).cloned().unwrap_or_default()
+        };
+        let (inb, out) = (flows(&self.inbound), flows(&self.outbound));
+        let mut rules = Vec::with_capacity(inb.len() + out.len());
+        rules.extend(
+            inb.iter()
+                .map(|&i| rule(&self.res.flows[i], Direction::Inbound)),
+        );
+        rules.extend(
+            out.iter()
+                .map(|&i| rule(&self.res.flows[i], Direction::Outbound)),
+        );
+        rules
     }
 }
 

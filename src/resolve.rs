@@ -4,7 +4,7 @@
 //! component of its destination kind; interface roles pick addresses; flows with the same
 //! endpoints and protocol are merged. Knows nothing about output targets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use indexmap::IndexMap;
 use ipnet::IpNet;
@@ -109,6 +109,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     let mut removed = Vec::new();
     let mut removal_used = vec![false; topo.removals.len()];
     let mut warned_internet: Vec<String> = Vec::new();
+    let index = KindIndex::new(topo, cat);
 
     for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
         if let Some(c) = &cf.when {
@@ -116,8 +117,11 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
                 continue;
             }
         }
-        let sources = ends(topo, cat, &cf.from, cf.from_role.as_deref(), false);
-        let dests = ends(topo, cat, &cf.to, cf.to_role.as_deref(), true);
+        let sources = ends(topo, cat, &index, &cf.from, cf.from_role.as_deref(), false);
+        if sources.is_empty() {
+            continue;
+        }
+        let dests = ends(topo, cat, &index, &cf.to, cf.to_role.as_deref(), true);
         if dests.is_empty() && !sources.is_empty() {
             if let KindRef::Kind(k) = &cf.to {
                 let internet = cat
@@ -139,9 +143,31 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
                 }
             }
         }
+        // Destinations by site: a source of one site only binds to its own site's destinations
+        // and to those without a site (unless the flow crosses sites), so only those are tried;
+        // candidates keep the destinations' order, as a full scan would.
+        let mut by_site: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
+        if !cf.cross_site {
+            for (i, d) in dests.iter().enumerate() {
+                by_site.entry(d.site.as_deref()).or_default().push(i);
+            }
+        }
+        let no_site: &[usize] = by_site.get(&None).map_or(&[], Vec::as_slice);
         let mut pairs = Vec::new();
+        let mut candidates: Vec<usize> = Vec::new();
         for s in &sources {
-            for d in &dests {
+            candidates.clear();
+            match s.site.as_deref() {
+                Some(site) if !cf.cross_site => {
+                    let own = by_site.get(&Some(site)).map_or(&[][..], Vec::as_slice);
+                    candidates.extend_from_slice(own);
+                    candidates.extend_from_slice(no_site);
+                    candidates.sort_unstable();
+                }
+                _ => candidates.extend(0..dests.len()),
+            }
+            for &i in &candidates {
+                let d = &dests[i];
                 if binds(topo, cf, s, d) {
                     pairs.push((s, d));
                 }
@@ -312,14 +338,15 @@ fn binds(topo: &Topology, cf: &CatFlow, s: &End<'_>, d: &End<'_>) -> bool {
 fn ends<'a>(
     topo: &'a Topology,
     cat: &Catalogue,
+    index: &KindIndex,
     r: &KindRef,
     role: Option<&str>,
     dest: bool,
 ) -> Vec<End<'a>> {
-    let mut out: Vec<End<'a>> = topo
-        .components
-        .values()
-        .filter(|c| c.kinds.iter().any(|k| cat.matches(k, r)))
+    let mut out: Vec<End<'a>> = index
+        .components(r)
+        .iter()
+        .map(|&i| &topo.components[i])
         .map(|c| {
             let fqdns = c
                 .kinds
@@ -355,6 +382,53 @@ fn ends<'a>(
         }
     }
     out
+}
+
+/// Which components match a kind or a trait (through the kinds they extend), computed once per
+/// topology instead of once per catalogue flow and component.
+struct KindIndex {
+    kinds: HashMap<String, Vec<usize>>,
+    traits: HashMap<String, Vec<usize>>,
+}
+
+impl KindIndex {
+    fn new(topo: &Topology, cat: &Catalogue) -> KindIndex {
+        let mut kinds: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut traits: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut expanded: HashMap<&str, Vec<String>> = HashMap::new();
+        // Component indices are pushed in order, each at most once per key: lists stay sorted.
+        let push = |map: &mut HashMap<String, Vec<usize>>, key: &str, i: usize| {
+            let v = map.entry(key.to_string()).or_default();
+            if v.last() != Some(&i) {
+                v.push(i);
+            }
+        };
+        for (i, c) in topo.components.values().enumerate() {
+            for k in &c.kinds {
+                let all = expanded
+                    .entry(k.as_str())
+                    .or_insert_with(|| cat.expand_kind(k));
+                for e in all.iter() {
+                    push(&mut kinds, e, i);
+                    if let Some(kd) = cat.kinds.get(e) {
+                        for t in &kd.traits {
+                            push(&mut traits, t, i);
+                        }
+                    }
+                }
+            }
+        }
+        KindIndex { kinds, traits }
+    }
+
+    /// Indices (in topology order) of the components matching `r`, as [`Catalogue::matches`].
+    fn components(&self, r: &KindRef) -> &[usize] {
+        let hit = match r {
+            KindRef::Kind(k) => self.kinds.get(k),
+            KindRef::Trait(t) => self.traits.get(t),
+        };
+        hit.map_or(&[], Vec::as_slice)
+    }
 }
 
 fn end_of<'a>(

@@ -2,7 +2,7 @@
 //! named address sets they match, the chains a perspective owns, the domain list, and the
 //! warnings a Linux rule set deserves (a host firewall with no way in for its administrators).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -13,7 +13,7 @@ use crate::output::OutFile;
 use crate::plan::{self, Direction, Perspective, Rule};
 use crate::topology::Topology;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Ipv4,
@@ -130,8 +130,12 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
         })
         .collect();
     let mut domains = BTreeSet::new();
+    // Flow ids are unique; an index instead of a scan per rule keeps this linear.
+    let by_id: HashMap<&str, &Flow> = res.flows.iter().map(|f| (f.id.as_str(), f)).collect();
+    let mut sets_seen: HashSet<String> = HashSet::new();
+    let mut zone_nets: HashMap<(&str, Family), Vec<IpNet>> = HashMap::new();
     for r in &rules {
-        let flow = res.flows.iter().find(|f| f.id == r.flow);
+        let flow = by_id.get(r.flow.as_str()).copied();
         let mut made = false;
         for &fam in &families {
             if (r.protocol == Protocol::Icmp && fam != Family::Ipv4)
@@ -143,17 +147,14 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
             if src.is_empty() || dst.is_empty() {
                 continue;
             }
-            let src_set = set_for(
-                &mut sets,
+            let mut sets_of = SetIndex {
+                sets: &mut sets,
+                seen: &mut sets_seen,
+                zone_nets: &mut zone_nets,
                 topo,
-                flow,
-                true,
-                &r.from,
-                &r.from_zone,
-                fam,
-                &src,
-            );
-            let dst_set = set_for(&mut sets, topo, flow, false, &r.to, &r.to_zone, fam, &dst);
+            };
+            let src_set = sets_of.set_for(flow, true, &r.from, &r.from_zone, fam, &src);
+            let dst_set = sets_of.set_for(flow, false, &r.to, &r.to_zone, fam, &dst);
             let chain = chains
                 .iter_mut()
                 .find(|c| c.direction == r.direction)
@@ -203,52 +204,65 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
     }
 }
 
-/// The set an endpoint's addresses go in, added on first use.
-#[allow(clippy::too_many_arguments)]
-fn set_for(
-    sets: &mut Vec<AddrSet>,
-    topo: &Topology,
-    flow: Option<&Flow>,
-    source: bool,
-    comp: &str,
-    zone: &str,
-    fam: Family,
-    nets: &[IpNet],
-) -> String {
-    let iface = flow.and_then(|f| {
-        if source {
-            f.from_interface.clone()
-        } else {
-            f.to_interface.clone()
-        }
-    });
-    let zone_nets = plan::aggregate(&only(&topo.zone(zone).cidrs, fam));
-    let (name, label) = if plan::aggregate(nets) == zone_nets {
-        (
-            format!("zone.{zone}.{}", fam.suffix()),
-            format!("zone {zone}, {}", fam_label(fam)),
-        )
-    } else {
-        match &iface {
-            Some(i) => (
-                format!("comp.{comp}.{i}.{}", fam.suffix()),
-                format!("{comp} interface {i} (zone {zone}), {}", fam_label(fam)),
-            ),
-            None => (
-                format!("comp.{comp}.{}", fam.suffix()),
-                format!("{comp} (zone {zone}), {}", fam_label(fam)),
-            ),
-        }
-    };
-    if !sets.iter().any(|s| s.name == name) {
-        sets.push(AddrSet {
-            name: name.clone(),
-            family: fam,
-            label,
-            elements: nets.iter().map(net_str).collect(),
+/// The sets made so far, with indexes so each lookup is constant time.
+struct SetIndex<'s, 't> {
+    sets: &'s mut Vec<AddrSet>,
+    seen: &'s mut HashSet<String>,
+    zone_nets: &'s mut HashMap<(&'t str, Family), Vec<IpNet>>,
+    topo: &'t Topology,
+}
+
+impl<'t> SetIndex<'_, 't> {
+    /// The set an endpoint's addresses go in, added on first use.
+    fn set_for(
+        &mut self,
+        flow: Option<&Flow>,
+        source: bool,
+        comp: &str,
+        zone: &'t str,
+        fam: Family,
+        nets: &[IpNet],
+    ) -> String {
+        let iface = flow.and_then(|f| {
+            if source {
+                f.from_interface.as_deref()
+            } else {
+                f.to_interface.as_deref()
+            }
         });
+        let topo = self.topo;
+        let zone_nets = self
+            .zone_nets
+            .entry((zone, fam))
+            .or_insert_with(|| plan::aggregate(&only(&topo.zone(zone).cidrs, fam)));
+        let (name, label) = if plan::aggregate(nets) == *zone_nets {
+            (
+                format!("zone.{zone}.{}", fam.suffix()),
+                format!("zone {zone}, {}", fam_label(fam)),
+            )
+        } else {
+            match iface {
+                Some(i) => (
+                    format!("comp.{comp}.{i}.{}", fam.suffix()),
+                    format!("{comp} interface {i} (zone {zone}), {}", fam_label(fam)),
+                ),
+                None => (
+                    format!("comp.{comp}.{}", fam.suffix()),
+                    format!("{comp} (zone {zone}), {}", fam_label(fam)),
+                ),
+            }
+        };
+        if !self.seen.contains(&name) {
+            self.seen.insert(name.clone());
+            self.sets.push(AddrSet {
+                name: name.clone(),
+                family: fam,
+                label,
+                elements: nets.iter().map(net_str).collect(),
+            });
+        }
+        name
     }
-    name
 }
 
 fn fam_label(f: Family) -> &'static str {

@@ -40,6 +40,7 @@ pub fn group_name(topology: &str, component: &str) -> String {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
     let mut files = Vec::new();
+    let hosts = plan::HostIndex::new(&ctx.loaded.resolution);
     for c in topo.components.values() {
         if !runs_windows(ctx, c) {
             continue;
@@ -47,7 +48,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         if ctx.opts.host.as_ref().is_some_and(|h| *h != c.name) {
             continue;
         }
-        let context = script_context(ctx, c)?;
+        let context = context_of(ctx, c, &hosts.plan(&c.name))?;
         files.push(OutFile {
             name: format!("{}-{}.ps1", topo.name, c.name),
             content: ctx.renderer.render("windows.ps1.j2", &context)?,
@@ -58,12 +59,17 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
 
 /// The template context of one component's script.
 pub fn script_context(ctx: &Ctx<'_>, c: &Component) -> Result<Value> {
-    let topo = &ctx.loaded.topology;
     let rules = plan::plan(&ctx.loaded.resolution, &Perspective::Host(c.name.clone()));
+    context_of(ctx, c, &rules)
+}
+
+/// [`script_context`] from the component's host-perspective rules.
+fn context_of(ctx: &Ctx<'_>, c: &Component, rules: &[Rule]) -> Result<Value> {
+    let topo = &ctx.loaded.topology;
     let mut inbound = Vec::new();
     let mut outbound = Vec::new();
     let mut skipped_outbound = 0usize;
-    for r in &rules {
+    for r in rules {
         match r.direction {
             Direction::Inbound => {
                 if let Some(v) = win_rule(ctx, c, r)? {

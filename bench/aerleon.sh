@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Side-by-side: Aerleon's aclgen against ctxfw on the same synthetic flows.
+#
+#   bench/aerleon.sh                      # 10,000 flows, 3 runs each, median
+#   SIZES="1000 10000" RUNS=1 bench/aerleon.sh
+#
+# 1. Installs Aerleon into a virtual environment (target/aerleon-venv; AERLEON_VERSION pins it).
+# 2. Writes the synthetic topology (examples/scale.rs) and exports it as an Aerleon policy tree
+#    with `ctxfw generate --target aerleon --out DIR` (DIR/policies/pol/*.yaml, DIR/def/*.yaml).
+# 3. For each target both tools have: iptables, nftables, Windows firewall (aclgen's
+#    windows_advfirewall) and GCP (ctxfw gcp, aclgen gce), keeps only that platform in the
+#    policy headers, then times `aclgen` on it and `ctxfw generate --target T` on the topology.
+# 4. Reports wall time (median) and peak RSS of each, and the ratios, in
+#    bench/results/aerleon-<date>.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZES=${SIZES:-10000}
+RUNS=${RUNS:-3}
+AERLEON_VERSION=${AERLEON_VERSION:-1.18.0}
+VENV=target/aerleon-venv
+WORK=${WORK:-target/aerleon-bench}
+TOPO=target/bench-topologies
+RES=bench/results
+mkdir -p "$WORK" "$TOPO" "$RES"
+
+[ -x /usr/bin/time ] || { echo "bench/aerleon.sh needs GNU time: apt-get install -y time" >&2; exit 2; }
+cargo build --release --quiet --bin ctxfw --example scale
+BIN=target/release/ctxfw
+SCALE=target/release/examples/scale
+if ! "$SCALE" --list-targets | grep -qx aerleon; then
+  echo "error: this ctxfw has no \`aerleon\` target (ctxfw generate --target aerleon), so there is" >&2
+  echo "       no Aerleon policy to compare with. Build a ctxfw that has it (the aerleon branch)" >&2
+  echo "       and run bench/aerleon.sh again. Targets here: $("$SCALE" --list-targets | tr '\n' ' ')" >&2
+  exit 3
+fi
+if [ ! -x "$VENV/bin/aclgen" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "aerleon==$AERLEON_VERSION"
+fi
+PY=$VENV/bin/python
+ACLGEN=$VENV/bin/aclgen
+
+# Median wall seconds and peak RSS (MB) over RUNS runs of a command: "secs mb".
+run_timed() {
+  local times=() rss=0 t0 t1 m
+  for _ in $(seq "$RUNS"); do
+    t0=$(date +%s%N)
+    /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt" || {
+      echo "failed: $*" >&2; tail -20 "$WORK/stderr.txt" >&2; return 1; }
+    t1=$(date +%s%N)
+    times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')")
+    m=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
+    [ "$m" -gt "$rss" ] && rss=$m
+  done
+  printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" "$((rss / 1024))"
+}
+
+# Copy an Aerleon policy tree keeping only one platform in every filter header.
+only_platform() { # src dst platform
+  "$PY" - "$1" "$2" "$3" <<'PYEOF'
+import pathlib, shutil, sys, yaml
+src, dst = map(pathlib.Path, sys.argv[1:3])
+platform = sys.argv[3]
+if dst.exists():
+    shutil.rmtree(dst)
+shutil.copytree(src, dst)
+kept = 0
+for f in (dst / "policies").rglob("*.yaml"):
+    doc = yaml.safe_load(f.read_text())
+    filters = []
+    for flt in doc.get("filters", []):
+        targets = flt.get("header", {}).get("targets", {})
+        if platform in targets:
+            flt["header"]["targets"] = {platform: targets[platform]}
+            filters.append(flt)
+    if filters:
+        doc["filters"] = filters
+        f.write_text(yaml.safe_dump(doc, sort_keys=False))
+        kept += len(filters)
+    else:
+        f.unlink()
+if kept == 0:
+    sys.exit(f"no filter for platform {platform} in the exported policies")
+print(kept)
+PYEOF
+}
+
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+REPORT=$RES/aerleon-$STAMP.md
+{
+  echo "# ctxfw against Aerleon $("$VENV/bin/pip" show aerleon | awk '/^Version/ {print $2}'), $STAMP"
+  echo
+  echo "- machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GB RAM; $(uname -sr); $("$PY" --version)"
+  echo "- ctxfw $(git rev-parse --short HEAD 2>/dev/null || echo '?'); median of $RUNS runs; aclgen with its default --max_renderers"
+  echo
+  echo "| flows | target (ctxfw / aclgen) | aclgen s | ctxfw s | time ratio | aclgen MB | ctxfw MB | memory ratio |"
+  echo "|---|---|---|---|---|---|---|---|"
+} | tee "$REPORT"
+
+for n in $SIZES; do
+  topo=$TOPO/scale-$n.toml
+  [ -f "$topo" ] || "$SCALE" --flows "$n" --out "$topo" 2>/dev/null
+  tree=$WORK/$n/aerleon
+  rm -rf "$tree"
+  "$BIN" generate "$topo" --target aerleon --out "$tree" >/dev/null 2>"$WORK/export.err" || {
+    echo "error: ctxfw generate --target aerleon failed:" >&2; cat "$WORK/export.err" >&2; exit 1; }
+  [ -d "$tree/policies/pol" ] && [ -d "$tree/def" ] || {
+    echo "error: $tree has no policies/pol and def directories; the aerleon target's layout changed" >&2; exit 1; }
+  for pair in iptables:iptables nftables:nftables windows:windows_advfirewall gcp:gce; do
+    ours=${pair%%:*} theirs=${pair##*:}
+    if ! "$SCALE" --list-targets | grep -qx "$ours"; then
+      echo "| $n | $ours / $theirs | - | - | skipped: ctxfw has no $ours target | | | |" | tee -a "$REPORT"
+      continue
+    fi
+    sub=$WORK/$n/$theirs
+    if ! only_platform "$tree" "$sub" "$theirs" >/dev/null 2>"$WORK/filter.err"; then
+      echo "| $n | $ours / $theirs | - | - | skipped: $(tail -1 "$WORK/filter.err") | | | |" | tee -a "$REPORT"
+      continue
+    fi
+    rm -rf "$WORK/$n/out-$theirs" "$WORK/$n/ctxfw-$ours"
+    read -r at am < <(run_timed "$ACLGEN" --base_directory "$sub/policies" \
+      --definitions_directory "$sub/def" --output_directory "$WORK/$n/out-$theirs")
+    read -r ct cm < <(run_timed "$BIN" generate "$topo" --target "$ours" --out "$WORK/$n/ctxfw-$ours")
+    tr=$(awk -v a="$at" -v c="$ct" 'BEGIN {printf "%.0fx", (c > 0 ? a / c : 0)}')
+    mr=$(awk -v a="$am" -v c="$cm" 'BEGIN {printf "%.1fx", (c > 0 ? a / c : 0)}')
+    echo "| $n | $ours / $theirs | $at | $ct | $tr | $am | $cm | $mr |" | tee -a "$REPORT"
+  done
+done
+echo "report: $REPORT"
