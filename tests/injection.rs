@@ -101,6 +101,13 @@ fn outputs(topology: &str, catalogue_dir: &Path) -> BTreeMap<String, Vec<OutFile
         }
         for (label, opts) in perspectives {
             let files = generate::generate(&loaded, &renderer, &opts, &[t])
+                .or_else(|e| {
+                    if e.downcast_ref::<generate::NothingToRender>().is_some() {
+                        Ok(Vec::new())
+                    } else {
+                        Err(e)
+                    }
+                })
                 .unwrap_or_else(|e| panic!("{} ({label}): {e:#}", t.name));
             out.insert(format!("{} ({label})", t.name), files);
         }

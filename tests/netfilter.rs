@@ -93,7 +93,15 @@ fn in_netns(script: &str) -> (bool, String) {
 }
 
 fn outputs_for(path: &Path) -> Vec<(String, Vec<OutFile>)> {
-    let loaded = ctxfw::load(path, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Fixtures that come with a catalogue extension (`<prefix>-injection.toml` beside
+    // `<prefix>-catalogue/`) are loaded with it.
+    let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+    let ext = stem
+        .split_once('-')
+        .map(|(p, _)| path.with_file_name(format!("{p}-catalogue")))
+        .filter(|d| d.is_dir());
+    let loaded =
+        ctxfw::load(path, ext.as_deref()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let r = Renderer::new(None).unwrap();
     let targets: Vec<_> = TARGETS
         .iter()

@@ -10,24 +10,48 @@ use ctxfw::catalogue::{Catalogue, ParamType, ParamValue, Platform, PortItem};
 
 /// A topology placing every non-internet kind twice over (two hosts, every interface role).
 fn kitchen_sink(cat: &Catalogue) -> String {
-    let mut t = String::from("name = \"all\"\n[zones.internet]\ncidrs = [\"0.0.0.0/0\"]\n[zones.lan]\ncidrs = [\"10.0.0.0/8\"]\n");
-    for (i, k) in cat
+    let mut t = String::from(
+        "name = \"all\"\n[zones.internet]\ncidrs = [\"0.0.0.0/0\"]\n[zones.lan]\ncidrs = [\"10.0.0.0/8\"]\n",
+    );
+    // Kinds at either end of a cross-site flow get a second component, since such flows never
+    // bind a component to itself.
+    let paired: Vec<String> = cat
+        .kinds
+        .keys()
+        .filter(|k| {
+            cat.flows
+                .iter()
+                .any(|f| f.cross_site && (cat.matches(k, &f.from) || cat.matches(k, &f.to)))
+        })
+        .cloned()
+        .collect();
+    let mut i = 0;
+    for k in cat
         .kinds
         .values()
         .filter(|k| k.platform != Platform::Internet)
-        .enumerate()
     {
-        let (a, b) = (i / 200, i % 200);
-        t.push_str(&format!(
-            "[components.{id}]\nkind = \"{id}\"\nzone = \"lan\"\nhosts = [\"10.{a}.{b}.1\", \"10.{a}.{b}.2\"]\n",
-            id = k.id
-        ));
-        for (j, role) in cat.roles_of(&k.id).iter().enumerate() {
+        let copies = if paired.contains(&k.id) { 2 } else { 1 };
+        for c in 0..copies {
+            let (a, b) = (i / 200, i % 200);
+            i += 1;
+            let name = if c == 0 {
+                k.id.clone()
+            } else {
+                format!("{}-b", k.id)
+            };
             t.push_str(&format!(
-                "[components.{}.interfaces.{role}]\nhosts = [\"10.{a}.{b}.{}\"]\n",
-                k.id,
-                10 + j
+                "[components.{name}]\nkind = \"{}\"\nzone = \"lan\"\nhosts = [\"10.{a}.{b}.1\", \"10.{a}.{b}.2\"]\n",
+                k.id
             ));
+            // Two addresses per interface, so HA flows within one component bind.
+            for (j, role) in cat.roles_of(&k.id).iter().enumerate() {
+                t.push_str(&format!(
+                    "[components.{name}.interfaces.{role}]\nhosts = [\"10.{a}.{b}.{}\", \"10.{a}.{b}.{}\"]\n",
+                    10 + 2 * j,
+                    11 + 2 * j
+                ));
+            }
         }
     }
     t.push_str("[components.internet-users]\nkind = \"workspace-app\"\nzone = \"internet\"\n");
@@ -126,6 +150,14 @@ fn flipping_each_parameter_changes_exactly_its_flows() {
             // Try the default context first, then contexts where one other parameter differs,
             // for parameters that only matter together with another (e.g. UDP only with EDT).
             let mut contexts: Vec<Vec<(String, String)>> = vec![vec![]];
+            // Parameters that matter only together with several others (e.g. a WMI port list
+            // used only when auto-install and WMI are both on): every boolean flipped at once.
+            let all_bools: Vec<(String, String)> = names
+                .iter()
+                .filter(|o| *o != name && cat.parameters[*o].ty == ParamType::Bool)
+                .map(|o| (o.clone(), toml_value(&alternatives(&cat, o)[0])))
+                .collect();
+            contexts.push(all_bools);
             for other in names.iter().filter(|o| *o != name) {
                 for oalt in alternatives(&cat, other) {
                     contexts.push(vec![(other.clone(), toml_value(&oalt))]);
