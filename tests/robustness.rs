@@ -16,17 +16,26 @@ fn ctxfw(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 const ONPREM: &str = "topologies/onprem-cvad.toml";
 
+/// Every file and directory below `dir` (paths relative to it; directories end in `/` and
+/// have no content), so targets that write subdirectories (Aerleon) are covered too.
 fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap_or_default(),
-            )
-        })
-        .collect();
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.push((format!("{rel}/"), Vec::new()));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(dir, dir, &mut v);
     v.sort();
     v
 }
@@ -44,7 +53,11 @@ fn failure_after_each_file_leaves_nothing_behind_and_old_files_untouched() {
             "{}",
             String::from_utf8_lossy(&ok.stderr)
         );
-        let names: Vec<String> = listing(dir.path()).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = listing(dir.path())
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| !n.ends_with('/'))
+            .collect();
         assert!(names.len() >= 2, "{names:?}");
         // Mark every file, then fail after staging each file in turn (the first, a middle one,
         // the last): nothing may change and no temporary file may stay.
