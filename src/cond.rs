@@ -35,6 +35,19 @@ pub enum Cond {
 }
 
 impl Cond {
+    /// Parse a condition as the catalogue writes it.
+    ///
+    /// ```
+    /// use ctxfw::cond::{Cond, Literal};
+    /// let c = Cond::parse("edt && xml_port == 443").unwrap();
+    /// let env = |p: &str| match p {
+    ///     "edt" => Some(Literal::Bool(true)),
+    ///     "xml_port" => Some(Literal::Int(443)),
+    ///     _ => None,
+    /// };
+    /// assert!(c.eval(&env));
+    /// assert_eq!(c.params(), ["edt", "xml_port"]);
+    /// ```
     pub fn parse(text: &str) -> Result<Cond, String> {
         let tokens = lex(text)?;
         let mut p = Parser { tokens, pos: 0 };
