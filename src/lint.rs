@@ -15,10 +15,12 @@
 //! - components that no flow touches;
 //! - parameters set to their default value.
 
+use std::collections::{HashMap, HashSet};
+
 use ipnet::IpNet;
 
 use crate::diag::Diagnostic;
-use crate::flow::{Flow, PortRange, PortSet};
+use crate::flow::{Flow, PortRange, PortSet, Protocol};
 use crate::Loaded;
 
 /// More ports than this in one flow (outside 49152-65535) is a wide range.
@@ -73,12 +75,25 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
         None => d.in_file(file),
     };
 
-    // Redundant flows.
+    // Redundant flows: only flows of one protocol and zone pair can shadow each other, so
+    // compare within those groups (all flows against all would be quadratic at scale).
+    let mut groups: HashMap<(Protocol, &str, &str), Vec<usize>> = HashMap::new();
+    for (i, f) in flows.iter().enumerate() {
+        if f.to_fqdns.is_empty() {
+            groups
+                .entry((f.protocol, &f.from_zone, &f.to_zone))
+                .or_default()
+                .push(i);
+        }
+    }
     for (i, a) in flows.iter().enumerate() {
-        let broader = flows
-            .iter()
-            .enumerate()
-            .find(|(j, b)| *j != i && shadowed_by(a, b) && (!shadowed_by(b, a) || *j < i));
+        let Some(group) = groups.get(&(a.protocol, a.from_zone.as_str(), a.to_zone.as_str()))
+        else {
+            continue;
+        };
+        let broader = group.iter().map(|&j| (j, &flows[j])).find(|(j, b)| {
+            *j != i && shadowed_by(a, b) && (!shadowed_by(b, a) || *j < i)
+        });
         if let Some((_, b)) = broader {
             // Point at the end whose addresses make it narrower.
             let narrower = if a.from != b.from { &a.from } else { &a.to };
@@ -159,8 +174,12 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
     }
 
     // Components no flow touches.
+    let touched: HashSet<&str> = flows
+        .iter()
+        .flat_map(|f| [f.from.as_str(), f.to.as_str()])
+        .collect();
     for c in topo.components.values() {
-        if !flows.iter().any(|f| f.from == c.name || f.to == c.name) {
+        if !touched.contains(c.name.as_str()) {
             out.push(
                 Diagnostic::warning(format!("component `{}` has no flow", c.name))
                     .at(file, c.span.clone())

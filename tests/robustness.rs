@@ -228,7 +228,7 @@ fn ten_thousand_components_are_refused_before_resolving() {
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(
         err.contains("10000 components would bind into up to")
-            && err.contains("more than ctxfw handles (50000)")
+            && err.contains("more than ctxfw handles (500000)")
             && err.contains("big.toml")
             && err.contains("hosts = [...]"),
         "{err}"
