@@ -6,7 +6,7 @@
 #
 # 1. Installs Aerleon into a virtual environment (target/aerleon-venv; AERLEON_VERSION pins it).
 # 2. Writes the synthetic topology (examples/scale.rs) and exports it as an Aerleon policy tree
-#    with `ctxfw generate --target aerleon --out DIR` (DIR/policies/pol/*.yaml, DIR/def/*.yaml).
+#    with `ctxfw generate --target aerleon --out DIR` (DIR/<topology>.aerleon/policies/pol/*.yaml and def/*.yaml).
 # 3. For each target both tools have: iptables, nftables, Windows firewall (aclgen's
 #    windows_advfirewall) and GCP (ctxfw gcp, aclgen gce), keeps only that platform in the
 #    policy headers, then times `aclgen` on it and `ctxfw generate --target T` on the topology.
@@ -55,32 +55,39 @@ run_timed() {
   printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" "$((rss / 1024))"
 }
 
-# Copy an Aerleon policy tree keeping only one platform in every filter header.
+# Copy an Aerleon policy tree with every filter header targeting only one platform. The export
+# targets the zone-firewall platforms (Juniper, Cisco, Palo Alto, SRX); the shared targets get
+# the header options a forwarding firewall would use, so aclgen renders the same terms.
 only_platform() { # src dst platform
   "$PY" - "$1" "$2" "$3" <<'PYEOF'
 import pathlib, shutil, sys, yaml
 src, dst = map(pathlib.Path, sys.argv[1:3])
 platform = sys.argv[3]
+options = {
+    "iptables": "FORWARD DROP",
+    "nftables": "mixed FORWARD",
+    "windows_advfirewall": "in inet",
+    "gce": "INGRESS inet default",
+}[platform]
 if dst.exists():
     shutil.rmtree(dst)
 shutil.copytree(src, dst)
-kept = 0
+kept = numbered = 0
 for f in (dst / "policies").rglob("*.yaml"):
     doc = yaml.safe_load(f.read_text())
-    filters = []
     for flt in doc.get("filters", []):
-        targets = flt.get("header", {}).get("targets", {})
-        if platform in targets:
-            flt["header"]["targets"] = {platform: targets[platform]}
-            filters.append(flt)
-    if filters:
-        doc["filters"] = filters
-        f.write_text(yaml.safe_dump(doc, sort_keys=False))
-        kept += len(filters)
-    else:
-        f.unlink()
+        flt["header"]["targets"] = {platform: options}
+        kept += 1
+        if platform == "iptables":
+            # aclgen's iptables limits term names to 24 characters and its abbreviation makes
+            # duplicates: number the terms instead (the comment keeps the flow id).
+            for term in flt.get("terms", []):
+                term["comment"] = term["name"] + ": " + term.get("comment", "")
+                numbered += 1
+                term["name"] = f"t{numbered}"
+    f.write_text(yaml.safe_dump(doc, sort_keys=False))
 if kept == 0:
-    sys.exit(f"no filter for platform {platform} in the exported policies")
+    sys.exit(f"no filter in the exported policies")
 print(kept)
 PYEOF
 }
@@ -100,9 +107,10 @@ REPORT=$RES/aerleon-$STAMP.md
 for n in $SIZES; do
   topo=$TOPO/scale-$n.toml
   [ -f "$topo" ] || "$SCALE" --flows "$n" --out "$topo" 2>/dev/null
-  tree=$WORK/$n/aerleon
-  rm -rf "$tree"
-  "$BIN" generate "$topo" --target aerleon --out "$tree" >/dev/null 2>"$WORK/export.err" || {
+  rm -rf "$WORK/$n/aerleon"
+  # The export writes DIR/<topology>.aerleon/{policies/pol,def}.
+  tree=$WORK/$n/aerleon/$(basename "$topo" .toml).aerleon
+  "$BIN" generate "$topo" --target aerleon --out "$WORK/$n/aerleon" >/dev/null 2>"$WORK/export.err" || {
     echo "error: ctxfw generate --target aerleon failed:" >&2; cat "$WORK/export.err" >&2; exit 1; }
   [ -d "$tree/policies/pol" ] && [ -d "$tree/def" ] || {
     echo "error: $tree has no policies/pol and def directories; the aerleon target's layout changed" >&2; exit 1; }
