@@ -22,6 +22,8 @@ pub struct Options {
     pub counters: bool,
     /// Windows: also emit outbound rules for what a component initiates.
     pub outbound: bool,
+    /// nftables: how rules and addresses are laid out (see `render::nftables::Layout`).
+    pub nft_layout: crate::render::nftables::Layout,
 }
 
 impl Options {

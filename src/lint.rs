@@ -91,9 +91,10 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
         else {
             continue;
         };
-        let broader = group.iter().map(|&j| (j, &flows[j])).find(|(j, b)| {
-            *j != i && shadowed_by(a, b) && (!shadowed_by(b, a) || *j < i)
-        });
+        let broader = group
+            .iter()
+            .map(|&j| (j, &flows[j]))
+            .find(|(j, b)| *j != i && shadowed_by(a, b) && (!shadowed_by(b, a) || *j < i));
         if let Some((_, b)) = broader {
             // Point at the end whose addresses make it narrower.
             let narrower = if a.from != b.from { &a.from } else { &a.to };

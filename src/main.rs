@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use ctxfw::render::nftables::Layout;
 
 use ctxfw::catalogue::Catalogue;
 use ctxfw::diag::Invalid;
@@ -90,6 +91,11 @@ enum Command {
         /// Windows: also emit outbound rules for what each component initiates.
         #[arg(long)]
         outbound: bool,
+        /// nftables: `sets` (a rule per flow over named address sets), `concat` (every flow
+        /// in a few concatenated sets: loads in linear time at any size), or `auto` (`sets`
+        /// up to 1,000 kernel sets, else `concat`).
+        #[arg(long, value_enum, default_value_t = NftLayout::Auto)]
+        nft_layout: NftLayout,
     },
     /// Compare the flows of two topologies (or two flows.json files): added, removed, changed.
     #[command(
@@ -132,6 +138,13 @@ enum Command {
         #[arg(long)]
         parameters: bool,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NftLayout {
+    Auto,
+    Sets,
+    Concat,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -266,6 +279,7 @@ fn run(cli: Cli) -> Result<u8> {
             log_drops,
             counters,
             outbound,
+            nft_layout,
         } => {
             let targets = ctxfw::generate::select(&target)?;
             let loaded = ctxfw::load(&file, cat_dir)?;
@@ -276,6 +290,11 @@ fn run(cli: Cli) -> Result<u8> {
                 log_drops,
                 counters,
                 outbound,
+                nft_layout: match nft_layout {
+                    NftLayout::Auto => Layout::Auto,
+                    NftLayout::Sets => Layout::Sets,
+                    NftLayout::Concat => Layout::Concat,
+                },
             };
             let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;
             print_warnings(&generated.warnings);

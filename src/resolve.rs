@@ -84,7 +84,11 @@ pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
         .collect();
     let get = lookup(cat, &overrides);
     let index = KindIndex::new(topo, cat);
-    let sites: Vec<Option<&str>> = topo.components.values().map(|c| c.site.as_deref()).collect();
+    let sites: Vec<Option<&str>> = topo
+        .components
+        .values()
+        .map(|c| c.site.as_deref())
+        .collect();
     let mut total = topo.additions.len();
     for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
         if cf.when.as_ref().is_some_and(|c| !c.eval(&get)) {
@@ -104,13 +108,15 @@ pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
         let unsited = per_site.get(&None).copied().unwrap_or(0);
         let n: usize = from
             .iter()
-            .map(|&i| match sites[i] {
-                Some(s) if !cf.cross_site => {
-                    per_site.get(&Some(s)).copied().unwrap_or(0) + unsited
+            .map(|&i| {
+                match sites[i] {
+                    Some(s) if !cf.cross_site => {
+                        per_site.get(&Some(s)).copied().unwrap_or(0) + unsited
+                    }
+                    _ => to.len(),
                 }
-                _ => to.len(),
-            }
-            .max(1))
+                .max(1)
+            })
             .fold(0usize, usize::saturating_add);
         total = total.saturating_add(n.saturating_mul(cf.protocols.len()));
     }

@@ -1,6 +1,7 @@
 //! Golden files: every topology in `topologies/` is generated and compared byte for byte with
 //! `golden/<name>/`: the review files (`flows.json`, `flows.md`), every target's zone-firewall
-//! output, and host-firewall outputs for each Linux component (`golden/<name>/host-<component>/`).
+//! output, and host-firewall outputs for each Linux component (`golden/<name>/host-<component>/`),
+//! and the zone firewall's nftables file in the concatenated-set layout (`nft-concat/`).
 //! `UPDATE_GOLDEN=1 cargo test` rewrites them; a pull request that changes rules therefore
 //! shows the rule change itself.
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use ctxfw::catalogue::Platform;
 use ctxfw::generate::{self, Options, TARGETS};
 use ctxfw::output::OutFile;
+use ctxfw::render::nftables::Layout;
 use ctxfw::render::Renderer;
 
 /// Every expected file of one topology, relative to `golden/<name>/`.
@@ -25,6 +27,21 @@ fn outputs(path: &Path) -> (String, Vec<(PathBuf, OutFile)>) {
     let targets: Vec<_> = TARGETS.iter().filter(|t| t.name != "flows").collect();
     for f in generate::generate(&loaded, &r, &Options::default(), &targets).unwrap() {
         out.push((PathBuf::from(&f.name), f));
+    }
+    // The nftables layout that large topologies get (`--nft-layout concat`), zone firewall.
+    let nft: Vec<_> = targets
+        .iter()
+        .copied()
+        .filter(|t| t.name == "nftables")
+        .collect();
+    let concat = Options {
+        nft_layout: Layout::Concat,
+        ..Options::default()
+    };
+    for f in generate::generate(&loaded, &r, &concat, &nft).unwrap() {
+        if f.name.ends_with(".nft") {
+            out.push((PathBuf::from("nft-concat").join(&f.name), f));
+        }
     }
     let host_targets: Vec<_> = targets.iter().copied().filter(|t| t.host_aware).collect();
     if !host_targets.is_empty() {

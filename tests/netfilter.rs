@@ -18,6 +18,7 @@ use ctxfw::flow::Protocol;
 use ctxfw::generate::{self, Options, TARGETS};
 use ctxfw::output::OutFile;
 use ctxfw::plan::{self, Perspective};
+use ctxfw::render::nftables::Layout;
 use ctxfw::render::Renderer;
 
 const TOOLS: &[(&str, &str)] = &[
@@ -118,6 +119,13 @@ fn outputs_for(path: &Path) -> Vec<(String, Vec<OutFile>)> {
                 ..Options::default()
             },
         ),
+        (
+            "zone+concat".to_string(),
+            Options {
+                nft_layout: Layout::Concat,
+                ..Options::default()
+            },
+        ),
     ];
     for c in loaded.topology.components.keys() {
         variants.push((
@@ -173,10 +181,20 @@ fn for_optimiser(text: &str) -> String {
     if nft_version() >= (1, 0, 7) {
         return text.to_string();
     }
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with("elements = "))
-        .collect::<Vec<_>>()
-        .join("\n")
+    // One-line element lists (`sets` layout) and multi-line ones (`concat`) alike.
+    let mut out = Vec::new();
+    let mut in_elements = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if in_elements {
+            in_elements = t != "}";
+        } else if t.starts_with("elements = ") {
+            in_elements = !t.ends_with('}');
+        } else {
+            out.push(l);
+        }
+    }
+    out.join("\n")
 }
 
 /// Load every file of one variant for real, twice, next to other people's rules.
@@ -425,20 +443,34 @@ fn run_packet_test(kind: &str) {
         .iter()
         .filter(|t| {
             t.name
-                == if kind == "nftables" {
+                == if kind.starts_with("nftables") {
                     "nftables"
                 } else {
                     "iptables"
                 }
         })
         .collect();
-    let files = generate::generate(&loaded, &r, &Options::default(), &targets).unwrap();
+    let opts = Options {
+        nft_layout: if kind == "nftables-concat" {
+            Layout::Concat
+        } else {
+            Layout::Sets
+        },
+        ..Options::default()
+    };
+    let files = generate::generate(&loaded, &r, &opts, &targets).unwrap();
+    if kind == "nftables-concat" {
+        assert!(files[0]
+            .content
+            .contains("meta l4proto . th dport @forward.v4.ports."));
+    }
     let tmp = tempfile::tempdir().unwrap();
     for f in &files {
         std::fs::write(tmp.path().join(&f.name), &f.content).unwrap();
     }
     let tag = match kind {
         "nftables" => 'n',
+        "nftables-concat" => 'c',
         "iptables-nft" => 'i',
         _ => 'l',
     };
@@ -508,7 +540,7 @@ fn run_packet_test(kind: &str) {
     // The rule set, applied as the file headers say.
     let dir = tmp.path().display().to_string();
     let apply = match kind {
-        "nftables" => format!("nft -f {dir}/netfilter-lab.nft"),
+        "nftables" | "nftables-concat" => format!("nft -f {dir}/netfilter-lab.nft"),
         _ => format!(
             "iptables-{fl}-restore --noflush {dir}/netfilter-lab.rules
              iptables-{fl} -C FORWARD -j CTXFW-netfilter-lab 2>/dev/null || iptables-{fl} -I FORWARD 1 -j CTXFW-netfilter-lab
@@ -642,7 +674,7 @@ fn run_packet_test(kind: &str) {
     }
     // Without the rule set the same negatives connect: the probes can see an open port.
     let flush = match kind {
-        "nftables" => "nft flush ruleset".to_string(),
+        "nftables" | "nftables-concat" => "nft flush ruleset".to_string(),
         _ => format!("iptables-{fl} -F FORWARD; ip6tables-{fl} -F FORWARD"),
     };
     lab.must(&fw, &flush);
@@ -665,6 +697,15 @@ fn run_packet_test(kind: &str) {
 fn packets_nftables() {
     if kernel_tools("packets_nftables") {
         run_packet_test("nftables");
+    }
+}
+
+/// The concatenated-set layout (what `auto` picks for large topologies) passes and drops the
+/// same packets.
+#[test]
+fn packets_nftables_concat() {
+    if kernel_tools("packets_nftables_concat") {
+        run_packet_test("nftables-concat");
     }
 }
 

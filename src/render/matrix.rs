@@ -289,8 +289,14 @@ impl Grid {
     const CELL: i64 = 128;
 
     fn cells_of(r: &Rect) -> impl Iterator<Item = (i64, i64)> {
-        let (x0, x1) = (r.0.div_euclid(Self::CELL), (r.0 + r.2).div_euclid(Self::CELL));
-        let (y0, y1) = (r.1.div_euclid(Self::CELL), (r.1 + r.3).div_euclid(Self::CELL));
+        let (x0, x1) = (
+            r.0.div_euclid(Self::CELL),
+            (r.0 + r.2).div_euclid(Self::CELL),
+        );
+        let (y0, y1) = (
+            r.1.div_euclid(Self::CELL),
+            (r.1 + r.3).div_euclid(Self::CELL),
+        );
         (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
     }
 

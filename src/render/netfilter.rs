@@ -59,6 +59,11 @@ pub struct FwRule {
     pub dst_set: String,
     pub src: Vec<String>,
     pub dst: Vec<String>,
+    /// The same addresses as networks (aggregated, sorted), for layouts that compare them.
+    #[serde(skip)]
+    pub src_nets: Vec<IpNet>,
+    #[serde(skip)]
+    pub dst_nets: Vec<IpNet>,
     pub protocol: Protocol,
     /// The sorted port ranges (empty for protocols without ports).
     #[serde(skip)]
@@ -167,6 +172,8 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
                 dst_set,
                 src: src.iter().map(net_str).collect(),
                 dst: dst.iter().map(net_str).collect(),
+                src_nets: src,
+                dst_nets: dst,
                 protocol: r.protocol,
                 ports: r.ports.ranges().to_vec(),
                 comment: comment(r),
