@@ -27,10 +27,12 @@ mkdir -p "$WORK" "$TOPO" "$RES"
 cargo build --release --quiet --bin ctxfw --example scale
 BIN=target/release/ctxfw
 SCALE=target/release/examples/scale
-if ! "$SCALE" --list-targets | grep -qx aerleon; then
+# Read the list once: `grep -q` would close the pipe before `scale` finishes writing.
+TARGET_LIST=$("$SCALE" --list-targets)
+if ! grep -qx aerleon <<<"$TARGET_LIST"; then
   echo "error: this ctxfw has no \`aerleon\` target (ctxfw generate --target aerleon), so there is" >&2
   echo "       no Aerleon policy to compare with. Build a ctxfw that has it (the aerleon branch)" >&2
-  echo "       and run bench/aerleon.sh again. Targets here: $("$SCALE" --list-targets | tr '\n' ' ')" >&2
+  echo "       and run bench/aerleon.sh again. Targets here: $(tr '\n' ' ' <<<"$TARGET_LIST")" >&2
   exit 3
 fi
 if [ ! -x "$VENV/bin/aclgen" ]; then
@@ -116,7 +118,7 @@ for n in $SIZES; do
     echo "error: $tree has no policies/pol and def directories; the aerleon target's layout changed" >&2; exit 1; }
   for pair in iptables:iptables nftables:nftables windows:windows_advfirewall gcp:gce; do
     ours=${pair%%:*} theirs=${pair##*:}
-    if ! "$SCALE" --list-targets | grep -qx "$ours"; then
+    if ! grep -qx "$ours" <<<"$TARGET_LIST"; then
       echo "| $n | $ours / $theirs | - | - | skipped: ctxfw has no $ours target | | | |" | tee -a "$REPORT"
       continue
     fi
