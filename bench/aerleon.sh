@@ -80,13 +80,17 @@ for f in (dst / "policies").rglob("*.yaml"):
     for flt in doc.get("filters", []):
         flt["header"]["targets"] = {platform: options}
         kept += 1
-        if platform == "iptables":
-            # aclgen's iptables limits term names to 24 characters and its abbreviation makes
-            # duplicates: number the terms instead (the comment keeps the flow id).
+        if platform in ("iptables", "gce"):
+            # aclgen's iptables limits term names to 24 characters (its abbreviation makes
+            # duplicates) and GCE allows only [-a-z0-9]: number the terms instead (the comment
+            # keeps the flow id).
             for term in flt.get("terms", []):
                 term["comment"] = term["name"] + ": " + term.get("comment", "")
                 numbered += 1
                 term["name"] = f"t{numbered}"
+                if platform == "gce":
+                    # GCE ingress rules select their targets by tag, not address.
+                    term.pop("destination-address", None)
     f.write_text(yaml.safe_dump(doc, sort_keys=False))
 if kept == 0:
     sys.exit(f"no filter in the exported policies")

@@ -49,7 +49,7 @@ run_timed() {
 rules_of() { # target dir -> rule count (or -)
   local t=$1 d=$2
   case $t in
-    nftables) cat "$d"/*.nft 2>/dev/null | grep -cE '^\s+ip6? saddr @' || true ;;
+    nftables) cat "$d"/*.nft 2>/dev/null | grep -cE '^\s+ip6? saddr [.@]' || true ;;
     iptables) cat "$d"/*.rules "$d"/*.rules6 2>/dev/null | grep -cE '^-A .* -s ' || true ;;
     windows) cat "$d"/*.ps1 2>/dev/null | grep -c 'New-NetFirewallRule' || true ;;
     flows) python3 -c 'import json,sys,glob; print(len(json.load(open(glob.glob(sys.argv[1]+"/*.flows.json")[0]))["flows"]))' "$d" ;;
@@ -93,12 +93,18 @@ nftfile=$(ls "$OUTDIR/$last-nftables"/*.nft 2>/dev/null | head -1 || true)
 {
   echo
   if [ -n "$nftfile" ] && command -v nft >/dev/null && command -v unshare >/dev/null; then
-    rules=$(grep -cE '^\s+ip6? saddr @' "$nftfile" || true)
-    groups=$(grep -E '^\s+ip6? saddr @' "$nftfile" | awk '{print $3, $6, $7}' | sort -u | wc -l)
-    start=$(date +%s.%N)
+    rules=$(grep -cE '^\s+ip6? saddr [.@]' "$nftfile" || true)
+    # The groups are counted on the per-flow layout, where each rule names its source and
+    # destination address sets: distinct (source set, destination set, protocol).
+    sets_dir=$OUTDIR/$last-nft-sets
+    rm -rf "$sets_dir"
+    "$BIN" generate "$TOPO/scale-$last.toml" --target nftables --nft-layout sets --out "$sets_dir" 2>/dev/null
+    groups=$(cat "$sets_dir"/*.nft | grep -E '^\s+ip6? saddr @' | awk '{print $3, $6, $7}' | sort -u | wc -l)
+    start=$(date +%s%N)
     if timeout "${NFT_TIMEOUT:-300}" unshare -n nft -f "$nftfile" 2>"$OUTDIR/nft.err"; then
-      end=$(date +%s.%N)
-      echo "nftables, $last flows: \`unshare -n nft -f\` loaded $rules rules in $(echo "$end - $start" | bc) s; distinct (source set, destination set, protocol) groups: $groups"
+      end=$(date +%s%N)
+      secs=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
+      echo "nftables, $last flows: \`unshare -n nft -f\` loaded $rules rules ($(grep -cE '^\s+set ' "$nftfile") sets) in $secs s; distinct (source set, destination set, protocol) groups: $groups"
     else
       echo "nftables, $last flows: loading FAILED: $(head -3 "$OUTDIR/nft.err")"
     fi

@@ -213,31 +213,77 @@ pub fn generate_all(
             .into());
         }
     }
-    let ctx = Ctx {
-        loaded,
-        renderer,
-        opts,
-        warnings: RefCell::new(Vec::new()),
+    // Targets are independent: each renders on its own thread with its own warnings, and the
+    // results are merged in target order, so the files and warnings do not depend on timing.
+    let render = |t: &Target| {
+        let ctx = Ctx {
+            loaded,
+            renderer,
+            opts,
+            warnings: RefCell::new(Vec::new()),
+        };
+        let files = (t.render)(&ctx);
+        (files, ctx.warnings.into_inner())
+    };
+    let results: Vec<_> = if targets.len() == 1 {
+        vec![render(targets[0])]
+    } else {
+        // As many workers as cores, each taking the next target: all targets at once would
+        // hold every target's intermediate data together (twice the peak memory at 100k flows).
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(targets.len());
+        let mut done: Vec<(usize, _)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(t) = targets.get(i) else { break mine };
+                            mine.push((i, render(t)));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
     };
     let mut out: Vec<OutFile> = Vec::new();
-    for t in targets {
-        let files = match (t.render)(&ctx) {
+    let mut warnings: Vec<Diagnostic> = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (rendered, found) in results {
+        for d in found {
+            if !warnings.iter().any(|x| x.message == d.message) {
+                warnings.push(d);
+            }
+        }
+        let files = match rendered {
             Err(e) if targets.len() > 1 && e.downcast_ref::<NothingToRender>().is_some() => {
                 continue
             }
             r => r?,
         };
         for f in files {
-            match out.iter().find(|o| o.name == f.name) {
+            match seen.get(&f.name) {
                 // Targets may share a file (nftables and iptables both write the domain list).
-                Some(o) if o.content == f.content => {}
+                Some(&i) if out[i].content == f.content => {}
                 Some(_) => bail!("two targets both write {} with different content", f.name),
-                None => out.push(f),
+                None => {
+                    seen.insert(f.name.clone(), out.len());
+                    out.push(f);
+                }
             }
         }
     }
     Ok(Generated {
         files: out,
-        warnings: ctx.warnings.into_inner(),
+        warnings,
     })
 }
