@@ -111,11 +111,13 @@ REPORT=$RES/aerleon-$STAMP.md
 } | tee "$REPORT"
 
 for n in $SIZES; do
-  topo=$TOPO/scale-$n.toml
-  [ -f "$topo" ] || "$SCALE" --flows "$n" --out "$topo" 2>/dev/null
+  # Site zones in Google Cloud, so ctxfw's gcp target has them; the other targets and the
+  # flows are the same as for the on-premises topology of this size.
+  topo=$TOPO/scale-$n-gcp.toml
+  [ -f "$topo" ] || "$SCALE" --flows "$n" --location gcp --out "$topo" 2>/dev/null
   rm -rf "$WORK/$n/aerleon"
-  # The export writes DIR/<topology>.aerleon/{policies/pol,def}.
-  tree=$WORK/$n/aerleon/$(basename "$topo" .toml).aerleon
+  # The export writes DIR/<topology name>.aerleon/{policies/pol,def}.
+  tree=$WORK/$n/aerleon/scale-$n.aerleon
   "$BIN" generate "$topo" --target aerleon --out "$WORK/$n/aerleon" >/dev/null 2>"$WORK/export.err" || {
     echo "error: ctxfw generate --target aerleon failed:" >&2; cat "$WORK/export.err" >&2; exit 1; }
   [ -d "$tree/policies/pol" ] && [ -d "$tree/def" ] || {

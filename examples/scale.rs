@@ -27,7 +27,7 @@ const MAX_SITES: usize = 8192;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: scale (--flows N | --sites N) [--name NAME] [--out FILE] | scale --list-targets\n\
+        "usage: scale (--flows N | --sites N) [--name NAME] [--location aws|azure|gcp] [--out FILE] | scale --list-targets\n\
          Writes a synthetic multi-site topology (stdout without --out) and prints its flow count on stderr."
     );
     ExitCode::from(64)
@@ -35,7 +35,7 @@ fn usage() -> ExitCode {
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let (mut flows, mut sites, mut out, mut name) = (None, None, None, None);
+    let (mut flows, mut sites, mut out, mut name, mut location) = (None, None, None, None, None);
     while let Some(a) = args.next() {
         let mut val = || args.next();
         match a.as_str() {
@@ -43,6 +43,8 @@ fn main() -> ExitCode {
             "--sites" => sites = val().and_then(|v| v.parse::<usize>().ok()),
             "--out" => out = val(),
             "--name" => name = val(),
+            // Put every site's zones in a cloud (aws, azure, gcp), for the cloud targets.
+            "--location" => location = val(),
             // For bench scripts: every registered target, one per line.
             "--list-targets" => {
                 for t in ctxfw::generate::TARGETS {
@@ -69,7 +71,10 @@ fn main() -> ExitCode {
         Some(f) => format!("scale-{f}"),
         None => format!("scale-{sites}-sites"),
     });
-    let text = topology(&name, sites);
+    let mut text = topology(&name, sites);
+    if let Some(loc) = &location {
+        text = in_location(&text, loc);
+    }
     let count = flow_count(&cat, &text);
     eprintln!(
         "{name}: {sites} sites, {count} resolved flows, {} bytes",
@@ -105,6 +110,19 @@ fn sites_for(cat: &Catalogue, target: usize) -> usize {
     let fixed = one.saturating_sub(per_site);
     let n = (target.saturating_sub(fixed) as f64 / per_site as f64).round() as usize;
     n.clamp(1, MAX_SITES)
+}
+
+/// The same topology with every site zone (`[zones.sNNNN-...]`) given a `location`.
+fn in_location(text: &str, loc: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 20);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("[zones.s") {
+            let _ = writeln!(out, "location = \"{loc}\"");
+        }
+    }
+    out
 }
 
 /// `10.a.b.0`: the `k`-th /24 of site `i` (each site owns a /21).
