@@ -2,6 +2,9 @@
 //! loaded topology to files; most are a template plus a thin adapter in `render/<target>.rs`.
 
 use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{bail, Result};
 
@@ -203,6 +206,24 @@ pub fn generate_all(
     opts: &Options,
     targets: &[&Target],
 ) -> Result<Generated> {
+    let mut files = Vec::new();
+    let warnings = generate_into(loaded, renderer, opts, targets, &mut |f| {
+        files.push(f);
+        Ok(())
+    })?;
+    Ok(Generated { files, warnings })
+}
+
+/// Render every selected target and hand each file to `sink` as soon as its target is done,
+/// in target order (so a caller can write files one by one instead of holding them all);
+/// returns the targets' warnings. Stops at the first error, yours or a target's.
+pub fn generate_into(
+    loaded: &Loaded,
+    renderer: &Renderer,
+    opts: &Options,
+    targets: &[&Target],
+    sink: &mut dyn FnMut(OutFile) -> Result<()>,
+) -> Result<Vec<Diagnostic>> {
     if let Some(h) = &opts.host {
         if !loaded.topology.components.contains_key(h) {
             return Err(UsageError(format!(
@@ -213,8 +234,6 @@ pub fn generate_all(
             .into());
         }
     }
-    // Targets are independent: each renders on its own thread with its own warnings, and the
-    // results are merged in target order, so the files and warnings do not depend on timing.
     let render = |t: &Target| {
         let ctx = Ctx {
             loaded,
@@ -225,65 +244,92 @@ pub fn generate_all(
         let files = (t.render)(&ctx);
         (files, ctx.warnings.into_inner())
     };
-    let results: Vec<_> = if targets.len() == 1 {
-        vec![render(targets[0])]
-    } else {
-        // As many workers as cores, each taking the next target: all targets at once would
-        // hold every target's intermediate data together (twice the peak memory at 100k flows).
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(targets.len());
-        let mut done: Vec<(usize, _)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(t) = targets.get(i) else { break mine };
-                            mine.push((i, render(t)));
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        done.sort_by_key(|(i, _)| *i);
-        done.into_iter().map(|(_, r)| r).collect()
+    let mut merge = Merge {
+        several: targets.len() > 1,
+        warnings: Vec::new(),
+        seen: HashMap::new(),
+        sink,
     };
-    let mut out: Vec<OutFile> = Vec::new();
-    let mut warnings: Vec<Diagnostic> = Vec::new();
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (rendered, found) in results {
+    if targets.len() == 1 {
+        merge.take(render(targets[0]))?;
+        return Ok(merge.warnings);
+    }
+    // Targets are independent: one worker per core takes the next target (all at once would
+    // hold every target's intermediate data together); results are merged in target order,
+    // so files and warnings do not depend on timing.
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(targets.len());
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, stop, render) = (&next, &stop, &render);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(t) = targets.get(i) else { break };
+                if stop.load(Ordering::Relaxed) || tx.send((i, render(t))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = BTreeMap::new();
+        let mut due = 0;
+        for (i, result) in rx {
+            pending.insert(i, result);
+            while let Some(result) = pending.remove(&due) {
+                if let Err(e) = merge.take(result) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+                due += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(merge.warnings)
+}
+
+/// Folds the targets' results, in target order, into the sink.
+struct Merge<'s> {
+    several: bool,
+    warnings: Vec<Diagnostic>,
+    /// File name -> content hash: targets may share a file (nftables and iptables both write
+    /// the domain list), but not with different content.
+    seen: HashMap<String, u64>,
+    sink: &'s mut dyn FnMut(OutFile) -> Result<()>,
+}
+
+impl Merge<'_> {
+    fn take(&mut self, (rendered, found): (Result<Vec<OutFile>>, Vec<Diagnostic>)) -> Result<()> {
         for d in found {
-            if !warnings.iter().any(|x| x.message == d.message) {
-                warnings.push(d);
+            if !self.warnings.iter().any(|x| x.message == d.message) {
+                self.warnings.push(d);
             }
         }
         let files = match rendered {
-            Err(e) if targets.len() > 1 && e.downcast_ref::<NothingToRender>().is_some() => {
-                continue
+            // Under `all`, a target with nothing to write for this topology is skipped.
+            Err(e) if self.several && e.downcast_ref::<NothingToRender>().is_some() => {
+                return Ok(())
             }
             r => r?,
         };
         for f in files {
-            match seen.get(&f.name) {
-                // Targets may share a file (nftables and iptables both write the domain list).
-                Some(&i) if out[i].content == f.content => {}
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            f.content.hash(&mut h);
+            let hash = h.finish();
+            match self.seen.get(&f.name) {
+                Some(&x) if x == hash => {}
                 Some(_) => bail!("two targets both write {} with different content", f.name),
                 None => {
-                    seen.insert(f.name.clone(), out.len());
-                    out.push(f);
+                    self.seen.insert(f.name.clone(), hash);
+                    (self.sink)(f)?;
                 }
             }
         }
+        Ok(())
     }
-    Ok(Generated {
-        files: out,
-        warnings,
-    })
 }

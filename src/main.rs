@@ -301,6 +301,30 @@ fn run(cli: Cli) -> Result<u8> {
                     NftLayout::Concat => Layout::Concat,
                 },
             };
+            if let Some(dir) = &out {
+                // Each file is staged as soon as its target is rendered; all are renamed into
+                // place at the end, or none when anything fails (the stage cleans up).
+                let mut stage = ctxfw::output::Stage::new(dir)?;
+                let warnings = ctxfw::generate::generate_into(
+                    &loaded,
+                    &renderer,
+                    &opts,
+                    &targets,
+                    &mut |f| stage.add(&f),
+                )?;
+                print_warnings(&warnings);
+                if stage.is_empty() {
+                    eprintln!(
+                        "{}: target `{target}` has nothing to write for this topology; nothing was written",
+                        file.display()
+                    );
+                    return Ok(exit::OK);
+                }
+                for p in stage.commit()? {
+                    eprintln!("wrote {}", p.display());
+                }
+                return Ok(exit::OK);
+            }
             let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;
             print_warnings(&generated.warnings);
             let files = generated.files;
@@ -312,25 +336,17 @@ fn run(cli: Cli) -> Result<u8> {
                 );
                 return Ok(exit::OK);
             }
-            match out {
-                Some(dir) => {
-                    let written = ctxfw::output::write_all(&dir, &files)?;
-                    for p in written {
-                        eprintln!("wrote {}", p.display());
-                    }
-                }
-                None if files.len() == 1 => stdout(&files[0].content)?,
-                None => {
-                    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-                    eprintln!(
-                        "error: target `{target}` writes {} files ({}); pass --out DIR",
-                        names.len(),
-                        names.join(", ")
-                    );
-                    return Ok(exit::USAGE);
-                }
+            if files.len() == 1 {
+                stdout(&files[0].content)?;
+                return Ok(exit::OK);
             }
-            Ok(exit::OK)
+            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            eprintln!(
+                "error: target `{target}` writes {} files ({}); pass --out DIR",
+                names.len(),
+                names.join(", ")
+            );
+            Ok(exit::USAGE)
         }
         Command::Diff {
             old,
