@@ -203,38 +203,6 @@ impl Diff {
     }
 }
 
-/// `a` minus `b`, as a port set.
-fn minus(a: &PortSet, b: &PortSet) -> PortSet {
-    let mut out = Vec::new();
-    for r in a.ranges() {
-        let mut lo = u32::from(r.lo);
-        let hi = u32::from(r.hi);
-        for c in b.ranges() {
-            let (clo, chi) = (u32::from(c.lo), u32::from(c.hi));
-            if chi < lo || clo > hi {
-                continue;
-            }
-            if clo > lo {
-                out.push(PortRange {
-                    lo: lo as u16,
-                    hi: (clo - 1) as u16,
-                });
-            }
-            lo = chi + 1;
-            if lo > hi {
-                break;
-            }
-        }
-        if lo <= hi {
-            out.push(PortRange {
-                lo: lo as u16,
-                hi: hi as u16,
-            });
-        }
-    }
-    PortSet::from_ranges(out)
-}
-
 /// Networks in `a` not covered by `b`'s networks, and the reverse: compared as address sets,
 /// so `10.0.0.0/25 + 10.0.0.128/25` equals `10.0.0.0/24`.
 fn nets_moved(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
@@ -281,8 +249,8 @@ pub fn diff(old_name: &str, old: &[Entry], new_name: &str, new: &[Entry]) -> Dif
         match new.iter().find(|n| n.id == o.id) {
             None => d.removed.push(o.clone()),
             Some(n) => {
-                let ports_added = minus(&n.ports, &o.ports);
-                let ports_removed = minus(&o.ports, &n.ports);
+                let ports_added = n.ports.minus(&o.ports);
+                let ports_removed = o.ports.minus(&n.ports);
                 let ports = match (ports_added.is_empty(), ports_removed.is_empty()) {
                     (true, true) => None,
                     (false, true) => Some("widened".to_string()),
@@ -418,11 +386,13 @@ mod tests {
     #[test]
     fn port_difference() {
         assert_eq!(
-            minus(&set(&["1-100", "443"]), &set(&["10-20", "90-95"])).to_string(),
+            set(&["1-100", "443"])
+                .minus(&set(&["10-20", "90-95"]))
+                .to_string(),
             "1-9,21-89,96-100,443"
         );
-        assert_eq!(minus(&set(&["80"]), &set(&["1-65535"])).to_string(), "");
-        assert_eq!(minus(&set(&["65535"]), &set(&["1"])).to_string(), "65535");
+        assert_eq!(set(&["80"]).minus(&set(&["1-65535"])).to_string(), "");
+        assert_eq!(set(&["65535"]).minus(&set(&["1"])).to_string(), "65535");
     }
 
     #[test]

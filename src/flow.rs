@@ -166,6 +166,38 @@ impl PortSet {
             .all(|o| self.0.iter().any(|r| r.lo <= o.lo && o.hi <= r.hi))
     }
 
+    /// The ports of `self` that `other` does not have.
+    pub fn minus(&self, other: &PortSet) -> PortSet {
+        let mut out = Vec::new();
+        for r in self.ranges() {
+            let mut lo = u32::from(r.lo);
+            let hi = u32::from(r.hi);
+            for c in other.ranges() {
+                let (clo, chi) = (u32::from(c.lo), u32::from(c.hi));
+                if chi < lo || clo > hi {
+                    continue;
+                }
+                if clo > lo {
+                    out.push(PortRange {
+                        lo: lo as u16,
+                        hi: (clo - 1) as u16,
+                    });
+                }
+                lo = chi + 1;
+                if lo > hi {
+                    break;
+                }
+            }
+            if lo <= hi {
+                out.push(PortRange {
+                    lo: lo as u16,
+                    hi: hi as u16,
+                });
+            }
+        }
+        PortSet::from_ranges(out)
+    }
+
     pub fn intersects(&self, other: &PortSet) -> bool {
         self.0
             .iter()
@@ -258,6 +290,21 @@ fn ser_nets<S: serde::Serializer>(n: &[IpNet], s: S) -> Result<S::Ok, S::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minus_keeps_what_the_other_set_lacks() {
+        let p = |s: &[&str]| PortSet::from_ranges(s.iter().map(|x| PortRange::parse(x).unwrap()));
+        assert_eq!(p(&["80-443"]).minus(&p(&["400-500"])).to_string(), "80-399");
+        assert_eq!(
+            p(&["400-500"]).minus(&p(&["80-443"])).to_string(),
+            "444-500"
+        );
+        assert_eq!(
+            p(&["1-100"]).minus(&p(&["10-20", "30-40"])).to_string(),
+            "1-9,21-29,41-100"
+        );
+        assert!(p(&["443"]).minus(&p(&["1-65535"])).is_empty());
+    }
 
     fn set(items: &[&str]) -> PortSet {
         PortSet::from_ranges(items.iter().map(|s| PortRange::parse(s).unwrap()))
