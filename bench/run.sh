@@ -88,13 +88,13 @@ for n in $SIZES; do
         [ -f "$tt" ] || "$SCALE" --flows "$n" --location "$t" --out "$tt" 2>/dev/null ;;
     esac
     if ! out=$(run_timed "$BIN" generate "$tt" --target "$t" --out "$d" 2>&1); then
-      why=$(grep -E '^error' "$OUTDIR/stderr.txt" | head -1 | cut -c1-160)
+      why=$(grep -E '^error' "$OUTDIR/stderr.txt" | head -1 | cut -c1-160 || true)
       echo "| $n | $flows | generate --target $t | - | - | - | - | refused: ${why:-failed} |" | tee -a "$REPORT"
       continue
     fi
     read -r s m <<<"$(tail -1 <<<"$out")"
-    bytes=$(cat "$d"/* 2>/dev/null | wc -c)
-    files=$(ls "$d" | wc -l)
+    bytes=$(find "$d" -type f -exec cat {} + | wc -c)
+    files=$(find "$d" -type f | wc -l)
     r=-; [ "$t" != all ] && r=$(rules_of "$t" "$d")
     echo "| $n | $flows | generate --target $t | $s | $m | $bytes | $files | $r |" | tee -a "$REPORT"
   done

@@ -15,6 +15,7 @@ pub mod nftables;
 pub mod windows;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use minijinja::{Environment, UndefinedBehavior, Value};
@@ -68,6 +69,20 @@ impl Renderer {
         self.render_ser(name, ctx)
     }
 
+    /// Render a template whose context is one JSON value under `key`, handed to minijinja
+    /// without copying it into minijinja's own values: `tojson` walks it node by node. (A
+    /// 100,000-rule cloud template held twice took more memory than everything else.)
+    pub fn render_json(&self, name: &str, key: &str, value: serde_json::Value) -> Result<String> {
+        let tmpl = self
+            .env
+            .get_template(name)
+            .with_context(|| format!("no template {name}"))?;
+        let ctx =
+            Value::from_iter([(key.to_string(), JsonNode::wrap(Arc::new(value), Vec::new()))]);
+        tmpl.render(ctx)
+            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+    }
+
     /// [`Renderer::render`] from any serialisable context (a borrowed struct needs no
     /// intermediate `serde_json::Value`, which matters for 100,000 flows).
     pub fn render_ser<T: serde::Serialize + ?Sized>(&self, name: &str, ctx: &T) -> Result<String> {
@@ -77,6 +92,91 @@ impl Renderer {
             .with_context(|| format!("no template {name}"))?;
         tmpl.render(Value::from_serialize(ctx))
             .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+    }
+}
+
+/// A step from a JSON value to one of its children.
+#[derive(Debug, Clone)]
+enum Step {
+    Index(usize),
+    Key(String),
+}
+
+/// A node inside a shared JSON value, seen by templates as a sequence or map whose children
+/// are made on demand (scalars as plain values).
+#[derive(Debug)]
+struct JsonNode {
+    root: Arc<serde_json::Value>,
+    path: Vec<Step>,
+}
+
+impl JsonNode {
+    fn wrap(root: Arc<serde_json::Value>, path: Vec<Step>) -> Value {
+        let node = JsonNode { root, path };
+        match node.get() {
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => Value::from_object(node),
+            serde_json::Value::Null => Value::from(()),
+            serde_json::Value::Bool(b) => Value::from(*b),
+            serde_json::Value::String(s) => Value::from(s.as_str()),
+            serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => Value::from(u),
+                (None, Some(i), _) => Value::from(i),
+                (None, None, Some(f)) => Value::from(f),
+                _ => Value::from_serialize(n),
+            },
+        }
+    }
+
+    fn get(&self) -> &serde_json::Value {
+        let mut v = &*self.root;
+        for step in &self.path {
+            v = match (step, v) {
+                (Step::Index(i), serde_json::Value::Array(a)) => &a[*i],
+                (Step::Key(k), serde_json::Value::Object(m)) => &m[k],
+                _ => unreachable!("paths are made from the value itself"),
+            };
+        }
+        v
+    }
+
+    fn child(&self, step: Step) -> Value {
+        let mut path = self.path.clone();
+        path.push(step);
+        JsonNode::wrap(self.root.clone(), path)
+    }
+}
+
+impl minijinja::value::Object for JsonNode {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        match self.get() {
+            serde_json::Value::Array(_) => minijinja::value::ObjectRepr::Seq,
+            _ => minijinja::value::ObjectRepr::Map,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match self.get() {
+            serde_json::Value::Array(a) => {
+                let i = key.as_usize()?;
+                (i < a.len()).then(|| self.child(Step::Index(i)))
+            }
+            serde_json::Value::Object(m) => {
+                let k = key.as_str()?;
+                m.contains_key(k)
+                    .then(|| self.child(Step::Key(k.to_string())))
+            }
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        match self.get() {
+            serde_json::Value::Array(a) => minijinja::value::Enumerator::Seq(a.len()),
+            serde_json::Value::Object(m) => minijinja::value::Enumerator::Values(
+                m.keys().map(|k| Value::from(k.as_str())).collect(),
+            ),
+            _ => minijinja::value::Enumerator::Empty,
+        }
     }
 }
 

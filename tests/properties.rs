@@ -417,6 +417,14 @@ fn check(choices: &[u32]) {
                 ..Options::default()
             });
         }
+        if t.name == "nftables" {
+            // The layout large topologies get; overlapping random zones and hosts test that
+            // no two elements of a set overlap (the kernel refuses those).
+            perspectives.push(Options {
+                nft_layout: ctxfw::render::nftables::Layout::Concat,
+                ..Options::default()
+            });
+        }
         for opts in perspectives {
             let files = generate::generate(&loaded, &renderer, &opts, &[t])
                 .or_else(|e| {

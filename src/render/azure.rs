@@ -336,9 +336,7 @@ fn check(topo: &Topology, zone: &str, rules: &[Value]) -> Result<()> {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let tpl = template(t, &r.flows)?;
-    let content = ctx
-        .renderer
-        .render("azure.json.j2", &json!({ "template": tpl }))?;
+    let content = ctx.renderer.render_json("azure.json.j2", "template", tpl)?;
     Ok(vec![OutFile {
         name: format!("{}.azure.json", t.name),
         content,

@@ -240,9 +240,7 @@ fn check(topo: &Topology, rules: &[Value]) -> Result<()> {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let fw = firewalls(t, &r.flows)?;
-    let content = ctx
-        .renderer
-        .render("gcp.json.j2", &json!({ "firewalls": fw }))?;
+    let content = ctx.renderer.render_json("gcp.json.j2", "firewalls", fw)?;
     Ok(vec![OutFile {
         name: format!("{}.gcp.json", t.name),
         content,
