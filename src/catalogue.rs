@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -196,11 +197,11 @@ pub struct CatFlow {
     pub to_role: Option<String>,
     pub protocols: Vec<Protocol>,
     pub ports: Vec<PortItem>,
-    pub purpose: String,
-    pub source: String,
+    pub purpose: Arc<str>,
+    pub source: Arc<str>,
     pub refs: Vec<String>,
     pub when: Option<Cond>,
-    pub when_text: Option<String>,
+    pub when_text: Option<Arc<str>>,
     /// The flow may start in a zone that holds the default route (the internet).
     pub from_internet: bool,
     /// Binds components of different sites (GSLB, site-to-site tunnels).
@@ -208,8 +209,8 @@ pub struct CatFlow {
     /// Binds only between the addresses of one component (an HA pair is one component).
     pub within_component: bool,
     pub versions: Option<String>,
-    pub fixes: Vec<String>,
-    pub note: Option<String>,
+    pub fixes: Arc<[String]>,
+    pub note: Option<Arc<str>>,
     pub confidence: Option<String>,
     pub scope: Scope,
     pub span: Span,
@@ -530,7 +531,7 @@ impl Catalogue {
                     );
                 }
             }
-            for d in &f.fixes {
+            for d in f.fixes.iter() {
                 if !self.defects.is_empty() && !self.defects.contains_key(d) {
                     diags.push(
                         Diagnostic::error(format!("flow `{}`: unknown defect `{d}`", f.id))
@@ -1101,8 +1102,8 @@ fn read_flow(r: &mut Reader<'_>, v: &doc::Value<'_>, family: &str, file: usize) 
         to_role: None,
         protocols: Vec::new(),
         ports: Vec::new(),
-        purpose: String::new(),
-        source: String::new(),
+        purpose: "".into(),
+        source: "".into(),
         refs: Vec::new(),
         when: None,
         when_text: None,
@@ -1110,7 +1111,7 @@ fn read_flow(r: &mut Reader<'_>, v: &doc::Value<'_>, family: &str, file: usize) 
         cross_site: false,
         within_component: false,
         versions: None,
-        fixes: Vec::new(),
+        fixes: Vec::new().into(),
         note: None,
         confidence: None,
         scope: Scope::Network,
@@ -1198,10 +1199,10 @@ fn read_flow(r: &mut Reader<'_>, v: &doc::Value<'_>, family: &str, file: usize) 
                     "to" => to = Some(kind_ref(&s)),
                     "from_role" => f.from_role = Some(s),
                     "to_role" => f.to_role = Some(s),
-                    "purpose" => f.purpose = s,
-                    "source" => f.source = s,
+                    "purpose" => f.purpose = s.into(),
+                    "source" => f.source = s.into(),
                     "versions" => f.versions = Some(s),
-                    "note" => f.note = Some(s),
+                    "note" => f.note = Some(s.into()),
                     "confidence" => {
                         if !["stated", "inferred", "disputed"].contains(&s.as_str()) {
                             r.error(
@@ -1224,7 +1225,7 @@ fn read_flow(r: &mut Reader<'_>, v: &doc::Value<'_>, family: &str, file: usize) 
                     "when" => match Cond::parse(&s) {
                         Ok(c) => {
                             f.when = Some(c);
-                            f.when_text = Some(s);
+                            f.when_text = Some(s.into());
                         }
                         Err(msg) => r.error(
                             sp,
@@ -1314,5 +1315,5 @@ pub fn lookup<'a>(
 
 /// Every distinct catalogue source title, for listings.
 pub fn sources(cat: &Catalogue) -> BTreeSet<&str> {
-    cat.flows.iter().map(|f| f.source.as_str()).collect()
+    cat.flows.iter().map(|f| &*f.source).collect()
 }

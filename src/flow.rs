@@ -1,6 +1,7 @@
 //! The plain data every stage shares: protocols, port sets and resolved flows.
 
 use std::fmt;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -228,15 +229,17 @@ pub struct FlowPart {
     pub catalogue: String,
     #[serde(serialize_with = "ser_ports")]
     pub ports: PortSet,
-    pub purpose: String,
-    pub source: String,
+    /// Catalogue text is shared, not copied, by every flow an entry binds (`Arc`): hundreds of
+    /// thousands of parts at enterprise scale.
+    pub purpose: Arc<str>,
+    pub source: Arc<str>,
     /// The parameter condition that switched this part on, as written in the catalogue.
-    pub condition: Option<String>,
+    pub condition: Option<Arc<str>>,
     /// A topology addition's reason.
     pub reason: Option<String>,
     /// How this entry corrects a source row, with the defect ids.
-    pub note: Option<String>,
-    pub fixes: Vec<String>,
+    pub note: Option<Arc<str>>,
+    pub fixes: Arc<[String]>,
 }
 
 /// A resolved flow: traffic from one component (interface) to another, one protocol.

@@ -247,7 +247,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
                         to: d.name.clone(),
                         protocol: proto,
                         ports: part.ports.clone(),
-                        purpose: cf.purpose.clone(),
+                        purpose: cf.purpose.to_string(),
                         reason: topo.removals[i].reason.clone(),
                     });
                     continue;
@@ -290,12 +290,12 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
         let part = FlowPart {
             catalogue: format!("site:{}", a.id),
             ports: a.ports.clone(),
-            purpose: a.purpose.clone(),
-            source: format!("Topology {}, [[additions]] {}", topo.name, a.id),
+            purpose: a.purpose.as_str().into(),
+            source: format!("Topology {}, [[additions]] {}", topo.name, a.id).into(),
             condition: None,
             reason: Some(a.reason.clone()),
             note: None,
-            fixes: Vec::new(),
+            fixes: Vec::new().into(),
         };
         add(&mut merged, &s, &d, a.protocol, part, Vec::new());
     }
@@ -572,8 +572,8 @@ fn add(
         return;
     }
     flow.parts.push(part);
-    flow.purpose = join(flow.parts.iter().map(|p| p.purpose.as_str()));
-    flow.source = join(flow.parts.iter().map(|p| p.source.as_str()));
+    flow.purpose = join(flow.parts.iter().map(|p| &*p.purpose));
+    flow.source = join(flow.parts.iter().map(|p| &*p.source));
     let reasons: Vec<&str> = flow
         .parts
         .iter()

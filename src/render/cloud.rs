@@ -128,7 +128,7 @@ pub fn describe_range(f: &Flow, r: &crate::flow::PortRange) -> String {
         .parts
         .iter()
         .filter(|p| p.ports.intersects(&range))
-        .map(|p| p.purpose.as_str())
+        .map(|p| &*p.purpose)
         .collect();
     purposes.dedup();
     let mut one = f.clone();
