@@ -65,22 +65,29 @@ impl Renderer {
         Ok(Renderer { env })
     }
 
-    pub fn render(&self, name: &str, ctx: &serde_json::Value) -> Result<String> {
-        self.render_ser(name, ctx)
+    /// Render a template from a JSON context, handed to minijinja without copying it into
+    /// minijinja's own values: the template reads it node by node (a copy of a 100,000-flow
+    /// context took more memory than the flows).
+    pub fn render(&self, name: &str, ctx: serde_json::Value) -> Result<String> {
+        self.render_shared(name, &Arc::new(ctx))
     }
 
-    /// Render a template whose context is one JSON value under `key`, handed to minijinja
-    /// without copying it into minijinja's own values: `tojson` walks it node by node. (A
-    /// 100,000-rule cloud template held twice took more memory than everything else.)
-    pub fn render_json(&self, name: &str, key: &str, value: serde_json::Value) -> Result<String> {
+    /// [`Renderer::render`] for a context that several templates read.
+    pub fn render_shared(&self, name: &str, ctx: &Arc<serde_json::Value>) -> Result<String> {
         let tmpl = self
             .env
             .get_template(name)
             .with_context(|| format!("no template {name}"))?;
-        let ctx =
-            Value::from_iter([(key.to_string(), JsonNode::wrap(Arc::new(value), Vec::new()))]);
-        tmpl.render(ctx)
+        tmpl.render(JsonNode::wrap(ctx.clone(), ctx))
             .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+    }
+
+    /// Render a template whose context is one JSON value under `key` (the cloud templates
+    /// print it with `tojson`, node by node).
+    pub fn render_json(&self, name: &str, key: &str, value: serde_json::Value) -> Result<String> {
+        let mut ctx = serde_json::Map::new();
+        ctx.insert(key.to_string(), value);
+        self.render(name, serde_json::Value::Object(ctx))
     }
 
     /// [`Renderer::render`] from any serialisable context (a borrowed struct needs no
@@ -95,26 +102,28 @@ impl Renderer {
     }
 }
 
-/// A step from a JSON value to one of its children.
-#[derive(Debug, Clone)]
-enum Step {
-    Index(usize),
-    Key(String),
-}
-
 /// A node inside a shared JSON value, seen by templates as a sequence or map whose children
 /// are made on demand (scalars as plain values).
 #[derive(Debug)]
 struct JsonNode {
+    /// Keeps the whole value alive (and unchanged: nothing holds it mutably).
     root: Arc<serde_json::Value>,
-    path: Vec<Step>,
+    /// This node, inside `root`.
+    node: std::ptr::NonNull<serde_json::Value>,
 }
 
+// SAFETY: `node` points into `root`, which this struct keeps alive and which is never
+// mutated after wrapping; `serde_json::Value` is itself Send + Sync.
+unsafe impl Send for JsonNode {}
+unsafe impl Sync for JsonNode {}
+
 impl JsonNode {
-    fn wrap(root: Arc<serde_json::Value>, path: Vec<Step>) -> Value {
-        let node = JsonNode { root, path };
-        match node.get() {
-            serde_json::Value::Array(_) | serde_json::Value::Object(_) => Value::from_object(node),
+    fn wrap(root: Arc<serde_json::Value>, node: &serde_json::Value) -> Value {
+        match node {
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                let node = std::ptr::NonNull::from(node);
+                Value::from_object(JsonNode { root, node })
+            }
             serde_json::Value::Null => Value::from(()),
             serde_json::Value::Bool(b) => Value::from(*b),
             serde_json::Value::String(s) => Value::from(s.as_str()),
@@ -128,21 +137,12 @@ impl JsonNode {
     }
 
     fn get(&self) -> &serde_json::Value {
-        let mut v = &*self.root;
-        for step in &self.path {
-            v = match (step, v) {
-                (Step::Index(i), serde_json::Value::Array(a)) => &a[*i],
-                (Step::Key(k), serde_json::Value::Object(m)) => &m[k],
-                _ => unreachable!("paths are made from the value itself"),
-            };
-        }
-        v
+        // SAFETY: see the Send/Sync note; the pointee lives as long as `self.root`.
+        unsafe { self.node.as_ref() }
     }
 
-    fn child(&self, step: Step) -> Value {
-        let mut path = self.path.clone();
-        path.push(step);
-        JsonNode::wrap(self.root.clone(), path)
+    fn child(&self, v: &serde_json::Value) -> Value {
+        JsonNode::wrap(self.root.clone(), v)
     }
 }
 
@@ -156,15 +156,8 @@ impl minijinja::value::Object for JsonNode {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match self.get() {
-            serde_json::Value::Array(a) => {
-                let i = key.as_usize()?;
-                (i < a.len()).then(|| self.child(Step::Index(i)))
-            }
-            serde_json::Value::Object(m) => {
-                let k = key.as_str()?;
-                m.contains_key(k)
-                    .then(|| self.child(Step::Key(k.to_string())))
-            }
+            serde_json::Value::Array(a) => a.get(key.as_usize()?).map(|v| self.child(v)),
+            serde_json::Value::Object(m) => m.get(key.as_str()?).map(|v| self.child(v)),
             _ => None,
         }
     }

@@ -219,7 +219,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let render = |tmpl: &str, doc: Value| -> Result<String> {
         ctx.renderer.render(
             tmpl,
-            &json!({"topology": topo.name, "yaml": super::yaml_json(&doc)}),
+            json!({"topology": topo.name, "yaml": super::yaml_json(&doc)}),
         )
     };
     let base = format!("{}.aerleon", topo.name);

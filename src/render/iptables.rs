@@ -142,7 +142,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         });
         files.push(OutFile {
             name: format!("{}.{ext}", topo.name),
-            content: ctx.renderer.render("iptables.rules.j2", &value)?,
+            content: ctx.renderer.render("iptables.rules.j2", value)?,
         });
     }
     files.extend(netfilter::domains_file(topo, &m));

@@ -222,11 +222,11 @@ pub fn csv(flows: &[Flow]) -> String {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
     let res = &ctx.loaded.resolution;
-    let v = context(topo, &res.flows, res);
+    let v = std::sync::Arc::new(context(topo, &res.flows, res));
     Ok(vec![
         OutFile {
             name: format!("{}.md", topo.name),
-            content: ctx.renderer.render("matrix.md.j2", &v)?,
+            content: ctx.renderer.render_shared("matrix.md.j2", &v)?,
         },
         OutFile {
             name: format!("{}.csv", topo.name),
@@ -234,7 +234,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         },
         OutFile {
             name: format!("{}.html", topo.name),
-            content: ctx.renderer.render("matrix.html.j2", &v)?,
+            content: ctx.renderer.render_shared("matrix.html.j2", &v)?,
         },
     ])
 }

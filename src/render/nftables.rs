@@ -117,7 +117,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     });
     let mut files = vec![OutFile {
         name: format!("{}.nft", topo.name),
-        content: ctx.renderer.render("nftables.nft.j2", &value)?,
+        content: ctx.renderer.render("nftables.nft.j2", value)?,
     }];
     files.extend(netfilter::domains_file(topo, &m));
     Ok(files)

@@ -51,7 +51,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         let context = context_of(ctx, c, &hosts.plan(&c.name))?;
         files.push(OutFile {
             name: format!("{}-{}.ps1", topo.name, c.name),
-            content: ctx.renderer.render("windows.ps1.j2", &context)?,
+            content: ctx.renderer.render("windows.ps1.j2", context)?,
         });
     }
     Ok(files)
