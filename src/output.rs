@@ -206,3 +206,81 @@ fn fail_point(name: &str) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, content: &str) -> OutFile {
+        OutFile {
+            name: name.into(),
+            content: content.into(),
+        }
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .map(|r| {
+                r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_stage_dropped_without_commit_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("new/out");
+        {
+            let mut stage = Stage::new(&out).unwrap();
+            stage.add(&file("a.txt", "a")).unwrap();
+            stage.add(&file("sub/b.txt", "b")).unwrap();
+            assert_eq!(
+                entries(&out),
+                vec![
+                    ".a.txt.".to_string() + &std::process::id().to_string() + ".tmp",
+                    "sub".into()
+                ]
+            );
+        }
+        // The directories it made are gone too.
+        assert!(!root.path().join("new").exists());
+    }
+
+    #[test]
+    fn a_commit_renames_every_file_into_place() {
+        let root = tempfile::tempdir().unwrap();
+        fs::write(root.path().join("a.txt"), "old").unwrap();
+        let mut stage = Stage::new(root.path()).unwrap();
+        assert!(stage.is_empty());
+        stage.add(&file("a.txt", "new")).unwrap();
+        stage.add(&file("x.aerleon/def/n.yaml", "n")).unwrap();
+        // Nothing visible before the commit.
+        assert_eq!(
+            fs::read_to_string(root.path().join("a.txt")).unwrap(),
+            "old"
+        );
+        let written = stage.commit().unwrap();
+        assert_eq!(written.len(), 2);
+        assert_eq!(
+            fs::read_to_string(root.path().join("a.txt")).unwrap(),
+            "new"
+        );
+        assert_eq!(
+            fs::read_to_string(root.path().join("x.aerleon/def/n.yaml")).unwrap(),
+            "n"
+        );
+        assert_eq!(entries(root.path()), vec!["a.txt", "x.aerleon"]);
+    }
+
+    #[test]
+    fn names_outside_the_directory_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let mut stage = Stage::new(root.path()).unwrap();
+        for bad in ["../x", "/etc/x", "", "a/../../x"] {
+            assert!(stage.add(&file(bad, "x")).is_err(), "{bad}");
+        }
+    }
+}
