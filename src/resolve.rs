@@ -312,8 +312,10 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
             set: overrides.contains_key(&p.name),
         })
         .collect();
+    let mut flows: Vec<Flow> = merged.into_values().collect();
+    flows.iter_mut().for_each(summarise);
     Resolution {
-        flows: merged.into_values().collect(),
+        flows,
         removed,
         parameters,
         warnings,
@@ -572,6 +574,11 @@ fn add(
         return;
     }
     flow.parts.push(part);
+}
+
+/// A merged flow's purpose, source and reason: its parts' texts joined (once, after merging;
+/// joining on every added part was quadratic in the parts of a flow).
+fn summarise(flow: &mut Flow) {
     flow.purpose = join(flow.parts.iter().map(|p| &*p.purpose));
     flow.source = join(flow.parts.iter().map(|p| &*p.source));
     let reasons: Vec<&str> = flow
