@@ -27,6 +27,13 @@ impl Family {
             Family::Ipv6 => "v6",
         }
     }
+    /// The nftables data type of an address of this family.
+    pub fn nft_type(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4_addr",
+            Family::Ipv6 => "ipv6_addr",
+        }
+    }
     fn of(net: &IpNet) -> Family {
         match net {
             IpNet::V4(_) => Family::Ipv4,
@@ -73,6 +80,9 @@ pub struct FwRule {
     /// The full explanation, for `#` lines above the rule: endpoints, then each catalogue entry
     /// merged into the flow with its ports and purpose.
     pub notes: Vec<String>,
+    /// How many of the first `notes` are the summary: endpoints and ports, then the domains
+    /// when there are any (the rest is one line per catalogue entry).
+    pub summary: usize,
     /// The same flow's rule for the other family came just before (its notes are there).
     pub repeat: bool,
 }
@@ -178,6 +188,7 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
                 ports: r.ports.ranges().to_vec(),
                 comment: comment(r),
                 notes: notes(r, flow),
+                summary: if r.fqdns.is_empty() { 1 } else { 2 },
                 repeat: chain.rules.last().is_some_and(|p| p.flow == r.flow),
             });
             made = true;
@@ -272,7 +283,7 @@ impl<'t> SetIndex<'_, 't> {
     }
 }
 
-fn fam_label(f: Family) -> &'static str {
+pub(super) fn fam_label(f: Family) -> &'static str {
     match f {
         Family::Ipv4 => "IPv4",
         Family::Ipv6 => "IPv6",

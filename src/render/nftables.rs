@@ -56,16 +56,9 @@ pub fn table_name(topology: &str) -> String {
 
 /// `tcp dport { 80, 443, 6910-6930 }`, `udp dport 53`, `meta l4proto esp`.
 fn matcher(r: &FwRule) -> String {
-    let port = |p: &PortRange| {
-        if p.is_single() {
-            p.lo.to_string()
-        } else {
-            format!("{}-{}", p.lo, p.hi)
-        }
-    };
     match r.protocol {
         Protocol::Tcp | Protocol::Udp | Protocol::Sctp => {
-            let ports: Vec<String> = r.ports.iter().map(port).collect();
+            let ports: Vec<String> = r.ports.iter().map(PortRange::to_string).collect();
             let set = if ports.len() == 1 {
                 ports[0].clone()
             } else {
@@ -73,8 +66,15 @@ fn matcher(r: &FwRule) -> String {
             };
             format!("{} dport {set}", r.protocol)
         }
-        Protocol::Icmpv6 => "meta l4proto ipv6-icmp".into(),
-        p => format!("meta l4proto {p}"),
+        p => format!("meta l4proto {}", proto_name(p)),
+    }
+}
+
+/// A protocol as nftables names it (`inet_proto`): ICMPv6 is `ipv6-icmp`.
+fn proto_name(p: Protocol) -> String {
+    match p {
+        Protocol::Icmpv6 => "ipv6-icmp".into(),
+        p => p.to_string(),
     }
 }
 
@@ -153,7 +153,7 @@ fn sets_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
         .map(|s| {
             json!({
                 "name": s.name,
-                "type": match s.family { Family::Ipv4 => "ipv4_addr", Family::Ipv6 => "ipv6_addr" },
+                "type": s.family.nft_type(),
                 "label": s.label,
                 "elements": s.elements,
             })
@@ -179,14 +179,6 @@ fn depths(nets: &HashSet<IpNet>) -> HashMap<IpNet, usize> {
         .collect()
 }
 
-fn port_text(p: &PortRange) -> String {
-    if p.is_single() {
-        p.lo.to_string()
-    } else {
-        format!("{}-{}", p.lo, p.hi)
-    }
-}
-
 /// Most elements in one concatenated set before the next shard of its layer starts. The
 /// kernel's insertion into such a set slows as the set grows (232,000 elements in one set took
 /// 8.6 s to load, in 4,000-element sets 3.2 s); each shard costs one more set lookup, for new
@@ -196,6 +188,9 @@ pub const SHARD_MAX: usize = 2048;
 /// One concatenated set in the making: the flows' elements in rule order, each flow's block
 /// under its notes.
 struct ConcatSet {
+    /// `<hook>.<family>.<ports|proto>.s<depth>.d<depth>`: the sets of one layer are its shards.
+    layer: String,
+    shard: usize,
     name: String,
     label: String,
     ty: String,
@@ -225,23 +220,24 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
         let mut rules = Vec::new();
         for &fam in &m.families {
             let first = sets.len();
-            let mut by_name: HashMap<String, (usize, usize)> = HashMap::new();
+            // Layer -> index in `sets` of its current (last) shard.
+            let mut current: HashMap<String, usize> = HashMap::new();
             let fr: Vec<&FwRule> = c.rules.iter().filter(|r| r.family == fam).collect();
             let src: HashSet<IpNet> = fr.iter().flat_map(|r| r.src_nets.iter().copied()).collect();
             let dst: HashSet<IpNet> = fr.iter().flat_map(|r| r.dst_nets.iter().copied()).collect();
             let (src_depth, dst_depth) = (depths(&src), depths(&dst));
+            // Ports already in the layer of a pair of networks, and for protocols without
+            // ports, the pairs already present.
             let mut covered: HashMap<(IpNet, IpNet, Protocol), PortSet> = HashMap::new();
+            let mut present: HashSet<(IpNet, IpNet, Protocol)> = HashSet::new();
             for r in &fr {
                 let ports = r.protocol.has_ports();
-                let proto = match r.protocol {
-                    Protocol::Icmpv6 => "ipv6-icmp".to_string(),
-                    p => p.to_string(),
-                };
+                let proto = proto_name(r.protocol);
                 let want = PortSet::from_ranges(r.ports.iter().copied());
                 for s in &r.src_nets {
                     for d in &r.dst_nets {
                         let (ds, dd) = (src_depth[s], dst_depth[d]);
-                        let name = format!(
+                        let layer = format!(
                             "{}.{}.{}.s{ds}.d{dd}",
                             c.hook,
                             fam.suffix(),
@@ -249,23 +245,28 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                         );
                         // The current shard of this layer; a full one is closed at a flow's
                         // first element, so a flow's block stays in one set.
-                        let full = by_name.get(&name).is_some_and(|&(i, _)| {
-                            sets[i].elements >= SHARD_MAX
-                                && sets[i].blocks.last().is_some_and(|b| b.flow != r.flow)
-                        });
-                        if full || !by_name.contains_key(&name) {
-                            let n = by_name.get(&name).map_or(0, |&(_, n)| n + 1);
-                            sets.push(new_set(format!("{name}.{n}"), &c.hook, fam, ports, ds, dd));
-                            by_name.insert(name.clone(), (sets.len() - 1, n));
+                        let shard = match current.get(&layer) {
+                            Some(&i)
+                                if sets[i].elements < SHARD_MAX
+                                    || sets[i].blocks.last().is_some_and(|b| b.flow == r.flow) =>
+                            {
+                                None
+                            }
+                            Some(&i) => Some(sets[i].shard + 1),
+                            None => Some(0),
+                        };
+                        if let Some(n) = shard {
+                            sets.push(new_set(layer.clone(), n, &c.hook, fam, ports, ds, dd));
+                            current.insert(layer.clone(), sets.len() - 1);
                         }
-                        let idx = by_name[&name].0;
+                        let idx = current[&layer];
                         let pair = format!(
                             "{} . {} . {proto}",
                             netfilter::net_str(s),
                             netfilter::net_str(d)
                         );
-                        let have = covered.entry((*s, *d, r.protocol)).or_default();
                         let (lines, note) = if ports {
+                            let have = covered.entry((*s, *d, r.protocol)).or_default();
                             let fresh = want.minus(have);
                             let kept = fresh.count();
                             let skipped = want.count() - kept;
@@ -274,20 +275,14 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                                 .ranges()
                                 .iter()
                                 .map(|p| {
-                                    format!(
-                                        "{pair} . {} comment {}",
-                                        port_text(p),
-                                        super::nft_str(&r.flow)
-                                    )
+                                    format!("{pair} . {p} comment {}", super::nft_str(&r.flow))
                                 })
                                 .collect();
                             let note = (skipped > 0).then(|| {
                                 format!("{pair}: {skipped} of these ports are already in this set for an earlier flow")
                             });
                             (lines, note)
-                        } else if have.is_empty() {
-                            // Marks this protocol between these networks as present.
-                            *have = PortSet::from_ranges([PortRange::single(1)]);
+                        } else if present.insert((*s, *d, r.protocol)) {
                             (
                                 vec![format!("{pair} comment {}", super::nft_str(&r.flow))],
                                 None,
@@ -305,13 +300,7 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                                 // Endpoints, ports and domains; purposes and sources
                                 // are in the flow matrix under the same flow id (all of
                                 // them here cost a third of the load time at 100k flows).
-                                notes: r
-                                    .notes
-                                    .iter()
-                                    .enumerate()
-                                    .filter(|(i, n)| *i == 0 || n.starts_with("  domains:"))
-                                    .map(|(_, n)| n.clone())
-                                    .collect(),
+                                notes: r.notes[..r.summary].to_vec(),
                                 elements: Vec::new(),
                             });
                         }
@@ -322,11 +311,8 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                     }
                 }
             }
-            // Sorted by layer, then shard number (a plain name sort would put shard 10 before 2).
-            sets[first..].sort_by_key(|s| {
-                let (base, n) = s.name.rsplit_once('.').expect("shard suffix");
-                (base.to_string(), n.parse::<usize>().unwrap_or(0))
-            });
+            // By layer, then shard number (a name sort would put shard 10 before 2).
+            sets[first..].sort_by(|a, b| (&a.layer, a.shard).cmp(&(&b.layer, b.shard)));
             for set in &sets[first..] {
                 let k = addr_keyword(set.family);
                 let what = if set.ports {
@@ -365,11 +351,16 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
     (sets, chains)
 }
 
-fn new_set(name: String, hook: &str, fam: Family, ports: bool, ds: usize, dd: usize) -> ConcatSet {
-    let (addr, fam_label) = match fam {
-        Family::Ipv4 => ("ipv4_addr", "IPv4"),
-        Family::Ipv6 => ("ipv6_addr", "IPv6"),
-    };
+fn new_set(
+    layer: String,
+    shard: usize,
+    hook: &str,
+    fam: Family,
+    ports: bool,
+    ds: usize,
+    dd: usize,
+) -> ConcatSet {
+    let (addr, fam_label) = (fam.nft_type(), netfilter::fam_label(fam));
     ConcatSet {
         label: format!(
             "{hook} {fam_label} flows {}: source networks nested {ds} deep, destination networks {dd} deep (source . destination . protocol{})",
@@ -381,7 +372,9 @@ fn new_set(name: String, hook: &str, fam: Family, ports: bool, ds: usize, dd: us
         } else {
             format!("{addr} . {addr} . inet_proto")
         },
-        name,
+        name: format!("{layer}.{shard}"),
+        layer,
+        shard,
         ports,
         family: fam,
         blocks: Vec::new(),
