@@ -145,6 +145,16 @@ enum Command {
     },
 }
 
+/// A target with no file for this topology (`--target windows` without a Windows component):
+/// said, and not an error.
+fn nothing_to_write(file: &std::path::Path, target: &str) -> u8 {
+    eprintln!(
+        "{}: target `{target}` has nothing to write for this topology; nothing was written",
+        file.display()
+    );
+    exit::OK
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum NftLayout {
     Auto,
@@ -314,11 +324,7 @@ fn run(cli: Cli) -> Result<u8> {
                 )?;
                 print_warnings(&warnings);
                 if stage.is_empty() {
-                    eprintln!(
-                        "{}: target `{target}` has nothing to write for this topology; nothing was written",
-                        file.display()
-                    );
-                    return Ok(exit::OK);
+                    return Ok(nothing_to_write(&file, &target));
                 }
                 for p in stage.commit()? {
                     eprintln!("wrote {}", p.display());
@@ -329,12 +335,7 @@ fn run(cli: Cli) -> Result<u8> {
             print_warnings(&generated.warnings);
             let files = generated.files;
             if files.is_empty() {
-                // e.g. `--target windows` for a topology without a Windows component.
-                eprintln!(
-                    "{}: target `{target}` has nothing to write for this topology; nothing was written",
-                    file.display()
-                );
-                return Ok(exit::OK);
+                return Ok(nothing_to_write(&file, &target));
             }
             if files.len() == 1 {
                 stdout(&files[0].content)?;

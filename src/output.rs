@@ -60,7 +60,7 @@ impl Stage {
         self.staged.is_empty()
     }
 
-    /// Write one file to its temporary name and flush it to disk.
+    /// Write one file to its temporary name (flushed to disk by [`Stage::commit`]).
     pub fn add(&mut self, f: &OutFile) -> Result<()> {
         check_name(&f.name)?;
         let target = self.dir.join(&f.name);
@@ -77,8 +77,6 @@ impl Stage {
         self.staged.push((tmp.clone(), target));
         h.write_all(f.content.as_bytes())
             .with_context(|| format!("writing {}", tmp.display()))?;
-        // Flushed in `commit`, all together: an fsync right after each file waits for a
-        // journal commit each (833 Windows scripts took twice as long to write).
         fail_point(&f.name)
     }
 

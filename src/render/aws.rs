@@ -248,10 +248,10 @@ fn ports_tag(key: &Key) -> String {
     }
 }
 
-/// The CloudFormation template as a JSON value.
 /// One rule of a component: its key and the flow ids behind it.
 type RuleRef<'a> = (&'a Key, &'a Vec<String>);
 
+/// The CloudFormation template as a JSON value.
 pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     cloud::zones(topo, Location::Aws, "aws")?;
     let comps = cloud::components(topo, Location::Aws);
@@ -270,7 +270,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     }
     for comp in &comps {
         let c = &topo.components[*comp];
-        let mine = |dir: Dir| by_comp.get(&(*comp, dir)).cloned().unwrap_or_default();
+        let mine = |dir: Dir| by_comp.get(&(*comp, dir)).map_or(&[][..], Vec::as_slice);
         let (ins, outs) = (mine(Dir::In), mine(Dir::Out));
         // Egress keeps one slot free for the placeholder rule (below) that a group whose
         // egress rules are all separate resources needs.
@@ -290,7 +290,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
                     .map(|(k, d)| ((*k).clone(), (*d).clone()))
                     .collect()
             };
-            let (cin, cout) = (chunk(&ins, MAX_RULES), chunk(&outs, out_max));
+            let (cin, cout) = (chunk(ins, MAX_RULES), chunk(outs, out_max));
             let mut separate: Vec<(String, Value)> = Vec::new();
             let mut inline_in = Vec::new();
             let mut inline_out = Vec::new();
