@@ -91,6 +91,22 @@ impl Renderer {
         self.render(name, serde_json::Value::Object(ctx))
     }
 
+    /// Render a template whose context is one typed document under `key`. `tojson` writes
+    /// it straight from the Rust values; any other use in a template (an overridden template
+    /// that loops over it) reads a JSON tree built from it on first use.
+    pub fn render_doc<T: JsonDoc>(&self, name: &str, key: &str, doc: T) -> Result<String> {
+        let tmpl = self
+            .env
+            .get_template(name)
+            .with_context(|| format!("no template {name}"))?;
+        let node = Value::from_object(DocNode {
+            doc: Box::new(doc),
+            tree: std::sync::OnceLock::new(),
+        });
+        tmpl.render(Value::from_iter([(key, node)]))
+            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+    }
+
     /// [`Renderer::render`] from any serialisable context (a borrowed struct needs no
     /// intermediate `serde_json::Value`, which matters for 100,000 flows).
     pub fn render_ser<T: serde::Serialize + ?Sized>(&self, name: &str, ctx: &T) -> Result<String> {
@@ -174,6 +190,72 @@ impl minijinja::value::Object for JsonNode {
     }
 }
 
+/// A typed value a template receives whole (the cloud targets' documents): serialisable, and
+/// owned so the template engine may keep it.
+pub trait JsonDoc: serde::Serialize + std::fmt::Debug + Send + Sync + 'static {}
+impl<T: serde::Serialize + std::fmt::Debug + Send + Sync + 'static> JsonDoc for T {}
+
+/// Object-safe view of a [`JsonDoc`].
+trait DynDoc: std::fmt::Debug + Send + Sync {
+    fn write(&self, out: &mut HtmlSafeJson, indent: Option<&[u8]>) -> serde_json::Result<()>;
+    fn tree(&self) -> serde_json::Result<serde_json::Value>;
+}
+
+impl<T: JsonDoc> DynDoc for T {
+    fn write(&self, out: &mut HtmlSafeJson, indent: Option<&[u8]>) -> serde_json::Result<()> {
+        match indent {
+            Some(pad) => self.serialize(&mut serde_json::Serializer::with_formatter(
+                out,
+                serde_json::ser::PrettyFormatter::with_indent(pad),
+            )),
+            None => self.serialize(&mut serde_json::Serializer::new(out)),
+        }
+    }
+
+    fn tree(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self)
+    }
+}
+
+/// A [`JsonDoc`] in a template context; see [`Renderer::render_doc`].
+#[derive(Debug)]
+struct DocNode {
+    doc: Box<dyn DynDoc>,
+    tree: std::sync::OnceLock<Value>,
+}
+
+impl DocNode {
+    fn tree(&self) -> &Value {
+        self.tree.get_or_init(|| match self.doc.tree() {
+            Ok(v) => {
+                let root = Arc::new(v);
+                JsonNode::wrap(root.clone(), &root)
+            }
+            Err(e) => Value::from(format!("<unserialisable: {e}>")),
+        })
+    }
+}
+
+impl minijinja::value::Object for DocNode {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        match self.tree().as_object() {
+            Some(o) => o.repr(),
+            None => minijinja::value::ObjectRepr::Plain,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.tree().as_object()?.get_value(key)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        match self.tree().as_object() {
+            Some(o) => o.enumerate(),
+            None => minijinja::value::Enumerator::Empty,
+        }
+    }
+}
+
 /// minijinja's `tojson`, byte for byte, but a [`JsonNode`] is serialised straight from its
 /// `serde_json::Value` instead of node by node through minijinja's values (a cloud template
 /// of 10,000 flows spent a third of its time there).
@@ -182,9 +264,11 @@ fn tojson(
     indent: Option<Value>,
     args: minijinja::value::Kwargs,
 ) -> Result<Value, minijinja::Error> {
-    let Some(node) = value.downcast_object_ref::<JsonNode>() else {
+    let doc = value.downcast_object_ref::<DocNode>();
+    let node = value.downcast_object_ref::<JsonNode>();
+    if doc.is_none() && node.is_none() {
         return minijinja::filters::tojson(value, indent, args);
-    };
+    }
     let indent =
         match indent.map_or_else(|| args.get::<Option<Value>>("indent"), |v| Ok(Some(v)))? {
             None => None,
@@ -196,16 +280,12 @@ fn tojson(
         };
     args.assert_all_used()?;
     let mut out = HtmlSafeJson(Vec::new());
-    let res = match indent {
-        Some(n) => {
-            let pad = " ".repeat(n);
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
-            serde::Serialize::serialize(
-                node.get(),
-                &mut serde_json::Serializer::with_formatter(&mut out, fmt),
-            )
-        }
-        None => serde::Serialize::serialize(node.get(), &mut serde_json::Serializer::new(&mut out)),
+    let pad = indent.map(|n| " ".repeat(n));
+    let pad = pad.as_deref().map(str::as_bytes);
+    let res = match (doc, node) {
+        (Some(doc), _) => doc.doc.write(&mut out, pad),
+        (None, Some(node)) => node.get().write(&mut out, pad),
+        (None, None) => unreachable!("handled above"),
     };
     res.map_err(|e| {
         minijinja::Error::new(
@@ -432,6 +512,29 @@ pub fn mermaid_label(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_doc_reads_as_json_in_templates_and_prints_with_tojson() {
+        #[derive(Debug, serde::Serialize)]
+        struct Doc {
+            name: &'static str,
+            list: Vec<u32>,
+        }
+        let mut env = Environment::new();
+        env.add_filter("tojson", tojson);
+        env.add_template(
+            "t",
+            "{{ d.name }} {% for x in d.list %}{{ x }},{% endfor %} {{ d.list | length }} {{ d | tojson }}",
+        )
+        .unwrap();
+        let r = Renderer { env };
+        let doc = Doc {
+            name: "a<b",
+            list: vec![1, 2],
+        };
+        let out = r.render_doc("t", "d", doc).unwrap();
+        assert_eq!(out, r#"a<b 1,2, 2 {"name":"a\u003cb","list":[1,2]}"#);
+    }
 
     #[test]
     fn tojson_of_a_json_node_is_minijinja_tojson_byte_for_byte() {

@@ -13,8 +13,11 @@
 //!   network with `jq`.
 //! - Names: RFC 1035, at most 63 characters; long names keep a stable hash.
 
+use std::sync::Arc;
+
 use anyhow::{bail, Result};
-use serde_json::{json, Map, Value};
+use indexmap::IndexMap;
+use serde::Serialize;
 
 use crate::flow::{Flow, Protocol};
 use crate::generate::Ctx;
@@ -73,35 +76,80 @@ fn protocol(f: &Flow) -> &'static str {
     }
 }
 
-fn allowed(f: &Flow) -> Value {
-    let mut a = Map::new();
-    a.insert("IPProtocol".into(), json!(protocol(f)));
-    if f.protocol.has_ports() {
-        a.insert("ports".into(), json!(f.ports.to_strings()));
-    }
-    json!([a])
+/// One `compute#firewall` resource, fields in the order the API documents them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Firewall {
+    pub kind: &'static str,
+    pub name: String,
+    pub description: Arc<str>,
+    pub network: Arc<str>,
+    pub direction: &'static str,
+    pub priority: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_tags: Option<Vec<Arc<str>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ranges: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_ranges: Option<Vec<String>>,
+    pub target_tags: Vec<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<[Allowed; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied: Option<[Allowed; 1]>,
 }
 
-/// The list of firewall resources as a JSON value.
-pub fn firewalls(topo: &Topology, flows: &[Flow]) -> Result<Value> {
+/// An `allowed` (or `denied`) entry: a protocol and, for TCP, UDP and SCTP, ports.
+#[derive(Debug, Serialize)]
+pub struct Allowed {
+    #[serde(rename = "IPProtocol")]
+    pub ip_protocol: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<String>>,
+}
+
+fn allowed(f: &Flow) -> Option<[Allowed; 1]> {
+    Some([Allowed {
+        ip_protocol: protocol(f),
+        ports: f.protocol.has_ports().then(|| f.ports.to_strings()),
+    }])
+}
+
+/// The firewall resources of the topology's `gcp` zones.
+pub fn firewalls(topo: &Topology, flows: &[Flow]) -> Result<Vec<Firewall>> {
     cloud::zones(topo, Location::Gcp, "gcp")?;
     let comps = cloud::components(topo, Location::Gcp);
-    let tag = |c: &str| rfc1035(c);
-    let tags: Vec<(String, String)> = comps
-        .iter()
-        .map(|c| (tag(c), format!("component `{c}`")))
-        .collect();
+    // Each component's network tag, made once.
+    let tags: IndexMap<&str, Arc<str>> = comps.iter().map(|c| (*c, rfc1035(c).into())).collect();
+    let tag_owners: Vec<String> = tags.keys().map(|c| format!("component `{c}`")).collect();
     cloud::check_unique(
         topo,
         "GCP network tag",
-        tags.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        tags.values()
+            .zip(&tag_owners)
+            .map(|(t, o)| (&**t, o.as_str())),
     )?;
-    let network = format!("global/networks/{}", rfc1035(&topo.name));
-    let mut out: Vec<Value> = Vec::new();
-    let mut names: Vec<(String, String)> = Vec::new();
+    let tag = |c: &str| -> Arc<str> { tags.get(c).cloned().unwrap_or_else(|| rfc1035(c).into()) };
+    let network: Arc<str> = format!("global/networks/{}", rfc1035(&topo.name)).into();
+    let mut out: Vec<Firewall> = Vec::new();
+    let mut owners: Vec<String> = Vec::new();
     let label = |s: &str, i: &Option<String>| match i {
         Some(i) => format!("{s}-{i}"),
         None => s.to_string(),
+    };
+    let rule = |name: String, description: &Arc<str>, direction, targets| Firewall {
+        kind: "compute#firewall",
+        name,
+        description: description.clone(),
+        network: network.clone(),
+        direction,
+        priority: ALLOW_PRIORITY,
+        source_tags: None,
+        source_ranges: None,
+        destination_ranges: None,
+        target_tags: targets,
+        allowed: None,
+        denied: None,
     };
     for f in flows {
         let from_in = cloud::in_cloud(topo, &f.from_zone, Location::Gcp);
@@ -109,7 +157,7 @@ pub fn firewalls(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         if !from_in && !to_in {
             continue;
         }
-        let description = cloud::truncate(&cloud::describe(f), MAX_DESCRIPTION);
+        let description: Arc<str> = cloud::truncate(&cloud::describe(f), MAX_DESCRIPTION).into();
         let fams = cloud::families(f);
         let base = format!(
             "{}-to-{}-{}",
@@ -119,115 +167,98 @@ pub fn firewalls(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         );
         if to_in {
             // A source inside the network is named by its tag: one rule for both families.
-            let sources: Vec<(Option<Family>, &str, Value)> = if from_in {
-                vec![(None, "sourceTags", json!([tag(&f.from)]))]
+            let sources: Vec<Option<Family>> = if from_in {
+                vec![None]
             } else {
-                fams.iter()
-                    .map(|fam| {
-                        (
-                            Some(*fam),
-                            "sourceRanges",
-                            json!(cloud::nets(&f.from_addresses, *fam)),
-                        )
-                    })
-                    .collect()
+                fams.iter().copied().map(Some).collect()
             };
-            for (fam, key, val) in sources {
+            for fam in sources {
                 let v6 = if fam == Some(Family::V6) { "-v6" } else { "" };
                 let name = rfc1035(&format!("{}-in-{base}{v6}", topo.name));
-                names.push((name.clone(), format!("flow {}", f.id)));
-                let mut r = Map::new();
-                r.insert("kind".into(), json!("compute#firewall"));
-                r.insert("name".into(), json!(name));
-                r.insert("description".into(), json!(description));
-                r.insert("network".into(), json!(network));
-                r.insert("direction".into(), json!("INGRESS"));
-                r.insert("priority".into(), json!(ALLOW_PRIORITY));
-                r.insert(key.into(), val);
-                r.insert("targetTags".into(), json!([tag(&f.to)]));
-                r.insert("allowed".into(), allowed(f));
-                out.push(Value::Object(r));
+                let mut r = rule(name, &description, "INGRESS", vec![tag(&f.to)]);
+                match fam {
+                    None => r.source_tags = Some(vec![tag(&f.from)]),
+                    Some(fam) => r.source_ranges = Some(cloud::nets(&f.from_addresses, fam)),
+                }
+                r.allowed = allowed(f);
+                out.push(r);
+                owners.push(format!("flow {}", f.id));
             }
         }
         if from_in {
             for fam in &fams {
                 let v6 = if *fam == Family::V6 { "-v6" } else { "" };
                 let name = rfc1035(&format!("{}-out-{base}{v6}", topo.name));
-                names.push((name.clone(), format!("flow {}", f.id)));
-                out.push(json!({
-                    "kind": "compute#firewall",
-                    "name": name,
-                    "description": description,
-                    "network": network,
-                    "direction": "EGRESS",
-                    "priority": ALLOW_PRIORITY,
-                    "destinationRanges": cloud::nets(&f.to_addresses, *fam),
-                    "targetTags": [tag(&f.from)],
-                    "allowed": allowed(f),
-                }));
+                let mut r = rule(name, &description, "EGRESS", vec![tag(&f.from)]);
+                r.destination_ranges = Some(cloud::nets(&f.to_addresses, *fam));
+                r.allowed = allowed(f);
+                out.push(r);
+                owners.push(format!("flow {}", f.id));
             }
         }
     }
     // GCP's implied egress rule allows everything: deny what no rule above allows.
-    let all_tags: Vec<&str> = tags.iter().map(|(t, _)| t.as_str()).collect();
     let mut fams = vec![("0.0.0.0/0", "")];
     if topo.has_ipv6() {
         fams.push(("::/0", "-v6"));
     }
+    let description: Arc<str> = format!(
+        "ctxfw {}: deny egress not allowed by a rule above (GCP's implied rule allows all)",
+        topo.name
+    )
+    .into();
     for (range, v6) in fams {
         let name = rfc1035(&format!("{}-deny-egress{v6}", topo.name));
-        names.push((name.clone(), "the egress deny rule".into()));
-        out.push(json!({
-            "kind": "compute#firewall",
-            "name": name,
-            "description": format!("ctxfw {}: deny egress not allowed by a rule above (GCP's implied rule allows all)", topo.name),
-            "network": network,
-            "direction": "EGRESS",
-            "priority": DENY_PRIORITY,
-            "destinationRanges": [range],
-            "targetTags": all_tags,
-            "denied": [{ "IPProtocol": "all" }],
-        }));
+        let mut r = rule(
+            name,
+            &description,
+            "EGRESS",
+            tags.values().cloned().collect(),
+        );
+        r.priority = DENY_PRIORITY;
+        r.destination_ranges = Some(vec![range.to_string()]);
+        r.denied = Some([Allowed {
+            ip_protocol: "all",
+            ports: None,
+        }]);
+        out.push(r);
+        owners.push("the egress deny rule".into());
     }
     cloud::check_unique(
         topo,
         "GCP firewall name",
-        names.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        out.iter()
+            .zip(&owners)
+            .map(|(r, o)| (r.name.as_str(), o.as_str())),
     )?;
     check(topo, &out)?;
-    Ok(Value::Array(out))
+    Ok(out)
 }
 
 /// ctxfw's own value checks: names, tags, priority, direction, protocol, ports.
-fn check(topo: &Topology, rules: &[Value]) -> Result<()> {
+fn check(topo: &Topology, rules: &[Firewall]) -> Result<()> {
     let file = &topo.file.name;
     for r in rules {
-        let n = r["name"].as_str().unwrap_or_default();
+        let n = &r.name;
         if !valid_name(n) {
             bail!("{file}: internal error: firewall name `{n}` is not RFC 1035");
         }
-        for t in r["targetTags"]
-            .as_array()
-            .into_iter()
-            .chain(r["sourceTags"].as_array())
-            .flatten()
-        {
-            if !valid_name(t.as_str().unwrap_or_default()) {
-                bail!("{file}: internal error: network tag {t} is not RFC 1035");
+        for t in r.target_tags.iter().chain(r.source_tags.iter().flatten()) {
+            if !valid_name(t) {
+                bail!("{file}: internal error: network tag \"{t}\" is not RFC 1035");
             }
         }
-        if !["INGRESS", "EGRESS"].contains(&r["direction"].as_str().unwrap_or_default()) {
+        if !["INGRESS", "EGRESS"].contains(&r.direction) {
             bail!("{file}: internal error: direction in `{n}`");
         }
-        if !(0..=65535).contains(&r["priority"].as_i64().unwrap_or(-1)) {
+        if r.priority > 65535 {
             bail!("{file}: internal error: priority in `{n}`");
         }
-        if r["targetTags"].as_array().is_none_or(Vec::is_empty) {
+        if r.target_tags.is_empty() {
             bail!("{file}: internal error: `{n}` has no target tag");
         }
-        for a in r["allowed"].as_array().into_iter().flatten() {
-            for p in a["ports"].as_array().into_iter().flatten() {
-                let p = p.as_str().unwrap_or_default();
+        for a in r.allowed.iter().flatten() {
+            for p in a.ports.iter().flatten() {
                 if crate::flow::PortRange::parse(p).is_err() {
                     bail!("{file}: internal error: port {p} in `{n}`");
                 }
@@ -240,7 +271,7 @@ fn check(topo: &Topology, rules: &[Value]) -> Result<()> {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let fw = firewalls(t, &r.flows)?;
-    let content = ctx.renderer.render_json("gcp.json.j2", "firewalls", fw)?;
+    let content = ctx.renderer.render_doc("gcp.json.j2", "firewalls", fw)?;
     Ok(vec![OutFile {
         name: format!("{}.gcp.json", t.name),
         content,
