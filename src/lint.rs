@@ -112,7 +112,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
     }
 
     // Additions from an internet zone.
-    for f in flows {
+    for f in flows.iter() {
         let internet = topo
             .zones
             .get(&f.from_zone)

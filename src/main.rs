@@ -329,6 +329,9 @@ fn run(cli: Cli) -> Result<u8> {
                 for p in stage.commit()? {
                     eprintln!("wrote {}", p.display());
                 }
+                // The process ends next: freeing a large resolution node by node (2-3% of a
+                // 10,000-flow run) gains nothing.
+                std::mem::forget(loaded);
                 return Ok(exit::OK);
             }
             let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;

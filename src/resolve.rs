@@ -44,7 +44,8 @@ pub struct ParamSetting {
 
 #[derive(Debug, Clone)]
 pub struct Resolution {
-    pub flows: Vec<Flow>,
+    /// Shared so a template can read the flows one by one without a copy.
+    pub flows: std::sync::Arc<[Flow]>,
     pub removed: Vec<Removed>,
     pub parameters: Vec<ParamSetting>,
     pub warnings: Vec<Diagnostic>,
@@ -379,7 +380,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     let mut flows = merged.into_sorted();
     flows.iter_mut().for_each(summarise);
     Resolution {
-        flows,
+        flows: flows.into(),
         removed,
         parameters,
         warnings,

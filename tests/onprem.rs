@@ -20,7 +20,7 @@ fn load(extra_params: &str) -> Vec<Flow> {
             &text[end..]
         )
     };
-    common::resolve_str(&text).1.flows
+    common::resolve_str(&text).1.flows.to_vec()
 }
 
 fn find<'a>(flows: &'a [Flow], from: &str, to: &str, proto: Protocol) -> Option<&'a Flow> {

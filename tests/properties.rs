@@ -348,7 +348,7 @@ fn check(choices: &[u32]) {
     assert_eq!(r1.flows, r2.flows, "resolving twice differs");
     assert_eq!(format!("{:?}", r1.removed), format!("{:?}", r2.removed));
 
-    for f in &r1.flows {
+    for f in r1.flows.iter() {
         for (zone, addrs, end) in [
             (&f.from_zone, &f.from_addresses, "from"),
             (&f.to_zone, &f.to_addresses, "to"),

@@ -60,12 +60,18 @@ pub fn contract<'a>(topo: &'a Topology, res: &'a Resolution) -> Contract<'a> {
     }
 }
 
-/// The Markdown template's context: the contract plus display helpers computed once in Rust.
+/// The Markdown template's context: the contract's fields (flows read one by one) plus display
+/// helpers computed in Rust.
 #[derive(Serialize)]
 pub struct Context<'a> {
-    #[serde(flatten)]
-    contract: Contract<'a>,
-    rows: Vec<Row>,
+    topology: &'a str,
+    description: &'a str,
+    parameters: serde_json::Map<String, Value>,
+    /// The flows, each made a template value when the template reaches it.
+    flows: minijinja::Value,
+    removed: &'a [crate::resolve::Removed],
+    /// One display row per flow (`n`, `from`, `to`, `ports`, `switch`), made on demand too.
+    rows: minijinja::Value,
     parameter_list: Vec<Value>,
     warnings: Vec<&'a str>,
 }
@@ -79,33 +85,31 @@ struct Row {
     switch: String,
 }
 
-/// Context for templates: the contract JSON plus display helpers computed once in Rust.
-pub fn context(topo: &Topology, res: &Resolution) -> Value {
-    serde_json::to_value(template_context(topo, res)).expect("flows serialise")
+fn row(i: usize, f: &Flow) -> minijinja::Value {
+    minijinja::Value::from_serialize(Row {
+        n: i + 1,
+        from: end_label(&f.from, &f.from_interface),
+        to: end_label(&f.to, &f.to_interface),
+        ports: f.ports.to_string(),
+        switch: switched_by(f),
+    })
 }
 
-/// [`context`] as a borrowed, serialisable value.
+/// The Markdown template's context.
 pub fn template_context<'a>(topo: &'a Topology, res: &'a Resolution) -> Context<'a> {
-    let rows: Vec<Row> = res
-        .flows
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Row {
-            n: i + 1,
-            from: end_label(&f.from, &f.from_interface),
-            to: end_label(&f.to, &f.to_interface),
-            ports: f.ports.to_string(),
-            switch: switched_by(f),
-        })
-        .collect();
     let parameter_list: Vec<Value> = res
         .parameters
         .iter()
         .map(|p| json!({"name": p.name, "value": p.value.to_string(), "default": p.default.to_string(), "set": p.set}))
         .collect();
+    let contract = contract(topo, res);
     Context {
-        contract: contract(topo, res),
-        rows,
+        topology: contract.topology,
+        description: contract.description,
+        parameters: contract.parameters,
+        flows: super::lazy_list(res.flows.clone()),
+        removed: contract.removed,
+        rows: super::lazy_view(res.flows.clone(), row),
         parameter_list,
         warnings: res.warnings.iter().map(|w| w.message.as_str()).collect(),
     }
@@ -143,7 +147,7 @@ const CSV_HEADER: [&str; 14] = [
 pub fn csv(res: &Resolution) -> String {
     let mut out = String::new();
     push_row(&mut out, CSV_HEADER.iter().map(|s| s.to_string()));
-    for f in &res.flows {
+    for f in res.flows.iter() {
         let nets = |v: &[ipnet::IpNet]| {
             v.iter()
                 .map(ToString::to_string)
