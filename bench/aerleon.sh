@@ -12,13 +12,16 @@
 #    policy headers, then times `aclgen` on it and `ctxfw generate --target T` on the topology.
 # 4. Reports wall time (median) and peak RSS of each, and the ratios, in
 #    bench/results/aerleon-<date>.md.
+# Both tools write into WORK: a tmpfs (/dev/shm) when there is one, as bench/run.sh does, so
+# the disk is not measured (ctxfw fsyncs every file it writes, aclgen does not);
+# WORK=target/aerleon-bench measures on disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-10000}
 RUNS=${RUNS:-3}
 AERLEON_VERSION=${AERLEON_VERSION:-1.18.0}
 VENV=target/aerleon-venv
-WORK=${WORK:-target/aerleon-bench}
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK=${WORK:-/dev/shm/ctxfw-aerleon-bench}; else WORK=${WORK:-target/aerleon-bench}; fi
 TOPO=target/bench-topologies
 RES=bench/results
 mkdir -p "$WORK" "$TOPO" "$RES"
@@ -105,6 +108,7 @@ REPORT=$RES/aerleon-$STAMP.md
   echo
   echo "- machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GB RAM; $(uname -sr); $("$PY" --version)"
   echo "- ctxfw $(git rev-parse --short HEAD 2>/dev/null || echo '?'); median of $RUNS runs; aclgen with its default --max_renderers"
+  echo "- both write into $WORK ($(df -PT "$WORK" | awk 'NR == 2 {print $2}'))"
   echo
   echo "| flows | target (ctxfw / aclgen) | aclgen s | ctxfw s | time ratio | aclgen MB | ctxfw MB | memory ratio |"
   echo "|---|---|---|---|---|---|---|---|"
