@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::flows::{end_label, push_row};
@@ -148,7 +149,23 @@ fn row(i: usize, f: &Flow) -> [String; 11] {
     ]
 }
 
-fn context(topo: &Topology, flows: &[Flow], res: &crate::resolve::Resolution) -> Value {
+/// The templates' context; `rows` is made one row at a time as a template reaches it.
+#[derive(Serialize)]
+struct Context<'a> {
+    topology: &'a str,
+    description: &'a str,
+    parameters: Vec<Value>,
+    at_default: usize,
+    zones: Vec<Value>,
+    edges: Vec<Value>,
+    columns: [&'static str; 11],
+    rows: minijinja::Value,
+    removed: &'a [crate::resolve::Removed],
+    svg: String,
+}
+
+fn context<'a>(topo: &'a Topology, res: &'a crate::resolve::Resolution) -> Context<'a> {
+    let flows = &res.flows;
     let g = graph(topo, flows);
     let mut ids: BTreeMap<&Node, String> = BTreeMap::new();
     let mut zones = Vec::new();
@@ -184,11 +201,6 @@ fn context(topo: &Topology, flows: &[Flow], res: &crate::resolve::Resolution) ->
         .iter()
         .map(|((a, b), labels)| json!({"from": ids[a], "to": ids[b], "label": labels.join(", ")}))
         .collect();
-    let rows: Vec<Value> = flows
-        .iter()
-        .enumerate()
-        .map(|(i, f)| json!(row(i, f)))
-        .collect();
     let params: Vec<Value> = res
         .parameters
         .iter()
@@ -196,18 +208,20 @@ fn context(topo: &Topology, flows: &[Flow], res: &crate::resolve::Resolution) ->
         .map(|p| json!({"name": p.name, "value": p.value.to_string(), "default": p.default.to_string()}))
         .collect();
     let at_default = res.parameters.iter().filter(|p| !p.set).count();
-    json!({
-        "topology": topo.name,
-        "description": topo.description,
-        "parameters": params,
-        "at_default": at_default,
-        "zones": zones,
-        "edges": edges,
-        "columns": COLUMNS,
-        "rows": rows,
-        "removed": res.removed,
-        "svg": svg(&g),
-    })
+    Context {
+        topology: &topo.name,
+        description: &topo.description,
+        parameters: params,
+        at_default,
+        zones,
+        edges,
+        columns: COLUMNS,
+        rows: super::lazy_view(res.flows.clone(), |i, f| {
+            minijinja::Value::from_serialize(row(i, f))
+        }),
+        removed: &res.removed,
+        svg: svg(&g),
+    }
 }
 
 pub fn csv(flows: &[Flow]) -> String {
@@ -222,11 +236,11 @@ pub fn csv(flows: &[Flow]) -> String {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
     let res = &ctx.loaded.resolution;
-    let v = std::sync::Arc::new(context(topo, &res.flows, res));
+    let v = context(topo, res);
     Ok(vec![
         OutFile {
             name: format!("{}.md", topo.name),
-            content: ctx.renderer.render_shared("matrix.md.j2", &v)?,
+            content: ctx.renderer.render_ser("matrix.md.j2", &v)?,
         },
         OutFile {
             name: format!("{}.csv", topo.name),
@@ -234,7 +248,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         },
         OutFile {
             name: format!("{}.html", topo.name),
-            content: ctx.renderer.render_shared("matrix.html.j2", &v)?,
+            content: ctx.renderer.render_ser("matrix.html.j2", &v)?,
         },
     ])
 }
