@@ -38,6 +38,10 @@ pub struct Stage {
     created: Vec<PathBuf>,
     staged: Vec<(PathBuf, PathBuf)>,
     committed: bool,
+    /// The directory the last file went into, known to exist.
+    ready: Option<PathBuf>,
+    /// Part of every temporary name (asked once: it is a system call).
+    pid: u32,
 }
 
 impl Stage {
@@ -50,6 +54,8 @@ impl Stage {
             created,
             staged: Vec::new(),
             committed: false,
+            ready: None,
+            pid: std::process::id(),
         };
         made.with_context(|| format!("creating output directory {}", dir.display()))?;
         Ok(stage)
@@ -65,13 +71,17 @@ impl Stage {
         check_name(&f.name)?;
         let target = self.dir.join(&f.name);
         let parent = target.parent().unwrap_or(&self.dir).to_path_buf();
-        create_dirs(&parent, &mut self.created)
-            .with_context(|| format!("creating directory {}", parent.display()))?;
+        // One check per directory, not per file (8,000 Windows scripts share one).
+        if self.ready.as_ref() != Some(&parent) {
+            create_dirs(&parent, &mut self.created)
+                .with_context(|| format!("creating directory {}", parent.display()))?;
+            self.ready = Some(parent.clone());
+        }
         let base = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = parent.join(format!(".{base}.{}.tmp", std::process::id()));
+        let tmp = parent.join(format!(".{base}.{}.tmp", self.pid));
         let mut h =
             fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         self.staged.push((tmp.clone(), target));
