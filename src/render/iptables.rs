@@ -7,8 +7,10 @@
 //! when it is missing, so the jump from the built-in chain is a checked one-liner
 //! (`iptables -C ... || iptables -I ...`) printed in the file header and the docs.
 
+use std::sync::Arc;
+
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::netfilter::{self, short_hash, Family, FwRule};
 use crate::flow::{PortRange, Protocol};
@@ -86,63 +88,109 @@ fn matches(r: &FwRule) -> Vec<String> {
     }
 }
 
+/// One chain in the template: its rules are made template values one at a time.
+#[derive(Serialize)]
+struct ChainCtx {
+    name: String,
+    builtin: &'static str,
+    loopback: Option<&'static str>,
+    rules: minijinja::Value,
+}
+
+#[derive(Serialize)]
+struct FileCtx<'a> {
+    topology: &'a str,
+    description: &'a str,
+    host: Option<&'a str>,
+    family: Family,
+    cmd: &'static str,
+    file: String,
+    log_drops: bool,
+    chains: Vec<ChainCtx>,
+}
+
+/// A rule as the template reads it.
+fn rule_value(_: usize, r: &FwRule) -> minijinja::Value {
+    #[derive(Serialize)]
+    struct RuleCtx<'a> {
+        flow: &'a str,
+        lines: Vec<String>,
+        comment: &'a str,
+        notes: &'a [String],
+        repeat: bool,
+    }
+    minijinja::Value::from_serialize(RuleCtx {
+        flow: &r.flow,
+        lines: matches(r),
+        comment: &r.comment,
+        notes: &r.notes,
+        repeat: r.repeat,
+    })
+}
+
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
-    let m = netfilter::model(ctx);
+    let mut m = netfilter::model(ctx);
     let host = match ctx.opts.perspective() {
         Perspective::Host(h) => Some(h),
         Perspective::Zone => None,
     };
+    // Each chain's rules split by family, shared with the template.
+    let split: Vec<(Direction, Vec<(Family, Arc<[FwRule]>)>)> = m
+        .chains
+        .iter_mut()
+        .map(|c| {
+            let mut by_fam: Vec<(Family, Vec<FwRule>)> =
+                m.families.iter().map(|&f| (f, Vec::new())).collect();
+            for r in std::mem::take(&mut c.rules) {
+                if let Some((_, v)) = by_fam.iter_mut().find(|(f, _)| *f == r.family) {
+                    v.push(r);
+                }
+            }
+            let shared = by_fam.into_iter().map(|(f, v)| (f, Arc::from(v))).collect();
+            (c.direction, shared)
+        })
+        .collect();
     let mut files = Vec::new();
     for &fam in &m.families {
-        let chains: Vec<Value> = m
-            .chains
+        let chains: Vec<ChainCtx> = split
             .iter()
-            .map(|c| {
-                let (builtin, suffix, iface) = match c.direction {
+            .map(|(direction, by_fam)| {
+                let (builtin, suffix, loopback) = match direction {
                     Direction::Forward => ("FORWARD", "", None),
                     Direction::Inbound => ("INPUT", "-in", Some("-i lo")),
                     Direction::Outbound => ("OUTPUT", "-out", Some("-o lo")),
                 };
-                let rules: Vec<Value> = c
-                    .rules
+                let rules = by_fam
                     .iter()
-                    .filter(|r| r.family == fam)
-                    .map(|r| {
-                        json!({
-                            "flow": r.flow,
-                            "lines": matches(r),
-                            "comment": r.comment,
-                            "notes": r.notes,
-                            "repeat": r.repeat,
-                        })
-                    })
-                    .collect();
-                json!({
-                    "name": chain_name(&topo.name, suffix),
-                    "builtin": builtin,
-                    "loopback": iface,
-                    "rules": rules,
-                })
+                    .find(|(f, _)| *f == fam)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| Arc::from(Vec::new()));
+                ChainCtx {
+                    name: chain_name(&topo.name, suffix),
+                    builtin,
+                    loopback,
+                    rules: super::lazy_view(rules, rule_value),
+                }
             })
             .collect();
         let (cmd, ext) = match fam {
             Family::Ipv4 => ("iptables", "rules"),
             Family::Ipv6 => ("ip6tables", "rules6"),
         };
-        let value = json!({
-            "topology": topo.name,
-            "description": topo.description,
-            "host": host,
-            "family": fam,
-            "cmd": cmd,
-            "file": format!("{}.{ext}", topo.name),
-            "log_drops": ctx.opts.log_drops,
-            "chains": chains,
-        });
+        let value = FileCtx {
+            topology: &topo.name,
+            description: &topo.description,
+            host: host.as_deref(),
+            family: fam,
+            cmd,
+            file: format!("{}.{ext}", topo.name),
+            log_drops: ctx.opts.log_drops,
+            chains,
+        };
         files.push(OutFile {
             name: format!("{}.{ext}", topo.name),
-            content: ctx.renderer.render("iptables.rules.j2", value)?,
+            content: ctx.renderer.render_ser("iptables.rules.j2", &value)?,
         });
     }
     files.extend(netfilter::domains_file(topo, &m));
