@@ -499,8 +499,11 @@ pub fn hash_line(s: &str) -> String {
 /// A value as YAML: pretty JSON (a YAML 1.2 document, read the same by YAML 1.1 loaders for
 /// these values) with every non-ASCII character written as a YAML `\u`/`\U` escape. Outside
 /// strings JSON has only ASCII, so the escapes land only inside double-quoted scalars.
-pub fn yaml_json(v: &serde_json::Value) -> String {
+pub fn yaml_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     let text = serde_json::to_string_pretty(v).expect("JSON values serialise");
+    if text.is_ascii() {
+        return text;
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         let n = c as u32;

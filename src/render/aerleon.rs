@@ -12,15 +12,16 @@
 //! separate base chain with its own drop policy; use ctxfw's own nftables/iptables targets.
 //!
 //! The YAML is JSON (valid YAML 1.2 and read the same by PyYAML's SafeLoader, which Aerleon
-//! uses) built from serde_json values in key order and printed by `render::yaml_json`, which
+//! uses) built from typed values in key order and printed by `render::yaml_json`, which
 //! escapes every non-ASCII character so the files read the same whatever the reader's locale
 //! encoding. (minijinja's `tojson` would sort the keys, putting `action` before `name`.)
 
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
+use indexmap::IndexMap;
 use ipnet::IpNet;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 use crate::flow::Protocol;
 use crate::generate::Ctx;
@@ -117,6 +118,61 @@ fn fmt_nets(n: &[IpNet]) -> String {
         .join(" ")
 }
 
+/// One Aerleon term, keys in the order Aerleon's examples write them.
+#[derive(Serialize)]
+struct Term {
+    name: String,
+    comment: String,
+    #[serde(rename = "source-address", skip_serializing_if = "Option::is_none")]
+    source_address: Option<String>,
+    #[serde(
+        rename = "destination-address",
+        skip_serializing_if = "Option::is_none"
+    )]
+    destination_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'static str>,
+    #[serde(rename = "destination-port", skip_serializing_if = "Option::is_none")]
+    destination_port: Option<String>,
+    action: &'static str,
+}
+
+#[derive(Serialize)]
+struct Filter {
+    header: Header,
+    terms: Vec<Term>,
+}
+
+#[derive(Serialize)]
+struct Header {
+    comment: String,
+    targets: Targets,
+}
+
+#[derive(Serialize)]
+struct Targets {
+    juniper: String,
+    cisco: String,
+    paloalto: String,
+    srx: String,
+}
+
+#[derive(Serialize)]
+struct Service {
+    port: String,
+    protocol: &'static str,
+}
+
+#[derive(Serialize)]
+struct Network {
+    values: Vec<Address>,
+}
+
+#[derive(Serialize)]
+struct Address {
+    address: String,
+}
+
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let loaded = ctx.loaded;
     let topo = &loaded.topology;
@@ -129,8 +185,9 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let mut nets = Nets {
         defs: BTreeMap::new(),
     };
-    let mut services: Map<String, Value> = Map::new();
-    let mut filters: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    // In the order the terms first use them.
+    let mut services: IndexMap<String, Vec<Service>> = IndexMap::new();
+    let mut filters: BTreeMap<(String, String), Vec<Term>> = BTreeMap::new();
     let mut term_names: BTreeMap<String, String> = BTreeMap::new();
     for r in &rules {
         let f = by_id[r.flow.as_str()];
@@ -158,68 +215,86 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         if let Some(reason) = &r.reason {
             text.push_str(&format!(" Reason: {reason}."));
         }
-        let mut term = Map::new();
-        term.insert("name".into(), json!(name));
-        term.insert("comment".into(), json!(comment(&text)));
-        term.insert("source-address".into(), json!(src));
-        term.insert("destination-address".into(), json!(dst));
-        term.insert("protocol".into(), json!(protocol(r.protocol)));
+        let mut port = None;
         if r.protocol.has_ports() {
-            let items: Vec<Value> = r
+            let items = r
                 .ports
                 .ranges()
                 .iter()
-                .map(|p| json!({"port": p.to_string(), "protocol": protocol(r.protocol)}))
+                .map(|p| Service {
+                    port: p.to_string(),
+                    protocol: protocol(r.protocol),
+                })
                 .collect();
-            services.insert(name.clone(), Value::Array(items));
-            term.insert("destination-port".into(), json!(name));
+            services.insert(name.clone(), items);
+            port = Some(name.clone());
         }
-        term.insert("action".into(), json!("accept"));
         filters
             .entry((r.from_zone.clone(), r.to_zone.clone()))
             .or_default()
-            .push(Value::Object(term));
+            .push(Term {
+                name,
+                comment: comment(&text),
+                source_address: Some(src),
+                destination_address: Some(dst),
+                protocol: Some(protocol(r.protocol)),
+                destination_port: port,
+                action: "accept",
+            });
     }
 
-    let filter_values: Vec<Value> = filters
+    let filter_values: Vec<Filter> = filters
         .into_iter()
         .map(|((from, to), mut terms)| {
             let name = short_name(&format!("{from}-to-{to}"));
-            terms.push(json!({
-                "name": "default-deny",
-                "comment": comment(&format!("Everything else from zone {from} to zone {to}")),
-                "action": "deny",
-            }));
-            json!({
-                "header": {
-                    "comment": comment(&format!("ctxfw: flows from zone {from} to zone {to} of topology {}", topo.name)),
-                    "targets": {
-                        "juniper": format!("{name} mixed"),
-                        "cisco": format!("{name} mixed"),
-                        "paloalto": format!("from-zone {} to-zone {} mixed", token(&from), token(&to)),
-                        "srx": format!("from-zone {} to-zone {} mixed", token(&from), token(&to)),
+            terms.push(Term {
+                name: "default-deny".into(),
+                comment: comment(&format!("Everything else from zone {from} to zone {to}")),
+                source_address: None,
+                destination_address: None,
+                protocol: None,
+                destination_port: None,
+                action: "deny",
+            });
+            let zones = format!("from-zone {} to-zone {} mixed", token(&from), token(&to));
+            Filter {
+                header: Header {
+                    comment: comment(&format!(
+                        "ctxfw: flows from zone {from} to zone {to} of topology {}",
+                        topo.name
+                    )),
+                    targets: Targets {
+                        juniper: format!("{name} mixed"),
+                        cisco: format!("{name} mixed"),
+                        paloalto: zones.clone(),
+                        srx: zones,
                     },
                 },
-                "terms": terms,
-            })
+                terms,
+            }
         })
         .collect();
-    let networks: Map<String, Value> = nets
+    let networks: BTreeMap<&str, Network> = nets
         .defs
         .iter()
         .map(|(name, n)| {
-            let values: Vec<Value> = n
+            let values = n
                 .iter()
-                .map(|a| json!({"address": a.to_string()}))
+                .map(|a| Address {
+                    address: a.to_string(),
+                })
                 .collect();
-            (name.clone(), json!({ "values": values }))
+            (name.as_str(), Network { values })
         })
         .collect();
 
-    let render = |tmpl: &str, doc: Value| -> Result<String> {
-        ctx.renderer.render(
+    let render = |tmpl: &str, yaml: String| -> Result<String> {
+        ctx.renderer.render_ser(
             tmpl,
-            json!({"topology": topo.name, "yaml": super::yaml_json(&doc)}),
+            &Page {
+                topology: &topo.name,
+                yaml,
+            },
         )
     };
     let base = format!("{}.aerleon", topo.name);
@@ -228,18 +303,31 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             name: format!("{base}/policies/pol/{}.yaml", topo.name),
             content: render(
                 "aerleon.policy.yaml.j2",
-                json!({ "filters": filter_values }),
+                super::yaml_json(&BTreeMap::from([("filters", filter_values)])),
             )?,
         },
         OutFile {
             name: format!("{base}/def/networks.yaml"),
-            content: render("aerleon.def.yaml.j2", json!({ "networks": networks }))?,
+            content: render(
+                "aerleon.def.yaml.j2",
+                super::yaml_json(&BTreeMap::from([("networks", networks)])),
+            )?,
         },
         OutFile {
             name: format!("{base}/def/services.yaml"),
-            content: render("aerleon.def.yaml.j2", json!({ "services": services }))?,
+            content: render(
+                "aerleon.def.yaml.j2",
+                super::yaml_json(&BTreeMap::from([("services", services)])),
+            )?,
         },
     ])
+}
+
+/// A YAML file's template context: the document as text.
+#[derive(Serialize)]
+struct Page<'a> {
+    topology: &'a str,
+    yaml: String,
 }
 
 #[cfg(test)]
