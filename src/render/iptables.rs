@@ -109,6 +109,9 @@ struct FileCtx<'a> {
     chains: Vec<ChainCtx>,
 }
 
+/// A chain's rules, one shared list per address family.
+type ByFamily = Vec<(Family, Arc<[FwRule]>)>;
+
 /// A rule as the template reads it.
 fn rule_value(_: usize, r: &FwRule) -> minijinja::Value {
     #[derive(Serialize)]
@@ -136,7 +139,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         Perspective::Zone => None,
     };
     // Each chain's rules split by family, shared with the template.
-    let split: Vec<(Direction, Vec<(Family, Arc<[FwRule]>)>)> = m
+    let split: Vec<(Direction, ByFamily)> = m
         .chains
         .iter_mut()
         .map(|c| {
