@@ -119,14 +119,14 @@ fn rule_value(_: usize, r: &FwRule) -> minijinja::Value {
         flow: &'a str,
         lines: Vec<String>,
         comment: &'a str,
-        notes: &'a [String],
+        notes: Vec<String>,
         repeat: bool,
     }
     minijinja::Value::from_serialize(RuleCtx {
         flow: &r.flow,
         lines: matches(r),
         comment: &r.comment,
-        notes: &r.notes,
+        notes: r.notes(),
         repeat: r.repeat,
     })
 }

@@ -3,6 +3,7 @@
 //! warnings a Linux rule set deserves (a host firewall with no way in for its administrators).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -77,12 +78,17 @@ pub struct FwRule {
     pub ports: Vec<PortRange>,
     /// The kernel comment: flow id, domains, purpose (each target's filter cuts it to size).
     pub comment: String,
-    /// The full explanation, for `#` lines above the rule: endpoints, then each catalogue entry
-    /// merged into the flow with its ports and purpose.
-    pub notes: Vec<String>,
-    /// How many of the first `notes` are the summary: endpoints and ports, then the domains
-    /// when there are any (the rest is one line per catalogue entry).
-    pub summary: usize,
+    /// The summary for `#` lines above the rule: endpoints and ports, then the domains when
+    /// there are any. [`FwRule::notes`] adds one line per catalogue entry.
+    pub summary: Vec<String>,
+    /// The flow whose catalogue entries [`FwRule::notes`] lists, by index into the shared
+    /// flows: made only for a layout that prints them (the concatenated nftables layout does
+    /// not, and formatting them for 100,000 flows took a tenth of its time).
+    #[serde(skip)]
+    pub flow_ref: Option<(Arc<[Flow]>, usize)>,
+    /// Without a flow: the purpose line.
+    #[serde(skip)]
+    pub purpose: Option<String>,
     /// The same flow's rule for the other family came just before (its notes are there).
     pub repeat: bool,
 }
@@ -146,7 +152,12 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
         .collect();
     let mut domains = BTreeSet::new();
     // Flow ids are unique; an index instead of a scan per rule keeps this linear.
-    let by_id: HashMap<&str, &Flow> = res.flows.iter().map(|f| (f.id.as_str(), f)).collect();
+    let by_id: HashMap<&str, usize> = res
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id.as_str(), i))
+        .collect();
     let mut sets_seen: HashSet<String> = HashSet::new();
     let mut zone_nets: HashMap<(&str, Family), Vec<IpNet>> = HashMap::new();
     for r in &rules {
@@ -168,8 +179,9 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
                 zone_nets: &mut zone_nets,
                 topo,
             };
-            let src_set = sets_of.set_for(flow, true, &r.from, &r.from_zone, fam, &src);
-            let dst_set = sets_of.set_for(flow, false, &r.to, &r.to_zone, fam, &dst);
+            let f = flow.map(|i| &res.flows[i]);
+            let src_set = sets_of.set_for(f, true, &r.from, &r.from_zone, fam, &src);
+            let dst_set = sets_of.set_for(f, false, &r.to, &r.to_zone, fam, &dst);
             let chain = chains
                 .iter_mut()
                 .find(|c| c.direction == r.direction)
@@ -187,8 +199,9 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
                 protocol: r.protocol,
                 ports: r.ports.ranges().to_vec(),
                 comment: comment(r),
-                notes: notes(r, flow),
-                summary: if r.fqdns.is_empty() { 1 } else { 2 },
+                summary: summary(r),
+                flow_ref: flow.map(|i| (res.flows.clone(), i)),
+                purpose: flow.is_none().then(|| r.purpose.clone()),
                 repeat: chain.rules.last().is_some_and(|p| p.flow == r.flow),
             });
             made = true;
@@ -298,7 +311,8 @@ fn comment(r: &Rule) -> String {
     }
 }
 
-fn notes(r: &Rule, flow: Option<&Flow>) -> Vec<String> {
+/// The summary lines of a rule's notes: endpoints and ports, then the domains.
+fn summary(r: &Rule) -> Vec<String> {
     let ports = if r.ports.is_empty() {
         String::new()
     } else {
@@ -311,23 +325,33 @@ fn notes(r: &Rule, flow: Option<&Flow>) -> Vec<String> {
     if !r.fqdns.is_empty() {
         out.push(format!("  domains: {}", r.fqdns.join(", ")));
     }
-    match flow {
-        Some(f) => {
-            for p in &f.parts {
-                let ports = if p.ports.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}: ", p.ports)
-                };
-                out.push(format!("  {ports}{} [{}]", p.purpose, p.catalogue));
-                if let Some(reason) = &p.reason {
-                    out.push(format!("    reason: {reason}"));
+    out
+}
+
+impl FwRule {
+    /// The full explanation, for `#` lines above the rule: the summary, then each catalogue
+    /// entry merged into the flow with its ports and purpose.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = self.summary.clone();
+        match (&self.flow_ref, &self.purpose) {
+            (Some((flows, i)), _) => {
+                for p in &flows[*i].parts {
+                    let ports = if p.ports.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}: ", p.ports)
+                    };
+                    out.push(format!("  {ports}{} [{}]", p.purpose, p.catalogue));
+                    if let Some(reason) = &p.reason {
+                        out.push(format!("    reason: {reason}"));
+                    }
                 }
             }
+            (None, Some(purpose)) => out.push(format!("  {purpose}")),
+            (None, None) => {}
         }
-        None => out.push(format!("  {}", r.purpose)),
+        out
     }
-    out
 }
 
 /// A host firewall drops new connections its flows do not allow, SSH included: say so when no

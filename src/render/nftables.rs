@@ -139,7 +139,7 @@ fn sets_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                         "family": r.family,
                         "match": format!("{k} saddr @{} {k} daddr @{} {}", r.src_set, r.dst_set, matcher(r)),
                         "comment": r.comment,
-                        "notes": r.notes,
+                        "notes": r.notes(),
                             "repeat": r.repeat,
                     })
                 })
@@ -300,7 +300,7 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                                 // Endpoints, ports and domains; purposes and sources
                                 // are in the flow matrix under the same flow id (all of
                                 // them here cost a third of the load time at 100k flows).
-                                notes: r.notes[..r.summary].to_vec(),
+                                notes: r.summary.clone(),
                                 elements: Vec::new(),
                             });
                         }
