@@ -207,23 +207,44 @@ pub fn generate_all(
     targets: &[&Target],
 ) -> Result<Generated> {
     let mut files = Vec::new();
-    let warnings = generate_into(loaded, renderer, opts, targets, &mut |f| {
+    let done = generate_into(loaded, renderer, opts, targets, &mut |f| {
         files.push(f);
         Ok(())
     })?;
-    Ok(Generated { files, warnings })
+    files.sort_by_key(|f| done.place(&f.name));
+    Ok(Generated {
+        files,
+        warnings: done.warnings,
+    })
 }
 
-/// Render every selected target and hand each file to `sink` as soon as its target is done,
-/// in target order (so a caller can write files one by one instead of holding them all);
-/// returns the targets' warnings. Stops at the first error, yours or a target's.
+/// What [`generate_into`] reports besides the files.
+pub struct Done {
+    /// The targets' warnings, in target order, each message once.
+    pub warnings: Vec<Diagnostic>,
+    /// Each file's place: the first target (by index in `targets`) that writes it, and its
+    /// position among that target's files.
+    pub places: HashMap<String, (usize, usize)>,
+}
+
+impl Done {
+    /// Sort key giving files in target order, the same on every run.
+    pub fn place(&self, name: &str) -> (usize, usize) {
+        self.places.get(name).copied().unwrap_or((usize::MAX, 0))
+    }
+}
+
+/// Render every selected target and hand each file to `sink` as soon as its target is done
+/// (so a caller can write files one by one instead of holding them all). Targets finish in
+/// any order: a caller that lists the files sorts them by [`Done::place`]. On errors, returns
+/// the one of the first target that failed, whatever the timing.
 pub fn generate_into(
     loaded: &Loaded,
     renderer: &Renderer,
     opts: &Options,
     targets: &[&Target],
     sink: &mut dyn FnMut(OutFile) -> Result<()>,
-) -> Result<Vec<Diagnostic>> {
+) -> Result<Done> {
     if let Some(h) = &opts.host {
         if !loaded.topology.components.contains_key(h) {
             return Err(UsageError(format!(
@@ -246,22 +267,25 @@ pub fn generate_into(
     };
     let mut merge = Merge {
         several: targets.len() > 1,
-        warnings: Vec::new(),
+        warnings: BTreeMap::new(),
         seen: HashMap::new(),
+        places: HashMap::new(),
         sink,
     };
     if targets.len() == 1 {
-        merge.take(render(targets[0]))?;
-        return Ok(merge.warnings);
+        merge.take(0, render(targets[0]))?;
+        return Ok(merge.done());
     }
     // Targets are independent: one worker per core takes the next target (all at once would
-    // hold every target's intermediate data together); results are merged in target order,
-    // so files and warnings do not depend on timing.
+    // hold every target's intermediate data together). Each result is handed on as it
+    // arrives (holding a finished target until the ones before it finish kept several
+    // targets' output in memory); files and warnings still do not depend on timing.
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(targets.len());
+    let mut failed: Option<(usize, anyhow::Error)> = None;
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..workers {
@@ -276,40 +300,43 @@ pub fn generate_into(
             });
         }
         drop(tx);
-        let mut pending = BTreeMap::new();
-        let mut due = 0;
+        // Targets start in index order, so every target before a failed one has started and
+        // will report: the lowest failed index is the same on every run.
         for (i, result) in rx {
-            pending.insert(i, result);
-            while let Some(result) = pending.remove(&due) {
-                if let Err(e) = merge.take(result) {
-                    stop.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
-                due += 1;
+            if failed.as_ref().is_some_and(|(f, _)| *f < i) {
+                continue;
+            }
+            if let Err(e) = merge.take(i, result) {
+                stop.store(true, Ordering::Relaxed);
+                failed = Some((i, e));
             }
         }
-        Ok(())
-    })?;
-    Ok(merge.warnings)
+    });
+    match failed {
+        Some((_, e)) => Err(e),
+        None => Ok(merge.done()),
+    }
 }
 
-/// Folds the targets' results, in target order, into the sink.
+/// Folds the targets' results into the sink.
 struct Merge<'s> {
     several: bool,
-    warnings: Vec<Diagnostic>,
+    /// By target index, so the order does not depend on which target finished first.
+    warnings: BTreeMap<usize, Vec<Diagnostic>>,
     /// File name -> content hash: targets may share a file (nftables and iptables both write
     /// the domain list), but not with different content.
     seen: HashMap<String, u64>,
+    places: HashMap<String, (usize, usize)>,
     sink: &'s mut dyn FnMut(OutFile) -> Result<()>,
 }
 
 impl Merge<'_> {
-    fn take(&mut self, (rendered, found): (Result<Vec<OutFile>>, Vec<Diagnostic>)) -> Result<()> {
-        for d in found {
-            if !self.warnings.iter().any(|x| x.message == d.message) {
-                self.warnings.push(d);
-            }
-        }
+    fn take(
+        &mut self,
+        index: usize,
+        (rendered, found): (Result<Vec<OutFile>>, Vec<Diagnostic>),
+    ) -> Result<()> {
+        self.warnings.insert(index, found);
         let files = match rendered {
             // Under `all`, a target with nothing to write for this topology is skipped.
             Err(e) if self.several && e.downcast_ref::<NothingToRender>().is_some() => {
@@ -317,7 +344,9 @@ impl Merge<'_> {
             }
             r => r?,
         };
-        for f in files {
+        for (pos, f) in files.into_iter().enumerate() {
+            let place = self.places.entry(f.name.clone()).or_insert((index, pos));
+            *place = (*place).min((index, pos));
             let mut h = std::collections::hash_map::DefaultHasher::new();
             f.content.hash(&mut h);
             let hash = h.finish();
@@ -331,5 +360,85 @@ impl Merge<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Every target's warnings in target order, each message once, and the files' places.
+    fn done(self) -> Done {
+        let mut warnings: Vec<Diagnostic> = Vec::new();
+        for d in self.warnings.into_values().flatten() {
+            if !warnings.iter().any(|x| x.message == d.message) {
+                warnings.push(d);
+            }
+        }
+        Done {
+            warnings,
+            places: self.places,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn file(name: &str) -> OutFile {
+        OutFile {
+            name: name.into(),
+            content: "same".into(),
+        }
+    }
+
+    fn slow_fails(_: &Ctx<'_>) -> Result<Vec<OutFile>> {
+        std::thread::sleep(Duration::from_millis(100));
+        anyhow::bail!("first target failed")
+    }
+
+    fn fast_fails(_: &Ctx<'_>) -> Result<Vec<OutFile>> {
+        anyhow::bail!("second target failed")
+    }
+
+    fn slow_a(_: &Ctx<'_>) -> Result<Vec<OutFile>> {
+        std::thread::sleep(Duration::from_millis(100));
+        Ok(vec![file("a"), file("shared")])
+    }
+
+    fn fast_b(_: &Ctx<'_>) -> Result<Vec<OutFile>> {
+        Ok(vec![file("shared"), file("b")])
+    }
+
+    fn target(render: fn(&Ctx<'_>) -> Result<Vec<OutFile>>) -> Target {
+        Target {
+            name: "test",
+            about: "",
+            host_aware: false,
+            render,
+        }
+    }
+
+    fn run(targets: &[&Target]) -> Result<Generated> {
+        let loaded = crate::load(std::path::Path::new("topologies/onprem-cvad.toml"), None)
+            .expect("example loads");
+        let renderer = Renderer::new(None).unwrap();
+        generate_all(&loaded, &renderer, &Options::default(), targets)
+    }
+
+    #[test]
+    fn the_first_failing_target_is_reported_whichever_finishes_first() {
+        let (a, b) = (target(slow_fails), target(fast_fails));
+        let e = run(&[&a, &b]).err().expect("fails");
+        assert_eq!(e.to_string(), "first target failed");
+    }
+
+    #[test]
+    fn files_come_in_target_order_whichever_finishes_first() {
+        let (a, b) = (target(slow_a), target(fast_b));
+        let names: Vec<String> = run(&[&a, &b])
+            .unwrap()
+            .files
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["a", "shared", "b"]);
     }
 }

@@ -315,22 +315,28 @@ fn run(cli: Cli) -> Result<u8> {
                 // Each file is staged as soon as its target is rendered; all are renamed into
                 // place at the end, or none when anything fails (the stage cleans up).
                 let mut stage = ctxfw::output::Stage::new(dir)?;
-                let warnings = ctxfw::generate::generate_into(
+                let mut names: Vec<String> = Vec::new();
+                let done = ctxfw::generate::generate_into(
                     &loaded,
                     &renderer,
                     &opts,
                     &targets,
-                    &mut |f| stage.add(&f),
+                    &mut |f| {
+                        names.push(f.name.clone());
+                        stage.add(&f)
+                    },
                 )?;
-                print_warnings(&warnings);
+                print_warnings(&done.warnings);
                 if stage.is_empty() {
                     return Ok(nothing_to_write(&file, &target));
                 }
                 // One write for the list, not one per file (thousands of Windows scripts).
-                let list: String = stage
-                    .commit()?
+                // Targets finish in any order: list the files in target order.
+                let mut written: Vec<_> = names.iter().zip(stage.commit()?).collect();
+                written.sort_by_key(|(n, _)| done.place(n));
+                let list: String = written
                     .iter()
-                    .map(|p| format!("wrote {}\n", p.display()))
+                    .map(|(_, p)| format!("wrote {}\n", p.display()))
                     .collect();
                 eprint!("{list}");
                 // The process ends next: freeing a large resolution node by node (2-3% of a
