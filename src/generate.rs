@@ -426,7 +426,9 @@ mod tests {
     #[test]
     fn the_first_failing_target_is_reported_whichever_finishes_first() {
         let (a, b) = (target(slow_fails), target(fast_fails));
-        let e = run(&[&a, &b]).err().expect("fails");
+        let Err(e) = run(&[&a, &b]) else {
+            panic!("two targets fail")
+        };
         assert_eq!(e.to_string(), "first target failed");
     }
 
