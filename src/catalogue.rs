@@ -156,7 +156,7 @@ pub struct Kind {
 }
 
 /// What a flow end names: a component kind, or every kind with a trait (`@ad-member`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KindRef {
     Kind(String),
     Trait(String),

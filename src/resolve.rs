@@ -5,6 +5,7 @@
 //! endpoints and protocol are merged. Knows nothing about output targets.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use indexmap::IndexMap;
 use ipnet::IpNet;
@@ -201,6 +202,8 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     let mut removal_used = vec![false; topo.removals.len()];
     let mut warned_internet: Vec<String> = Vec::new();
     let index = KindIndex::new(topo, cat);
+    // The ends of a kind and role, made once: many catalogue flows share them.
+    let mut ends_cache: HashMap<(KindRef, Option<String>, bool), Rc<Vec<End<'_>>>> = HashMap::new();
 
     for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
         if let Some(c) = &cf.when {
@@ -208,11 +211,17 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
                 continue;
             }
         }
-        let sources = ends(topo, cat, &index, &cf.from, cf.from_role.as_deref(), false);
+        let mut ends = |r: &KindRef, role: &Option<String>, dest: bool| {
+            ends_cache
+                .entry((r.clone(), role.clone(), dest))
+                .or_insert_with(|| Rc::new(ends(topo, cat, &index, r, role.as_deref(), dest)))
+                .clone()
+        };
+        let sources = ends(&cf.from, &cf.from_role, false);
         if sources.is_empty() {
             continue;
         }
-        let dests = ends(topo, cat, &index, &cf.to, cf.to_role.as_deref(), true);
+        let dests = ends(&cf.to, &cf.to_role, true);
         if dests.is_empty() && !sources.is_empty() {
             if let KindRef::Kind(k) = &cf.to {
                 let internet = cat
@@ -246,7 +255,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
         let no_site: &[usize] = by_site.get(&None).map_or(&[], Vec::as_slice);
         let mut pairs = Vec::new();
         let mut candidates: Vec<usize> = Vec::new();
-        for s in &sources {
+        for s in sources.iter() {
             candidates.clear();
             match s.site.as_deref() {
                 Some(site) if !cf.cross_site => {
@@ -284,6 +293,8 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
             );
             continue;
         }
+        // The parameters that switch this flow, once for all its bindings.
+        let params: Vec<&str> = cf.when.as_ref().map(|c| c.params()).unwrap_or_default();
         for (s, d) in pairs {
             for &proto in &cf.protocols {
                 let part = FlowPart {
@@ -317,12 +328,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
                     });
                     continue;
                 }
-                let params = cf
-                    .when
-                    .as_ref()
-                    .map(|c| c.params().into_iter().map(String::from).collect())
-                    .unwrap_or_default();
-                add(&mut merged, s, d, proto, part, params);
+                add(&mut merged, s, d, proto, part, &params);
             }
         }
     }
@@ -362,7 +368,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
             note: None,
             fixes: Vec::new().into(),
         };
-        add(&mut merged, &s, &d, a.protocol, part, Vec::new());
+        add(&mut merged, &s, &d, a.protocol, part, &[]);
     }
     let parameters = cat
         .parameters
@@ -588,7 +594,7 @@ fn add(
     d: &End<'_>,
     proto: Protocol,
     part: FlowPart,
-    params: Vec<String>,
+    params: &[&str],
 ) {
     let flow = merged.entry(s, d, proto, || Flow {
         id: flow_id(s, d, proto),
@@ -620,9 +626,9 @@ fn add(
             flow.to_fqdns.push(f.clone());
         }
     }
-    for p in params {
-        if !flow.parameters.contains(&p) {
-            flow.parameters.push(p);
+    for &p in params {
+        if !flow.parameters.iter().any(|x| x == p) {
+            flow.parameters.push(p.to_string());
         }
     }
     flow.ports = flow.ports.union(&part.ports);
