@@ -7,9 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use ipnet::IpNet;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::netfilter::{self, Family, FwRule, Model};
 use crate::flow::{PortRange, PortSet, Protocol};
@@ -102,64 +104,128 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         Perspective::Host(h) => Some(h),
         Perspective::Zone => None,
     };
-    let value = json!({
-        "topology": topo.name,
-        "description": topo.description,
-        "table": table_name(&topo.name),
-        "host": host,
-        "ipv6": m.families.contains(&Family::Ipv6),
-        "counters": ctx.opts.counters,
-        "log_drops": ctx.opts.log_drops,
-        "concat": concat,
-        "sets": sets,
-        "chains": chains,
-        "domains": m.domains,
-    });
+    let value = FileCtx {
+        topology: &topo.name,
+        description: &topo.description,
+        table: table_name(&topo.name),
+        host: host.as_deref(),
+        ipv6: m.families.contains(&Family::Ipv6),
+        counters: ctx.opts.counters,
+        log_drops: ctx.opts.log_drops,
+        concat,
+        sets: super::lazy_list(Arc::from(sets)),
+        chains,
+        domains: &m.domains,
+    };
     let mut files = vec![OutFile {
         name: format!("{}.nft", topo.name),
-        content: ctx.renderer.render("nftables.nft.j2", value)?,
+        content: ctx.renderer.render_ser("nftables.nft.j2", &value)?,
     }];
     files.extend(netfilter::domains_file(topo, &m));
     Ok(files)
 }
 
 /// One rule per flow over named address sets.
-fn sets_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
-    let chains: Vec<Value> = m
+fn sets_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
+    let chains = m
         .chains
         .iter()
         .map(|c| {
-            let rules: Vec<Value> = c
+            let rules: Vec<RuleCtx> = c
                 .rules
                 .iter()
                 .map(|r| {
                     let k = addr_keyword(r.family);
-                    json!({
-                        "flow": r.flow,
-                        "family": r.family,
-                        "match": format!("{k} saddr @{} {k} daddr @{} {}", r.src_set, r.dst_set, matcher(r)),
-                        "comment": r.comment,
-                        "notes": r.notes(),
-                            "repeat": r.repeat,
-                    })
+                    RuleCtx {
+                        flow: r.flow.clone(),
+                        family: r.family,
+                        matcher: format!(
+                            "{k} saddr @{} {k} daddr @{} {}",
+                            r.src_set,
+                            r.dst_set,
+                            matcher(r)
+                        ),
+                        comment: r.comment.clone(),
+                        notes: r.notes(),
+                        repeat: r.repeat,
+                    }
                 })
                 .collect();
-            json!({"hook": c.hook, "direction": c.direction, "rules": rules})
+            chain_ctx(&c.hook, rules)
         })
         .collect();
-    let sets: Vec<Value> = m
+    let sets = m
         .sets
         .iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "type": s.family.nft_type(),
-                "label": s.label,
-                "elements": s.elements,
-            })
+        .map(|s| SetCtx {
+            name: s.name.clone(),
+            ty: s.family.nft_type().to_string(),
+            label: s.label.clone(),
+            elements: Some(s.elements.clone()),
+            blocks: None,
         })
         .collect();
     (sets, chains)
+}
+
+/// The template's context: sets and each chain's rules are made template values one at a
+/// time as the template reaches them.
+#[derive(Serialize)]
+struct FileCtx<'a> {
+    topology: &'a str,
+    description: &'a str,
+    table: String,
+    host: Option<&'a str>,
+    ipv6: bool,
+    counters: bool,
+    log_drops: bool,
+    concat: bool,
+    sets: minijinja::Value,
+    chains: Vec<ChainCtx>,
+    domains: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ChainCtx {
+    hook: String,
+    rules: minijinja::Value,
+}
+
+fn chain_ctx(hook: &str, rules: Vec<RuleCtx>) -> ChainCtx {
+    ChainCtx {
+        hook: hook.to_string(),
+        rules: super::lazy_list(Arc::from(rules)),
+    }
+}
+
+#[derive(Serialize)]
+struct RuleCtx {
+    flow: String,
+    family: Family,
+    #[serde(rename = "match")]
+    matcher: String,
+    comment: String,
+    notes: Vec<String>,
+    repeat: bool,
+}
+
+/// A named set: `elements` in the per-flow layout, `blocks` (one per flow) in the concat one.
+#[derive(Serialize)]
+struct SetCtx {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+    label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elements: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocks: Option<Vec<BlockCtx>>,
+}
+
+#[derive(Serialize)]
+struct BlockCtx {
+    notes: Vec<String>,
+    elements: Vec<String>,
 }
 
 /// How many of `nets` strictly contain each of them. CIDR networks either nest or are
@@ -213,15 +279,16 @@ struct Block {
 /// go into sets by how deeply their source and destination networks nest among the chain's
 /// networks (networks at equal depth are equal or disjoint), and within a set the ports a pair
 /// of networks already has are taken out of a later flow's element (noted in the file).
-fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
+fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
     let mut sets: Vec<ConcatSet> = Vec::new();
     let mut chains = Vec::new();
     for c in &m.chains {
         let mut rules = Vec::new();
         for &fam in &m.families {
             let first = sets.len();
-            // Layer -> index in `sets` of its current (last) shard.
-            let mut current: HashMap<String, usize> = HashMap::new();
+            // Layer (with ports, source depth, destination depth) -> index in `sets` of its
+            // current (last) shard.
+            let mut current: HashMap<(bool, usize, usize), usize> = HashMap::new();
             let fr: Vec<&FwRule> = c.rules.iter().filter(|r| r.family == fam).collect();
             let src: HashSet<IpNet> = fr.iter().flat_map(|r| r.src_nets.iter().copied()).collect();
             let dst: HashSet<IpNet> = fr.iter().flat_map(|r| r.dst_nets.iter().copied()).collect();
@@ -234,15 +301,11 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                 let ports = r.protocol.has_ports();
                 let proto = proto_name(r.protocol);
                 let want = PortSet::from_ranges(r.ports.iter().copied());
+                let flow_comment = super::nft_str(&r.flow);
                 for s in &r.src_nets {
                     for d in &r.dst_nets {
                         let (ds, dd) = (src_depth[s], dst_depth[d]);
-                        let layer = format!(
-                            "{}.{}.{}.s{ds}.d{dd}",
-                            c.hook,
-                            fam.suffix(),
-                            if ports { "ports" } else { "proto" }
-                        );
+                        let layer = (ports, ds, dd);
                         // The current shard of this layer; a full one is closed at a flow's
                         // first element, so a flow's block stays in one set.
                         let shard = match current.get(&layer) {
@@ -256,8 +319,14 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                             None => Some(0),
                         };
                         if let Some(n) = shard {
-                            sets.push(new_set(layer.clone(), n, &c.hook, fam, ports, ds, dd));
-                            current.insert(layer.clone(), sets.len() - 1);
+                            let name = format!(
+                                "{}.{}.{}.s{ds}.d{dd}",
+                                c.hook,
+                                fam.suffix(),
+                                if ports { "ports" } else { "proto" }
+                            );
+                            sets.push(new_set(name, n, &c.hook, fam, ports, ds, dd));
+                            current.insert(layer, sets.len() - 1);
                         }
                         let idx = current[&layer];
                         let pair = format!(
@@ -274,19 +343,14 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                             let lines: Vec<String> = fresh
                                 .ranges()
                                 .iter()
-                                .map(|p| {
-                                    format!("{pair} . {p} comment {}", super::nft_str(&r.flow))
-                                })
+                                .map(|p| format!("{pair} . {p} comment {flow_comment}"))
                                 .collect();
                             let note = (skipped > 0).then(|| {
                                 format!("{pair}: {skipped} of these ports are already in this set for an earlier flow")
                             });
                             (lines, note)
                         } else if present.insert((*s, *d, r.protocol)) {
-                            (
-                                vec![format!("{pair} comment {}", super::nft_str(&r.flow))],
-                                None,
-                            )
+                            (vec![format!("{pair} comment {flow_comment}")], None)
                         } else {
                             (
                                 Vec::new(),
@@ -320,32 +384,39 @@ fn concat_layout(m: &Model) -> (Vec<Value>, Vec<Value>) {
                 } else {
                     "meta l4proto"
                 };
-                rules.push(json!({
-                    "flow": set.name,
-                    "family": set.family,
-                    "match": format!("{k} saddr . {k} daddr . {what} @{}", set.name),
-                    "comment": format!("flows in set {}", set.name),
-                    "notes": [format!(
+                rules.push(RuleCtx {
+                    flow: set.name.clone(),
+                    family: set.family,
+                    matcher: format!("{k} saddr . {k} daddr . {what} @{}", set.name),
+                    comment: format!("flows in set {}", set.name),
+                    notes: vec![format!(
                         "{} elements of {} flows: set {}",
                         set.elements,
                         set.blocks.len(),
                         set.name
                     )],
-                    "repeat": false,
-                }));
+                    repeat: false,
+                });
             }
         }
-        chains.push(json!({"hook": c.hook, "direction": c.direction, "rules": rules}));
+        chains.push(chain_ctx(&c.hook, rules));
     }
     let sets = sets
         .into_iter()
-        .map(|s| {
-            let blocks: Vec<Value> = s
-                .blocks
-                .into_iter()
-                .map(|b| json!({"notes": b.notes, "elements": b.elements}))
-                .collect();
-            json!({"name": s.name, "type": s.ty, "label": s.label, "blocks": blocks})
+        .map(|s| SetCtx {
+            name: s.name,
+            ty: s.ty,
+            label: s.label,
+            elements: None,
+            blocks: Some(
+                s.blocks
+                    .into_iter()
+                    .map(|b| BlockCtx {
+                        notes: b.notes,
+                        elements: b.elements,
+                    })
+                    .collect(),
+            ),
         })
         .collect();
     (sets, chains)
