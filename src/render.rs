@@ -237,12 +237,12 @@ impl<T: serde::Serialize + std::fmt::Debug + Send + Sync + 'static> JsonDoc for 
 
 /// Object-safe view of a [`JsonDoc`].
 trait DynDoc: std::fmt::Debug + Send + Sync {
-    fn write(&self, out: &mut HtmlSafeJson, indent: Option<&[u8]>) -> serde_json::Result<()>;
+    fn write(&self, out: &mut Vec<u8>, indent: Option<&[u8]>) -> serde_json::Result<()>;
     fn tree(&self) -> serde_json::Result<serde_json::Value>;
 }
 
 impl<T: JsonDoc> DynDoc for T {
-    fn write(&self, out: &mut HtmlSafeJson, indent: Option<&[u8]>) -> serde_json::Result<()> {
+    fn write(&self, out: &mut Vec<u8>, indent: Option<&[u8]>) -> serde_json::Result<()> {
         match indent {
             Some(pad) => self.serialize(&mut serde_json::Serializer::with_formatter(
                 out,
@@ -319,7 +319,7 @@ fn tojson(
             },
         };
     args.assert_all_used()?;
-    let mut out = HtmlSafeJson(Vec::new());
+    let mut out = Vec::new();
     let pad = indent.map(|n| " ".repeat(n));
     let pad = pad.as_deref().map(str::as_bytes);
     let res = match (doc, node) {
@@ -334,40 +334,50 @@ fn tojson(
         )
         .with_source(e)
     })?;
-    let text = String::from_utf8(out.0).map_err(|e| {
+    let text = String::from_utf8(html_safe(out)).map_err(|e| {
         minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "JSON is not UTF-8")
             .with_source(e)
     })?;
     Ok(Value::from_safe_string(text))
 }
 
-/// Writes JSON with `<`, `>`, `&` and `'` as `\u` escapes, as minijinja's `tojson` does so the
-/// text is safe inside HTML and single-quoted attributes (all four are ASCII, so bytes do).
-struct HtmlSafeJson(Vec<u8>);
-
-impl std::io::Write for HtmlSafeJson {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut rest = buf;
-        while let Some(i) = rest
-            .iter()
-            .position(|b| matches!(b, b'<' | b'>' | b'&' | b'\''))
-        {
-            self.0.extend_from_slice(&rest[..i]);
-            self.0.extend_from_slice(match rest[i] {
-                b'<' => b"\\u003c",
-                b'>' => b"\\u003e",
-                b'&' => b"\\u0026",
-                _ => b"\\u0027",
-            });
-            rest = &rest[i + 1..];
+/// JSON text with `<`, `>`, `&` and `'` as `\u` escapes, as minijinja's `tojson` writes it so
+/// the text is safe inside HTML and single-quoted attributes (all four are ASCII, so bytes do).
+/// One pass over the finished text: escaping on every small write of the serialiser took a
+/// third of a 10,000-flow GCP run.
+fn html_safe(json: Vec<u8>) -> Vec<u8> {
+    // Next `<`, `>` or `&`, and next `'`, at or after `from` (SIMD searches; a byte loop over
+    // 12 MB of GCP rules took a fifth of the run).
+    let find3 = |from: usize| memchr::memchr3(b'<', b'>', b'&', &json[from..]).map(|i| i + from);
+    let find1 = |from: usize| memchr::memchr(b'\'', &json[from..]).map(|i| i + from);
+    let (mut markup, mut quote) = (find3(0), find1(0));
+    if markup.is_none() && quote.is_none() {
+        return json;
+    }
+    let mut out = Vec::with_capacity(json.len() + json.len() / 16);
+    let mut at = 0;
+    loop {
+        let i = match (markup, quote) {
+            (None, None) => break,
+            (Some(i), None) | (None, Some(i)) => i,
+            (Some(a), Some(b)) => a.min(b),
+        };
+        out.extend_from_slice(&json[at..i]);
+        out.extend_from_slice(match json[i] {
+            b'<' => b"\\u003c",
+            b'>' => b"\\u003e",
+            b'&' => b"\\u0026",
+            _ => b"\\u0027",
+        });
+        at = i + 1;
+        if markup == Some(i) {
+            markup = find3(at);
+        } else {
+            quote = find1(at);
         }
-        self.0.extend_from_slice(rest);
-        Ok(buf.len())
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    out.extend_from_slice(&json[at..]);
+    out
 }
 
 /// A Markdown table cell: pipes escaped, line breaks as `<br>`, HTML neutralised so a
@@ -555,6 +565,36 @@ pub fn mermaid_label(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_safe_escapes_the_four_characters_wherever_they_are() {
+        let naive = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c {
+                    '<' => "\\u003c".to_string(),
+                    '>' => "\\u003e".to_string(),
+                    '&' => "\\u0026".to_string(),
+                    '\'' => "\\u0027".to_string(),
+                    c => c.to_string(),
+                })
+                .collect()
+        };
+        for s in [
+            "",
+            "plain",
+            "'",
+            "<",
+            "''<<>>&&",
+            "a'b<c'd>e&f'",
+            "'''x",
+            "x<<<",
+            "&'&'&'",
+            "é'<ü",
+        ] {
+            let out = String::from_utf8(html_safe(s.as_bytes().to_vec())).unwrap();
+            assert_eq!(out, naive(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn a_typed_doc_reads_as_json_in_templates_and_prints_with_tojson() {
