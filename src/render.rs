@@ -385,7 +385,8 @@ fn html_safe(json: Vec<u8>) -> Vec<u8> {
 /// and bidirectional marks become U+FFFD.
 pub fn md_cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let special = |b| matches!(b, b'|' | b'\\' | b'<' | b'>' | b'&' | b'`');
+    rewrite_into(&mut out, s, special, |c, out| {
         match c {
             '|' => out.push_str("\\|"),
             '\\' => out.push_str("\\\\"),
@@ -401,8 +402,37 @@ pub fn md_cell(s: &str) -> String {
             c if c.is_control() || is_bidi(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
-    }
+    });
     out
+}
+
+/// Appends `s` to `out`, each character that is not plain printable ASCII, or that `special`
+/// selects, written by `slow`; runs of plain characters are copied whole (the quoting filters
+/// run on every cell of 100,000-row tables and every line of thousands of scripts).
+fn rewrite_into(
+    out: &mut String,
+    s: &str,
+    special: fn(u8) -> bool,
+    mut slow: impl FnMut(char, &mut String),
+) {
+    let bytes = s.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (0x20..0x7f).contains(&b) && !special(b) {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        let c = s[i..]
+            .chars()
+            .next()
+            .expect("`i` is at a character boundary");
+        slow(c, out);
+        i += c.len_utf8();
+        start = i;
+    }
+    out.push_str(&s[start..]);
 }
 
 /// The `ps` filter: a string (or each item of a list, joined with `, `) as a PowerShell
@@ -441,8 +471,11 @@ fn ps_filter(v: Value) -> Result<String, minijinja::Error> {
 pub fn ps_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
-    for c in s.chars() {
-        match c {
+    rewrite_into(
+        &mut out,
+        s,
+        |b| b == b'\'',
+        |c, out| match c {
             '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' => {
                 out.push(c);
                 out.push(c);
@@ -451,8 +484,8 @@ pub fn ps_quote(s: &str) -> String {
             '\r' => {}
             c if c.is_control() || is_bidi(c) => out.push('\u{FFFD}'),
             c => out.push(c),
-        }
-    }
+        },
+    );
     out.push('\'');
     out
 }
@@ -464,9 +497,14 @@ fn is_bidi(c: char) -> bool {
 /// Control characters and bidirectional marks (which the topology parser refuses but an
 /// extension catalogue may hold) as spaces, so text stays on its line and reads in order.
 fn flatten(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() || is_bidi(c) { ' ' } else { c })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    rewrite_into(
+        &mut out,
+        s,
+        |_| false,
+        |c, out| out.push(if c.is_control() || is_bidi(c) { ' ' } else { c }),
+    );
+    out
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary; a cut is marked with `~`.
@@ -531,17 +569,16 @@ pub fn yaml_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 /// Text in HTML or SVG (element content and double-quoted attributes).
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => out.push(' '),
-            c => out.push(c),
-        }
-    }
+    let special = |b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    rewrite_into(&mut out, s, special, |c, out| match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        c if c.is_control() && c != '\n' => out.push(' '),
+        c => out.push(c),
+    });
     out
 }
 
@@ -565,6 +602,75 @@ pub fn mermaid_label(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_copying_filters_match_their_character_by_character_definitions() {
+        let md = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c {
+                    '|' => "\\|".into(),
+                    '\\' => "\\\\".into(),
+                    '<' => "&lt;".into(),
+                    '>' => "&gt;".into(),
+                    '&' => "&amp;".into(),
+                    '`' => "\\`".into(),
+                    '\n' => "<br>".into(),
+                    '\r' => String::new(),
+                    '\t' => " ".into(),
+                    c if c.is_control() || is_bidi(c) => "\u{FFFD}".into(),
+                    c => c.to_string(),
+                })
+                .collect()
+        };
+        let ps = |s: &str| -> String {
+            let body: String = s
+                .chars()
+                .map(|c| match c {
+                    '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' => format!("{c}{c}"),
+                    '\n' | '\t' => c.to_string(),
+                    '\r' => String::new(),
+                    c if c.is_control() || is_bidi(c) => "\u{FFFD}".into(),
+                    c => c.to_string(),
+                })
+                .collect();
+            format!("'{body}'")
+        };
+        let xml = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c {
+                    '&' => "&amp;".into(),
+                    '<' => "&lt;".into(),
+                    '>' => "&gt;".into(),
+                    '"' => "&quot;".into(),
+                    '\'' => "&#39;".into(),
+                    c if c.is_control() && c != '\n' => " ".into(),
+                    c => c.to_string(),
+                })
+                .collect()
+        };
+        let flat = |s: &str| -> String {
+            s.chars()
+                .map(|c| if c.is_control() || is_bidi(c) { ' ' } else { c })
+                .collect()
+        };
+        let samples = [
+            "",
+            "plain text 443/tcp",
+            "|\\<>&`'\"\n\r\t\0\u{7f}\u{1b}",
+            "caf\u{e9} \u{2018}q\u{2019} \u{202E}rev\u{2066} \u{1F600}",
+            "a|b\\c<d>e&f`g'h\"i\nj\rk\tl",
+            "\u{85}next\u{a0}nbsp\u{200F}",
+            "''''",
+            "ends with special<",
+            "\u{e9}",
+        ];
+        for s in samples {
+            assert_eq!(md_cell(s), md(s), "md {s:?}");
+            assert_eq!(ps_quote(s), ps(s), "ps {s:?}");
+            assert_eq!(xml_escape(s), xml(s), "xml {s:?}");
+            assert_eq!(flatten(s), flat(s), "flatten {s:?}");
+        }
+    }
 
     #[test]
     fn html_safe_escapes_the_four_characters_wherever_they_are() {
