@@ -98,10 +98,13 @@ fn proto_ports(f: &Flow) -> String {
 }
 
 fn nets(v: &[ipnet::IpNet]) -> String {
-    v.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" ")
+    use std::fmt::Write;
+    let mut out = String::with_capacity(20 * v.len());
+    for (i, n) in v.iter().enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        let _ = write!(out, "{sep}{n}");
+    }
+    out
 }
 
 /// Why a flow is there: the parameters that switched it on, a topology reason, or always.
