@@ -45,20 +45,18 @@ fi
 PY=$VENV/bin/python
 ACLGEN=$VENV/bin/aclgen
 
-# Median wall seconds and peak RSS (MB) over RUNS runs of a command: "secs mb".
-run_timed() {
-  local times=() rss=0 t0 t1 m
-  for _ in $(seq "$RUNS"); do
-    t0=$(date +%s%N)
-    /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt" || {
-      echo "failed: $*" >&2; tail -20 "$WORK/stderr.txt" >&2; return 1; }
-    t1=$(date +%s%N)
-    times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')")
-    m=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
-    [ "$m" -gt "$rss" ] && rss=$m
-  done
-  printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" "$((rss / 1024))"
+# One timed run of a command: "seconds peak_rss_kb".
+time_once() {
+  local t0 t1
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt" || {
+    echo "failed: $*" >&2; tail -20 "$WORK/stderr.txt" >&2; return 1; }
+  t1=$(date +%s%N)
+  printf '%s %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')" \
+    "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")"
 }
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # Copy an Aerleon policy tree with every filter header targeting only one platform. The export
 # targets the zone-firewall platforms (Juniper, Cisco, Palo Alto, SRX); the shared targets get
@@ -107,10 +105,10 @@ REPORT=$RES/aerleon-$STAMP.md
   echo "# ctxfw against Aerleon $("$VENV/bin/pip" show aerleon | awk '/^Version/ {print $2}'), $STAMP"
   echo
   echo "- machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GB RAM; $(uname -sr); $("$PY" --version)"
-  echo "- ctxfw $(git rev-parse --short HEAD 2>/dev/null || echo '?'); median of $RUNS runs; aclgen with its default --max_renderers"
+  echo "- ctxfw $(git rev-parse --short HEAD 2>/dev/null || echo '?'); median of $RUNS runs, the two tools' runs alternating; aclgen with its default --max_renderers"
   echo "- both write into $WORK ($(df -PT "$WORK" | awk 'NR == 2 {print $2}'))"
   echo
-  echo "| flows | target (ctxfw / aclgen) | aclgen s | ctxfw s | time ratio | aclgen MB | ctxfw MB | memory ratio |"
+  echo "| flows | target (ctxfw / aclgen) | aclgen s | ctxfw s (range) | time ratio | aclgen MB | ctxfw MB | memory ratio |"
   echo "|---|---|---|---|---|---|---|---|"
 } | tee "$REPORT"
 
@@ -137,13 +135,25 @@ for n in $SIZES; do
       echo "| $n | $ours / $theirs | - | - | skipped: $(tail -1 "$WORK/filter.err") | | | |" | tee -a "$REPORT"
       continue
     fi
-    rm -rf "$WORK/$n/out-$theirs" "$WORK/$n/ctxfw-$ours"
-    read -r at am < <(run_timed "$ACLGEN" --base_directory "$sub/policies" \
-      --definitions_directory "$sub/def" --output_directory "$WORK/$n/out-$theirs")
-    read -r ct cm < <(run_timed "$BIN" generate "$topo" --target "$ours" --out "$WORK/$n/ctxfw-$ours")
+    # The two tools' runs alternate, so a slow spell of the shared machine falls on both.
+    ats=() cts=() am=0 cm=0
+    for _ in $(seq "$RUNS"); do
+      rm -rf "$WORK/$n/out-$theirs" "$WORK/$n/ctxfw-$ours"
+      read -r t m < <(time_once "$ACLGEN" --base_directory "$sub/policies" \
+        --definitions_directory "$sub/def" --output_directory "$WORK/$n/out-$theirs")
+      [ -n "${m:-}" ] || exit 1
+      ats+=("$t"); [ "$m" -gt "$am" ] && am=$m
+      read -r t m < <(time_once "$BIN" generate "$topo" --target "$ours" --out "$WORK/$n/ctxfw-$ours")
+      [ -n "${m:-}" ] || exit 1
+      cts+=("$t"); [ "$m" -gt "$cm" ] && cm=$m
+    done
+    at=$(printf '%s\n' "${ats[@]}" | median)
+    ct=$(printf '%s\n' "${cts[@]}" | median)
+    crange="$(printf '%s\n' "${cts[@]}" | sort -g | head -1)-$(printf '%s\n' "${cts[@]}" | sort -g | tail -1)"
+    am=$((am / 1024)) cm=$((cm / 1024))
     tr=$(awk -v a="$at" -v c="$ct" 'BEGIN {printf "%.0fx", (c > 0 ? a / c : 0)}')
     mr=$(awk -v a="$am" -v c="$cm" 'BEGIN {printf "%.1fx", (c > 0 ? a / c : 0)}')
-    echo "| $n | $ours / $theirs | $at | $ct | $tr | $am | $cm | $mr |" | tee -a "$REPORT"
+    echo "| $n | $ours / $theirs | $at | $ct ($crange) | $tr | $am | $cm | $mr |" | tee -a "$REPORT"
   done
 done
 echo "report: $REPORT"
