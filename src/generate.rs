@@ -46,9 +46,18 @@ pub struct Ctx<'a> {
     /// Warnings a target finds while rendering (a host rule set that would lock out its
     /// administrators, a flow it cannot express); `generate_all` returns them.
     pub warnings: RefCell<Vec<Diagnostic>>,
+    /// Where [`Ctx::emit`] sends a finished file.
+    emit: &'a dyn Fn(OutFile),
 }
 
 impl Ctx<'_> {
+    /// Hand a finished file on before the target returns: a target that writes several large
+    /// files (the flows, the matrix) need not hold them all until its last one is done. Files
+    /// keep their order: emitted ones first, then the returned ones.
+    pub fn emit(&self, f: OutFile) {
+        (self.emit)(f)
+    }
+
     /// Report a warning about the topology (printed by the CLI like `check`'s warnings).
     pub fn warn(&self, message: impl Into<String>, hint: impl Into<String>) {
         let d = Diagnostic::warning(message)
@@ -131,11 +140,15 @@ pub const TARGETS: &[Target] = &[
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
-    let mut files = crate::render::flows::review_files(ctx.renderer, t, r)?;
-    for f in &mut files {
-        f.name = format!("{}.{}", t.name, f.name);
-    }
-    Ok(files)
+    // The JSON (240 MB at 100,000 flows) is written before the Markdown is rendered.
+    ctx.emit(OutFile {
+        name: format!("{}.flows.json", t.name),
+        content: crate::render::flows::json_text(t, r),
+    });
+    Ok(vec![OutFile {
+        name: format!("{}.flows.md", t.name),
+        content: crate::render::flows::markdown(ctx.renderer, t, r)?,
+    }])
 }
 
 pub fn target_names() -> Vec<&'static str> {
@@ -255,12 +268,13 @@ pub fn generate_into(
             .into());
         }
     }
-    let render = |t: &Target| {
+    let render = |t: &Target, emit: &dyn Fn(OutFile)| {
         let ctx = Ctx {
             loaded,
             renderer,
             opts,
             warnings: RefCell::new(Vec::new()),
+            emit,
         };
         let files = (t.render)(&ctx);
         (files, ctx.warnings.into_inner())
@@ -270,16 +284,13 @@ pub fn generate_into(
         warnings: BTreeMap::new(),
         seen: HashMap::new(),
         places: HashMap::new(),
+        counts: HashMap::new(),
         sink,
     };
-    if targets.len() == 1 {
-        merge.take(0, render(targets[0]))?;
-        return Ok(merge.done());
-    }
     // Targets are independent: one worker per core takes the next target (all at once would
-    // hold every target's intermediate data together). Each result is handed on as it
-    // arrives (holding a finished target until the ones before it finish kept several
-    // targets' output in memory); files and warnings still do not depend on timing.
+    // hold every target's intermediate data together). Each file is handed on as it arrives
+    // (holding a finished target until the ones before it finish kept several targets' output
+    // in memory); files and warnings still do not depend on timing.
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let workers = std::thread::available_parallelism()
@@ -294,7 +305,13 @@ pub fn generate_into(
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(t) = targets.get(i) else { break };
-                if stop.load(Ordering::Relaxed) || tx.send((i, render(t))).is_err() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let emit = |f: OutFile| {
+                    let _ = tx.send((i, Msg::File(f)));
+                };
+                if tx.send((i, Msg::Done(render(t, &emit)))).is_err() {
                     break;
                 }
             });
@@ -302,11 +319,15 @@ pub fn generate_into(
         drop(tx);
         // Targets start in index order, so every target before a failed one has started and
         // will report: the lowest failed index is the same on every run.
-        for (i, result) in rx {
-            if failed.as_ref().is_some_and(|(f, _)| *f < i) {
+        for (i, msg) in rx {
+            if failed.as_ref().is_some_and(|(f, _)| *f <= i) {
                 continue;
             }
-            if let Err(e) = merge.take(i, result) {
+            let done = match msg {
+                Msg::File(f) => merge.file(i, f),
+                Msg::Done(result) => merge.take(i, result),
+            };
+            if let Err(e) = done {
                 stop.store(true, Ordering::Relaxed);
                 failed = Some((i, e));
             }
@@ -318,6 +339,12 @@ pub fn generate_into(
     }
 }
 
+/// What a worker sends: a file its target emitted early, or the target's result.
+enum Msg {
+    File(OutFile),
+    Done((Result<Vec<OutFile>>, Vec<Diagnostic>)),
+}
+
 /// Folds the targets' results into the sink.
 struct Merge<'s> {
     several: bool,
@@ -327,6 +354,8 @@ struct Merge<'s> {
     /// the domain list), but not with different content.
     seen: HashMap<String, u64>,
     places: HashMap<String, (usize, usize)>,
+    /// Files seen so far of each target.
+    counts: HashMap<usize, usize>,
     sink: &'s mut dyn FnMut(OutFile) -> Result<()>,
 }
 
@@ -344,22 +373,30 @@ impl Merge<'_> {
             }
             r => r?,
         };
-        for (pos, f) in files.into_iter().enumerate() {
-            let place = self.places.entry(f.name.clone()).or_insert((index, pos));
-            *place = (*place).min((index, pos));
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            f.content.hash(&mut h);
-            let hash = h.finish();
-            match self.seen.get(&f.name) {
-                Some(&x) if x == hash => {}
-                Some(_) => bail!("two targets both write {} with different content", f.name),
-                None => {
-                    self.seen.insert(f.name.clone(), hash);
-                    (self.sink)(f)?;
-                }
-            }
+        for f in files {
+            self.file(index, f)?;
         }
         Ok(())
+    }
+
+    /// One file of target `index`, in that target's order.
+    fn file(&mut self, index: usize, f: OutFile) -> Result<()> {
+        let count = self.counts.entry(index).or_insert(0);
+        let pos = *count;
+        *count += 1;
+        let place = self.places.entry(f.name.clone()).or_insert((index, pos));
+        *place = (*place).min((index, pos));
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        f.content.hash(&mut h);
+        let hash = h.finish();
+        match self.seen.get(&f.name) {
+            Some(&x) if x == hash => Ok(()),
+            Some(_) => bail!("two targets both write {} with different content", f.name),
+            None => {
+                self.seen.insert(f.name.clone(), hash);
+                (self.sink)(f)
+            }
+        }
     }
 
     /// Every target's warnings in target order, each message once, and the files' places.
@@ -407,6 +444,12 @@ mod tests {
         Ok(vec![file("shared"), file("b")])
     }
 
+    fn emits_then_returns(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+        ctx.emit(file("first"));
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(vec![file("second")])
+    }
+
     fn target(render: fn(&Ctx<'_>) -> Result<Vec<OutFile>>) -> Target {
         Target {
             name: "test",
@@ -442,5 +485,21 @@ mod tests {
             .map(|f| f.name)
             .collect();
         assert_eq!(names, ["a", "shared", "b"]);
+    }
+
+    #[test]
+    fn emitted_files_come_before_returned_ones_in_their_targets_place() {
+        let (a, b) = (target(slow_a), target(emits_then_returns));
+        let names = |targets: &[&Target]| -> Vec<String> {
+            run(targets)
+                .unwrap()
+                .files
+                .into_iter()
+                .map(|f| f.name)
+                .collect()
+        };
+        assert_eq!(names(&[&b]), ["first", "second"]);
+        assert_eq!(names(&[&b, &a]), ["first", "second", "a", "shared"]);
+        assert_eq!(names(&[&a, &b]), ["a", "shared", "first", "second"]);
     }
 }
