@@ -247,10 +247,11 @@ impl Done {
     }
 }
 
-/// Render every selected target and hand each file to `sink` as soon as its target is done
-/// (so a caller can write files one by one instead of holding them all). Targets finish in
-/// any order: a caller that lists the files sorts them by [`Done::place`]. On errors, returns
-/// the one of the first target that failed, whatever the timing.
+/// Render every selected target and hand each file to `sink` as soon as it is made (emitted
+/// by its target, or returned when the target is done), so a caller can write files one by
+/// one instead of holding them all. Targets finish in any order: a caller that lists the files
+/// sorts them by [`Done::place`]. On errors, returns the one of the first target that failed,
+/// whatever the timing.
 pub fn generate_into(
     loaded: &Loaded,
     renderer: &Renderer,
