@@ -315,16 +315,8 @@ fn run(cli: Cli) -> Result<u8> {
                 // Each file is staged as soon as its target is rendered; all are renamed into
                 // place at the end, or none when anything fails (the stage cleans up).
                 let mut stage = ctxfw::output::Stage::new(dir)?;
-                let mut names: Vec<String> = Vec::new();
                 let done = ctxfw::generate::generate_into(
-                    &loaded,
-                    &renderer,
-                    &opts,
-                    &targets,
-                    &mut |f| {
-                        names.push(f.name.clone());
-                        stage.add(&f)
-                    },
+                    &loaded, &renderer, &opts, &targets, &mut stage,
                 )?;
                 print_warnings(&done.warnings);
                 if stage.is_empty() {
@@ -332,11 +324,14 @@ fn run(cli: Cli) -> Result<u8> {
                 }
                 // One write for the list, not one per file (thousands of Windows scripts).
                 // Targets finish in any order: list the files in target order.
-                let mut written: Vec<_> = names.iter().zip(stage.commit()?).collect();
-                written.sort_by_key(|(n, _)| done.place(n));
+                let mut written = stage.commit()?;
+                written.sort_by_key(|p| {
+                    let name = p.strip_prefix(dir).unwrap_or(p);
+                    done.place(&name.to_string_lossy())
+                });
                 let list: String = written
                     .iter()
-                    .map(|(_, p)| format!("wrote {}\n", p.display()))
+                    .map(|p| format!("wrote {}\n", p.display()))
                     .collect();
                 eprint!("{list}");
                 // The process ends next: freeing a large resolution node by node (2-3% of a

@@ -90,6 +90,20 @@ impl Stage {
         fail_point(&f.name)
     }
 
+    /// Whether the file staged under `name` holds `content` (read back from its temporary
+    /// file: two targets may write the same file).
+    pub fn staged_content_is(&self, name: &str, content: &str) -> Result<bool> {
+        let target = self.dir.join(name);
+        match self.staged.iter().find(|(_, t)| *t == target) {
+            Some((tmp, _)) => {
+                let on_disk =
+                    fs::read(tmp).with_context(|| format!("reading back {}", tmp.display()))?;
+                Ok(on_disk == content.as_bytes())
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Rename every staged file into place.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
         // The data must be on disk before the renames make it visible, or a crash could leave
@@ -235,6 +249,16 @@ mod tests {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_staged_file_is_compared_by_its_content() {
+        let root = tempfile::tempdir().unwrap();
+        let mut stage = Stage::new(root.path()).unwrap();
+        stage.add(&file("sub/a.txt", "alpha")).unwrap();
+        assert!(stage.staged_content_is("sub/a.txt", "alpha").unwrap());
+        assert!(!stage.staged_content_is("sub/a.txt", "beta").unwrap());
+        assert!(!stage.staged_content_is("b.txt", "alpha").unwrap());
     }
 
     #[test]
