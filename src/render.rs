@@ -70,17 +70,8 @@ impl Renderer {
     /// minijinja's own values: the template reads it node by node (a copy of a 100,000-flow
     /// context took more memory than the flows).
     pub fn render(&self, name: &str, ctx: serde_json::Value) -> Result<String> {
-        self.render_shared(name, &Arc::new(ctx))
-    }
-
-    /// [`Renderer::render`] for a context that several templates read.
-    pub fn render_shared(&self, name: &str, ctx: &Arc<serde_json::Value>) -> Result<String> {
-        let tmpl = self
-            .env
-            .get_template(name)
-            .with_context(|| format!("no template {name}"))?;
-        tmpl.render(JsonNode::wrap(ctx.clone(), ctx))
-            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+        let root = Arc::new(ctx);
+        self.render_value(name, JsonNode::wrap(root.clone(), &root))
     }
 
     /// Render a template whose context is one JSON value under `key` (the cloud templates
@@ -95,26 +86,25 @@ impl Renderer {
     /// it straight from the Rust values; any other use in a template (an overridden template
     /// that loops over it) reads a JSON tree built from it on first use.
     pub fn render_doc<T: JsonDoc>(&self, name: &str, key: &str, doc: T) -> Result<String> {
-        let tmpl = self
-            .env
-            .get_template(name)
-            .with_context(|| format!("no template {name}"))?;
         let node = Value::from_object(DocNode {
             doc: Box::new(doc),
             tree: std::sync::OnceLock::new(),
         });
-        tmpl.render(Value::from_iter([(key, node)]))
-            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+        self.render_value(name, Value::from_iter([(key, node)]))
     }
 
     /// [`Renderer::render`] from any serialisable context (a borrowed struct needs no
     /// intermediate `serde_json::Value`, which matters for 100,000 flows).
     pub fn render_ser<T: serde::Serialize + ?Sized>(&self, name: &str, ctx: &T) -> Result<String> {
+        self.render_value(name, Value::from_serialize(ctx))
+    }
+
+    fn render_value(&self, name: &str, ctx: Value) -> Result<String> {
         let tmpl = self
             .env
             .get_template(name)
             .with_context(|| format!("no template {name}"))?;
-        tmpl.render(Value::from_serialize(ctx))
+        tmpl.render(ctx)
             .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
     }
 }
@@ -304,11 +294,13 @@ fn tojson(
     indent: Option<Value>,
     args: minijinja::value::Kwargs,
 ) -> Result<Value, minijinja::Error> {
-    let doc = value.downcast_object_ref::<DocNode>();
-    let node = value.downcast_object_ref::<JsonNode>();
-    if doc.is_none() && node.is_none() {
+    let doc: &dyn DynDoc = if let Some(d) = value.downcast_object_ref::<DocNode>() {
+        &*d.doc
+    } else if let Some(n) = value.downcast_object_ref::<JsonNode>() {
+        n.get()
+    } else {
         return minijinja::filters::tojson(value, indent, args);
-    }
+    };
     let indent =
         match indent.map_or_else(|| args.get::<Option<Value>>("indent"), |v| Ok(Some(v)))? {
             None => None,
@@ -322,12 +314,7 @@ fn tojson(
     let mut out = Vec::new();
     let pad = indent.map(|n| " ".repeat(n));
     let pad = pad.as_deref().map(str::as_bytes);
-    let res = match (doc, node) {
-        (Some(doc), _) => doc.doc.write(&mut out, pad),
-        (None, Some(node)) => node.get().write(&mut out, pad),
-        (None, None) => unreachable!("handled above"),
-    };
-    res.map_err(|e| {
+    doc.write(&mut out, pad).map_err(|e| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             "cannot serialize to JSON",
@@ -611,55 +598,53 @@ pub fn mermaid_label(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A filter's definition, one character at a time: what the fast filters must equal.
+    fn by_char(s: &str, f: impl Fn(char) -> String) -> String {
+        s.chars().map(f).collect()
+    }
+
     #[test]
     fn run_copying_filters_match_their_character_by_character_definitions() {
-        let md = |s: &str| -> String {
-            s.chars()
-                .map(|c| match c {
-                    '|' => "\\|".into(),
-                    '\\' => "\\\\".into(),
-                    '<' => "&lt;".into(),
-                    '>' => "&gt;".into(),
-                    '&' => "&amp;".into(),
-                    '`' => "\\`".into(),
-                    '\n' => "<br>".into(),
-                    '\r' => String::new(),
-                    '\t' => " ".into(),
-                    c if c.is_control() || is_bidi(c) => "\u{FFFD}".into(),
-                    c => c.to_string(),
-                })
-                .collect()
+        let md = |s: &str| {
+            by_char(s, |c| match c {
+                '|' => "\\|".into(),
+                '\\' => "\\\\".into(),
+                '<' => "&lt;".into(),
+                '>' => "&gt;".into(),
+                '&' => "&amp;".into(),
+                '`' => "\\`".into(),
+                '\n' => "<br>".into(),
+                '\r' => String::new(),
+                '\t' => " ".into(),
+                c if c.is_control() || is_bidi(c) => "\u{FFFD}".into(),
+                c => c.to_string(),
+            })
         };
-        let ps = |s: &str| -> String {
-            let body: String = s
-                .chars()
-                .map(|c| match c {
-                    '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' => format!("{c}{c}"),
-                    '\n' | '\t' => c.to_string(),
-                    '\r' => String::new(),
-                    c if c.is_control() || is_bidi(c) => "\u{FFFD}".into(),
-                    c => c.to_string(),
-                })
-                .collect();
+        let ps = |s: &str| {
+            let body = by_char(s, |c| match c {
+                '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' => format!("{c}{c}"),
+                '\n' | '\t' => c.to_string(),
+                '\r' => String::new(),
+                c if c.is_control() || is_bidi(c) => "\u{FFFD}".into(),
+                c => c.to_string(),
+            });
             format!("'{body}'")
         };
-        let xml = |s: &str| -> String {
-            s.chars()
-                .map(|c| match c {
-                    '&' => "&amp;".into(),
-                    '<' => "&lt;".into(),
-                    '>' => "&gt;".into(),
-                    '"' => "&quot;".into(),
-                    '\'' => "&#39;".into(),
-                    c if c.is_control() && c != '\n' => " ".into(),
-                    c => c.to_string(),
-                })
-                .collect()
+        let xml = |s: &str| {
+            by_char(s, |c| match c {
+                '&' => "&amp;".into(),
+                '<' => "&lt;".into(),
+                '>' => "&gt;".into(),
+                '"' => "&quot;".into(),
+                '\'' => "&#39;".into(),
+                c if c.is_control() && c != '\n' => " ".into(),
+                c => c.to_string(),
+            })
         };
-        let flat = |s: &str| -> String {
-            s.chars()
-                .map(|c| if c.is_control() || is_bidi(c) { ' ' } else { c })
-                .collect()
+        let flat = |s: &str| {
+            by_char(s, |c| {
+                if c.is_control() || is_bidi(c) { ' ' } else { c }.to_string()
+            })
         };
         let samples = [
             "",
@@ -682,16 +667,14 @@ mod tests {
 
     #[test]
     fn html_safe_escapes_the_four_characters_wherever_they_are() {
-        let naive = |s: &str| -> String {
-            s.chars()
-                .map(|c| match c {
-                    '<' => "\\u003c".to_string(),
-                    '>' => "\\u003e".to_string(),
-                    '&' => "\\u0026".to_string(),
-                    '\'' => "\\u0027".to_string(),
-                    c => c.to_string(),
-                })
-                .collect()
+        let naive = |s: &str| {
+            by_char(s, |c| match c {
+                '<' => "\\u003c".to_string(),
+                '>' => "\\u003e".to_string(),
+                '&' => "\\u0026".to_string(),
+                '\'' => "\\u0027".to_string(),
+                c => c.to_string(),
+            })
         };
         for s in [
             "",
