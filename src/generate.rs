@@ -2,7 +2,8 @@
 //! loaded topology to files; most are a template plus a thin adapter in `render/<target>.rs`.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{bail, Result};
@@ -279,7 +280,6 @@ pub fn generate_into(
     let mut merge = Merge {
         several: targets.len() > 1,
         warnings: BTreeMap::new(),
-        seen: HashSet::new(),
         places: HashMap::new(),
         counts: HashMap::new(),
         sink,
@@ -378,9 +378,7 @@ struct Merge<'s> {
     several: bool,
     /// By target index, so the order does not depend on which target finished first.
     warnings: BTreeMap<usize, Vec<Diagnostic>>,
-    /// Names handed on: targets may share a file (nftables and iptables both write the
-    /// domain list), but not with different content.
-    seen: HashSet<String>,
+    /// Every name handed on, with its place (see [`Done::places`]).
     places: HashMap<String, (usize, usize)>,
     /// Files seen so far of each target.
     counts: HashMap<usize, usize>,
@@ -412,17 +410,23 @@ impl Merge<'_> {
         let count = self.counts.entry(index).or_insert(0);
         let pos = *count;
         *count += 1;
-        let place = self.places.entry(f.name.clone()).or_insert((index, pos));
-        *place = (*place).min((index, pos));
-        // Compared only when a name repeats (hashing every file cost about 0.3 CPU-seconds
-        // of a 100,000-flow run).
-        if !self.seen.insert(f.name.clone()) {
-            if self.sink.same(&f)? {
-                return Ok(());
+        match self.places.entry(f.name.clone()) {
+            // Targets may share a file (nftables and iptables both write the domain list), but
+            // not with different content; compared only when a name repeats (hashing every
+            // file cost about 0.3 CPU-seconds of a 100,000-flow run).
+            Entry::Occupied(mut e) => {
+                let place = e.get_mut();
+                *place = (*place).min((index, pos));
+                if !self.sink.same(&f)? {
+                    bail!("two targets both write {} with different content", f.name);
+                }
+                Ok(())
             }
-            bail!("two targets both write {} with different content", f.name);
+            Entry::Vacant(e) => {
+                e.insert((index, pos));
+                self.sink.add(f)
+            }
         }
-        self.sink.add(f)
     }
 
     /// Every target's warnings in target order, each message once, and the files' places.
