@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use ctxfw::catalogue::Platform;
-use ctxfw::generate::{self, Options, TARGETS};
+use ctxfw::generate::{self, Options, Target, TARGETS};
 use ctxfw::output::OutFile;
 use ctxfw::render::nftables::Layout;
 use ctxfw::render::Renderer;
@@ -20,11 +20,14 @@ fn outputs(path: &Path) -> (String, Vec<(PathBuf, OutFile)>) {
     let loaded = ctxfw::load(path, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let r = Renderer::new(None).unwrap();
     let mut out: Vec<(PathBuf, OutFile)> = Vec::new();
-    for f in ctxfw::render::flows::review_files(&r, &loaded.topology, &loaded.resolution).unwrap() {
-        out.push((PathBuf::from(&f.name), f));
+    // The review files (the `flows` target) are kept without the topology's name in front.
+    let (flows, targets): (Vec<&Target>, Vec<&Target>) =
+        TARGETS.iter().partition(|t| t.name == "flows");
+    let prefix = format!("{}.", loaded.topology.name);
+    for f in generate::generate(&loaded, &r, &Options::default(), &flows).unwrap() {
+        let name = f.name.strip_prefix(&prefix).unwrap_or(&f.name).to_string();
+        out.push((PathBuf::from(name), f));
     }
-    // The `flows` target repeats the review files under other names; skip it.
-    let targets: Vec<_> = TARGETS.iter().filter(|t| t.name != "flows").collect();
     for f in generate::generate(&loaded, &r, &Options::default(), &targets).unwrap() {
         out.push((PathBuf::from(&f.name), f));
     }

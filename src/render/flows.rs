@@ -263,21 +263,3 @@ pub fn table(res: &Resolution) -> String {
     out.push_str(&format!("{} flows\n", res.flows.len()));
     out
 }
-
-/// The review files every topology has in `golden/<name>/`: the flows as JSON and Markdown.
-pub fn review_files(
-    r: &Renderer,
-    topo: &Topology,
-    res: &Resolution,
-) -> Result<Vec<crate::output::OutFile>> {
-    Ok(vec![
-        crate::output::OutFile {
-            name: "flows.json".into(),
-            content: json_text(topo, res),
-        },
-        crate::output::OutFile {
-            name: "flows.md".into(),
-            content: markdown(r, topo, res)?,
-        },
-    ])
-}
