@@ -74,14 +74,21 @@ struct Merged {
     by_key: HashMap<u64, Vec<usize>>,
 }
 
-impl Merged {
-    fn key_hash(s: &End<'_>, d: &End<'_>, proto: Protocol) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (&s.name, &s.iface, &d.name, &d.iface, proto).hash(&mut h);
-        h.finish()
-    }
+/// What merges flows: source, source interface, destination, destination interface,
+/// protocol; also their output order.
+type Key<'k> = (&'k str, Option<&'k str>, &'k str, Option<&'k str>, Protocol);
 
+fn flow_key(f: &Flow) -> Key<'_> {
+    (
+        &f.from,
+        f.from_interface.as_deref(),
+        &f.to,
+        f.to_interface.as_deref(),
+        f.protocol,
+    )
+}
+
+impl Merged {
     /// The merged flow of these endpoints and protocol, made by `new` the first time.
     fn entry(
         &mut self,
@@ -90,15 +97,21 @@ impl Merged {
         proto: Protocol,
         new: impl FnOnce() -> Flow,
     ) -> &mut Flow {
-        let slots = self.by_key.entry(Self::key_hash(s, d, proto)).or_default();
-        let found = slots.iter().copied().find(|&i| {
-            let f = &self.flows[i];
-            f.protocol == proto
-                && f.from == s.name
-                && f.to == d.name
-                && f.from_interface == s.iface
-                && f.to_interface == d.iface
-        });
+        use std::hash::{Hash, Hasher};
+        let key: Key<'_> = (
+            &s.name,
+            s.iface.as_deref(),
+            &d.name,
+            d.iface.as_deref(),
+            proto,
+        );
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        let slots = self.by_key.entry(h.finish()).or_default();
+        let found = slots
+            .iter()
+            .copied()
+            .find(|&i| flow_key(&self.flows[i]) == key);
         let i = found.unwrap_or_else(|| {
             self.flows.push(new());
             slots.push(self.flows.len() - 1);
@@ -107,26 +120,10 @@ impl Merged {
         &mut self.flows[i]
     }
 
-    /// The flows in (source, source interface, destination, destination interface, protocol)
-    /// order.
+    /// The flows in [`Key`] order.
     fn into_sorted(self) -> Vec<Flow> {
         let mut flows = self.flows;
-        flows.sort_unstable_by(|a, b| {
-            (
-                &a.from,
-                &a.from_interface,
-                &a.to,
-                &a.to_interface,
-                a.protocol,
-            )
-                .cmp(&(
-                    &b.from,
-                    &b.from_interface,
-                    &b.to,
-                    &b.to_interface,
-                    b.protocol,
-                ))
-        });
+        flows.sort_unstable_by(|a, b| flow_key(a).cmp(&flow_key(b)));
         flows
     }
 }
