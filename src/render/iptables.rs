@@ -109,9 +109,6 @@ struct FileCtx<'a> {
     chains: Vec<ChainCtx>,
 }
 
-/// A chain's rules, one shared list per address family.
-type ByFamily = Vec<(Family, Arc<[FwRule]>)>;
-
 /// A rule as the template reads it.
 fn rule_value(_: usize, r: &FwRule) -> minijinja::Value {
     #[derive(Serialize)]
@@ -138,20 +135,15 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         Perspective::Host(h) => Some(h),
         Perspective::Zone => None,
     };
-    // Each chain's rules split by family, shared with the template.
-    let split: Vec<(Direction, ByFamily)> = m
+    // Each chain's rules split into IPv4 and IPv6, shared with the template.
+    let split: Vec<(Direction, [Arc<[FwRule]>; 2])> = m
         .chains
         .iter_mut()
         .map(|c| {
-            let mut by_fam: Vec<(Family, Vec<FwRule>)> =
-                m.families.iter().map(|&f| (f, Vec::new())).collect();
-            for r in std::mem::take(&mut c.rules) {
-                if let Some((_, v)) = by_fam.iter_mut().find(|(f, _)| *f == r.family) {
-                    v.push(r);
-                }
-            }
-            let shared = by_fam.into_iter().map(|(f, v)| (f, Arc::from(v))).collect();
-            (c.direction, shared)
+            let (v4, v6): (Vec<_>, Vec<_>) = std::mem::take(&mut c.rules)
+                .into_iter()
+                .partition(|r| r.family == Family::Ipv4);
+            (c.direction, [v4.into(), v6.into()])
         })
         .collect();
     let mut files = Vec::new();
@@ -164,11 +156,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                     Direction::Inbound => ("INPUT", "-in", Some("-i lo")),
                     Direction::Outbound => ("OUTPUT", "-out", Some("-o lo")),
                 };
-                let rules = by_fam
-                    .iter()
-                    .find(|(f, _)| *f == fam)
-                    .map(|(_, r)| r.clone())
-                    .unwrap_or_else(|| Arc::from(Vec::new()));
+                let rules = by_fam[usize::from(fam == Family::Ipv6)].clone();
                 ChainCtx {
                     name: chain_name(&topo.name, suffix),
                     builtin,
