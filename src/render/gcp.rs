@@ -25,6 +25,7 @@ use crate::output::OutFile;
 use crate::topology::{Location, Topology};
 
 use super::cloud::{self, Family};
+use super::flows::end_label;
 
 pub const MAX_NAME: usize = 63;
 pub const MAX_DESCRIPTION: usize = 2048;
@@ -133,10 +134,6 @@ pub fn firewalls(topo: &Topology, flows: &[Flow]) -> Result<Vec<Firewall>> {
     let network: Arc<str> = format!("global/networks/{}", rfc1035(&topo.name)).into();
     let mut out: Vec<Firewall> = Vec::new();
     let mut owners: Vec<String> = Vec::new();
-    let label = |s: &str, i: &Option<String>| match i {
-        Some(i) => format!("{s}-{i}"),
-        None => s.to_string(),
-    };
     let rule = |name: String, description: &Arc<str>, direction, targets| Firewall {
         kind: "compute#firewall",
         name,
@@ -159,10 +156,11 @@ pub fn firewalls(topo: &Topology, flows: &[Flow]) -> Result<Vec<Firewall>> {
         }
         let description: Arc<str> = cloud::truncate(&cloud::describe(f), MAX_DESCRIPTION).into();
         let fams = cloud::families(f);
+        // `rfc1035` turns the `.` before an interface into `-`, as every other character.
         let base = format!(
             "{}-to-{}-{}",
-            label(&f.from, &f.from_interface),
-            label(&f.to, &f.to_interface),
+            end_label(&f.from, &f.from_interface),
+            end_label(&f.to, &f.to_interface),
             f.protocol
         );
         if to_in {
