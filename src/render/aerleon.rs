@@ -99,8 +99,8 @@ impl Nets {
             Some(old) if old.as_slice() != nets => bail!(
                 "{topo}: the Aerleon network name `{name}` would stand for two address sets \
                  ({} and {}); rename a component or interface so the names differ",
-                fmt_nets(old),
-                fmt_nets(nets)
+                super::flows::join_nets(old),
+                super::flows::join_nets(nets)
             ),
             Some(_) => {}
             None => {
@@ -109,13 +109,6 @@ impl Nets {
         }
         Ok(name)
     }
-}
-
-fn fmt_nets(n: &[IpNet]) -> String {
-    n.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// One Aerleon term, keys in the order Aerleon's examples write them.

@@ -18,6 +18,17 @@ pub fn end_label(name: &str, iface: &Option<String>) -> String {
     }
 }
 
+/// Networks as text, space-separated (`10.0.0.0/24 10.0.1.5/32`), for tables and messages.
+pub fn join_nets(v: &[ipnet::IpNet]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(20 * v.len());
+    for (i, n) in v.iter().enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        let _ = write!(out, "{sep}{n}");
+    }
+    out
+}
+
 /// Why the flow is there: the parameters that switched it, or a topology reason.
 pub fn switched_by(f: &Flow) -> String {
     let mut parts = Vec::new();
@@ -148,22 +159,16 @@ pub fn csv(res: &Resolution) -> String {
     let mut out = String::new();
     push_row(&mut out, CSV_HEADER.iter().map(|s| s.to_string()));
     for f in res.flows.iter() {
-        let nets = |v: &[ipnet::IpNet]| {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         push_row(
             &mut out,
             [
                 f.id.clone(),
                 f.from_zone.clone(),
                 end_label(&f.from, &f.from_interface),
-                nets(&f.from_addresses),
+                join_nets(&f.from_addresses),
                 f.to_zone.clone(),
                 end_label(&f.to, &f.to_interface),
-                nets(&f.to_addresses),
+                join_nets(&f.to_addresses),
                 f.to_fqdns.join(" "),
                 f.protocol.to_string(),
                 f.ports.to_string(),

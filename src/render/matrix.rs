@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::flows::{end_label, push_row};
+use super::flows::{end_label, join_nets, push_row};
 use super::xml_escape;
 use crate::flow::Flow;
 use crate::generate::Ctx;
@@ -97,16 +97,6 @@ fn proto_ports(f: &Flow) -> String {
     }
 }
 
-fn nets(v: &[ipnet::IpNet]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(20 * v.len());
-    for (i, n) in v.iter().enumerate() {
-        let sep = if i == 0 { "" } else { " " };
-        let _ = write!(out, "{sep}{n}");
-    }
-    out
-}
-
 /// Why a flow is there: the parameters that switched it on, a topology reason, or always.
 fn why(f: &Flow) -> String {
     let s = super::flows::switched_by(f);
@@ -133,7 +123,7 @@ const COLUMNS: [&str; 11] = [
 
 /// One table row, as cells in `COLUMNS` order.
 fn row(i: usize, f: &Flow) -> [String; 11] {
-    let mut dst = nets(&f.to_addresses);
+    let mut dst = join_nets(&f.to_addresses);
     if !f.to_fqdns.is_empty() {
         dst = format!("{} ({dst})", f.to_fqdns.join(" "));
     }
@@ -141,7 +131,7 @@ fn row(i: usize, f: &Flow) -> [String; 11] {
         (i + 1).to_string(),
         f.from_zone.clone(),
         end_label(&f.from, &f.from_interface),
-        nets(&f.from_addresses),
+        join_nets(&f.from_addresses),
         f.to_zone.clone(),
         end_label(&f.to, &f.to_interface),
         dst,
@@ -194,7 +184,7 @@ fn context<'a>(topo: &'a Topology, res: &'a crate::resolve::Resolution) -> Conte
         zones.push(json!({
             "id": format!("z{zi}"),
             "name": z,
-            "cidrs": nets(&zone.cidrs),
+            "cidrs": join_nets(&zone.cidrs),
             "description": zone.description.clone().unwrap_or_default(),
             "nodes": nodes,
         }));
