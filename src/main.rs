@@ -325,7 +325,7 @@ fn run(cli: Cli) -> Result<u8> {
                 // One write for the list, not one per file (thousands of Windows scripts).
                 // Targets finish in any order: list the files in target order.
                 let mut written = stage.commit()?;
-                written.sort_by_key(|p| {
+                written.sort_by_cached_key(|p| {
                     let name = p.strip_prefix(dir).unwrap_or(p);
                     done.place(&name.to_string_lossy())
                 });
