@@ -6,7 +6,6 @@
 //! line, but needs nftables 1.0.8; Debian 12 ships 1.0.6.)
 
 use std::collections::{HashMap, HashSet};
-
 use std::sync::Arc;
 
 use anyhow::Result;
