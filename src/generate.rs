@@ -4,7 +4,9 @@
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use anyhow::{bail, Result};
 
@@ -38,6 +40,9 @@ impl Options {
     }
 }
 
+/// Writes one named file through a writer; see [`Ctx::write`].
+type WriteFile<'a> = dyn Fn(&str, &mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()> + 'a;
+
 /// What a target renders from.
 pub struct Ctx<'a> {
     pub loaded: &'a Loaded,
@@ -46,16 +51,25 @@ pub struct Ctx<'a> {
     /// Warnings a target finds while rendering (a host rule set that would lock out its
     /// administrators, a flow it cannot express); `generate_all` returns them.
     pub warnings: RefCell<Vec<Diagnostic>>,
-    /// Where [`Ctx::emit`] sends a finished file.
-    emit: &'a dyn Fn(OutFile),
+    /// Where [`Ctx::write`] sends a file.
+    out: &'a WriteFile<'a>,
 }
 
 impl Ctx<'_> {
-    /// Hand a finished file on before the target returns: a target that writes several large
-    /// files (the flows, the matrix) need not hold them all until its last one is done. Files
-    /// keep their order: emitted ones first, then the returned ones.
-    pub fn emit(&self, f: OutFile) {
-        (self.emit)(f)
+    /// Hand a finished file on before the target returns. Files keep their order: emitted and
+    /// written ones first, then the returned ones.
+    pub fn emit(&self, f: OutFile) -> Result<()> {
+        self.write(&f.name, |w| Ok(w.write_all(f.content.as_bytes())?))
+    }
+
+    /// Write the file `name` as `body` makes it: with `--out`, straight into its staged file,
+    /// so a large file (240 MB of flows JSON at 100,000 flows) is never held whole in memory.
+    pub fn write(&self, name: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+        let mut body = Some(body);
+        (self.out)(name, &mut |w| match body.take() {
+            Some(b) => b(w),
+            None => anyhow::bail!("{name} written twice"),
+        })
     }
 
     /// Report a warning about the topology (printed by the CLI like `check`'s warnings).
@@ -140,15 +154,14 @@ pub const TARGETS: &[Target] = &[
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
-    // The JSON (240 MB at 100,000 flows) is written before the Markdown is rendered.
-    ctx.emit(OutFile {
-        name: format!("{}.flows.json", t.name),
-        content: crate::render::flows::json_text(t, r),
-    });
-    Ok(vec![OutFile {
-        name: format!("{}.flows.md", t.name),
-        content: crate::render::flows::markdown(ctx.renderer, t, r)?,
-    }])
+    // Both are written as they are made (240 MB of JSON at 100,000 flows).
+    ctx.write(&format!("{}.flows.json", t.name), |w| {
+        crate::render::flows::write_json(t, r, w)
+    })?;
+    ctx.write(&format!("{}.flows.md", t.name), |w| {
+        crate::render::flows::write_markdown(ctx.renderer, t, r, w)
+    })?;
+    Ok(Vec::new())
 }
 
 pub fn target_names() -> Vec<&'static str> {
@@ -219,8 +232,15 @@ pub fn generate_all(
     opts: &Options,
     targets: &[&Target],
 ) -> Result<Generated> {
-    let mut files: Vec<OutFile> = Vec::new();
-    let done = generate_into(loaded, renderer, opts, targets, &mut files)?;
+    let memory = Memory::default();
+    let done = generate_into(loaded, renderer, opts, targets, &memory)?;
+    let mut files: Vec<OutFile> = memory
+        .0
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect();
     files.sort_by_key(|f| done.place(&f.name));
     Ok(Generated {
         files,
@@ -244,17 +264,17 @@ impl Done {
     }
 }
 
-/// Render every selected target and hand each file to `sink` as soon as it is made (emitted
-/// by its target, or returned when the target is done), so a caller can write files one by
-/// one instead of holding them all. Targets finish in any order: a caller that lists the files
-/// sorts them by [`Done::place`]. On errors, returns the one of the first target that failed,
-/// whatever the timing.
+/// Render every selected target, each file written into `sink` as it is made (on the
+/// worker that renders it), so a caller never holds them all. Targets finish in any order: a
+/// caller that lists the files sorts them by [`Done::place`]. On errors, returns the one of the
+/// first target that failed, whatever the timing (the sink may hold files of any target then:
+/// a [`crate::output::Stage`] dropped without a commit removes them).
 pub fn generate_into(
     loaded: &Loaded,
     renderer: &Renderer,
     opts: &Options,
     targets: &[&Target],
-    sink: &mut dyn Sink,
+    sink: &dyn Sink,
 ) -> Result<Done> {
     if let Some(h) = &opts.host {
         if !loaded.topology.components.contains_key(h) {
@@ -266,16 +286,17 @@ pub fn generate_into(
             .into());
         }
     }
-    let render = |t: &Target, emit: &dyn Fn(OutFile)| {
+    let render = |t: &Target, out: &WriteFile<'_>| {
         let ctx = Ctx {
             loaded,
             renderer,
             opts,
             warnings: RefCell::new(Vec::new()),
-            emit,
+            out,
         };
-        let files = (t.render)(&ctx);
-        (files, ctx.warnings.into_inner())
+        let rendered =
+            (t.render)(&ctx).and_then(|files| files.into_iter().try_for_each(|f| ctx.emit(f)));
+        (rendered, ctx.warnings.into_inner())
     };
     let mut merge = Merge {
         several: targets.len() > 1,
@@ -285,9 +306,8 @@ pub fn generate_into(
         sink,
     };
     // Targets are independent: one worker per core takes the next target (all at once would
-    // hold every target's intermediate data together). Each file is handed on as it arrives
-    // (holding a finished target until the ones before it finish kept several targets' output
-    // in memory); files and warnings still do not depend on timing.
+    // hold every target's intermediate data together). Files and warnings do not depend on
+    // timing.
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let workers = std::thread::available_parallelism()
@@ -305,10 +325,12 @@ pub fn generate_into(
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let emit = |f: OutFile| {
-                    let _ = tx.send((i, Msg::File(f)));
+                let out = |name: &str, body: &mut dyn FnMut(&mut dyn Write) -> Result<()>| {
+                    let id = sink.write(name, body)?;
+                    let _ = tx.send((i, Msg::File(name.to_string(), id)));
+                    Ok(())
                 };
-                if tx.send((i, Msg::Done(render(t, &emit)))).is_err() {
+                if tx.send((i, Msg::Done(render(t, &out)))).is_err() {
                     break;
                 }
             });
@@ -321,7 +343,7 @@ pub fn generate_into(
                 continue;
             }
             let done = match msg {
-                Msg::File(f) => merge.file(i, f),
+                Msg::File(name, id) => merge.file(i, name, id),
                 Msg::Done(result) => merge.take(i, result),
             };
             if let Err(e) = done {
@@ -336,95 +358,114 @@ pub fn generate_into(
     }
 }
 
-/// What a worker sends: a file its target emitted early, or the target's result.
+/// What a worker sends: a file its target wrote (name and id in the sink), or the target's
+/// result once all its files are written.
 enum Msg {
-    File(OutFile),
-    Done((Result<Vec<OutFile>>, Vec<Diagnostic>)),
+    File(String, usize),
+    Done((Result<()>, Vec<Diagnostic>)),
 }
 
-/// Where [`generate_into`] puts the files.
-pub trait Sink {
-    /// A file whose name was not handed on before.
-    fn add(&mut self, f: OutFile) -> Result<()>;
-    /// Whether the file handed on under `f.name` has `f`'s content.
-    fn same(&mut self, f: &OutFile) -> Result<bool>;
+/// Where [`generate_into`] writes the files; the workers write into it at once.
+pub trait Sink: Sync {
+    /// Writes the file `name` as `body` makes it; returns its id.
+    fn write(
+        &self,
+        name: &str,
+        body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<usize>;
+    /// Whether files `first` and `dup` (one name, written by two targets) have the same
+    /// content; drops `dup`.
+    fn same(&self, first: usize, dup: usize) -> Result<bool>;
 }
 
-impl Sink for Vec<OutFile> {
-    fn add(&mut self, f: OutFile) -> Result<()> {
-        self.push(f);
-        Ok(())
+/// Files kept in memory, by id (`None` once dropped as a duplicate).
+#[derive(Default)]
+struct Memory(Mutex<Vec<Option<OutFile>>>);
+
+impl Sink for Memory {
+    fn write(
+        &self,
+        name: &str,
+        body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<usize> {
+        let mut buf = Vec::new();
+        body(&mut buf)?;
+        let content = String::from_utf8(buf)
+            .map_err(|_| anyhow::anyhow!("{name}: the rendered text is not UTF-8"))?;
+        let mut files = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        files.push(Some(OutFile {
+            name: name.to_string(),
+            content,
+        }));
+        Ok(files.len() - 1)
     }
 
-    fn same(&mut self, f: &OutFile) -> Result<bool> {
-        Ok(self
-            .iter()
-            .any(|g| g.name == f.name && g.content == f.content))
+    fn same(&self, first: usize, dup: usize) -> Result<bool> {
+        let mut files = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let b = files.get_mut(dup).and_then(Option::take);
+        Ok(matches!((files.get(first), b), (Some(Some(a)), Some(b)) if a.content == b.content))
     }
 }
 
 impl Sink for crate::output::Stage {
-    fn add(&mut self, f: OutFile) -> Result<()> {
-        crate::output::Stage::add(self, &f)
+    fn write(
+        &self,
+        name: &str,
+        body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<usize> {
+        crate::output::Stage::write(self, name, body)
     }
 
-    fn same(&mut self, f: &OutFile) -> Result<bool> {
-        self.staged_content_is(&f.name, &f.content)
+    fn same(&self, first: usize, dup: usize) -> Result<bool> {
+        crate::output::Stage::same(self, first, dup)
     }
 }
 
-/// Folds the targets' results into the sink.
+/// Folds the targets' files and results.
 struct Merge<'s> {
     several: bool,
     /// By target index, so the order does not depend on which target finished first.
     warnings: BTreeMap<usize, Vec<Diagnostic>>,
-    /// Every name handed on, with its place (see [`Done::places`]).
-    places: HashMap<String, (usize, usize)>,
+    /// Every name written, with its place (see [`Done::places`]) and its id in the sink.
+    places: HashMap<String, ((usize, usize), usize)>,
     /// Files seen so far of each target.
     counts: HashMap<usize, usize>,
-    sink: &'s mut dyn Sink,
+    sink: &'s dyn Sink,
 }
 
 impl Merge<'_> {
     fn take(
         &mut self,
         index: usize,
-        (rendered, found): (Result<Vec<OutFile>>, Vec<Diagnostic>),
+        (rendered, found): (Result<()>, Vec<Diagnostic>),
     ) -> Result<()> {
         self.warnings.insert(index, found);
-        let files = match rendered {
+        match rendered {
             // Under `all`, a target with nothing to write for this topology is skipped.
-            Err(e) if self.several && e.downcast_ref::<NothingToRender>().is_some() => {
-                return Ok(())
-            }
-            r => r?,
-        };
-        for f in files {
-            self.file(index, f)?;
+            Err(e) if self.several && e.downcast_ref::<NothingToRender>().is_some() => Ok(()),
+            r => r,
         }
-        Ok(())
     }
 
     /// One file of target `index`, in that target's order.
-    fn file(&mut self, index: usize, f: OutFile) -> Result<()> {
+    fn file(&mut self, index: usize, name: String, id: usize) -> Result<()> {
         let count = self.counts.entry(index).or_insert(0);
         let pos = *count;
         *count += 1;
-        match self.places.entry(f.name.clone()) {
+        match self.places.entry(name) {
             // Targets may share a file (nftables and iptables both write the domain list), but
-            // not with different content; compared only when a name repeats (hashing every
-            // file cost about 0.3 CPU-seconds of a 100,000-flow run).
+            // not with different content; compared only when a name repeats.
             Entry::Occupied(mut e) => {
-                let place = e.get_mut();
+                let (place, first) = e.get_mut();
                 *place = (*place).min((index, pos));
-                if !self.sink.same(&f)? {
-                    bail!("two targets both write {} with different content", f.name);
+                if !self.sink.same(*first, id)? {
+                    bail!("two targets both write {} with different content", e.key());
                 }
                 Ok(())
             }
             Entry::Vacant(e) => {
-                e.insert((index, pos));
-                self.sink.add(f)
+                e.insert(((index, pos), id));
+                Ok(())
             }
         }
     }
@@ -439,7 +480,11 @@ impl Merge<'_> {
         }
         Done {
             warnings,
-            places: self.places,
+            places: self
+                .places
+                .into_iter()
+                .map(|(name, (place, _))| (name, place))
+                .collect(),
         }
     }
 }
@@ -475,7 +520,7 @@ mod tests {
     }
 
     fn emits_then_returns(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
-        ctx.emit(file("first"));
+        ctx.emit(file("first"))?;
         std::thread::sleep(Duration::from_millis(50));
         Ok(vec![file("second")])
     }

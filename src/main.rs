@@ -312,12 +312,11 @@ fn run(cli: Cli) -> Result<u8> {
                 },
             };
             if let Some(dir) = &out {
-                // Each file is staged as soon as its target is rendered; all are renamed into
-                // place at the end, or none when anything fails (the stage cleans up).
-                let mut stage = ctxfw::output::Stage::new(dir)?;
-                let done = ctxfw::generate::generate_into(
-                    &loaded, &renderer, &opts, &targets, &mut stage,
-                )?;
+                // Each file is written into its staged file as its target renders it; all are
+                // renamed into place at the end, or none when anything fails (the stage cleans up).
+                let stage = ctxfw::output::Stage::new(dir)?;
+                let done =
+                    ctxfw::generate::generate_into(&loaded, &renderer, &opts, &targets, &stage)?;
                 print_warnings(&done.warnings);
                 if stage.is_empty() {
                     return Ok(nothing_to_write(&file, &target));

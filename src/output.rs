@@ -2,9 +2,11 @@
 //! renamed into place only when all of them rendered, so an error leaves nothing half-written
 //! and existing files untouched.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
@@ -22,7 +24,7 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<Vec<PathBuf>> {
     for f in files {
         check_name(&f.name)?;
     }
-    let mut stage = Stage::new(dir)?;
+    let stage = Stage::new(dir)?;
     for f in files {
         stage.add(f)?;
     }
@@ -31,87 +33,121 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<Vec<PathBuf>> {
 
 /// Files staged as temporary files in their own directories, renamed into place by
 /// [`Stage::commit`]. Dropped without a commit (an error part-way), it removes every temporary
-/// file and every directory it created, so nothing is left behind. Staging file by file lets a
-/// large generation write each file as soon as it is rendered instead of holding them all.
+/// file and every directory it created, so nothing is left behind. Several threads may write
+/// files at once, each straight into its temporary file: a large generation never holds a
+/// whole rendered file in memory.
 pub struct Stage {
     dir: PathBuf,
-    created: Vec<PathBuf>,
-    staged: Vec<(PathBuf, PathBuf)>,
-    committed: bool,
-    /// The directory the last file went into, known to exist.
-    ready: Option<PathBuf>,
     /// Part of every temporary name (asked once: it is a system call).
     pid: u32,
+    inner: Mutex<Staging>,
+    committed: bool,
+}
+
+#[derive(Default)]
+struct Staging {
+    created: Vec<PathBuf>,
+    /// (temporary, final) by file id; `None` once dropped as a duplicate.
+    staged: Vec<Option<(PathBuf, PathBuf)>>,
+    /// Directories known to exist (8,000 Windows scripts share one).
+    ready: HashSet<PathBuf>,
 }
 
 impl Stage {
     /// Creates the output directory (and its missing parents) now.
     pub fn new(dir: &Path) -> Result<Stage> {
-        let mut created = Vec::new();
-        let made = create_dirs(dir, &mut created);
+        let mut inner = Staging::default();
+        let made = create_dirs(dir, &mut inner.created);
         let stage = Stage {
             dir: dir.to_path_buf(),
-            created,
-            staged: Vec::new(),
-            committed: false,
-            ready: None,
             pid: std::process::id(),
+            inner: Mutex::new(inner),
+            committed: false,
         };
         made.with_context(|| format!("creating output directory {}", dir.display()))?;
         Ok(stage)
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Staging> {
+        // A panic elsewhere cannot leave the lists half-updated: keep cleaning up.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Nothing staged yet.
     pub fn is_empty(&self) -> bool {
-        self.staged.is_empty()
+        self.lock().staged.iter().all(Option::is_none)
     }
 
     /// Write one file to its temporary name (flushed to disk by [`Stage::commit`]).
-    pub fn add(&mut self, f: &OutFile) -> Result<()> {
-        check_name(&f.name)?;
-        let target = self.dir.join(&f.name);
+    pub fn add(&self, f: &OutFile) -> Result<usize> {
+        self.write(&f.name, |w| Ok(w.write_all(f.content.as_bytes())?))
+    }
+
+    /// Stage the file `name` as `body` writes it, through a buffer straight into its temporary
+    /// file; returns the file's id (for [`Stage::same`]).
+    pub fn write(
+        &self,
+        name: &str,
+        body: impl FnOnce(&mut dyn Write) -> Result<()>,
+    ) -> Result<usize> {
+        check_name(name)?;
+        let target = self.dir.join(name);
         let parent = target.parent().unwrap_or(&self.dir).to_path_buf();
-        // One check per directory, not per file (8,000 Windows scripts share one).
-        if self.ready.as_ref() != Some(&parent) {
-            create_dirs(&parent, &mut self.created)
-                .with_context(|| format!("creating directory {}", parent.display()))?;
-            self.ready = Some(parent.clone());
-        }
         let base = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = parent.join(format!(".{base}.{}.tmp", self.pid));
-        let mut h =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        self.staged.push((tmp.clone(), target));
-        h.write_all(f.content.as_bytes())
+        let (id, tmp) = {
+            let mut st = self.lock();
+            if !st.ready.contains(&parent) {
+                create_dirs(&parent, &mut st.created)
+                    .with_context(|| format!("creating directory {}", parent.display()))?;
+                st.ready.insert(parent.clone());
+            }
+            // The id keeps two files of one name (two targets share a file) apart.
+            let id = st.staged.len();
+            let tmp = parent.join(format!(".{base}.{}.{id}.tmp", self.pid));
+            // Listed before it exists, so a failure from here on still removes it.
+            st.staged.push(Some((tmp.clone(), target)));
+            (id, tmp)
+        };
+        let file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+        // The body's errors say what failed (a template, with its line).
+        body(&mut w)?;
+        w.flush()
             .with_context(|| format!("writing {}", tmp.display()))?;
-        fail_point(&f.name)
+        fail_point(name)?;
+        Ok(id)
     }
 
-    /// Whether the file staged under `name` holds `content` (read back from its temporary
-    /// file: two targets may write the same file).
-    pub fn staged_content_is(&self, name: &str, content: &str) -> Result<bool> {
-        let target = self.dir.join(name);
-        match self.staged.iter().find(|(_, t)| *t == target) {
-            Some((tmp, _)) => {
-                let on_disk =
-                    fs::read(tmp).with_context(|| format!("reading back {}", tmp.display()))?;
-                Ok(on_disk == content.as_bytes())
-            }
-            None => Ok(false),
-        }
+    /// Whether the files staged as `first` and `dup` (two targets writing one name) have the
+    /// same content; `dup` is dropped either way, `first` stays.
+    pub fn same(&self, first: usize, dup: usize) -> Result<bool> {
+        let (a, b) = {
+            let mut st = self.lock();
+            let a = st.staged.get(first).cloned().flatten();
+            let b = st.staged.get_mut(dup).and_then(Option::take);
+            (a, b)
+        };
+        let (Some((a, _)), Some((b, _))) = (a, b) else {
+            return Ok(false);
+        };
+        let read = |p: &Path| fs::read(p).with_context(|| format!("reading back {}", p.display()));
+        let same = read(&a)? == read(&b)?;
+        let _ = fs::remove_file(&b);
+        Ok(same)
     }
 
     /// Rename every staged file into place.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
+        let staged: Vec<(PathBuf, PathBuf)> =
+            self.lock().staged.iter().flatten().cloned().collect();
         // The data must be on disk before the renames make it visible, or a crash could leave
         // an empty file under a final name. Concurrent fsyncs share journal commits (one after
         // another, 833 Windows scripts took twice as long to write).
-        sync_files(&self.staged)?;
+        sync_files(&staged)?;
         self.committed = true;
-        let staged = std::mem::take(&mut self.staged);
         let mut written = Vec::new();
         for (i, (tmp, target)) in staged.iter().enumerate() {
             if let Err(e) = fs::rename(tmp, target) {
@@ -132,11 +168,12 @@ impl Drop for Stage {
         if self.committed {
             return;
         }
-        for (tmp, _) in &self.staged {
+        let st = self.lock();
+        for (tmp, _) in st.staged.iter().flatten() {
             let _ = fs::remove_file(tmp);
         }
         // Deepest first; only directories this stage created (and so empty again).
-        for d in self.created.iter().rev() {
+        for d in st.created.iter().rev() {
             let _ = fs::remove_dir(d);
         }
     }
@@ -252,13 +289,45 @@ mod tests {
     }
 
     #[test]
-    fn a_staged_file_is_compared_by_its_content() {
+    fn a_duplicate_is_compared_by_its_content_and_dropped() {
         let root = tempfile::tempdir().unwrap();
-        let mut stage = Stage::new(root.path()).unwrap();
-        stage.add(&file("sub/a.txt", "alpha")).unwrap();
-        assert!(stage.staged_content_is("sub/a.txt", "alpha").unwrap());
-        assert!(!stage.staged_content_is("sub/a.txt", "beta").unwrap());
-        assert!(!stage.staged_content_is("b.txt", "alpha").unwrap());
+        let stage = Stage::new(root.path()).unwrap();
+        let first = stage.add(&file("sub/a.txt", "alpha")).unwrap();
+        let same = stage.add(&file("sub/a.txt", "alpha")).unwrap();
+        let other = stage.add(&file("sub/a.txt", "beta")).unwrap();
+        assert_eq!(entries(&root.path().join("sub")).len(), 3);
+        assert!(stage.same(first, same).unwrap());
+        assert!(!stage.same(first, other).unwrap());
+        // Both duplicates are gone; the first stays and is the one renamed.
+        assert_eq!(entries(&root.path().join("sub")).len(), 1);
+        assert_eq!(stage.commit().unwrap().len(), 1);
+        assert_eq!(
+            fs::read_to_string(root.path().join("sub/a.txt")).unwrap(),
+            "alpha"
+        );
+    }
+
+    #[test]
+    fn a_file_is_streamed_into_its_temporary_name_and_a_failure_removes_it() {
+        let root = tempfile::tempdir().unwrap();
+        let stage = Stage::new(root.path()).unwrap();
+        stage
+            .write("big.txt", |w| {
+                for i in 0..100_000 {
+                    writeln!(w, "line {i}")?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let err = stage
+            .write("half.txt", |w| {
+                w.write_all(b"half")?;
+                anyhow::bail!("template failed")
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "template failed");
+        drop(stage);
+        assert!(entries(root.path()).is_empty());
     }
 
     #[test]
@@ -266,15 +335,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("new/out");
         {
-            let mut stage = Stage::new(&out).unwrap();
+            let stage = Stage::new(&out).unwrap();
             stage.add(&file("a.txt", "a")).unwrap();
             stage.add(&file("sub/b.txt", "b")).unwrap();
             assert_eq!(
                 entries(&out),
-                vec![
-                    ".a.txt.".to_string() + &std::process::id().to_string() + ".tmp",
-                    "sub".into()
-                ]
+                vec![format!(".a.txt.{}.0.tmp", std::process::id()), "sub".into()]
             );
         }
         // The directories it made are gone too.
@@ -285,7 +351,7 @@ mod tests {
     fn a_commit_renames_every_file_into_place() {
         let root = tempfile::tempdir().unwrap();
         fs::write(root.path().join("a.txt"), "old").unwrap();
-        let mut stage = Stage::new(root.path()).unwrap();
+        let stage = Stage::new(root.path()).unwrap();
         assert!(stage.is_empty());
         stage.add(&file("a.txt", "new")).unwrap();
         stage.add(&file("x.aerleon/def/n.yaml", "n")).unwrap();
@@ -310,7 +376,7 @@ mod tests {
     #[test]
     fn names_outside_the_directory_are_refused() {
         let root = tempfile::tempdir().unwrap();
-        let mut stage = Stage::new(root.path()).unwrap();
+        let stage = Stage::new(root.path()).unwrap();
         for bad in ["../x", "/etc/x", "", "a/../../x"] {
             assert!(stage.add(&file(bad, "x")).is_err(), "{bad}");
         }

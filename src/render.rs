@@ -86,11 +86,22 @@ impl Renderer {
     /// it straight from the Rust values; any other use in a template (an overridden template
     /// that loops over it) reads a JSON tree built from it on first use.
     pub fn render_doc<T: JsonDoc>(&self, name: &str, key: &str, doc: T) -> Result<String> {
+        into_string(|w| self.render_doc_to(name, key, doc, w))
+    }
+
+    /// [`Renderer::render_doc`] into a writer.
+    pub fn render_doc_to<T: JsonDoc>(
+        &self,
+        name: &str,
+        key: &str,
+        doc: T,
+        w: &mut dyn std::io::Write,
+    ) -> Result<()> {
         let node = Value::from_object(DocNode {
             doc: Box::new(doc),
             tree: std::sync::OnceLock::new(),
         });
-        self.render_value(name, Value::from_iter([(key, node)]))
+        self.render_ser_to(name, &Value::from_iter([(key, node)]), w)
     }
 
     /// [`Renderer::render`] from any serialisable context (a borrowed struct needs no
@@ -99,14 +110,38 @@ impl Renderer {
         self.render_value(name, Value::from_serialize(ctx))
     }
 
-    fn render_value(&self, name: &str, ctx: Value) -> Result<String> {
-        let tmpl = self
-            .env
-            .get_template(name)
-            .with_context(|| format!("no template {name}"))?;
-        tmpl.render(ctx)
+    /// [`Renderer::render_ser`] into a writer, as the template is evaluated (see
+    /// [`crate::generate::Ctx::write`]).
+    pub fn render_ser_to<T: serde::Serialize + ?Sized>(
+        &self,
+        name: &str,
+        ctx: &T,
+        w: &mut dyn std::io::Write,
+    ) -> Result<()> {
+        self.template(name)?
+            .render_captured_to(Value::from_serialize(ctx), w)
+            .map(drop)
             .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
     }
+
+    fn template(&self, name: &str) -> Result<minijinja::Template<'_, '_>> {
+        self.env
+            .get_template(name)
+            .with_context(|| format!("no template {name}"))
+    }
+
+    fn render_value(&self, name: &str, ctx: Value) -> Result<String> {
+        self.template(name)?
+            .render(ctx)
+            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+    }
+}
+
+/// The text a writer function writes (the CLI's standard output, tests).
+pub fn into_string(write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>) -> Result<String> {
+    let mut buf = Vec::new();
+    write(&mut buf)?;
+    String::from_utf8(buf).context("rendered text is not UTF-8")
 }
 
 /// A node inside a shared JSON value, seen by templates as a sequence or map whose children

@@ -281,39 +281,31 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         })
         .collect();
 
-    let render = |tmpl: &str, yaml: String| -> Result<String> {
-        ctx.renderer.render_ser(
-            tmpl,
-            &Page {
-                topology: &topo.name,
-                yaml,
-            },
-        )
+    // Each file is written as it is rendered, the policy's YAML dropped before the next.
+    let write = |name: String, tmpl: &str, yaml: String| -> Result<()> {
+        let page = Page {
+            topology: &topo.name,
+            yaml,
+        };
+        ctx.write(&name, |w| ctx.renderer.render_ser_to(tmpl, &page, w))
     };
     let base = format!("{}.aerleon", topo.name);
-    Ok(vec![
-        OutFile {
-            name: format!("{base}/policies/pol/{}.yaml", topo.name),
-            content: render(
-                "aerleon.policy.yaml.j2",
-                super::yaml_json(&BTreeMap::from([("filters", filter_values)])),
-            )?,
-        },
-        OutFile {
-            name: format!("{base}/def/networks.yaml"),
-            content: render(
-                "aerleon.def.yaml.j2",
-                super::yaml_json(&BTreeMap::from([("networks", networks)])),
-            )?,
-        },
-        OutFile {
-            name: format!("{base}/def/services.yaml"),
-            content: render(
-                "aerleon.def.yaml.j2",
-                super::yaml_json(&BTreeMap::from([("services", services)])),
-            )?,
-        },
-    ])
+    write(
+        format!("{base}/policies/pol/{}.yaml", topo.name),
+        "aerleon.policy.yaml.j2",
+        super::yaml_json(&BTreeMap::from([("filters", filter_values)])),
+    )?;
+    write(
+        format!("{base}/def/networks.yaml"),
+        "aerleon.def.yaml.j2",
+        super::yaml_json(&BTreeMap::from([("networks", networks)])),
+    )?;
+    write(
+        format!("{base}/def/services.yaml"),
+        "aerleon.def.yaml.j2",
+        super::yaml_json(&BTreeMap::from([("services", services)])),
+    )?;
+    Ok(Vec::new())
 }
 
 /// A YAML file's template context: the document as text.

@@ -269,11 +269,11 @@ fn check(topo: &Topology, rules: &[Firewall]) -> Result<()> {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let fw = firewalls(t, &r.flows)?;
-    let content = ctx.renderer.render_doc("gcp.json.j2", "firewalls", fw)?;
-    Ok(vec![OutFile {
-        name: format!("{}.gcp.json", t.name),
-        content,
-    }])
+    ctx.write(&format!("{}.gcp.json", t.name), |w| {
+        ctx.renderer
+            .render_doc_to("gcp.json.j2", "firewalls", fw, w)
+    })?;
+    Ok(Vec::new())
 }
 
 #[cfg(test)]

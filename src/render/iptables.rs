@@ -146,7 +146,6 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             (c.direction, [v4.into(), v6.into()])
         })
         .collect();
-    let mut files = Vec::new();
     for &fam in &m.families {
         let chains: Vec<ChainCtx> = split
             .iter()
@@ -179,13 +178,11 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             log_drops: ctx.opts.log_drops,
             chains,
         };
-        files.push(OutFile {
-            name: format!("{}.{ext}", topo.name),
-            content: ctx.renderer.render_ser("iptables.rules.j2", &value)?,
-        });
+        ctx.write(&format!("{}.{ext}", topo.name), |w| {
+            ctx.renderer.render_ser_to("iptables.rules.j2", &value, w)
+        })?;
     }
-    files.extend(netfilter::domains_file(topo, &m));
-    Ok(files)
+    Ok(netfilter::domains_file(topo, &m).into_iter().collect())
 }
 
 #[cfg(test)]

@@ -218,31 +218,33 @@ fn context<'a>(topo: &'a Topology, res: &'a crate::resolve::Resolution) -> Conte
 }
 
 pub fn csv(flows: &[Flow]) -> String {
+    super::into_string(|w| write_csv(flows, w)).expect("CSV writes")
+}
+
+/// The matrix as CSV, written row by row.
+pub fn write_csv(flows: &[Flow], w: &mut dyn std::io::Write) -> Result<()> {
     let mut out = String::new();
     push_row(&mut out, COLUMNS.iter().map(|s| s.to_string()));
     for (i, f) in flows.iter().enumerate() {
+        super::flows::flush_rows(&mut out, w)?;
         push_row(&mut out, row(i, f));
     }
-    out
+    Ok(w.write_all(out.as_bytes())?)
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
     let res = &ctx.loaded.resolution;
     let v = context(topo, res);
-    // Each file is handed on as soon as it is made (159 MB together at 100,000 flows).
-    ctx.emit(OutFile {
-        name: format!("{}.md", topo.name),
-        content: ctx.renderer.render_ser("matrix.md.j2", &v)?,
-    });
-    ctx.emit(OutFile {
-        name: format!("{}.csv", topo.name),
-        content: csv(&res.flows),
-    });
-    Ok(vec![OutFile {
-        name: format!("{}.html", topo.name),
-        content: ctx.renderer.render_ser("matrix.html.j2", &v)?,
-    }])
+    // Each file is written as it is made (159 MB together at 100,000 flows).
+    ctx.write(&format!("{}.md", topo.name), |w| {
+        ctx.renderer.render_ser_to("matrix.md.j2", &v, w)
+    })?;
+    ctx.write(&format!("{}.csv", topo.name), |w| write_csv(&res.flows, w))?;
+    ctx.write(&format!("{}.html", topo.name), |w| {
+        ctx.renderer.render_ser_to("matrix.html.j2", &v, w)
+    })?;
+    Ok(Vec::new())
 }
 
 // ---- SVG: a deterministic layout, no Graphviz ----

@@ -116,12 +116,10 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         chains,
         domains: &m.domains,
     };
-    let mut files = vec![OutFile {
-        name: format!("{}.nft", topo.name),
-        content: ctx.renderer.render_ser("nftables.nft.j2", &value)?,
-    }];
-    files.extend(netfilter::domains_file(topo, &m));
-    Ok(files)
+    ctx.write(&format!("{}.nft", topo.name), |w| {
+        ctx.renderer.render_ser_to("nftables.nft.j2", &value, w)
+    })?;
+    Ok(netfilter::domains_file(topo, &m).into_iter().collect())
 }
 
 /// One rule per flow over named address sets.
