@@ -578,22 +578,110 @@ pub fn hash_line(s: &str) -> String {
 /// these values) with every non-ASCII character written as a YAML `\u`/`\U` escape. Outside
 /// strings JSON has only ASCII, so the escapes land only inside double-quoted scalars.
 pub fn yaml_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
-    let text = serde_json::to_string_pretty(v).expect("JSON values serialise");
-    if text.is_ascii() {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let n = c as u32;
-        if n < 0x80 {
-            out.push(c);
-        } else if n <= 0xFFFF {
-            out.push_str(&format!("\\u{n:04X}"));
-        } else {
-            out.push_str(&format!("\\U{n:08X}"));
-        }
-    }
+    let mut out = String::new();
+    write_yaml_json(v, &mut out).expect("JSON values serialise");
     out
+}
+
+/// [`yaml_json`] written as it is serialised.
+pub fn write_yaml_json<T: serde::Serialize + ?Sized>(
+    v: &T,
+    out: &mut dyn std::fmt::Write,
+) -> std::fmt::Result {
+    let mut w = AsciiYaml {
+        out,
+        pending: Vec::new(),
+    };
+    serde_json::to_writer_pretty(&mut w, v).map_err(|_| std::fmt::Error)
+}
+
+/// Bytes of UTF-8 text to a `fmt::Write`, non-ASCII characters as YAML escapes. A character
+/// split between two writes waits in `pending`.
+struct AsciiYaml<'a> {
+    out: &'a mut dyn std::fmt::Write,
+    pending: Vec<u8>,
+}
+
+impl std::io::Write for AsciiYaml<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let joined;
+        let bytes = if self.pending.is_empty() {
+            buf
+        } else {
+            self.pending.extend_from_slice(buf);
+            joined = std::mem::take(&mut self.pending);
+            &joined[..]
+        };
+        let (text, rest) = match std::str::from_utf8(bytes) {
+            Ok(t) => (t, &[][..]),
+            Err(e) if e.error_len().is_none() => {
+                let (t, rest) = bytes.split_at(e.valid_up_to());
+                (std::str::from_utf8(t).expect("valid prefix"), rest)
+            }
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        };
+        if text.is_ascii() {
+            self.out.write_str(text).map_err(std::io::Error::other)?;
+            self.pending.extend_from_slice(rest);
+            return Ok(buf.len());
+        }
+        let mut run = 0;
+        for (i, c) in text.char_indices() {
+            if c.is_ascii() {
+                continue;
+            }
+            let n = c as u32;
+            let escaped = if n <= 0xFFFF {
+                format!("\\u{n:04X}")
+            } else {
+                format!("\\U{n:08X}")
+            };
+            self.out
+                .write_str(&text[run..i])
+                .and_then(|()| self.out.write_str(&escaped))
+                .map_err(std::io::Error::other)?;
+            run = i + c.len_utf8();
+        }
+        self.out
+            .write_str(&text[run..])
+            .map_err(std::io::Error::other)?;
+        self.pending.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Text a template prints without it ever being one string: it is written straight into the
+/// output when the template reaches it (the matrix's SVG, Aerleon's YAML: tens of MB each at
+/// 100,000 flows, and a template context copies strings). `{{ x }}` prints it; `x|string` makes
+/// it a string for other filters.
+pub fn streamed_text(
+    write: impl Fn(&mut dyn std::fmt::Write) -> std::fmt::Result + Send + Sync + 'static,
+) -> Value {
+    Value::from_object(StreamedText(Box::new(write)))
+}
+
+type WriteText = dyn Fn(&mut dyn std::fmt::Write) -> std::fmt::Result + Send + Sync;
+
+struct StreamedText(Box<WriteText>);
+
+impl std::fmt::Debug for StreamedText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamedText")
+    }
+}
+
+impl minijinja::value::Object for StreamedText {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (self.0)(f)
+    }
 }
 
 /// Text in HTML or SVG (element content and double-quoted attributes).
@@ -858,5 +946,38 @@ mod tests {
     fn yaml_json_escapes_non_ascii() {
         let v = serde_json::json!({"c": "caf\u{e9} \u{1F600}"});
         assert_eq!(yaml_json(&v), "{\n  \"c\": \"caf\\u00E9 \\U0001F600\"\n}");
+    }
+
+    #[test]
+    fn yaml_escaping_waits_for_a_character_split_between_writes() {
+        use std::io::Write;
+        let text = "a\u{e9}b\u{1F600}c\u{2192}";
+        let bytes = text.as_bytes();
+        // Every way of cutting the text in two gives the same escapes.
+        for cut in 0..=bytes.len() {
+            let mut out = String::new();
+            let mut w = AsciiYaml {
+                out: &mut out,
+                pending: Vec::new(),
+            };
+            w.write_all(&bytes[..cut]).unwrap();
+            w.write_all(&bytes[cut..]).unwrap();
+            assert!(w.pending.is_empty());
+            assert_eq!(out, "a\\u00E9b\\U0001F600c\\u2192", "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn streamed_text_prints_in_place_and_as_a_string() {
+        let mut env = Environment::new();
+        env.add_template("t", "[{{ x }}] {{ x|string|length }}")
+            .unwrap();
+        let x = streamed_text(|w| w.write_str("caf\u{e9}"));
+        let out = env
+            .get_template("t")
+            .unwrap()
+            .render(minijinja::context! { x })
+            .unwrap();
+        assert_eq!(out, "[caf\u{e9}] 4");
     }
 }

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use indexmap::IndexMap;
 use ipnet::IpNet;
+use minijinja::Value;
 use serde::Serialize;
 
 use crate::flow::Protocol;
@@ -267,9 +268,9 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             }
         })
         .collect();
-    let networks: BTreeMap<&str, Network> = nets
+    let networks: BTreeMap<String, Network> = nets
         .defs
-        .iter()
+        .into_iter()
         .map(|(name, n)| {
             let values = n
                 .iter()
@@ -277,12 +278,12 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                     address: a.to_string(),
                 })
                 .collect();
-            (name.as_str(), Network { values })
+            (name, Network { values })
         })
         .collect();
 
-    // Each file is written as it is rendered, the policy's YAML dropped before the next.
-    let write = |name: String, tmpl: &str, yaml: String| -> Result<()> {
+    // The YAML is written into each file as it is serialised, never held whole.
+    let write = |name: String, tmpl: &str, yaml: Value| -> Result<()> {
         let page = Page {
             topology: &topo.name,
             yaml,
@@ -293,17 +294,17 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     write(
         format!("{base}/policies/pol/{}.yaml", topo.name),
         "aerleon.policy.yaml.j2",
-        super::yaml_json(&BTreeMap::from([("filters", filter_values)])),
+        yaml_text(BTreeMap::from([("filters", filter_values)])),
     )?;
     write(
         format!("{base}/def/networks.yaml"),
         "aerleon.def.yaml.j2",
-        super::yaml_json(&BTreeMap::from([("networks", networks)])),
+        yaml_text(BTreeMap::from([("networks", networks)])),
     )?;
     write(
         format!("{base}/def/services.yaml"),
         "aerleon.def.yaml.j2",
-        super::yaml_json(&BTreeMap::from([("services", services)])),
+        yaml_text(BTreeMap::from([("services", services)])),
     )?;
     Ok(Vec::new())
 }
@@ -312,7 +313,12 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
 #[derive(Serialize)]
 struct Page<'a> {
     topology: &'a str,
-    yaml: String,
+    yaml: Value,
+}
+
+/// A document as YAML text for a template, written when the template prints it.
+fn yaml_text<T: Serialize + Send + Sync + 'static>(doc: T) -> Value {
+    super::streamed_text(move |w| super::write_yaml_json(&doc, w))
 }
 
 #[cfg(test)]
