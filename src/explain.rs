@@ -128,7 +128,7 @@ pub fn domain_matches(pattern: &str, name: &str) -> bool {
 /// One side of a flow, as a query end sees it.
 struct Side<'a> {
     name: &'a str,
-    iface: &'a Option<String>,
+    iface: &'a Option<std::sync::Arc<str>>,
     nets: &'a [IpNet],
     fqdns: &'a [String],
     /// The side sits in a zone holding the default route.
@@ -138,7 +138,7 @@ struct Side<'a> {
 fn end_matches(end: &End, internal: bool, side: &Side<'_>) -> bool {
     match end {
         End::Component { name: c, interface } => {
-            c == side.name && (interface.is_none() || interface == side.iface)
+            c == side.name && (interface.is_none() || interface.as_deref() == side.iface.as_deref())
         }
         // The default-route zone is "everything not in another zone": an address inside
         // another zone is not on its side.

@@ -87,8 +87,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
         }
     }
     for (i, a) in flows.iter().enumerate() {
-        let Some(group) = groups.get(&(a.protocol, a.from_zone.as_str(), a.to_zone.as_str()))
-        else {
+        let Some(group) = groups.get(&(a.protocol, &*a.from_zone, &*a.to_zone)) else {
             continue;
         };
         let broader = group
@@ -115,7 +114,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
     for f in flows.iter() {
         let internet = topo
             .zones
-            .get(&f.from_zone)
+            .get(&*f.from_zone)
             .is_some_and(|z| z.default_route);
         if !internet {
             continue;
@@ -175,10 +174,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
     }
 
     // Components no flow touches.
-    let touched: HashSet<&str> = flows
-        .iter()
-        .flat_map(|f| [f.from.as_str(), f.to.as_str()])
-        .collect();
+    let touched: HashSet<&str> = flows.iter().flat_map(|f| [&*f.from, &*f.to]).collect();
     for c in topo.components.values() {
         if !touched.contains(c.name.as_str()) {
             out.push(

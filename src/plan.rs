@@ -3,6 +3,7 @@
 //! (nftables, iptables, Windows, cloud) starts from these rules.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -37,10 +38,11 @@ pub struct Rule {
     pub direction: Direction,
     /// The resolved flow this rule comes from (ids are stable across runs).
     pub flow: String,
-    pub from: String,
-    pub from_zone: String,
-    pub to: String,
-    pub to_zone: String,
+    /// Shared with the flow.
+    pub from: Arc<str>,
+    pub from_zone: Arc<str>,
+    pub to: Arc<str>,
+    pub to_zone: Arc<str>,
     #[serde(serialize_with = "ser_nets")]
     pub src: Vec<IpNet>,
     #[serde(serialize_with = "ser_nets")]
@@ -49,8 +51,8 @@ pub struct Rule {
     pub protocol: Protocol,
     #[serde(serialize_with = "ser_ports")]
     pub ports: PortSet,
-    pub purpose: String,
-    pub source: String,
+    pub purpose: Arc<str>,
+    pub source: Arc<str>,
     pub reason: Option<String>,
 }
 
@@ -146,12 +148,12 @@ pub fn plan(res: &Resolution, perspective: &Perspective) -> Vec<Rule> {
             let inbound = res
                 .flows
                 .iter()
-                .filter(|f| &f.to == name)
+                .filter(|f| *f.to == **name)
                 .map(|f| rule(f, Direction::Inbound));
             let outbound = res
                 .flows
                 .iter()
-                .filter(|f| &f.from == name)
+                .filter(|f| *f.from == **name)
                 .map(|f| rule(f, Direction::Outbound));
             inbound.chain(outbound).collect()
         }
@@ -171,8 +173,8 @@ impl<'a> HostIndex<'a> {
         let mut inbound: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut outbound: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, f) in res.flows.iter().enumerate() {
-            inbound.entry(f.to.as_str()).or_default().push(i);
-            outbound.entry(f.from.as_str()).or_default().push(i);
+            inbound.entry(&*f.to).or_default().push(i);
+            outbound.entry(&*f.from).or_default().push(i);
         }
         HostIndex {
             res,

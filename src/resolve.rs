@@ -4,8 +4,10 @@
 //! component of its destination kind; interface roles pick addresses; flows with the same
 //! endpoints and protocol are merged. Knows nothing about output targets.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use ipnet::IpNet;
@@ -52,17 +54,33 @@ pub struct Resolution {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// One end of a binding before merging.
+/// One end of a binding before merging; its flows share its texts.
 struct End<'a> {
     /// `None` for an internet service the topology does not place.
     comp: Option<&'a Component>,
-    name: String,
-    kinds: Vec<String>,
-    iface: Option<String>,
-    zone: String,
-    addrs: Vec<IpNet>,
+    name: Arc<str>,
+    kinds: Arc<[String]>,
+    iface: Option<Arc<str>>,
+    zone: Arc<str>,
+    addrs: Arc<[IpNet]>,
     fqdns: Vec<String>,
-    site: Option<String>,
+    site: Option<Arc<str>>,
+}
+
+/// One shared copy of each name, zone and site, whichever end or flow uses it.
+#[derive(Default)]
+struct Names(RefCell<HashSet<Arc<str>>>);
+
+impl Names {
+    fn get(&self, s: &str) -> Arc<str> {
+        let mut set = self.0.borrow_mut();
+        if let Some(a) = set.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = s.into();
+        set.insert(a.clone());
+        a
+    }
 }
 
 /// Flows merged so far, found by the hash of their endpoints and protocol without building an
@@ -199,6 +217,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     let mut removal_used = vec![false; topo.removals.len()];
     let mut warned_internet: Vec<String> = Vec::new();
     let index = KindIndex::new(topo, cat);
+    let names = Names::default();
     // The ends of a kind and role, made once: many catalogue flows share them.
     let mut ends_cache: HashMap<(KindRef, Option<String>, bool), Rc<Vec<End<'_>>>> = HashMap::new();
 
@@ -211,7 +230,9 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
         let mut ends = |r: &KindRef, role: &Option<String>, dest: bool| {
             ends_cache
                 .entry((r.clone(), role.clone(), dest))
-                .or_insert_with(|| Rc::new(ends(topo, cat, &index, r, role.as_deref(), dest)))
+                .or_insert_with(|| {
+                    Rc::new(ends(topo, cat, &index, &names, r, role.as_deref(), dest))
+                })
                 .clone()
         };
         let sources = ends(&cf.from, &cf.from_role, false);
@@ -292,10 +313,11 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
         }
         // The parameters that switch this flow, once for all its bindings.
         let params: Vec<&str> = cf.when.as_ref().map(|c| c.params()).unwrap_or_default();
+        let id: Arc<str> = cf.id.as_str().into();
         for (s, d) in pairs {
             for &proto in &cf.protocols {
                 let part = FlowPart {
-                    catalogue: cf.id.clone(),
+                    catalogue: id.clone(),
                     ports: if proto.has_ports() {
                         ports.clone()
                     } else {
@@ -310,14 +332,14 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
                 };
                 if let Some(i) = topo.removals.iter().position(|r| {
                     r.catalogue == cf.id
-                        && r.from.as_ref().is_none_or(|f| *f == s.name)
-                        && r.to.as_ref().is_none_or(|t| *t == d.name)
+                        && r.from.as_deref().is_none_or(|f| f == &*s.name)
+                        && r.to.as_deref().is_none_or(|t| t == &*d.name)
                 }) {
                     removal_used[i] = true;
                     removed.push(Removed {
                         catalogue: cf.id.clone(),
-                        from: s.name.clone(),
-                        to: d.name.clone(),
+                        from: s.name.to_string(),
+                        to: d.name.to_string(),
                         protocol: proto,
                         ports: part.ports.clone(),
                         purpose: cf.purpose.to_string(),
@@ -345,18 +367,20 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     for a in &topo.additions {
         let s = end_of(
             topo,
+            &names,
             &topo.components[&a.from],
             a.from_interface.as_deref(),
             Vec::new(),
         );
         let d = end_of(
             topo,
+            &names,
             &topo.components[&a.to],
             a.to_interface.as_deref(),
             Vec::new(),
         );
         let part = FlowPart {
-            catalogue: format!("site:{}", a.id),
+            catalogue: format!("site:{}", a.id).into(),
             ports: a.ports.clone(),
             purpose: a.purpose.as_str().into(),
             source: format!("Topology {}, [[additions]] {}", topo.name, a.id).into(),
@@ -435,6 +459,7 @@ fn ends<'a>(
     topo: &'a Topology,
     cat: &Catalogue,
     index: &KindIndex,
+    names: &Names,
     r: &KindRef,
     role: Option<&str>,
     dest: bool,
@@ -451,7 +476,7 @@ fn ends<'a>(
                 .filter(|k| k.platform == Platform::Internet)
                 .flat_map(|k| k.fqdns.clone())
                 .collect();
-            end_of(topo, c, role, fqdns)
+            end_of(topo, names, c, role, fqdns)
         })
         .collect();
     if dest && out.is_empty() {
@@ -460,10 +485,10 @@ fn ends<'a>(
                 for z in topo.internet_zones() {
                     out.push(End {
                         comp: None,
-                        name: kind.id.clone(),
-                        kinds: vec![kind.id.clone()],
+                        name: names.get(&kind.id),
+                        kinds: [kind.id.clone()].into(),
                         iface: None,
-                        zone: z.name.clone(),
+                        zone: names.get(&z.name),
                         addrs: z
                             .cidrs
                             .iter()
@@ -529,6 +554,7 @@ impl KindIndex {
 
 fn end_of<'a>(
     topo: &'a Topology,
+    names: &Names,
     c: &'a Component,
     role: Option<&str>,
     fqdns: Vec<String>,
@@ -539,13 +565,13 @@ fn end_of<'a>(
     let (zone, addrs) = topo.addresses(c, iface.as_deref());
     End {
         comp: Some(c),
-        name: c.name.clone(),
-        kinds: c.kinds.clone(),
-        iface,
-        zone,
-        addrs,
+        name: names.get(&c.name),
+        kinds: c.kinds.as_slice().into(),
+        iface: iface.as_deref().map(|i| names.get(i)),
+        zone: names.get(&zone),
+        addrs: addrs.into(),
         fqdns,
-        site: c.site.clone(),
+        site: c.site.as_deref().map(|s| names.get(s)),
     }
 }
 
@@ -609,8 +635,8 @@ fn add(
         to_fqdns: Vec::new(),
         protocol: proto,
         ports: PortSet::new(),
-        purpose: String::new(),
-        source: String::new(),
+        purpose: "".into(),
+        source: "".into(),
         reason: None,
         from_site: s.site.clone(),
         to_site: d.site.clone(),
@@ -640,14 +666,23 @@ fn add(
 /// A merged flow's purpose, source and reason: its parts' texts joined (once, after merging;
 /// joining on every added part was quadratic in the parts of a flow).
 fn summarise(flow: &mut Flow) {
-    flow.purpose = join(flow.parts.iter().map(|p| &*p.purpose));
-    flow.source = join(flow.parts.iter().map(|p| &*p.source));
+    flow.purpose = joined(flow.parts.iter().map(|p| &p.purpose));
+    flow.source = joined(flow.parts.iter().map(|p| &p.source));
     let reasons: Vec<&str> = flow
         .parts
         .iter()
         .filter_map(|p| p.reason.as_deref())
         .collect();
     flow.reason = (!reasons.is_empty()).then(|| join(reasons.into_iter()));
+}
+
+/// [`join`], sharing the text itself when the parts have only one (most flows).
+fn joined<'a>(texts: impl Iterator<Item = &'a Arc<str>> + Clone) -> Arc<str> {
+    let mut filled = texts.clone().filter(|t| !t.is_empty());
+    match filled.next() {
+        Some(first) if filled.all(|t| t == first) => first.clone(),
+        _ => join(texts.map(|t| &**t)).into(),
+    }
 }
 
 /// Join distinct texts in order: after a sentence with a space, after a fragment with "; ".
@@ -674,7 +709,7 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
 fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
     let end = |e: &End<'_>| match &e.iface {
         Some(i) => format!("{}.{}", e.name, i),
-        None => e.name.clone(),
+        None => e.name.to_string(),
     };
     format!("{}-to-{}-{}", end(s), end(d), proto)
 }

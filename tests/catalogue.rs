@@ -211,7 +211,7 @@ fn user_extension_directory_adds_kinds_and_flows() {
         .resolution
         .flows
         .iter()
-        .find(|f| f.from == "p" && f.to == "sf")
+        .find(|f| &*f.from == "p" && &*f.to == "sf")
         .expect("portal flow");
     assert_eq!(f.ports.to_string(), "443");
 }

@@ -31,10 +31,10 @@ fn find<'a>(flows: &'a [Flow], from: &str, to: &str, proto: Protocol) -> Option<
     let (f, fi) = split(from);
     let (t, ti) = split(to);
     flows.iter().find(|x| {
-        x.from == f
-            && x.from_interface == fi
-            && x.to == t
-            && x.to_interface == ti
+        *x.from == *f
+            && x.from_interface.as_deref() == fi.as_deref()
+            && *x.to == *t
+            && x.to_interface.as_deref() == ti.as_deref()
             && x.protocol == proto
     })
 }
@@ -88,11 +88,11 @@ fn default_onprem_flows() {
 #[test]
 fn nothing_from_the_internet_but_the_gateway_vip() {
     let fl = load("");
-    let from_internet: Vec<&Flow> = fl.iter().filter(|f| f.from_zone == "internet").collect();
+    let from_internet: Vec<&Flow> = fl.iter().filter(|f| &*f.from_zone == "internet").collect();
     assert!(!from_internet.is_empty());
     for f in from_internet {
         assert_eq!(
-            (f.to.as_str(), f.to_interface.as_deref()),
+            (&*f.to, f.to_interface.as_deref()),
             ("netscaler", Some("vip")),
             "{}",
             f.id

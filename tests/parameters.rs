@@ -107,11 +107,11 @@ fn parts(text: &str) -> BTreeSet<Part> {
         .flat_map(|f| {
             f.parts.iter().map(move |p| {
                 (
-                    p.catalogue.clone(),
-                    f.from.clone(),
-                    f.from_interface.clone(),
-                    f.to.clone(),
-                    f.to_interface.clone(),
+                    p.catalogue.to_string(),
+                    f.from.to_string(),
+                    f.from_interface.as_deref().map(String::from),
+                    f.to.to_string(),
+                    f.to_interface.as_deref().map(String::from),
                     f.protocol.to_string(),
                     p.ports.to_string(),
                 )

@@ -353,8 +353,8 @@ fn check(choices: &[u32]) {
             (&f.from_zone, &f.from_addresses, "from"),
             (&f.to_zone, &f.to_addresses, "to"),
         ] {
-            let z = &topo.zones[zone];
-            for a in addrs {
+            let z = &topo.zones[&**zone];
+            for a in addrs.iter() {
                 assert!(
                     z.cidrs.iter().any(|c| c.contains(a)),
                     "{}: {end} address {a} outside zone {zone} {:?}\n{text}",

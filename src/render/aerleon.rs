@@ -201,7 +201,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                 r.flow
             );
         }
-        let mut text = r.purpose.clone();
+        let mut text = r.purpose.to_string();
         if !r.fqdns.is_empty() {
             text.push_str(&format!(" (domains: {})", r.fqdns.join(", ")));
         }
@@ -224,7 +224,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             port = Some(name.clone());
         }
         filters
-            .entry((r.from_zone.clone(), r.to_zone.clone()))
+            .entry((r.from_zone.to_string(), r.to_zone.to_string()))
             .or_default()
             .push(Term {
                 name,

@@ -13,6 +13,8 @@
 //! - Descriptions: at most 140 characters (Azure's limit), cut with `...`; the text is kept
 //!   as written otherwise. A string that ARM would read as an expression (`[...]`) is escaped.
 
+use std::sync::Arc;
+
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
@@ -160,7 +162,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
             continue;
         }
         let proto = protocol(topo, f)?;
-        let label = |s: &str, i: &Option<String>| match i {
+        let label = |s: &str, i: &Option<Arc<str>>| match i {
             Some(i) => format!("{s}.{i}"),
             None => s.to_string(),
         };
@@ -173,14 +175,14 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
                 if fam == Family::V6 { "-v6" } else { "" }
             );
             if to_in {
-                let nsg = nsgs.iter_mut().find(|n| n.zone == f.to_zone).unwrap();
+                let nsg = nsgs.iter_mut().find(|n| *n.zone == *f.to_zone).unwrap();
                 let (n, mut p) = rule(name(&format!("in-{base}")), f, proto, "Inbound", fam);
                 let prio = FIRST_PRIORITY + nsg.inbound.len() as u32;
                 p.insert("priority".into(), json!(prio));
                 nsg.inbound.push(json!({ "name": n, "properties": p }));
             }
             if from_in {
-                let nsg = nsgs.iter_mut().find(|n| n.zone == f.from_zone).unwrap();
+                let nsg = nsgs.iter_mut().find(|n| *n.zone == *f.from_zone).unwrap();
                 let (n, mut p) = rule(name(&format!("out-{base}")), f, proto, "Outbound", fam);
                 let prio = FIRST_PRIORITY + nsg.outbound.len() as u32;
                 p.insert("priority".into(), json!(prio));

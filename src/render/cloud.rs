@@ -134,7 +134,7 @@ pub fn describe_range(f: &Flow, r: &crate::flow::PortRange) -> String {
     let mut one = f.clone();
     one.ports = range;
     if !purposes.is_empty() {
-        one.purpose = purposes.join(" ");
+        one.purpose = purposes.join(" ").into();
     }
     describe(&one)
 }

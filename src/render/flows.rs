@@ -13,7 +13,7 @@ use crate::topology::Topology;
 use super::Renderer;
 
 /// `from` as a reader names it: `netscaler.snip (dmz)`.
-pub fn end_label(name: &str, iface: &Option<String>) -> String {
+pub fn end_label(name: &str, iface: &Option<impl std::fmt::Display>) -> String {
     match iface {
         Some(i) => format!("{name}.{i}"),
         None => name.to_string(),
@@ -182,17 +182,17 @@ pub fn write_csv(res: &Resolution, w: &mut dyn Write) -> Result<()> {
             &mut out,
             [
                 f.id.clone(),
-                f.from_zone.clone(),
+                f.from_zone.to_string(),
                 end_label(&f.from, &f.from_interface),
                 join_nets(&f.from_addresses),
-                f.to_zone.clone(),
+                f.to_zone.to_string(),
                 end_label(&f.to, &f.to_interface),
                 join_nets(&f.to_addresses),
                 f.to_fqdns.join(" "),
                 f.protocol.to_string(),
                 f.ports.to_string(),
-                f.purpose.clone(),
-                f.source.clone(),
+                f.purpose.to_string(),
+                f.source.to_string(),
                 f.parameters.join(" "),
                 f.reason.clone().unwrap_or_default(),
             ],

@@ -27,7 +27,12 @@ struct Node {
 }
 
 /// The diagram node of one end of a flow.
-fn node_of(topo: &Topology, name: &str, iface: &Option<String>, zone: &str) -> Node {
+fn node_of(
+    topo: &Topology,
+    name: &str,
+    iface: &Option<impl std::fmt::Display>,
+    zone: &str,
+) -> Node {
     let label = match (topo.components.get(name), iface) {
         (Some(c), Some(i)) if c.zone != zone => format!("{name}.{i}"),
         _ => name.to_string(),
@@ -129,15 +134,15 @@ fn row(i: usize, f: &Flow) -> [String; 11] {
     }
     [
         (i + 1).to_string(),
-        f.from_zone.clone(),
+        f.from_zone.to_string(),
         end_label(&f.from, &f.from_interface),
         join_nets(&f.from_addresses),
-        f.to_zone.clone(),
+        f.to_zone.to_string(),
         end_label(&f.to, &f.to_interface),
         dst,
         proto_ports(f),
-        f.purpose.clone(),
-        f.source.clone(),
+        f.purpose.to_string(),
+        f.source.to_string(),
         why(f),
     ]
 }

@@ -201,7 +201,7 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
                 comment: comment(r),
                 summary: summary(r),
                 flow_ref: flow.map(|i| (res.flows.clone(), i)),
-                purpose: flow.is_none().then(|| r.purpose.clone()),
+                purpose: flow.is_none().then(|| r.purpose.to_string()),
                 repeat: chain.rules.last().is_some_and(|p| p.flow == r.flow),
             });
             made = true;
