@@ -118,10 +118,12 @@ impl Renderer {
         ctx: &T,
         w: &mut dyn std::io::Write,
     ) -> Result<()> {
-        self.template(name)?
-            .render_captured_to(Value::from_serialize(ctx), w)
-            .map(drop)
-            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+        let tmpl = self.template(name)?;
+        buffered(w, |w| {
+            tmpl.render_captured_to(Value::from_serialize(ctx), w)
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
+        })
     }
 
     fn template(&self, name: &str) -> Result<minijinja::Template<'_, '_>> {
@@ -135,6 +137,19 @@ impl Renderer {
             .render(ctx)
             .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
     }
+}
+
+/// Runs `write` on a buffer of a concrete type in front of `w`: a template or serialiser
+/// writes its output in many small pieces, and each one through `dyn Write` was a call that
+/// could not be inlined.
+pub fn buffered<T>(
+    w: &mut dyn std::io::Write,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut dyn std::io::Write>) -> Result<T>,
+) -> Result<T> {
+    let mut buf = std::io::BufWriter::with_capacity(1 << 15, w);
+    let out = write(&mut buf)?;
+    std::io::Write::flush(&mut buf)?;
+    Ok(out)
 }
 
 /// The text a writer function writes (the CLI's standard output, tests).
@@ -590,62 +605,75 @@ pub fn write_yaml_json<T: serde::Serialize + ?Sized>(
 ) -> std::fmt::Result {
     let mut w = AsciiYaml {
         out,
-        pending: Vec::new(),
+        buf: Vec::with_capacity(AsciiYaml::CHUNK + 64),
     };
-    serde_json::to_writer_pretty(&mut w, v).map_err(|_| std::fmt::Error)
+    serde_json::to_writer_pretty(&mut w, v).map_err(|_| std::fmt::Error)?;
+    w.drain().map_err(|_| std::fmt::Error)?;
+    if w.buf.is_empty() {
+        Ok(())
+    } else {
+        Err(std::fmt::Error)
+    }
 }
 
-/// Bytes of UTF-8 text to a `fmt::Write`, non-ASCII characters as YAML escapes. A character
-/// split between two writes waits in `pending`.
+/// Bytes of UTF-8 text to a `fmt::Write`, non-ASCII characters as YAML escapes. The
+/// serialiser writes in pieces of a few bytes: they are gathered into chunks first, and a
+/// character split between two chunks waits for the next.
 struct AsciiYaml<'a> {
     out: &'a mut dyn std::fmt::Write,
-    pending: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl AsciiYaml<'_> {
+    const CHUNK: usize = 1 << 13;
+
+    /// Writes out the complete characters gathered so far.
+    fn drain(&mut self) -> std::io::Result<()> {
+        let (text, used) = match std::str::from_utf8(&self.buf) {
+            Ok(t) => (t, self.buf.len()),
+            Err(e) if e.error_len().is_none() => {
+                let n = e.valid_up_to();
+                (
+                    std::str::from_utf8(&self.buf[..n]).expect("valid prefix"),
+                    n,
+                )
+            }
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        };
+        write_ascii_escaped(text, &mut *self.out).map_err(std::io::Error::other)?;
+        self.buf.drain(..used);
+        Ok(())
+    }
+}
+
+/// `text` with every non-ASCII character as a YAML `\u`/`\U` escape.
+fn write_ascii_escaped(text: &str, out: &mut dyn std::fmt::Write) -> std::fmt::Result {
+    if text.is_ascii() {
+        return out.write_str(text);
+    }
+    let mut run = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_ascii() {
+            continue;
+        }
+        out.write_str(&text[run..i])?;
+        let n = c as u32;
+        if n <= 0xFFFF {
+            write!(out, "\\u{n:04X}")?;
+        } else {
+            write!(out, "\\U{n:08X}")?;
+        }
+        run = i + c.len_utf8();
+    }
+    out.write_str(&text[run..])
 }
 
 impl std::io::Write for AsciiYaml<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let joined;
-        let bytes = if self.pending.is_empty() {
-            buf
-        } else {
-            self.pending.extend_from_slice(buf);
-            joined = std::mem::take(&mut self.pending);
-            &joined[..]
-        };
-        let (text, rest) = match std::str::from_utf8(bytes) {
-            Ok(t) => (t, &[][..]),
-            Err(e) if e.error_len().is_none() => {
-                let (t, rest) = bytes.split_at(e.valid_up_to());
-                (std::str::from_utf8(t).expect("valid prefix"), rest)
-            }
-            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        };
-        if text.is_ascii() {
-            self.out.write_str(text).map_err(std::io::Error::other)?;
-            self.pending.extend_from_slice(rest);
-            return Ok(buf.len());
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() >= Self::CHUNK {
+            self.drain()?;
         }
-        let mut run = 0;
-        for (i, c) in text.char_indices() {
-            if c.is_ascii() {
-                continue;
-            }
-            let n = c as u32;
-            let escaped = if n <= 0xFFFF {
-                format!("\\u{n:04X}")
-            } else {
-                format!("\\U{n:08X}")
-            };
-            self.out
-                .write_str(&text[run..i])
-                .and_then(|()| self.out.write_str(&escaped))
-                .map_err(std::io::Error::other)?;
-            run = i + c.len_utf8();
-        }
-        self.out
-            .write_str(&text[run..])
-            .map_err(std::io::Error::other)?;
-        self.pending.extend_from_slice(rest);
         Ok(buf.len())
     }
 
@@ -958,11 +986,13 @@ mod tests {
             let mut out = String::new();
             let mut w = AsciiYaml {
                 out: &mut out,
-                pending: Vec::new(),
+                buf: Vec::new(),
             };
             w.write_all(&bytes[..cut]).unwrap();
+            w.drain().unwrap();
             w.write_all(&bytes[cut..]).unwrap();
-            assert!(w.pending.is_empty());
+            w.drain().unwrap();
+            assert!(w.buf.is_empty());
             assert_eq!(out, "a\\u00E9b\\U0001F600c\\u2192", "cut at {cut}");
         }
     }

@@ -147,8 +147,10 @@ pub fn json_text(topo: &Topology, res: &Resolution) -> String {
 
 /// The contract's JSON, written as it is serialised (240 MB at 100,000 flows).
 pub fn write_json(topo: &Topology, res: &Resolution, w: &mut dyn Write) -> Result<()> {
-    serde_json::to_writer_pretty(&mut *w, &contract(topo, res))?;
-    Ok(w.write_all(b"\n")?)
+    super::buffered(w, |w| {
+        serde_json::to_writer_pretty(&mut *w, &contract(topo, res))?;
+        Ok(w.write_all(b"\n")?)
+    })
 }
 
 const CSV_HEADER: [&str; 14] = [
