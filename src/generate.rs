@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Result};
@@ -89,6 +89,10 @@ pub struct Target {
     pub about: &'static str,
     /// Renders a host firewall with `--host`; golden files cover it for Linux components.
     pub host_aware: bool,
+    /// Rough relative rendering time on a large topology: with more targets than cores, the
+    /// costliest start first so no core is left with a long one at the end (order of the
+    /// files and of the warnings does not depend on it).
+    pub cost: u8,
     pub render: fn(&Ctx<'_>) -> Result<Vec<OutFile>>,
 }
 
@@ -98,6 +102,7 @@ pub const TARGETS: &[Target] = &[
         name: "flows",
         about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
         host_aware: false,
+        cost: 5,
         render: flows,
     },
     Target {
@@ -106,48 +111,56 @@ pub const TARGETS: &[Target] = &[
             "Windows Firewall PowerShell, <topology>-<component>.ps1 for every Windows component",
         // One script per Windows component already; `--host` narrows to one of them.
         host_aware: false,
+        cost: 3,
         render: crate::render::windows::render,
     },
     Target {
         name: "nftables",
         about: "an nftables rule set, <topology>.nft: one inet table, replaced atomically",
         host_aware: true,
+        cost: 3,
         render: crate::render::nftables::render,
     },
     Target {
         name: "iptables",
         about: "iptables-restore files, <topology>.rules (IPv4) and .rules6 (IPv6), in own chains",
         host_aware: true,
+        cost: 2,
         render: crate::render::iptables::render,
     },
     Target {
         name: "aws",
         about: "CloudFormation template <topology>.aws.json: one security group per component in an aws zone",
         host_aware: false,
+        cost: 1,
         render: crate::render::aws::render,
     },
     Target {
         name: "azure",
         about: "ARM template <topology>.azure.json: one network security group per azure zone",
         host_aware: false,
+        cost: 1,
         render: crate::render::azure::render,
     },
     Target {
         name: "gcp",
         about: "<topology>.gcp.json: compute#firewall resources for the gcp zones' network",
         host_aware: false,
+        cost: 3,
         render: crate::render::gcp::render,
     },
     Target {
         name: "matrix",
         about: "change-request attachment: <topology>.md (Mermaid diagram), .csv and .html (SVG)",
         host_aware: false,
+        cost: 5,
         render: crate::render::matrix::render,
     },
     Target {
         name: "aerleon",
         about: "Aerleon policy and definitions under <topology>.aerleon/ for aclgen",
         host_aware: false,
+        cost: 3,
         render: crate::render::aerleon::render,
     },
 ];
@@ -306,10 +319,14 @@ pub fn generate_into(
         sink,
     };
     // Targets are independent: one worker per core takes the next target (all at once would
-    // hold every target's intermediate data together). Files and warnings do not depend on
-    // timing.
+    // hold every target's intermediate data together), the costliest first. Files and
+    // warnings do not depend on timing.
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(targets[i].cost));
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    // After a failure, targets after the failed one (in target order) are not started; the
+    // ones before it still run, so the first failing target is found whatever the timing.
+    let limit = AtomicUsize::new(usize::MAX);
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(targets.len());
@@ -318,26 +335,25 @@ pub fn generate_into(
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..workers {
             let tx = tx.clone();
-            let (next, stop, render) = (&next, &stop, &render);
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(t) = targets.get(i) else { break };
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let out = |name: &str, body: &mut dyn FnMut(&mut dyn Write) -> Result<()>| {
-                    let id = sink.write(name, body)?;
-                    let _ = tx.send((i, Msg::File(name.to_string(), id)));
-                    Ok(())
-                };
-                if tx.send((i, Msg::Done(render(t, &out)))).is_err() {
-                    break;
+            let (next, limit, order, render) = (&next, &limit, &order, &render);
+            s.spawn(move || {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if i > limit.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let t = targets[i];
+                    let out = |name: &str, body: &mut dyn FnMut(&mut dyn Write) -> Result<()>| {
+                        let id = sink.write(name, body)?;
+                        let _ = tx.send((i, Msg::File(name.to_string(), id)));
+                        Ok(())
+                    };
+                    if tx.send((i, Msg::Done(render(t, &out)))).is_err() {
+                        break;
+                    }
                 }
             });
         }
         drop(tx);
-        // Targets start in index order, so every target before a failed one has started and
-        // will report: the lowest failed index is the same on every run.
         for (i, msg) in rx {
             if failed.as_ref().is_some_and(|(f, _)| *f <= i) {
                 continue;
@@ -347,7 +363,7 @@ pub fn generate_into(
                 Msg::Done(result) => merge.take(i, result),
             };
             if let Err(e) = done {
-                stop.store(true, Ordering::Relaxed);
+                limit.fetch_min(i, Ordering::Relaxed);
                 failed = Some((i, e));
             }
         }
@@ -537,6 +553,7 @@ mod tests {
             name: "test",
             about: "",
             host_aware: false,
+            cost: 1,
             render,
         }
     }
@@ -555,6 +572,45 @@ mod tests {
             panic!("two targets fail")
         };
         assert_eq!(e.to_string(), "first target failed");
+    }
+
+    #[test]
+    fn a_cheap_failing_target_started_last_is_still_the_one_reported() {
+        // The costly second target starts first and fails at once; the first target, in
+        // target order, still runs and is the failure reported.
+        let a = target(slow_fails);
+        let b = Target {
+            cost: 9,
+            ..target(fast_fails)
+        };
+        let c = Target {
+            cost: 9,
+            ..target(slow_a)
+        };
+        for targets in [[&a, &b, &c], [&a, &c, &b]] {
+            let Err(e) = run(&targets) else {
+                panic!("two targets fail")
+            };
+            assert_eq!(e.to_string(), "first target failed");
+        }
+    }
+
+    #[test]
+    fn costly_targets_start_first_but_files_keep_target_order() {
+        let (a, b) = (
+            target(slow_a),
+            Target {
+                cost: 9,
+                ..target(fast_b)
+            },
+        );
+        let names: Vec<String> = run(&[&a, &b])
+            .unwrap()
+            .files
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["a", "shared", "b"]);
     }
 
     #[test]
