@@ -64,6 +64,7 @@ impl Ctx<'_> {
 
     /// Write the file `name` as `body` makes it: with `--out`, straight into its staged file,
     /// so a large file (240 MB of flows JSON at 100,000 flows) is never held whole in memory.
+    /// The writer is not buffered: write large pieces, or through [`crate::render::buffered`].
     pub fn write(&self, name: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
         let mut body = Some(body);
         (self.out)(name, &mut |w| match body.take() {

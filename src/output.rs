@@ -83,8 +83,9 @@ impl Stage {
         self.write(&f.name, |w| Ok(w.write_all(f.content.as_bytes())?))
     }
 
-    /// Stage the file `name` as `body` writes it, through a buffer straight into its temporary
-    /// file; returns the file's id (for [`Stage::same`]).
+    /// Stage the file `name` as `body` writes it, straight into its temporary file (unbuffered:
+    /// `body` writes large pieces or through [`crate::render::buffered`]); returns the file's id
+    /// (for [`Stage::same`]).
     pub fn write(
         &self,
         name: &str,
@@ -111,12 +112,12 @@ impl Stage {
             st.staged.push(Some((tmp.clone(), target)));
             (id, tmp)
         };
-        let file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+        // Unbuffered: the renderers write through their own buffer or in large pieces (a
+        // second buffer here copied every byte of output once more).
+        let mut file =
+            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         // The body's errors say what failed (a template, with its line).
-        body(&mut w)?;
-        w.flush()
-            .with_context(|| format!("writing {}", tmp.display()))?;
+        body(&mut file)?;
         fail_point(name)?;
         Ok(id)
     }
@@ -313,7 +314,7 @@ mod tests {
         let stage = Stage::new(root.path()).unwrap();
         stage
             .write("big.txt", |w| {
-                for i in 0..100_000 {
+                for i in 0..10_000 {
                     writeln!(w, "line {i}")?;
                 }
                 Ok(())
