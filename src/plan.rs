@@ -88,9 +88,7 @@ impl Rule {
     }
 }
 
-fn ser_nets<S: serde::Serializer>(n: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(n.iter().map(ToString::to_string))
-}
+use crate::flow::ser_nets;
 
 fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(p.to_strings())

@@ -37,12 +37,12 @@ impl Renderer {
         env.set_lstrip_blocks(true);
         // Quoting is chosen per target through filters, never by file extension.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.add_filter("md", md_cell);
+        env.add_filter("md", unless_plain(md_cell, md_special));
         env.add_filter("ps", ps_filter);
         env.add_filter("nft_str", nft_str);
         env.add_filter("ipt_str", ipt_str);
-        env.add_filter("hash_line", hash_line);
-        env.add_filter("xml", xml_escape);
+        env.add_filter("hash_line", unless_plain(hash_line, |_| false));
+        env.add_filter("xml", unless_plain(xml_escape, xml_special));
         env.add_filter("mermaid", mermaid_label);
         env.add_filter("tojson", tojson);
         for (name, text) in EMBEDDED {
@@ -150,6 +150,35 @@ pub fn buffered<T>(
     let out = write(&mut buf)?;
     std::io::Write::flush(&mut buf)?;
     Ok(out)
+}
+
+/// A quoting filter for templates that hands its argument back untouched when it has only
+/// printable ASCII and none of the filter's `special` bytes (most table cells), instead of a
+/// new string per cell. `quote` must leave such text unchanged, as [`rewrite_into`] does.
+fn unless_plain(
+    quote: fn(&str) -> String,
+    special: fn(u8) -> bool,
+) -> impl Fn(&Value) -> Result<Value, minijinja::Error> + Send + Sync + 'static {
+    move |v: &Value| match v.as_str() {
+        Some(s) if is_plain(s, special) => Ok(v.clone()),
+        Some(s) => Ok(Value::from(quote(s))),
+        None => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            "value is not a string",
+        )),
+    }
+}
+
+fn is_plain(s: &str, special: fn(u8) -> bool) -> bool {
+    s.bytes().all(|b| (0x20..0x7f).contains(&b) && !special(b))
+}
+
+fn md_special(b: u8) -> bool {
+    matches!(b, b'|' | b'\\' | b'<' | b'>' | b'&' | b'`')
+}
+
+fn xml_special(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
 }
 
 /// The text a writer function writes (the CLI's standard output, tests).
@@ -268,6 +297,219 @@ pub fn lazy_list<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>) -
 /// `items` as a template list of `view(index, item)`, made one at a time.
 pub fn lazy_view<T: Send + Sync + 'static>(items: Arc<[T]>, view: fn(usize, &T) -> Value) -> Value {
     Value::from_object(LazyList { items, view })
+}
+
+/// `items` as a template list of maps whose fields are serialised only when a template reads
+/// them: `flows.md` reads six fields of a flow, and serialising every flow whole (its parts,
+/// addresses and kinds) took 40% of that template's time.
+pub fn lazy_fields<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>) -> Value {
+    Value::from_object(LazyFields { items })
+}
+
+struct LazyFields<T: 'static> {
+    items: Arc<[T]>,
+}
+
+impl<T> std::fmt::Debug for LazyFields<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LazyFields({} items)", self.items.len())
+    }
+}
+
+impl<T: serde::Serialize + Send + Sync + 'static> minijinja::value::Object for LazyFields<T> {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let index = key.as_usize()?;
+        (index < self.items.len()).then(|| {
+            Value::from_object(Fields {
+                items: self.items.clone(),
+                index,
+            })
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Seq(self.items.len())
+    }
+}
+
+/// One item of a [`LazyFields`] list: a map of its serialised fields.
+struct Fields<T: 'static> {
+    items: Arc<[T]>,
+    index: usize,
+}
+
+impl<T> std::fmt::Debug for Fields<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fields({})", self.index)
+    }
+}
+
+impl<T: serde::Serialize + Send + Sync + 'static> minijinja::value::Object for Fields<T> {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let mut pick = fields::Pick {
+            name: key.as_str()?,
+            found: None,
+            names: None,
+        };
+        self.items[self.index].serialize(&mut pick).ok()?;
+        pick.found
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        let mut pick = fields::Pick {
+            name: "",
+            found: None,
+            names: Some(Vec::new()),
+        };
+        match self.items[self.index].serialize(&mut pick) {
+            Ok(()) => minijinja::value::Enumerator::Values(
+                pick.names
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Value::from)
+                    .collect(),
+            ),
+            Err(_) => minijinja::value::Enumerator::Empty,
+        }
+    }
+}
+
+/// A serde serialiser that takes one field of a struct (or lists the field names) without
+/// serialising the others.
+mod fields {
+    use minijinja::Value;
+    use serde::ser::{Impossible, Serialize, SerializeStruct, Serializer};
+
+    pub struct Pick<'k> {
+        pub name: &'k str,
+        pub found: Option<Value>,
+        /// Collects the field names instead, when set.
+        pub names: Option<Vec<&'static str>>,
+    }
+
+    #[derive(Debug)]
+    pub struct NotAStruct;
+
+    impl std::fmt::Display for NotAStruct {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("only a struct's fields can be picked")
+        }
+    }
+
+    impl std::error::Error for NotAStruct {}
+
+    impl serde::ser::Error for NotAStruct {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            NotAStruct
+        }
+    }
+
+    impl SerializeStruct for &mut Pick<'_> {
+        type Ok = ();
+        type Error = NotAStruct;
+
+        fn serialize_field<V: Serialize + ?Sized>(
+            &mut self,
+            key: &'static str,
+            value: &V,
+        ) -> Result<(), NotAStruct> {
+            match &mut self.names {
+                Some(names) => names.push(key),
+                None if key == self.name => self.found = Some(Value::from_serialize(value)),
+                None => {}
+            }
+            Ok(())
+        }
+
+        fn end(self) -> Result<(), NotAStruct> {
+            Ok(())
+        }
+    }
+
+    macro_rules! refuse {
+        ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
+            $(fn $name(self, $(_: $arg),*) -> Result<$ret, NotAStruct> {
+                Err(NotAStruct)
+            })*
+        };
+    }
+
+    impl<'a, 'k> Serializer for &'a mut Pick<'k> {
+        type Ok = ();
+        type Error = NotAStruct;
+        type SerializeSeq = Impossible<(), NotAStruct>;
+        type SerializeTuple = Impossible<(), NotAStruct>;
+        type SerializeTupleStruct = Impossible<(), NotAStruct>;
+        type SerializeTupleVariant = Impossible<(), NotAStruct>;
+        type SerializeMap = Impossible<(), NotAStruct>;
+        type SerializeStruct = Self;
+        type SerializeStructVariant = Impossible<(), NotAStruct>;
+
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, NotAStruct> {
+            Ok(self)
+        }
+
+        fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<(), NotAStruct> {
+            Err(NotAStruct)
+        }
+
+        fn serialize_newtype_struct<V: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: &V,
+        ) -> Result<(), NotAStruct> {
+            Err(NotAStruct)
+        }
+
+        fn serialize_newtype_variant<V: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &V,
+        ) -> Result<(), NotAStruct> {
+            Err(NotAStruct)
+        }
+
+        refuse! {
+            serialize_bool(bool) -> ();
+            serialize_i8(i8) -> ();
+            serialize_i16(i16) -> ();
+            serialize_i32(i32) -> ();
+            serialize_i64(i64) -> ();
+            serialize_u8(u8) -> ();
+            serialize_u16(u16) -> ();
+            serialize_u32(u32) -> ();
+            serialize_u64(u64) -> ();
+            serialize_f32(f32) -> ();
+            serialize_f64(f64) -> ();
+            serialize_char(char) -> ();
+            serialize_str(&str) -> ();
+            serialize_bytes(&[u8]) -> ();
+            serialize_none() -> ();
+            serialize_unit() -> ();
+            serialize_unit_struct(&'static str) -> ();
+            serialize_unit_variant(&'static str, u32, &'static str) -> ();
+            serialize_seq(Option<usize>) -> Self::SerializeSeq;
+            serialize_tuple(usize) -> Self::SerializeTuple;
+            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+            serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+            serialize_map(Option<usize>) -> Self::SerializeMap;
+            serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+        }
+    }
 }
 
 /// A typed value a template receives whole (the cloud targets' documents): serialisable, and
@@ -430,7 +672,7 @@ fn html_safe(mut json: Vec<u8>) -> Vec<u8> {
 /// and bidirectional marks become U+FFFD.
 pub fn md_cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let special = |b| matches!(b, b'|' | b'\\' | b'<' | b'>' | b'&' | b'`');
+    let special = md_special;
     rewrite_into(&mut out, s, special, |c, out| {
         match c {
             '|' => out.push_str("\\|"),
@@ -715,7 +957,7 @@ impl minijinja::value::Object for StreamedText {
 /// Text in HTML or SVG (element content and double-quoted attributes).
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let special = |b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    let special = xml_special;
     rewrite_into(&mut out, s, special, |c, out| match c {
         '&' => out.push_str("&amp;"),
         '<' => out.push_str("&lt;"),
@@ -995,6 +1237,102 @@ mod tests {
             assert!(w.buf.is_empty());
             assert_eq!(out, "a\\u00E9b\\U0001F600c\\u2192", "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn filters_give_plain_text_back_as_their_quoting_functions_do() {
+        let r = Renderer::new(None).unwrap();
+        let samples = [
+            "plain text 10.0.0.0/24 tcp 443",
+            "",
+            "a|b",
+            "x<y>&z `c` \\",
+            "quote \" and ' apostrophe",
+            "line\nbreak\ttab\r",
+            "caf\u{e9} \u{202e}bidi",
+            "~ and \u{7f} DEL",
+        ];
+        type Quote = fn(&str) -> String;
+        let quote: [(&str, Quote); 3] = [
+            ("md", md_cell),
+            ("xml", xml_escape),
+            ("hash_line", hash_line),
+        ];
+        for (name, f) in quote {
+            let tmpl = format!("{{{{ s | {name} }}}}");
+            let mut env = r.env.clone();
+            env.add_template_owned("t".to_string(), tmpl).unwrap();
+            for s in samples {
+                let out = env
+                    .get_template("t")
+                    .unwrap()
+                    .render(minijinja::context! { s })
+                    .unwrap();
+                assert_eq!(out, f(s), "{name} of {s:?}");
+            }
+            let n = env
+                .get_template("t")
+                .unwrap()
+                .render(minijinja::context! { s => 5 });
+            assert!(n.is_err(), "{name} of a number");
+        }
+    }
+
+    #[test]
+    fn lazy_fields_read_like_the_whole_serialised_item() {
+        #[derive(serde::Serialize)]
+        struct Inner {
+            x: u8,
+        }
+        #[derive(serde::Serialize)]
+        struct Item {
+            name: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            note: Option<String>,
+            #[serde(serialize_with = "upper")]
+            shout: String,
+            inner: Vec<Inner>,
+        }
+        fn upper<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&v.to_uppercase())
+        }
+        let items: Arc<[Item]> = vec![
+            Item {
+                name: "a".into(),
+                note: Some("n".into()),
+                shout: "hey".into(),
+                inner: vec![Inner { x: 1 }],
+            },
+            Item {
+                name: "b".into(),
+                note: None,
+                shout: "ho".into(),
+                inner: vec![],
+            },
+        ]
+        .into();
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_filter("tojson", tojson);
+        env.add_template(
+            "t",
+            "{% for f in items %}{{ f.name }} {{ f.shout }} {{ f.inner[0].x if f.inner }} \
+             {% for k in f %}{{ k }},{% endfor %} {{ f|length }} {{ f|tojson }}\n{% endfor %}",
+        )
+        .unwrap();
+        env.add_template("missing", "{% for f in items %}{{ f.nothing }}{% endfor %}")
+            .unwrap();
+        let render = |name: &str, items: Value| {
+            env.get_template(name)
+                .unwrap()
+                .render(minijinja::context! { items })
+        };
+        let lazy = render("t", lazy_fields(items.clone())).unwrap();
+        assert_eq!(lazy, render("t", lazy_list(items.clone())).unwrap());
+        assert!(lazy.contains("a HEY 1 name,note,shout,inner, 4"), "{lazy}");
+        assert!(lazy.contains("b HO  name,shout,inner, 3"), "{lazy}");
+        // A field the item does not have is an error, as for the whole item.
+        assert!(render("missing", lazy_fields(items)).is_err());
     }
 
     #[test]

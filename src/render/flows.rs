@@ -22,11 +22,12 @@ pub fn end_label(name: &str, iface: &Option<impl std::fmt::Display>) -> String {
 
 /// Networks as text, space-separated (`10.0.0.0/24 10.0.1.5/32`), for tables and messages.
 pub fn join_nets(v: &[ipnet::IpNet]) -> String {
-    use std::fmt::Write;
     let mut out = String::with_capacity(20 * v.len());
     for (i, n) in v.iter().enumerate() {
-        let sep = if i == 0 { "" } else { " " };
-        let _ = write!(out, "{sep}{n}");
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&crate::flow::NetText::net(n));
     }
     out
 }
@@ -120,7 +121,7 @@ pub fn template_context<'a>(topo: &'a Topology, res: &'a Resolution) -> Context<
         topology: contract.topology,
         description: contract.description,
         parameters: contract.parameters,
-        flows: super::lazy_list(res.flows.clone()),
+        flows: super::lazy_fields(res.flows.clone()),
         removed: contract.removed,
         rows: super::lazy_view(res.flows.clone(), row),
         parameter_list,
@@ -213,15 +214,18 @@ pub fn flush_rows(buf: &mut String, w: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// RFC 4180 quoting; cells a spreadsheet would run as a formula get a leading apostrophe.
-pub fn push_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
+pub fn push_row<C: AsRef<str>>(out: &mut String, cells: impl IntoIterator<Item = C>) {
     let mut first = true;
     for c in cells {
+        let c = c.as_ref();
         if !first {
             out.push(',');
         }
         first = false;
+        let guarded;
         let c = if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{c}")
+            guarded = format!("'{c}");
+            guarded.as_str()
         } else {
             c
         };
@@ -230,7 +234,7 @@ pub fn push_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
             out.push_str(&c.replace('"', "\"\""));
             out.push('"');
         } else {
-            out.push_str(&c);
+            out.push_str(c);
         }
     }
     out.push_str("\r\n");

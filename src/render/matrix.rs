@@ -127,23 +127,26 @@ const COLUMNS: [&str; 11] = [
 ];
 
 /// One table row, as cells in `COLUMNS` order.
-fn row(i: usize, f: &Flow) -> [String; 11] {
+/// One row's cells, as template values: the flow's shared texts are not copied, and short
+/// ones need no allocation.
+fn row(i: usize, f: &Flow) -> [minijinja::Value; 11] {
+    use minijinja::Value;
     let mut dst = join_nets(&f.to_addresses);
     if !f.to_fqdns.is_empty() {
         dst = format!("{} ({dst})", f.to_fqdns.join(" "));
     }
     [
-        (i + 1).to_string(),
-        f.from_zone.to_string(),
-        end_label(&f.from, &f.from_interface),
-        join_nets(&f.from_addresses),
-        f.to_zone.to_string(),
-        end_label(&f.to, &f.to_interface),
-        dst,
-        proto_ports(f),
-        f.purpose.to_string(),
-        f.source.to_string(),
-        why(f),
+        (i + 1).to_string().into(),
+        Value::from(f.from_zone.clone()),
+        end_label(&f.from, &f.from_interface).into(),
+        join_nets(&f.from_addresses).into(),
+        Value::from(f.to_zone.clone()),
+        end_label(&f.to, &f.to_interface).into(),
+        dst.into(),
+        proto_ports(f).into(),
+        Value::from(f.purpose.clone()),
+        Value::from(f.source.clone()),
+        why(f).into(),
     ]
 }
 
@@ -216,7 +219,7 @@ fn context<'a>(topo: &'a Topology, res: &'a crate::resolve::Resolution) -> Conte
         edges,
         columns: COLUMNS,
         rows: super::lazy_view(res.flows.clone(), |i, f| {
-            minijinja::Value::from_serialize(row(i, f))
+            minijinja::Value::from_iter(row(i, f))
         }),
         removed: &res.removed,
         svg: super::streamed_text(move |out| write_svg(&g, out)),
@@ -233,7 +236,10 @@ pub fn write_csv(flows: &[Flow], w: &mut dyn std::io::Write) -> Result<()> {
     push_row(&mut out, COLUMNS.iter().map(|s| s.to_string()));
     for (i, f) in flows.iter().enumerate() {
         super::flows::flush_rows(&mut out, w)?;
-        push_row(&mut out, row(i, f));
+        push_row(
+            &mut out,
+            row(i, f).iter().map(|c| c.as_str().unwrap_or_default()),
+        );
     }
     Ok(w.write_all(out.as_bytes())?)
 }
