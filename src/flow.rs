@@ -218,8 +218,13 @@ impl PortSet {
 
 impl fmt::Display for PortSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.to_strings();
-        f.write_str(&parts.join(","))
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            r.fmt(f)?;
+        }
+        Ok(())
     }
 }
 
