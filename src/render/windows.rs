@@ -11,13 +11,14 @@ use std::net::IpAddr;
 
 use anyhow::{bail, Result};
 use ipnet::IpNet;
-use serde_json::{json, Value};
+use serde::Serialize;
+use std::sync::Arc;
 
 use crate::catalogue::Platform;
 use crate::flow::Protocol;
 use crate::generate::Ctx;
 use crate::output::OutFile;
-use crate::plan::{self, Direction, Perspective, Rule};
+use crate::plan::{self, Direction, Rule};
 use crate::topology::Component;
 
 /// Whether any kind of the component runs Windows.
@@ -47,24 +48,48 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         if ctx.opts.host.as_ref().is_some_and(|h| *h != c.name) {
             continue;
         }
-        let context = context_of(ctx, c, &hosts.plan(&c.name))?;
-        // Each script is handed on as it is made (8,000 of them at 100,000 flows).
-        ctx.emit(OutFile {
-            name: format!("{}-{}.ps1", topo.name, c.name),
-            content: ctx.renderer.render("windows.ps1.j2", context)?,
+        let script = script(ctx, c, &hosts.plan(&c.name))?;
+        // Each script is written as it is made (8,000 of them at 100,000 flows).
+        ctx.write(&format!("{}-{}.ps1", topo.name, c.name), |w| {
+            ctx.renderer.render_ser_to("windows.ps1.j2", &script, w)
         })?;
     }
     Ok(Vec::new())
 }
 
 /// The template context of one component's script.
-pub fn script_context(ctx: &Ctx<'_>, c: &Component) -> Result<Value> {
-    let rules = plan::plan(&ctx.loaded.resolution, &Perspective::Host(c.name.clone()));
-    context_of(ctx, c, &rules)
+#[derive(Serialize)]
+struct Script<'a> {
+    topology: &'a str,
+    description: &'a str,
+    component: &'a str,
+    kinds: &'a [String],
+    group: String,
+    outbound: bool,
+    skipped_outbound: usize,
+    inbound_rules: Vec<WinRule>,
+    outbound_rules: Vec<WinRule>,
 }
 
-/// [`script_context`] from the component's host-perspective rules.
-fn context_of(ctx: &Ctx<'_>, c: &Component, rules: &[Rule]) -> Result<Value> {
+/// One `New-NetFirewallRule`, every value checked.
+#[derive(Serialize)]
+struct WinRule {
+    name: String,
+    display_name: String,
+    description: String,
+    direction: &'static str,
+    protocol: String,
+    /// Inbound: the component serves these ports; outbound: the peer does.
+    local_ports: Vec<String>,
+    remote_ports: Vec<String>,
+    remote_address: Vec<String>,
+    peer: Arc<str>,
+    fqdns: Vec<String>,
+    purpose: Arc<str>,
+}
+
+/// The script of one component from its host-perspective rules.
+fn script<'a>(ctx: &Ctx<'a>, c: &'a Component, rules: &[Rule]) -> Result<Script<'a>> {
     let topo = &ctx.loaded.topology;
     let mut inbound = Vec::new();
     let mut outbound = Vec::new();
@@ -85,22 +110,22 @@ fn context_of(ctx: &Ctx<'_>, c: &Component, rules: &[Rule]) -> Result<Value> {
             Direction::Forward => {}
         }
     }
-    Ok(json!({
-        "topology": topo.name,
-        "description": topo.description,
-        "component": c.name,
-        "kinds": c.kinds,
-        "group": group_name(&topo.name, &c.name),
-        "outbound": ctx.opts.outbound,
-        "skipped_outbound": skipped_outbound,
-        "inbound_rules": inbound,
-        "outbound_rules": outbound,
-    }))
+    Ok(Script {
+        topology: &topo.name,
+        description: &topo.description,
+        component: &c.name,
+        kinds: &c.kinds,
+        group: group_name(&topo.name, &c.name),
+        outbound: ctx.opts.outbound,
+        skipped_outbound,
+        inbound_rules: inbound,
+        outbound_rules: outbound,
+    })
 }
 
 /// One rule as the template needs it, checked; `None` when no address of the remote side is
 /// of the protocol's IP family (an ICMPv4 rule towards an IPv6-only peer cannot match).
-fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<Value>> {
+fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
     let file = &ctx.loaded.topology.file.name;
     let inbound = r.direction == Direction::Inbound;
     let remote_nets = if inbound { &r.src } else { &r.dst };
@@ -168,23 +193,22 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<Value>> {
         description.push_str(&format!(" | Reason: {reason}"));
     }
     description.push_str(&format!(" | Flow: {} (ctxfw)", r.flow));
-    Ok(Some(json!({
-        "name": format!(
+    Ok(Some(WinRule {
+        name: format!(
             "ctxfw-{}-{}-{}-{dir}",
             ctx.loaded.topology.name, c.name, r.flow
         ),
-        "display_name": display,
-        "description": description,
-        "direction": if inbound { "Inbound" } else { "Outbound" },
-        "protocol": protocol,
-        // Inbound: the component serves these ports; outbound: the peer does.
-        "local_ports": if inbound { ports.clone() } else { Vec::new() },
-        "remote_ports": if inbound { Vec::new() } else { ports },
-        "remote_address": remote_address,
-        "peer": peer,
-        "fqdns": r.fqdns,
-        "purpose": r.purpose,
-    })))
+        display_name: display,
+        description,
+        direction: if inbound { "Inbound" } else { "Outbound" },
+        protocol,
+        local_ports: if inbound { ports.clone() } else { Vec::new() },
+        remote_ports: if inbound { Vec::new() } else { ports },
+        remote_address,
+        peer,
+        fqdns: r.fqdns.clone(),
+        purpose: r.purpose.clone(),
+    }))
 }
 
 /// The `-Protocol` value NetSecurity accepts: a keyword, or the IANA number for protocols
