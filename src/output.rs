@@ -109,15 +109,13 @@ impl Stage {
             let id = st.staged.len();
             let tmp = parent.join(format!(".{base}.{}.{id}.tmp", self.pid));
             // Listed before it exists, so a failure from here on still removes it.
-            st.staged.push(Some((tmp.clone(), target)));
+            st.staged.push(Some((tmp.clone(), target.clone())));
             (id, tmp)
         };
         // Unbuffered: the renderers write through their own buffer or in large pieces (a
         // second buffer here copied every byte of output once more).
-        let mut file =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        // The body's errors say what failed (a template, with its line).
-        body(&mut file)?;
+        let file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        write_reporting(file, &target, body)?;
         fail_point(name)?;
         Ok(id)
     }
@@ -177,6 +175,38 @@ impl Drop for Stage {
         for d in st.created.iter().rev() {
             let _ = fs::remove_dir(d);
         }
+    }
+}
+
+/// Runs `body` on `w`. A failed write (a full disk) is reported as writing `path`, whatever
+/// the body made of it (minijinja's "I/O error during rendering", a bare OS error from the
+/// JSON writer); the body's own errors (a template's, with its line) pass unchanged.
+fn write_reporting<W: Write>(
+    w: W,
+    path: &Path,
+    body: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    struct Watched<W> {
+        w: W,
+        failed: Option<std::io::Error>,
+    }
+    impl<W: Write> Write for Watched<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.w.write(buf).inspect_err(|e| {
+                self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+            })
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.w.flush().inspect_err(|e| {
+                self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+            })
+        }
+    }
+    let mut watched = Watched { w, failed: None };
+    let done = body(&mut watched);
+    match watched.failed {
+        Some(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+        None => done,
     }
 }
 
@@ -329,6 +359,47 @@ mod tests {
         assert_eq!(err.to_string(), "template failed");
         drop(stage);
         assert!(entries(root.path()).is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_with_its_file_and_a_body_error_as_it_is() {
+        /// Takes `room` bytes, then fails like a full disk.
+        struct Full {
+            room: usize,
+        }
+        impl Write for Full {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if self.room == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+                }
+                let n = buf.len().min(self.room);
+                self.room -= n;
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let path = Path::new("/out/x.json");
+        // A serialiser that turns the failure into its own error.
+        let err = write_reporting(Full { room: 3 }, path, |w| {
+            serde_json::to_writer(w, &vec!["a long enough value"; 10])
+                .map_err(|e| anyhow::anyhow!("serialising: {e}"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "writing /out/x.json");
+        assert!(format!("{err:#}").contains("no storage space"), "{err:#}");
+        // A template error with room to spare stays the template's.
+        let err = write_reporting(Full { room: 100 }, path, |w| {
+            w.write_all(b"ok")?;
+            anyhow::bail!("rendering t.j2: undefined value (in t.j2:3)")
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rendering t.j2: undefined value (in t.j2:3)"
+        );
+        assert!(write_reporting(Full { room: 100 }, path, |w| Ok(w.write_all(b"ok")?)).is_ok());
     }
 
     #[test]
