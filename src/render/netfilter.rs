@@ -111,7 +111,7 @@ pub struct Model {
 
 /// `10.0.0.5` for a host, `10.0.0.0/24` for a network.
 pub fn net_str(n: &IpNet) -> String {
-    crate::flow::NetText::host_or_net(n).to_string()
+    crate::flow::NetText::host_or_net(n).as_str().to_owned()
 }
 
 fn only(nets: &[IpNet], fam: Family) -> Vec<IpNet> {
@@ -262,24 +262,21 @@ impl<'t> SetIndex<'_, 't> {
             .zone_nets
             .entry((zone, fam))
             .or_insert_with(|| plan::aggregate(&only(&topo.zone(zone).cidrs, fam)));
-        let (name, label) = if plan::aggregate(nets) == *zone_nets {
-            (
-                format!("zone.{zone}.{}", fam.suffix()),
-                format!("zone {zone}, {}", fam_label(fam)),
-            )
-        } else {
-            match iface {
-                Some(i) => (
-                    format!("comp.{comp}.{i}.{}", fam.suffix()),
-                    format!("{comp} interface {i} (zone {zone}), {}", fam_label(fam)),
-                ),
-                None => (
-                    format!("comp.{comp}.{}", fam.suffix()),
-                    format!("{comp} (zone {zone}), {}", fam_label(fam)),
-                ),
-            }
+        let whole_zone = plan::aggregate(nets) == *zone_nets;
+        let name = match (whole_zone, iface) {
+            (true, _) => format!("zone.{zone}.{}", fam.suffix()),
+            (false, Some(i)) => format!("comp.{comp}.{i}.{}", fam.suffix()),
+            (false, None) => format!("comp.{comp}.{}", fam.suffix()),
         };
         if !self.seen.contains(&name) {
+            // Only a new set needs its label (most rules reuse a set).
+            let label = match (whole_zone, iface) {
+                (true, _) => format!("zone {zone}, {}", fam_label(fam)),
+                (false, Some(i)) => {
+                    format!("{comp} interface {i} (zone {zone}), {}", fam_label(fam))
+                }
+                (false, None) => format!("{comp} (zone {zone}), {}", fam_label(fam)),
+            };
             self.seen.insert(name.clone());
             self.sets.push(AddrSet {
                 name: name.clone(),
