@@ -566,6 +566,16 @@ mod tests {
         generate_all(&loaded, &renderer, &Options::default(), targets)
     }
 
+    /// The names of the files the targets generate, in the order `generate_all` gives them.
+    fn names(targets: &[&Target]) -> Vec<String> {
+        run(targets)
+            .unwrap()
+            .files
+            .into_iter()
+            .map(|f| f.name)
+            .collect()
+    }
+
     #[test]
     fn the_first_failing_target_is_reported_whichever_finishes_first() {
         let (a, b) = (target(slow_fails), target(fast_fails));
@@ -605,25 +615,13 @@ mod tests {
                 ..target(fast_b)
             },
         );
-        let names: Vec<String> = run(&[&a, &b])
-            .unwrap()
-            .files
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
-        assert_eq!(names, ["a", "shared", "b"]);
+        assert_eq!(names(&[&a, &b]), ["a", "shared", "b"]);
     }
 
     #[test]
     fn files_come_in_target_order_whichever_finishes_first() {
         let (a, b) = (target(slow_a), target(fast_b));
-        let names: Vec<String> = run(&[&a, &b])
-            .unwrap()
-            .files
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
-        assert_eq!(names, ["a", "shared", "b"]);
+        assert_eq!(names(&[&a, &b]), ["a", "shared", "b"]);
     }
 
     #[test]
@@ -643,14 +641,6 @@ mod tests {
     #[test]
     fn emitted_files_come_before_returned_ones_in_their_targets_place() {
         let (a, b) = (target(slow_a), target(emits_then_returns));
-        let names = |targets: &[&Target]| -> Vec<String> {
-            run(targets)
-                .unwrap()
-                .files
-                .into_iter()
-                .map(|f| f.name)
-                .collect()
-        };
         assert_eq!(names(&[&b]), ["first", "second"]);
         assert_eq!(names(&[&b, &a]), ["first", "second", "a", "shared"]);
         assert_eq!(names(&[&a, &b]), ["a", "shared", "first", "second"]);
