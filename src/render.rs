@@ -1046,7 +1046,11 @@ pub fn write_yaml_json<T: serde::Serialize + ?Sized>(
         out,
         buf: Vec::with_capacity(AsciiYaml::CHUNK + 64),
     };
-    serde_json::to_writer_pretty(&mut w, v).map_err(|_| std::fmt::Error)?;
+    v.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut w,
+        PrettyJson::with_indent(b"  "),
+    ))
+    .map_err(|_| std::fmt::Error)?;
     w.drain().map_err(|_| std::fmt::Error)?;
     if w.buf.is_empty() {
         Ok(())
