@@ -265,8 +265,12 @@ impl minijinja::value::Object for JsonNode {
 /// memory than the flows themselves (100,000 flows: over 600 MB for `flows.md`).
 pub struct LazyList<T: 'static> {
     items: Arc<[T]>,
-    view: fn(usize, &T) -> Value,
+    /// The template value of the item at an index (given the whole list, so a view can keep
+    /// a share of it).
+    view: Box<ItemView<T>>,
 }
+
+type ItemView<T> = dyn Fn(&Arc<[T]>, usize) -> Value + Send + Sync;
 
 impl<T> std::fmt::Debug for LazyList<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -281,7 +285,7 @@ impl<T: Send + Sync + 'static> minijinja::value::Object for LazyList<T> {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let i = key.as_usize()?;
-        self.items.get(i).map(|t| (self.view)(i, t))
+        (i < self.items.len()).then(|| (self.view)(&self.items, i))
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
@@ -297,47 +301,28 @@ pub fn lazy_list<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>) -
 
 /// `items` as a template list of `view(index, item)`, made one at a time.
 pub fn lazy_view<T: Send + Sync + 'static>(items: Arc<[T]>, view: fn(usize, &T) -> Value) -> Value {
-    Value::from_object(LazyList { items, view })
+    Value::from_object(LazyList {
+        items,
+        view: Box::new(move |items, i| view(i, &items[i])),
+    })
 }
 
 /// `items` as a template list of maps whose fields are serialised only when a template reads
 /// them: `flows.md` reads six fields of a flow, and serialising every flow whole (its parts,
 /// addresses and kinds) took 40% of that template's time.
 pub fn lazy_fields<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>) -> Value {
-    Value::from_object(LazyFields { items })
-}
-
-struct LazyFields<T: 'static> {
-    items: Arc<[T]>,
-}
-
-impl<T> std::fmt::Debug for LazyFields<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LazyFields({} items)", self.items.len())
-    }
-}
-
-impl<T: serde::Serialize + Send + Sync + 'static> minijinja::value::Object for LazyFields<T> {
-    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
-        minijinja::value::ObjectRepr::Seq
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let index = key.as_usize()?;
-        (index < self.items.len()).then(|| {
+    Value::from_object(LazyList {
+        items,
+        view: Box::new(|items, index| {
             Value::from_object(Fields {
-                items: self.items.clone(),
+                items: items.clone(),
                 index,
             })
-        })
-    }
-
-    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
-        minijinja::value::Enumerator::Seq(self.items.len())
-    }
+        }),
+    })
 }
 
-/// One item of a [`LazyFields`] list: a map of its serialised fields.
+/// One item of a [`lazy_fields`] list: a map of its serialised fields.
 struct Fields<T: 'static> {
     items: Arc<[T]>,
     index: usize,
