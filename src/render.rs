@@ -720,24 +720,15 @@ fn json_text(doc: &dyn DynDoc, pad: Option<&[u8]>, keep: usize) -> Result<Value,
     // large one is counted by the first pass and written again into one allocation of
     // exactly its size, which the value then shares: growing a buffer and copying it into the
     // value held up to three times the text at once (125 MB of GCP JSON at 100,000 flows).
-    let mut first = HtmlSafe::new(None);
-    first.keep = Some(Vec::new());
-    first.keep_max = keep;
-    doc.write(&mut first, pad).map_err(failed)?;
-    first
-        .drain()
-        .map_err(|e| failed(serde_json::Error::io(e)))?;
+    let mut first = HtmlSafe::counting(keep);
+    first.write_doc(doc, pad).map_err(failed)?;
     if let Some(kept) = first.keep {
-        let text = String::from_utf8(kept).map_err(|e| {
-            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "JSON is not UTF-8")
-                .with_source(e)
-        })?;
+        let text = String::from_utf8(kept).map_err(not_utf8)?;
         return Ok(Value::from_safe_string(text));
     }
     let mut text: Arc<[std::mem::MaybeUninit<u8>]> = Arc::new_uninit_slice(first.len);
-    let mut fill = HtmlSafe::new(Some(Arc::get_mut(&mut text).expect("just made")));
-    doc.write(&mut fill, pad).map_err(failed)?;
-    fill.drain().map_err(|e| failed(serde_json::Error::io(e)))?;
+    let mut fill = HtmlSafe::filling(Arc::get_mut(&mut text).expect("just made"));
+    fill.write_doc(doc, pad).map_err(failed)?;
     if fill.len != first.len {
         return Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
@@ -746,13 +737,15 @@ fn json_text(doc: &dyn DynDoc, pad: Option<&[u8]>, keep: usize) -> Result<Value,
     }
     // SAFETY: `fill` wrote every byte (its length is the slice's, and it writes in order).
     let bytes: Arc<[u8]> = unsafe { text.assume_init() };
-    std::str::from_utf8(&bytes).map_err(|e| {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "JSON is not UTF-8")
-            .with_source(e)
-    })?;
+    std::str::from_utf8(&bytes).map_err(not_utf8)?;
     // SAFETY: the bytes are valid UTF-8 (checked above), and `str` has `[u8]`'s layout.
     let text: Arc<str> = unsafe { Arc::from_raw(Arc::into_raw(bytes) as *const str) };
     Ok(Value::from(text))
+}
+
+fn not_utf8(e: impl std::error::Error + Send + Sync + 'static) -> minijinja::Error {
+    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "JSON is not UTF-8")
+        .with_source(e)
 }
 
 /// serde_json's output made safe to embed in HTML (`<`, `>`, `&`, `'` as `\u` escapes, as
@@ -773,14 +766,30 @@ impl<'b> HtmlSafe<'b> {
     /// Documents up to this size are written once (two passes cost 40% more time).
     const KEEP: usize = 32 << 20;
 
-    fn new(buf: Option<&'b mut [std::mem::MaybeUninit<u8>]>) -> HtmlSafe<'b> {
+    /// Counts the text, and keeps it while it is at most `keep_max` bytes.
+    fn counting(keep_max: usize) -> HtmlSafe<'static> {
         HtmlSafe {
-            buf,
+            buf: None,
             len: 0,
             pending: Vec::with_capacity(Self::CHUNK + 256),
-            keep: None,
-            keep_max: 0,
+            keep: Some(Vec::new()),
+            keep_max,
         }
+    }
+
+    /// Writes the text into `buf`, which must have exactly its length.
+    fn filling(buf: &'b mut [std::mem::MaybeUninit<u8>]) -> HtmlSafe<'b> {
+        HtmlSafe {
+            buf: Some(buf),
+            keep: None,
+            ..HtmlSafe::counting(0)
+        }
+    }
+
+    /// The whole of `doc`, escapes and all.
+    fn write_doc(&mut self, doc: &dyn DynDoc, pad: Option<&[u8]>) -> serde_json::Result<()> {
+        doc.write(self, pad)?;
+        self.drain().map_err(serde_json::Error::io)
     }
 
     fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -1273,13 +1282,13 @@ mod tests {
             use std::io::Write;
             let want = naive(s);
             // Counted, then written into exactly that room, whole and in pieces.
-            let mut count = HtmlSafe::new(None);
+            let mut count = HtmlSafe::counting(0);
             count.write_all(s.as_bytes()).unwrap();
             count.drain().unwrap();
             assert_eq!(count.len, want.len(), "{s:?}");
             for cut in 0..=s.len() {
                 let mut room = vec![std::mem::MaybeUninit::new(0u8); count.len];
-                let mut fill = HtmlSafe::new(Some(&mut room));
+                let mut fill = HtmlSafe::filling(&mut room);
                 fill.write_all(&s.as_bytes()[..cut]).unwrap();
                 fill.drain().unwrap();
                 fill.write_all(&s.as_bytes()[cut..]).unwrap();
@@ -1290,7 +1299,7 @@ mod tests {
             }
             // No room for more than was counted.
             let mut small = vec![std::mem::MaybeUninit::new(0u8); want.len().saturating_sub(1)];
-            let mut over = HtmlSafe::new(Some(&mut small));
+            let mut over = HtmlSafe::filling(&mut small);
             over.write_all(s.as_bytes()).unwrap();
             assert_eq!(over.drain().is_err(), !want.is_empty());
         }
