@@ -190,16 +190,24 @@ fn write_reporting<W: Write>(
         w: W,
         failed: Option<std::io::Error>,
     }
-    impl<W: Write> Write for Watched<W> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.w.write(buf).inspect_err(|e| {
-                self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+    impl<W> Watched<W> {
+        /// Remembers a failure (not an interruption, which `write_all` retries).
+        fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+            r.inspect_err(|e| {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+                }
             })
         }
+    }
+    impl<W: Write> Write for Watched<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let r = self.w.write(buf);
+            self.note(r)
+        }
         fn flush(&mut self) -> std::io::Result<()> {
-            self.w.flush().inspect_err(|e| {
-                self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
-            })
+            let r = self.w.flush();
+            self.note(r)
         }
     }
     let mut watched = Watched { w, failed: None };
@@ -363,12 +371,17 @@ mod tests {
 
     #[test]
     fn a_failed_write_is_reported_with_its_file_and_a_body_error_as_it_is() {
-        /// Takes `room` bytes, then fails like a full disk.
+        /// Takes `room` bytes, then fails like a full disk; interrupted once first when
+        /// `interrupt` is set.
         struct Full {
             room: usize,
+            interrupt: bool,
         }
         impl Write for Full {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if std::mem::take(&mut self.interrupt) {
+                    return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+                }
                 if self.room == 0 {
                     return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
                 }
@@ -382,24 +395,52 @@ mod tests {
         }
         let path = Path::new("/out/x.json");
         // A serialiser that turns the failure into its own error.
-        let err = write_reporting(Full { room: 3 }, path, |w| {
-            serde_json::to_writer(w, &vec!["a long enough value"; 10])
-                .map_err(|e| anyhow::anyhow!("serialising: {e}"))
-        })
+        let err = write_reporting(
+            Full {
+                room: 3,
+                interrupt: false,
+            },
+            path,
+            |w| {
+                serde_json::to_writer(w, &vec!["a long enough value"; 10])
+                    .map_err(|e| anyhow::anyhow!("serialising: {e}"))
+            },
+        )
         .unwrap_err();
         assert_eq!(err.to_string(), "writing /out/x.json");
         assert!(format!("{err:#}").contains("no storage space"), "{err:#}");
         // A template error with room to spare stays the template's.
-        let err = write_reporting(Full { room: 100 }, path, |w| {
-            w.write_all(b"ok")?;
-            anyhow::bail!("rendering t.j2: undefined value (in t.j2:3)")
-        })
+        let err = write_reporting(
+            Full {
+                room: 100,
+                interrupt: false,
+            },
+            path,
+            |w| {
+                w.write_all(b"ok")?;
+                anyhow::bail!("rendering t.j2: undefined value (in t.j2:3)")
+            },
+        )
         .unwrap_err();
         assert_eq!(
             err.to_string(),
             "rendering t.j2: undefined value (in t.j2:3)"
         );
-        assert!(write_reporting(Full { room: 100 }, path, |w| Ok(w.write_all(b"ok")?)).is_ok());
+        assert!(write_reporting(
+            Full {
+                room: 100,
+                interrupt: false,
+            },
+            path,
+            |w| Ok(w.write_all(b"ok")?)
+        )
+        .is_ok());
+        // An interrupted write that write_all retries is not a failure.
+        let retried = Full {
+            room: 100,
+            interrupt: true,
+        };
+        assert!(write_reporting(retried, path, |w| Ok(w.write_all(b"ok")?)).is_ok());
     }
 
     #[test]
