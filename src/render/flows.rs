@@ -179,12 +179,9 @@ pub fn csv(res: &Resolution) -> String {
 
 /// The flows as CSV, written row by row.
 pub fn write_csv(res: &Resolution, w: &mut dyn Write) -> Result<()> {
-    let mut out = String::new();
-    push_row(&mut out, CSV_HEADER.iter().map(|s| s.to_string()));
-    for f in res.flows.iter() {
-        flush_rows(&mut out, w)?;
+    write_rows(w, &CSV_HEADER, &res.flows, |out, _, f| {
         push_row(
-            &mut out,
+            out,
             [
                 f.id.clone(),
                 f.from_zone.to_string(),
@@ -201,18 +198,28 @@ pub fn write_csv(res: &Resolution, w: &mut dyn Write) -> Result<()> {
                 f.parameters.join(" "),
                 f.reason.clone().unwrap_or_default(),
             ],
-        );
-    }
-    Ok(w.write_all(out.as_bytes())?)
+        )
+    })
 }
 
-/// Writes out rows gathered in `buf` once there are enough of them to be worth a write.
-pub fn flush_rows(buf: &mut String, w: &mut dyn Write) -> std::io::Result<()> {
-    if buf.len() >= 1 << 15 {
-        w.write_all(buf.as_bytes())?;
-        buf.clear();
+/// A CSV file: the header, then one row per item (`row` adds it with [`push_row`]), handed
+/// to `w` in pieces of about 32 KB.
+pub fn write_rows<T>(
+    w: &mut dyn Write,
+    header: &[&str],
+    items: &[T],
+    mut row: impl FnMut(&mut String, usize, &T),
+) -> Result<()> {
+    let mut out = String::new();
+    push_row(&mut out, header);
+    for (i, item) in items.iter().enumerate() {
+        if out.len() >= 1 << 15 {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
+        row(&mut out, i, item);
     }
-    Ok(())
+    Ok(w.write_all(out.as_bytes())?)
 }
 
 /// RFC 4180 quoting; cells a spreadsheet would run as a formula get a leading apostrophe.

@@ -232,16 +232,12 @@ pub fn csv(flows: &[Flow]) -> String {
 
 /// The matrix as CSV, written row by row.
 pub fn write_csv(flows: &[Flow], w: &mut dyn std::io::Write) -> Result<()> {
-    let mut out = String::new();
-    push_row(&mut out, COLUMNS.iter().map(|s| s.to_string()));
-    for (i, f) in flows.iter().enumerate() {
-        super::flows::flush_rows(&mut out, w)?;
+    super::flows::write_rows(w, &COLUMNS, flows, |out, i, f| {
         push_row(
-            &mut out,
+            out,
             row(i, f).iter().map(|c| c.as_str().unwrap_or_default()),
-        );
-    }
-    Ok(w.write_all(out.as_bytes())?)
+        )
+    })
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
