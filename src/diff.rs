@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::flow::{PortRange, PortSet};
+use crate::flow::{ser_ports, PortRange, PortSet};
 
 /// One flow as the contract describes it (the fields a reviewer compares).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,10 +27,6 @@ pub struct Entry {
     #[serde(serialize_with = "ser_ports")]
     pub ports: PortSet,
     pub purpose: String,
-}
-
-fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(p.to_strings())
 }
 
 impl Entry {

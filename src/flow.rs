@@ -292,7 +292,8 @@ impl Flow {
     }
 }
 
-fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
+/// A port set as the contract writes it: `["80", "443", "6910-6930"]`.
+pub fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(p.to_strings())
 }
 

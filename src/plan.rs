@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::flow::{Flow, PortSet, Protocol};
+use crate::flow::{ser_nets, ser_ports, Flow, PortSet, Protocol};
 use crate::resolve::Resolution;
 use crate::topology::Topology;
 
@@ -86,12 +86,6 @@ impl Rule {
             .copied()
             .collect()
     }
-}
-
-use crate::flow::ser_nets;
-
-fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(p.to_strings())
 }
 
 /// Smallest equivalent list of networks, sorted (adjacent and contained networks merged).

@@ -16,7 +16,7 @@ use crate::catalogue::{
     lookup, CatFlow, Catalogue, KindRef, ParamType, ParamValue, Platform, PortItem, Scope,
 };
 use crate::diag::Diagnostic;
-use crate::flow::{Flow, FlowPart, PortSet, Protocol};
+use crate::flow::{ser_ports, Flow, FlowPart, PortSet, Protocol};
 use crate::topology::{Component, Topology};
 
 /// A catalogue flow the topology removed, with its reason.
@@ -30,10 +30,6 @@ pub struct Removed {
     pub ports: PortSet,
     pub purpose: String,
     pub reason: String,
-}
-
-fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(p.to_strings())
 }
 
 /// An effective parameter value, and whether the topology set it.
