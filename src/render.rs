@@ -85,11 +85,6 @@ impl Renderer {
     /// Render a template whose context is one typed document under `key`. `tojson` writes
     /// it straight from the Rust values; any other use in a template (an overridden template
     /// that loops over it) reads a JSON tree built from it on first use.
-    pub fn render_doc<T: JsonDoc>(&self, name: &str, key: &str, doc: T) -> Result<String> {
-        into_string(|w| self.render_doc_to(name, key, doc, w))
-    }
-
-    /// [`Renderer::render_doc`] into a writer.
     pub fn render_doc_to<T: JsonDoc>(
         &self,
         name: &str,
@@ -104,14 +99,9 @@ impl Renderer {
         self.render_ser_to(name, &Value::from_iter([(key, node)]), w)
     }
 
-    /// [`Renderer::render`] from any serialisable context (a borrowed struct needs no
-    /// intermediate `serde_json::Value`, which matters for 100,000 flows).
-    pub fn render_ser<T: serde::Serialize + ?Sized>(&self, name: &str, ctx: &T) -> Result<String> {
-        self.render_value(name, Value::from_serialize(ctx))
-    }
-
-    /// [`Renderer::render_ser`] into a writer, as the template is evaluated (see
-    /// [`crate::generate::Ctx::write`]).
+    /// Render a template from any serialisable context (a borrowed struct needs no
+    /// intermediate `serde_json::Value`, which matters for 100,000 flows) into a writer, as the
+    /// template is evaluated (see [`crate::generate::Ctx::write`]).
     pub fn render_ser_to<T: serde::Serialize + ?Sized>(
         &self,
         name: &str,
@@ -638,7 +628,7 @@ impl<T: JsonDoc> DynDoc for T {
     }
 }
 
-/// A [`JsonDoc`] in a template context; see [`Renderer::render_doc`].
+/// A [`JsonDoc`] in a template context; see [`Renderer::render_doc_to`].
 #[derive(Debug)]
 struct DocNode {
     doc: Box<dyn DynDoc>,
@@ -1029,13 +1019,6 @@ pub fn hash_line(s: &str) -> String {
 /// A value as YAML: pretty JSON (a YAML 1.2 document, read the same by YAML 1.1 loaders for
 /// these values) with every non-ASCII character written as a YAML `\u`/`\U` escape. Outside
 /// strings JSON has only ASCII, so the escapes land only inside double-quoted scalars.
-pub fn yaml_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
-    let mut out = String::new();
-    write_yaml_json(v, &mut out).expect("JSON values serialise");
-    out
-}
-
-/// [`yaml_json`] written as it is serialised.
 pub fn write_yaml_json<T: serde::Serialize + ?Sized>(
     v: &T,
     out: &mut dyn std::fmt::Write,
@@ -1374,7 +1357,7 @@ mod tests {
             name: "a<b",
             list: vec![1, 2],
         };
-        let out = r.render_doc("t", "d", doc).unwrap();
+        let out = into_string(|w| r.render_doc_to("t", "d", doc, w)).unwrap();
         assert_eq!(out, r#"a<b 1,2, 2 {"name":"a\u003cb","list":[1,2]}"#);
     }
 
@@ -1484,7 +1467,9 @@ mod tests {
     #[test]
     fn yaml_json_escapes_non_ascii() {
         let v = serde_json::json!({"c": "caf\u{e9} \u{1F600}"});
-        assert_eq!(yaml_json(&v), "{\n  \"c\": \"caf\\u00E9 \\U0001F600\"\n}");
+        let mut out = String::new();
+        write_yaml_json(&v, &mut out).unwrap();
+        assert_eq!(out, "{\n  \"c\": \"caf\\u00E9 \\U0001F600\"\n}");
     }
 
     #[test]

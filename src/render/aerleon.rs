@@ -12,7 +12,7 @@
 //! separate base chain with its own drop policy; use ctxfw's own nftables/iptables targets.
 //!
 //! The YAML is JSON (valid YAML 1.2 and read the same by PyYAML's SafeLoader, which Aerleon
-//! uses) built from typed values in key order and printed by `render::yaml_json`, which
+//! uses) built from typed values in key order and printed by `render::write_yaml_json`, which
 //! escapes every non-ASCII character so the files read the same whatever the reader's locale
 //! encoding. (minijinja's `tojson` would sort the keys, putting `action` before `name`.)
 

@@ -226,10 +226,6 @@ fn context<'a>(topo: &'a Topology, res: &'a crate::resolve::Resolution) -> Conte
     }
 }
 
-pub fn csv(flows: &[Flow]) -> String {
-    super::into_string(|w| write_csv(flows, w)).expect("CSV writes")
-}
-
 /// The matrix as CSV, written row by row.
 pub fn write_csv(flows: &[Flow], w: &mut dyn std::io::Write) -> Result<()> {
     super::flows::write_rows(w, &COLUMNS, flows, |out, i, f| {
