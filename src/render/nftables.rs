@@ -16,7 +16,7 @@ use super::netfilter::{self, Family, FwRule, Model};
 use crate::flow::{PortRange, PortSet, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
-use crate::plan::Perspective;
+use crate::plan::{Direction, Perspective};
 
 /// How addresses and ports reach the kernel.
 ///
@@ -148,7 +148,7 @@ fn sets_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
                     }
                 })
                 .collect();
-            chain_ctx(&c.hook, rules)
+            chain_ctx(c, rules)
         })
         .collect();
     let sets = m
@@ -185,12 +185,15 @@ struct FileCtx<'a> {
 #[derive(Serialize)]
 struct ChainCtx {
     hook: String,
+    /// Unused by the embedded template; an overriding one had it when the context was JSON.
+    direction: Direction,
     rules: minijinja::Value,
 }
 
-fn chain_ctx(hook: &str, rules: Vec<RuleCtx>) -> ChainCtx {
+fn chain_ctx(c: &netfilter::Chain, rules: Vec<RuleCtx>) -> ChainCtx {
     ChainCtx {
-        hook: hook.to_string(),
+        hook: c.hook.clone(),
+        direction: c.direction,
         rules: super::lazy_list(Arc::from(rules)),
     }
 }
@@ -396,7 +399,7 @@ fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
                 });
             }
         }
-        chains.push(chain_ctx(&c.hook, rules));
+        chains.push(chain_ctx(c, rules));
     }
     let sets = sets
         .into_iter()
@@ -453,6 +456,31 @@ fn new_set(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overriding_template_reads_each_chains_hook_and_direction() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("nftables.nft.j2"),
+            "{% for c in chains %}{{ c.hook }}={{ c.direction }};{% endfor %}",
+        )
+        .unwrap();
+        let renderer = crate::render::Renderer::new(Some(dir.path())).unwrap();
+        let loaded = crate::load(std::path::Path::new("topologies/onprem-cvad.toml"), None)
+            .expect("example loads");
+        let nft = crate::generate::select("nftables").unwrap();
+        let text = |opts: crate::generate::Options| {
+            crate::generate::generate(&loaded, &renderer, &opts, &nft).unwrap()[0]
+                .content
+                .clone()
+        };
+        assert_eq!(text(Default::default()), "forward=forward;");
+        let host = crate::generate::Options {
+            host: Some("ddc".into()),
+            ..Default::default()
+        };
+        assert_eq!(text(host), "input=inbound;output=outbound;");
+    }
 
     #[test]
     fn depth_counts_the_networks_around_one() {
