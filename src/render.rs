@@ -608,12 +608,12 @@ impl serde_json::ser::Formatter for PrettyJson<'_> {
 
 /// Object-safe view of a [`JsonDoc`].
 trait DynDoc: std::fmt::Debug + Send + Sync {
-    fn write(&self, out: &mut HtmlSafe<'_>, indent: Option<&[u8]>) -> serde_json::Result<()>;
+    fn write(&self, out: &mut TextChunks<'_>, indent: Option<&[u8]>) -> serde_json::Result<()>;
     fn tree(&self) -> serde_json::Result<serde_json::Value>;
 }
 
 impl<T: JsonDoc> DynDoc for T {
-    fn write(&self, out: &mut HtmlSafe<'_>, indent: Option<&[u8]>) -> serde_json::Result<()> {
+    fn write(&self, out: &mut TextChunks<'_>, indent: Option<&[u8]>) -> serde_json::Result<()> {
         match indent {
             Some(pad) => self.serialize(&mut serde_json::Serializer::with_formatter(
                 out,
@@ -667,21 +667,20 @@ impl minijinja::value::Object for DocNode {
     }
 }
 
-/// minijinja's `tojson`, byte for byte, but a [`JsonNode`] is serialised straight from its
-/// `serde_json::Value` instead of node by node through minijinja's values (a cloud template
-/// of 10,000 flows spent a third of its time there).
+/// minijinja's `tojson`, byte for byte, but a document ([`JsonNode`], or a typed one from
+/// [`Renderer::render_doc_to`]) is written straight from its values into the output when the
+/// template prints it ([`streamed_text`]), never as one string: a cloud template of 10,000
+/// flows spent a third of its time converting it node by node, and the text of 100,000 flows
+/// (125 MB of GCP JSON) was held two or three times over. `doc|tojson|string` gives the text
+/// to other filters.
 fn tojson(
     value: &Value,
     indent: Option<Value>,
     args: minijinja::value::Kwargs,
 ) -> Result<Value, minijinja::Error> {
-    let doc: &dyn DynDoc = if let Some(d) = value.downcast_object_ref::<DocNode>() {
-        &*d.doc
-    } else if let Some(n) = value.downcast_object_ref::<JsonNode>() {
-        n.get()
-    } else {
+    if json_doc(value).is_none() {
         return minijinja::filters::tojson(value, indent, args);
-    };
+    }
     let indent =
         match indent.map_or_else(|| args.get::<Option<Value>>("indent"), |v| Ok(Some(v)))? {
             None => None,
@@ -692,166 +691,52 @@ fn tojson(
             },
         };
     args.assert_all_used()?;
-    let pad = indent.map(|n| " ".repeat(n));
-    let pad = pad.as_deref().map(str::as_bytes);
-    json_text(doc, pad, HtmlSafe::KEEP)
+    let pad = indent.map(|n| " ".repeat(n).into_bytes());
+    let value = value.clone();
+    Ok(streamed_text(move |out| {
+        let doc = json_doc(&value).expect("checked above");
+        let mut w = TextChunks::new(out, write_html_safe);
+        doc.write(&mut w, pad.as_deref())
+            .map_err(|_| std::fmt::Error)?;
+        w.finish()
+    }))
 }
 
-/// `doc` as HTML-safe JSON text, kept from the first pass when it is at most `keep` bytes.
-fn json_text(doc: &dyn DynDoc, pad: Option<&[u8]>, keep: usize) -> Result<Value, minijinja::Error> {
-    let failed = |e: serde_json::Error| {
-        minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            "cannot serialize to JSON",
-        )
-        .with_source(e)
-    };
-    // A small document is kept from the first pass and copied into the template value. A
-    // large one is counted by the first pass and written again into one allocation of
-    // exactly its size, which the value then shares: growing a buffer and copying it into the
-    // value held up to three times the text at once (125 MB of GCP JSON at 100,000 flows).
-    let mut first = HtmlSafe::counting(keep);
-    first.write_doc(doc, pad).map_err(failed)?;
-    if let Some(kept) = first.keep {
-        let text = String::from_utf8(kept).map_err(not_utf8)?;
-        return Ok(Value::from_safe_string(text));
-    }
-    let mut text: Arc<[std::mem::MaybeUninit<u8>]> = Arc::new_uninit_slice(first.len);
-    let mut fill = HtmlSafe::filling(Arc::get_mut(&mut text).expect("just made"));
-    fill.write_doc(doc, pad).map_err(failed)?;
-    if fill.len != first.len {
-        return Err(minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            "the JSON document changed while it was written",
-        ));
-    }
-    // SAFETY: `fill` wrote every byte (its length is the slice's, and it writes in order).
-    let bytes: Arc<[u8]> = unsafe { text.assume_init() };
-    std::str::from_utf8(&bytes).map_err(not_utf8)?;
-    // SAFETY: the bytes are valid UTF-8 (checked above), and `str` has `[u8]`'s layout.
-    let text: Arc<str> = unsafe { Arc::from_raw(Arc::into_raw(bytes) as *const str) };
-    Ok(Value::from(text))
-}
-
-fn not_utf8(e: impl std::error::Error + Send + Sync + 'static) -> minijinja::Error {
-    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "JSON is not UTF-8")
-        .with_source(e)
-}
-
-/// serde_json's output made safe to embed in HTML (`<`, `>`, `&`, `'` as `\u` escapes, as
-/// minijinja's `tojson` does) as it is written: into `buf` when there is one, else only
-/// counted. The serialiser writes a few bytes at a time; they are gathered in `pending` and
-/// escaped a chunk at a time with SIMD searches.
-struct HtmlSafe<'b> {
-    buf: Option<&'b mut [std::mem::MaybeUninit<u8>]>,
-    len: usize,
-    pending: Vec<u8>,
-    /// Without `buf`: the text so far, while it is at most `keep_max` bytes.
-    keep: Option<Vec<u8>>,
-    keep_max: usize,
-}
-
-impl<'b> HtmlSafe<'b> {
-    const CHUNK: usize = 1 << 16;
-    /// Documents up to this size are written once (two passes cost 40% more time).
-    const KEEP: usize = 32 << 20;
-
-    /// Counts the text, and keeps it while it is at most `keep_max` bytes.
-    fn counting(keep_max: usize) -> HtmlSafe<'static> {
-        HtmlSafe {
-            buf: None,
-            len: 0,
-            pending: Vec::with_capacity(Self::CHUNK + 256),
-            keep: Some(Vec::new()),
-            keep_max,
-        }
-    }
-
-    /// Writes the text into `buf`, which must have exactly its length.
-    fn filling(buf: &'b mut [std::mem::MaybeUninit<u8>]) -> HtmlSafe<'b> {
-        HtmlSafe {
-            buf: Some(buf),
-            keep: None,
-            ..HtmlSafe::counting(0)
-        }
-    }
-
-    /// The whole of `doc`, escapes and all.
-    fn write_doc(&mut self, doc: &dyn DynDoc, pad: Option<&[u8]>) -> serde_json::Result<()> {
-        doc.write(self, pad)?;
-        self.drain().map_err(serde_json::Error::io)
-    }
-
-    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if let Some(kept) = &mut self.keep {
-            if kept.len() + bytes.len() <= self.keep_max {
-                kept.extend_from_slice(bytes);
-            } else {
-                self.keep = None;
-            }
-        }
-        if let Some(buf) = &mut self.buf {
-            let room = buf
-                .get_mut(self.len..self.len + bytes.len())
-                .ok_or_else(|| std::io::Error::other("the JSON grew between its two passes"))?;
-            // SAFETY: `room` has exactly `bytes.len()` slots; u8 and MaybeUninit<u8> share a
-            // layout.
-            unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), room.as_mut_ptr().cast(), bytes.len())
-            };
-        }
-        self.len += bytes.len();
-        Ok(())
-    }
-
-    /// Escapes and puts what is pending; called by `write` and once at the end.
-    fn drain(&mut self) -> std::io::Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        let mut rest = &pending[..];
-        loop {
-            let next = match (
-                memchr::memchr3(b'<', b'>', b'&', rest),
-                memchr::memchr(b'\'', rest),
-            ) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let Some(i) = next else { break };
-            self.put(&rest[..i])?;
-            self.put(match rest[i] {
-                b'<' => b"\\u003c",
-                b'>' => b"\\u003e",
-                b'&' => b"\\u0026",
-                _ => b"\\u0027",
-            })?;
-            rest = &rest[i + 1..];
-        }
-        self.put(rest)?;
-        self.pending = pending;
-        self.pending.clear();
-        Ok(())
+/// The document a template value stands for, if it is one.
+fn json_doc(value: &Value) -> Option<&dyn DynDoc> {
+    if let Some(d) = value.downcast_object_ref::<DocNode>() {
+        Some(&*d.doc)
+    } else {
+        value
+            .downcast_object_ref::<JsonNode>()
+            .map(|n| n.get() as &dyn DynDoc)
     }
 }
 
-impl std::io::Write for HtmlSafe<'_> {
-    #[inline]
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.write_all(data)?;
-        Ok(data.len())
+/// JSON text made safe to embed in HTML as minijinja's `tojson` makes it: `<`, `>`, `&` and
+/// `'` as `\u` escapes (JSON has them only inside strings, where the escapes mean the same).
+fn write_html_safe(text: &str, out: &mut dyn std::fmt::Write) -> std::fmt::Result {
+    let mut rest = text;
+    loop {
+        let b = rest.as_bytes();
+        let next = match (
+            memchr::memchr3(b'<', b'>', b'&', b),
+            memchr::memchr(b'\'', b),
+        ) {
+            (Some(a), Some(q)) => Some(a.min(q)),
+            (a, q) => a.or(q),
+        };
+        let Some(i) = next else { break };
+        out.write_str(&rest[..i])?;
+        out.write_str(match b[i] {
+            b'<' => "\\u003c",
+            b'>' => "\\u003e",
+            b'&' => "\\u0026",
+            _ => "\\u0027",
+        })?;
+        rest = &rest[i + 1..];
     }
-
-    #[inline]
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.pending.extend_from_slice(data);
-        if self.pending.len() >= Self::CHUNK {
-            self.drain()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    out.write_str(rest)
 }
 
 /// A Markdown table cell: pipes escaped, line breaks as `<br>`, HTML neutralised so a
@@ -1023,33 +908,37 @@ pub fn write_yaml_json<T: serde::Serialize + ?Sized>(
     v: &T,
     out: &mut dyn std::fmt::Write,
 ) -> std::fmt::Result {
-    let mut w = AsciiYaml {
-        out,
-        buf: Vec::with_capacity(AsciiYaml::CHUNK + 64),
-    };
+    let mut w = TextChunks::new(out, write_ascii_escaped);
     v.serialize(&mut serde_json::Serializer::with_formatter(
         &mut w,
         PrettyJson::with_indent(b"  "),
     ))
     .map_err(|_| std::fmt::Error)?;
-    w.drain().map_err(|_| std::fmt::Error)?;
-    if w.buf.is_empty() {
-        Ok(())
-    } else {
-        Err(std::fmt::Error)
-    }
+    w.finish()
 }
 
-/// Bytes of UTF-8 text to a `fmt::Write`, non-ASCII characters as YAML escapes. The
-/// serialiser writes in pieces of a few bytes: they are gathered into chunks first, and a
-/// character split between two chunks waits for the next.
-struct AsciiYaml<'a> {
+/// A serialiser's bytes of UTF-8 text to a `fmt::Write`, through `escape`. The serialiser
+/// writes in pieces of a few bytes: they are gathered into chunks first, and a character split
+/// between two chunks waits for the next.
+struct TextChunks<'a> {
     out: &'a mut dyn std::fmt::Write,
     buf: Vec<u8>,
+    escape: fn(&str, &mut dyn std::fmt::Write) -> std::fmt::Result,
 }
 
-impl AsciiYaml<'_> {
+impl<'a> TextChunks<'a> {
     const CHUNK: usize = 1 << 13;
+
+    fn new(
+        out: &'a mut dyn std::fmt::Write,
+        escape: fn(&str, &mut dyn std::fmt::Write) -> std::fmt::Result,
+    ) -> TextChunks<'a> {
+        TextChunks {
+            out,
+            buf: Vec::with_capacity(Self::CHUNK + 64),
+            escape,
+        }
+    }
 
     /// Writes out the complete characters gathered so far.
     fn drain(&mut self) -> std::io::Result<()> {
@@ -1064,9 +953,19 @@ impl AsciiYaml<'_> {
             }
             Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
         };
-        write_ascii_escaped(text, &mut *self.out).map_err(std::io::Error::other)?;
+        (self.escape)(text, &mut *self.out).map_err(std::io::Error::other)?;
         self.buf.drain(..used);
         Ok(())
+    }
+
+    /// Writes out the rest; an error if it ends inside a character.
+    fn finish(mut self) -> std::fmt::Result {
+        self.drain().map_err(|_| std::fmt::Error)?;
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(std::fmt::Error)
+        }
     }
 }
 
@@ -1092,7 +991,7 @@ fn write_ascii_escaped(text: &str, out: &mut dyn std::fmt::Write) -> std::fmt::R
     out.write_str(&text[run..])
 }
 
-impl std::io::Write for AsciiYaml<'_> {
+impl std::io::Write for TextChunks<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(buf);
         if self.buf.len() >= Self::CHUNK {
@@ -1107,8 +1006,8 @@ impl std::io::Write for AsciiYaml<'_> {
 }
 
 /// Text a template prints without it ever being one string: it is written straight into the
-/// output when the template reaches it (the matrix's SVG, Aerleon's YAML: tens of MB each at
-/// 100,000 flows, and a template context copies strings). `{{ x }}` prints it; `x|string` makes
+/// output when the template reaches it (the matrix's SVG, Aerleon's YAML, `tojson` of a
+/// document: tens of MB each at 100,000 flows, and a template context copies strings). `{{ x }}` prints it; `x|string` makes
 /// it a string for other filters.
 pub fn streamed_text(
     write: impl Fn(&mut dyn std::fmt::Write) -> std::fmt::Result + Send + Sync + 'static,
@@ -1264,27 +1163,19 @@ mod tests {
         ] {
             use std::io::Write;
             let want = naive(s);
-            // Counted, then written into exactly that room, whole and in pieces.
-            let mut count = HtmlSafe::counting(0);
-            count.write_all(s.as_bytes()).unwrap();
-            count.drain().unwrap();
-            assert_eq!(count.len, want.len(), "{s:?}");
+            let mut whole = String::new();
+            write_html_safe(s, &mut whole).unwrap();
+            assert_eq!(whole, want, "{s:?}");
+            // Written in two pieces cut anywhere, even inside a character.
             for cut in 0..=s.len() {
-                let mut room = vec![std::mem::MaybeUninit::new(0u8); count.len];
-                let mut fill = HtmlSafe::filling(&mut room);
-                fill.write_all(&s.as_bytes()[..cut]).unwrap();
-                fill.drain().unwrap();
-                fill.write_all(&s.as_bytes()[cut..]).unwrap();
-                fill.drain().unwrap();
-                assert_eq!(fill.len, want.len());
-                let out: Vec<u8> = room.iter().map(|b| unsafe { b.assume_init() }).collect();
-                assert_eq!(String::from_utf8(out).unwrap(), want, "{s:?} cut at {cut}");
+                let mut out = String::new();
+                let mut w = TextChunks::new(&mut out, write_html_safe);
+                w.write_all(&s.as_bytes()[..cut]).unwrap();
+                w.drain().unwrap();
+                w.write_all(&s.as_bytes()[cut..]).unwrap();
+                w.finish().unwrap();
+                assert_eq!(out, want, "{s:?} cut at {cut}");
             }
-            // No room for more than was counted.
-            let mut small = vec![std::mem::MaybeUninit::new(0u8); want.len().saturating_sub(1)];
-            let mut over = HtmlSafe::filling(&mut small);
-            over.write_all(s.as_bytes()).unwrap();
-            assert_eq!(over.drain().is_err(), !want.is_empty());
         }
     }
 
@@ -1321,21 +1212,42 @@ mod tests {
     }
 
     #[test]
-    fn tojson_text_is_the_same_kept_from_one_pass_or_written_in_two() {
-        let doc = serde_json::json!({
-            "a": ["<x>", "it's", "a & b", "caf\u{e9}"],
+    fn tojson_prints_a_document_of_many_chunks_as_minijinja_does() {
+        let v = serde_json::json!({
+            "a": ["<x>", "it's", "a & b", "caf\u{e9}", "\u{1F600}"],
             "n": (0..20_000).collect::<Vec<u32>>(),
         });
-        for pad in [None, Some(&b"  "[..])] {
-            let once = json_text(&doc, pad, usize::MAX).unwrap();
-            let twice = json_text(&doc, pad, 0).unwrap();
-            assert_eq!(once.as_str(), twice.as_str());
-            assert!(once.as_str().unwrap().contains("it\\u0027s"));
-            assert!(
-                once.as_str().unwrap().len() > HtmlSafe::CHUNK,
-                "spans several chunks"
-            );
-        }
+        let mut env = Environment::new();
+        env.add_template("t", "{{ v | tojson }}|{{ v | tojson(indent=2) }}")
+            .unwrap();
+        let builtin = env
+            .get_template("t")
+            .unwrap()
+            .render(minijinja::context! { v => Value::from_serialize(&v) })
+            .unwrap();
+        assert!(
+            builtin.len() > 4 * TextChunks::CHUNK,
+            "spans several chunks"
+        );
+        env.add_filter("tojson", tojson);
+        let root = Arc::new(serde_json::json!({ "v": v }));
+        let ctx = JsonNode::wrap(root.clone(), &root);
+        let ours = env.get_template("t").unwrap().render(ctx.clone()).unwrap();
+        assert_eq!(ours, builtin);
+        // Other filters get the text through `string`.
+        env.add_template("s", "{{ v | tojson | string | length }}")
+            .unwrap();
+        let n = env.get_template("s").unwrap().render(ctx).unwrap();
+        assert_eq!(
+            n,
+            builtin
+                .split('|')
+                .next()
+                .unwrap()
+                .chars()
+                .count()
+                .to_string()
+        );
     }
 
     #[test]
@@ -1480,10 +1392,7 @@ mod tests {
         // Every way of cutting the text in two gives the same escapes.
         for cut in 0..=bytes.len() {
             let mut out = String::new();
-            let mut w = AsciiYaml {
-                out: &mut out,
-                buf: Vec::new(),
-            };
+            let mut w = TextChunks::new(&mut out, write_ascii_escaped);
             w.write_all(&bytes[..cut]).unwrap();
             w.drain().unwrap();
             w.write_all(&bytes[cut..]).unwrap();
