@@ -296,7 +296,10 @@ pub fn lazy_list<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>) -
 }
 
 /// `items` as a template list of `view(index, item)`, made one at a time.
-pub fn lazy_view<T: Send + Sync + 'static>(items: Arc<[T]>, view: fn(usize, &T) -> Value) -> Value {
+pub fn lazy_view<T: Send + Sync + 'static>(
+    items: Arc<[T]>,
+    view: impl Fn(usize, &T) -> Value + Send + Sync + 'static,
+) -> Value {
     Value::from_object(LazyList {
         items,
         view: Box::new(move |items, i| view(i, &items[i])),

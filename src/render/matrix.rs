@@ -7,6 +7,7 @@
 //! the CSV through `flows::push_row`. Nothing depends on the run: no dates, no paths.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -95,11 +96,14 @@ fn graph(topo: &Topology, flows: &[Flow]) -> Graph {
 }
 
 fn proto_ports(f: &Flow) -> String {
-    if f.ports.is_empty() {
-        f.protocol.to_string()
-    } else {
-        format!("{}/{}", f.protocol, f.ports)
+    use std::fmt::Write;
+    let mut s = String::with_capacity(8 + 12 * f.ports.ranges().len());
+    s.push_str(f.protocol.name());
+    if !f.ports.is_empty() {
+        s.push('/');
+        write!(s, "{}", f.ports).expect("a String takes any text");
     }
+    s
 }
 
 /// Why a flow is there: the parameters that switched it on, a topology reason, or always.
@@ -126,23 +130,62 @@ const COLUMNS: [&str; 11] = [
     "switched by / reason",
 ];
 
-/// One table row, as cells in `COLUMNS` order.
-/// One row's cells, as template values: the flow's shared texts are not copied, and short
-/// ones need no allocation.
-fn row(i: usize, f: &Flow) -> [minijinja::Value; 11] {
-    use minijinja::Value;
-    let mut dst = join_nets(&f.to_addresses);
-    if !f.to_fqdns.is_empty() {
-        dst = format!("{} ({dst})", f.to_fqdns.join(" "));
+/// The address texts of the flows' ends, made once per end instead of once per flow and
+/// file: a component's (or interface's) addresses are one shared list in every flow it has.
+#[derive(Default)]
+struct NetTexts(HashMap<usize, Arc<str>>);
+
+impl NetTexts {
+    fn of(flows: &[Flow]) -> NetTexts {
+        let mut t = NetTexts::default();
+        for f in flows {
+            for nets in [&f.from_addresses, &f.to_addresses] {
+                t.0.entry(Self::key(nets))
+                    .or_insert_with(|| join_nets(nets).into());
+            }
+        }
+        t
     }
+
+    /// The list's address: the flows keep every list alive, so it names one list.
+    fn key(nets: &Arc<[ipnet::IpNet]>) -> usize {
+        Arc::as_ptr(nets).cast::<ipnet::IpNet>() as usize
+    }
+
+    fn get(&self, nets: &Arc<[ipnet::IpNet]>) -> Arc<str> {
+        match self.0.get(&Self::key(nets)) {
+            Some(t) => t.clone(),
+            None => join_nets(nets).into(),
+        }
+    }
+}
+
+/// A component's label, or `component.interface`.
+fn end_value(name: &Arc<str>, iface: &Option<Arc<str>>) -> minijinja::Value {
+    match iface {
+        Some(_) => end_label(name, iface).into(),
+        None => minijinja::Value::from(name.clone()),
+    }
+}
+
+/// One row's cells, as template values in `COLUMNS` order: the flow's shared texts are not
+/// copied, and short ones need no allocation.
+fn row(i: usize, f: &Flow, nets: &NetTexts) -> [minijinja::Value; 11] {
+    use minijinja::Value;
+    let dst = nets.get(&f.to_addresses);
+    let dst = if f.to_fqdns.is_empty() {
+        Value::from(dst)
+    } else {
+        format!("{} ({dst})", f.to_fqdns.join(" ")).into()
+    };
     [
         (i + 1).to_string().into(),
         Value::from(f.from_zone.clone()),
-        end_label(&f.from, &f.from_interface).into(),
-        join_nets(&f.from_addresses).into(),
+        end_value(&f.from, &f.from_interface),
+        Value::from(nets.get(&f.from_addresses)),
         Value::from(f.to_zone.clone()),
-        end_label(&f.to, &f.to_interface).into(),
-        dst.into(),
+        end_value(&f.to, &f.to_interface),
+        dst,
         proto_ports(f).into(),
         Value::from(f.purpose.clone()),
         Value::from(f.source.clone()),
@@ -166,7 +209,11 @@ struct Context<'a> {
     svg: minijinja::Value,
 }
 
-fn context<'a>(topo: &'a Topology, res: &'a crate::resolve::Resolution) -> Context<'a> {
+fn context<'a>(
+    topo: &'a Topology,
+    res: &'a crate::resolve::Resolution,
+    nets: Arc<NetTexts>,
+) -> Context<'a> {
     let flows = &res.flows;
     let g = std::sync::Arc::new(graph(topo, flows));
     let mut ids: BTreeMap<&Node, String> = BTreeMap::new();
@@ -218,8 +265,8 @@ fn context<'a>(topo: &'a Topology, res: &'a crate::resolve::Resolution) -> Conte
         zones,
         edges,
         columns: COLUMNS,
-        rows: super::lazy_view(res.flows.clone(), |i, f| {
-            minijinja::Value::from_iter(row(i, f))
+        rows: super::lazy_view(res.flows.clone(), move |i, f| {
+            minijinja::Value::from_iter(row(i, f, &nets))
         }),
         removed: &res.removed,
         svg: super::streamed_text(move |out| write_svg(&g, out)),
@@ -227,11 +274,13 @@ fn context<'a>(topo: &'a Topology, res: &'a crate::resolve::Resolution) -> Conte
 }
 
 /// The matrix as CSV, written row by row.
-pub fn write_csv(flows: &[Flow], w: &mut dyn std::io::Write) -> Result<()> {
+fn write_csv(flows: &[Flow], nets: &NetTexts, w: &mut dyn std::io::Write) -> Result<()> {
     super::flows::write_rows(w, &COLUMNS, flows, |out, i, f| {
         push_row(
             out,
-            row(i, f).iter().map(|c| c.as_str().unwrap_or_default()),
+            row(i, f, nets)
+                .iter()
+                .map(|c| c.as_str().unwrap_or_default()),
         )
     })
 }
@@ -239,12 +288,15 @@ pub fn write_csv(flows: &[Flow], w: &mut dyn std::io::Write) -> Result<()> {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
     let res = &ctx.loaded.resolution;
-    let v = context(topo, res);
+    let nets = Arc::new(NetTexts::of(&res.flows));
+    let v = context(topo, res, nets.clone());
     // Each file is written as it is made (159 MB together at 100,000 flows).
     ctx.write(&format!("{}.md", topo.name), |w| {
         ctx.renderer.render_ser_to("matrix.md.j2", &v, w)
     })?;
-    ctx.write(&format!("{}.csv", topo.name), |w| write_csv(&res.flows, w))?;
+    ctx.write(&format!("{}.csv", topo.name), |w| {
+        write_csv(&res.flows, &nets, w)
+    })?;
     ctx.write(&format!("{}.html", topo.name), |w| {
         ctx.renderer.render_ser_to("matrix.html.j2", &v, w)
     })?;
