@@ -15,7 +15,7 @@
 //! - components that no flow touches;
 //! - parameters set to their default value.
 
-use std::collections::{HashMap, HashSet};
+use crate::{HashMap, HashSet};
 
 use ipnet::IpNet;
 
@@ -77,7 +77,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
 
     // Redundant flows: only flows of one protocol and zone pair can shadow each other, so
     // compare within those groups (all flows against all would be quadratic at scale).
-    let mut groups: HashMap<(Protocol, &str, &str), Vec<usize>> = HashMap::new();
+    let mut groups: HashMap<(Protocol, &str, &str), Vec<usize>> = HashMap::default();
     for (i, f) in flows.iter().enumerate() {
         if f.to_fqdns.is_empty() {
             groups

@@ -2,7 +2,7 @@
 //! with aggregated addresses, in a deterministic order. Target-neutral: every rule-set target
 //! (nftables, iptables, Windows, cloud) starts from these rules.
 
-use std::collections::HashMap;
+use crate::HashMap;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -162,8 +162,8 @@ pub struct HostIndex<'a> {
 
 impl<'a> HostIndex<'a> {
     pub fn new(res: &'a Resolution) -> HostIndex<'a> {
-        let mut inbound: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut outbound: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut inbound: HashMap<&str, Vec<usize>> = HashMap::default();
+        let mut outbound: HashMap<&str, Vec<usize>> = HashMap::default();
         for (i, f) in res.flows.iter().enumerate() {
             inbound.entry(&*f.to).or_default().push(i);
             outbound.entry(&*f.from).or_default().push(i);

@@ -4,8 +4,8 @@
 //! component of its destination kind; interface roles pick addresses; flows with the same
 //! endpoints and protocol are merged. Knows nothing about output targets.
 
+use crate::{HashMap, HashSet};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -86,6 +86,7 @@ impl Names {
 struct Merged {
     flows: Vec<Flow>,
     by_key: HashMap<u64, Vec<usize>>,
+    hasher: foldhash::fast::RandomState,
 }
 
 /// What merges flows: source, source interface, destination, destination interface,
@@ -111,7 +112,7 @@ impl Merged {
         proto: Protocol,
         new: impl FnOnce() -> Flow,
     ) -> &mut Flow {
-        use std::hash::{Hash, Hasher};
+        use std::hash::BuildHasher;
         let key: Key<'_> = (
             &s.name,
             s.iface.as_deref(),
@@ -119,9 +120,7 @@ impl Merged {
             d.iface.as_deref(),
             proto,
         );
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut h);
-        let slots = self.by_key.entry(h.finish()).or_default();
+        let slots = self.by_key.entry(self.hasher.hash_one(key)).or_default();
         let found = slots
             .iter()
             .copied()
@@ -178,7 +177,7 @@ pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
         let to = index.components(&cf.to);
         // Destinations per site; a flow to an internet service the topology does not place
         // still binds once per source.
-        let mut per_site: HashMap<Option<&str>, usize> = HashMap::new();
+        let mut per_site: HashMap<Option<&str>, usize> = HashMap::default();
         for &i in to {
             *per_site.entry(sites[i]).or_default() += 1;
         }
@@ -215,7 +214,8 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     let index = KindIndex::new(topo, cat);
     let names = Names::default();
     // The ends of a kind and role, made once: many catalogue flows share them.
-    let mut ends_cache: HashMap<(KindRef, Option<String>, bool), Rc<Vec<End<'_>>>> = HashMap::new();
+    let mut ends_cache: HashMap<(KindRef, Option<String>, bool), Rc<Vec<End<'_>>>> =
+        HashMap::default();
 
     for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
         if let Some(c) = &cf.when {
@@ -260,7 +260,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
         // Destinations by site: a source of one site only binds to its own site's destinations
         // and to those without a site (unless the flow crosses sites), so only those are tried;
         // candidates keep the destinations' order, as a full scan would.
-        let mut by_site: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
+        let mut by_site: HashMap<Option<&str>, Vec<usize>> = HashMap::default();
         if !cf.cross_site {
             for (i, d) in dests.iter().enumerate() {
                 by_site.entry(d.site.as_deref()).or_default().push(i);
@@ -510,9 +510,9 @@ struct KindIndex {
 
 impl KindIndex {
     fn new(topo: &Topology, cat: &Catalogue) -> KindIndex {
-        let mut kinds: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut traits: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut expanded: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut kinds: HashMap<String, Vec<usize>> = HashMap::default();
+        let mut traits: HashMap<String, Vec<usize>> = HashMap::default();
+        let mut expanded: HashMap<&str, Vec<String>> = HashMap::default();
         // Component indices are pushed in order, each at most once per key: lists stay sorted.
         let push = |map: &mut HashMap<String, Vec<usize>>, key: &str, i: usize| {
             let v = map.entry(key.to_string()).or_default();

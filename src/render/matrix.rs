@@ -6,7 +6,9 @@
 //! `mermaid` filter, the HTML through `xml` (the SVG is built here with the same function),
 //! the CSV through `flows::push_row`. Nothing depends on the run: no dates, no paths.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;

@@ -2,7 +2,9 @@
 //! named address sets they match, the chains a perspective owns, the domain list, and the
 //! warnings a Linux rule set deserves (a host firewall with no way in for its administrators).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use crate::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -154,8 +156,8 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
         .enumerate()
         .map(|(i, f)| (f.id.as_str(), i))
         .collect();
-    let mut sets_seen: HashSet<String> = HashSet::new();
-    let mut zone_nets: HashMap<(&str, Family), Vec<IpNet>> = HashMap::new();
+    let mut sets_seen: HashSet<String> = HashSet::default();
+    let mut zone_nets: HashMap<(&str, Family), Vec<IpNet>> = HashMap::default();
     for r in &rules {
         let flow = by_id.get(r.flow.as_str()).copied();
         let mut made = false;

@@ -5,7 +5,7 @@
 //! the same rule set, and no other table is touched. (`destroy table` would say this in one
 //! line, but needs nftables 1.0.8; Debian 12 ships 1.0.6.)
 
-use std::collections::{HashMap, HashSet};
+use crate::{HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -288,15 +288,15 @@ fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
             let first = sets.len();
             // Layer (with ports, source depth, destination depth) -> index in `sets` of its
             // current (last) shard.
-            let mut current: HashMap<(bool, usize, usize), usize> = HashMap::new();
+            let mut current: HashMap<(bool, usize, usize), usize> = HashMap::default();
             let fr: Vec<&FwRule> = c.rules.iter().filter(|r| r.family == fam).collect();
             let src: HashSet<IpNet> = fr.iter().flat_map(|r| r.src_nets.iter().copied()).collect();
             let dst: HashSet<IpNet> = fr.iter().flat_map(|r| r.dst_nets.iter().copied()).collect();
             let (src_depth, dst_depth) = (depths(&src), depths(&dst));
             // Ports already in the layer of a pair of networks, and for protocols without
             // ports, the pairs already present.
-            let mut covered: HashMap<(IpNet, IpNet, Protocol), PortSet> = HashMap::new();
-            let mut present: HashSet<(IpNet, IpNet, Protocol)> = HashSet::new();
+            let mut covered: HashMap<(IpNet, IpNet, Protocol), PortSet> = HashMap::default();
+            let mut present: HashSet<(IpNet, IpNet, Protocol)> = HashSet::default();
             for r in &fr {
                 let ports = r.protocol.has_ports();
                 let proto = proto_name(r.protocol);
