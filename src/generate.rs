@@ -6,7 +6,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
 
@@ -53,6 +53,57 @@ pub struct Ctx<'a> {
     pub warnings: RefCell<Vec<Diagnostic>>,
     /// Where [`Ctx::write`] sends a file.
     out: &'a WriteFile<'a>,
+    /// What this run's targets share.
+    pub shared: &'a Shared,
+}
+
+/// What several targets of one run would each build the same way, made once.
+#[derive(Default)]
+pub struct Shared {
+    /// The netfilter model of the run's perspective (nftables, iptables), with the warnings
+    /// found making it: about a fifth of each of the two targets at 100,000 flows.
+    pub netfilter: Memo<(crate::render::netfilter::Model, Vec<Diagnostic>)>,
+}
+
+impl Shared {
+    /// For these targets: each memo is kept until the last target that uses it has it.
+    fn for_targets(targets: &[&Target]) -> Shared {
+        Shared {
+            netfilter: Memo::new(targets.iter().filter(|t| t.netfilter).count()),
+        }
+    }
+}
+
+/// A value made by the first of `users` to ask and let go when the last one has it, so a
+/// run does not hold it after its targets are done. Another user asking while it is made
+/// waits for it (it would otherwise make the same).
+pub struct Memo<T> {
+    slot: Mutex<(Option<Arc<T>>, usize)>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Memo<T> {
+        Memo::new(0)
+    }
+}
+
+impl<T> Memo<T> {
+    fn new(users: usize) -> Memo<T> {
+        Memo {
+            slot: Mutex::new((None, users)),
+        }
+    }
+
+    pub fn get(&self, make: impl FnOnce() -> T) -> Arc<T> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let value = match &slot.0 {
+            Some(v) => v.clone(),
+            None => Arc::new(make()),
+        };
+        slot.1 = slot.1.saturating_sub(1);
+        slot.0 = (slot.1 > 0).then(|| value.clone());
+        value
+    }
 }
 
 impl Ctx<'_> {
@@ -75,13 +126,29 @@ impl Ctx<'_> {
 
     /// Report a warning about the topology (printed by the CLI like `check`'s warnings).
     pub fn warn(&self, message: impl Into<String>, hint: impl Into<String>) {
-        let d = Diagnostic::warning(message)
-            .in_file(&self.loaded.topology.file)
-            .hint(hint);
+        self.add_warning(
+            Diagnostic::warning(message)
+                .in_file(&self.loaded.topology.file)
+                .hint(hint),
+        );
+    }
+
+    /// A warning found once for several targets ([`Shared`]): each reports it.
+    pub fn add_warning(&self, d: Diagnostic) {
         let mut w = self.warnings.borrow_mut();
         if !w.iter().any(|x| x.message == d.message) {
             w.push(d);
         }
+    }
+
+    /// `make` run with a context of its own, and the warnings it found.
+    pub fn with_own_warnings<T>(&self, make: impl FnOnce(&Ctx<'_>) -> T) -> (T, Vec<Diagnostic>) {
+        let own = Ctx {
+            warnings: RefCell::new(Vec::new()),
+            ..*self
+        };
+        let made = make(&own);
+        (made, own.warnings.into_inner())
     }
 }
 
@@ -90,6 +157,8 @@ pub struct Target {
     pub about: &'static str,
     /// Renders a host firewall with `--host`; golden files cover it for Linux components.
     pub host_aware: bool,
+    /// Renders from the netfilter model ([`Shared::netfilter`]).
+    pub netfilter: bool,
     /// Rough relative rendering time on a large topology: with more targets than cores, the
     /// costliest start first so no core is left with a long one at the end (order of the
     /// files and of the warnings does not depend on it).
@@ -103,6 +172,7 @@ pub const TARGETS: &[Target] = &[
         name: "flows",
         about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
         host_aware: false,
+        netfilter: false,
         cost: 5,
         render: flows,
     },
@@ -112,6 +182,7 @@ pub const TARGETS: &[Target] = &[
             "Windows Firewall PowerShell, <topology>-<component>.ps1 for every Windows component",
         // One script per Windows component already; `--host` narrows to one of them.
         host_aware: false,
+        netfilter: false,
         cost: 3,
         render: crate::render::windows::render,
     },
@@ -119,6 +190,7 @@ pub const TARGETS: &[Target] = &[
         name: "nftables",
         about: "an nftables rule set, <topology>.nft: one inet table, replaced atomically",
         host_aware: true,
+        netfilter: true,
         cost: 3,
         render: crate::render::nftables::render,
     },
@@ -126,6 +198,7 @@ pub const TARGETS: &[Target] = &[
         name: "iptables",
         about: "iptables-restore files, <topology>.rules (IPv4) and .rules6 (IPv6), in own chains",
         host_aware: true,
+        netfilter: true,
         cost: 2,
         render: crate::render::iptables::render,
     },
@@ -133,6 +206,7 @@ pub const TARGETS: &[Target] = &[
         name: "aws",
         about: "CloudFormation template <topology>.aws.json: one security group per component in an aws zone",
         host_aware: false,
+        netfilter: false,
         cost: 1,
         render: crate::render::aws::render,
     },
@@ -140,6 +214,7 @@ pub const TARGETS: &[Target] = &[
         name: "azure",
         about: "ARM template <topology>.azure.json: one network security group per azure zone",
         host_aware: false,
+        netfilter: false,
         cost: 1,
         render: crate::render::azure::render,
     },
@@ -147,6 +222,7 @@ pub const TARGETS: &[Target] = &[
         name: "gcp",
         about: "<topology>.gcp.json: compute#firewall resources for the gcp zones' network",
         host_aware: false,
+        netfilter: false,
         cost: 3,
         render: crate::render::gcp::render,
     },
@@ -154,6 +230,7 @@ pub const TARGETS: &[Target] = &[
         name: "matrix",
         about: "change-request attachment: <topology>.md (Mermaid diagram), .csv and .html (SVG)",
         host_aware: false,
+        netfilter: false,
         cost: 5,
         render: crate::render::matrix::render,
     },
@@ -161,6 +238,7 @@ pub const TARGETS: &[Target] = &[
         name: "aerleon",
         about: "Aerleon policy and definitions under <topology>.aerleon/ for aclgen",
         host_aware: false,
+        netfilter: false,
         cost: 3,
         render: crate::render::aerleon::render,
     },
@@ -300,6 +378,7 @@ pub fn generate_into(
             .into());
         }
     }
+    let shared = Shared::for_targets(targets);
     let render = |t: &Target, out: &WriteFile<'_>| {
         let ctx = Ctx {
             loaded,
@@ -307,6 +386,7 @@ pub fn generate_into(
             opts,
             warnings: RefCell::new(Vec::new()),
             out,
+            shared: &shared,
         };
         let rendered =
             (t.render)(&ctx).and_then(|files| files.into_iter().try_for_each(|f| ctx.emit(f)));
@@ -552,6 +632,7 @@ mod tests {
             name: "test",
             about: "",
             host_aware: false,
+            netfilter: false,
             cost: 1,
             render,
         }
@@ -614,6 +695,27 @@ mod tests {
             },
         );
         assert_eq!(names(&[&a, &b]), ["a", "shared", "b"]);
+    }
+
+    #[test]
+    fn a_memo_is_made_once_and_let_go_by_its_last_user() {
+        let made = AtomicUsize::new(0);
+        let make = |v: &str| {
+            made.fetch_add(1, Ordering::SeqCst);
+            v.to_string()
+        };
+        let m: Memo<String> = Memo::new(2);
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| m.get(|| make("first")));
+            let b = s.spawn(|| m.get(|| make("second")));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(Arc::ptr_eq(&a, &b), "both users share one value");
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        assert_eq!(Arc::strong_count(&a), 2, "the memo holds it no longer");
+        // A user it was not told of makes its own.
+        assert_eq!(*m.get(|| make("third")), "third");
+        assert_eq!(made.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -110,7 +110,7 @@ struct FileCtx<'a> {
 }
 
 /// A rule as the template reads it.
-fn rule_value(_: usize, r: &FwRule) -> minijinja::Value {
+fn rule_value(r: &FwRule) -> minijinja::Value {
     #[derive(Serialize)]
     struct RuleCtx<'a> {
         flow: &'a str,
@@ -130,37 +130,41 @@ fn rule_value(_: usize, r: &FwRule) -> minijinja::Value {
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
-    let mut m = netfilter::model(ctx);
+    let shared = netfilter::shared_model(ctx);
+    let m = &shared.0;
     let host = match ctx.opts.perspective() {
         Perspective::Host(h) => Some(h),
         Perspective::Zone => None,
     };
-    // Each chain's rules split into IPv4 and IPv6, shared with the template.
-    let split: Vec<(Direction, [Arc<[FwRule]>; 2])> = m
+    // Each chain's rules of each family (IPv4, IPv6), by index into the shared model.
+    let split: Vec<(Direction, [Arc<[usize]>; 2])> = m
         .chains
-        .iter_mut()
+        .iter()
         .map(|c| {
-            let (v4, v6): (Vec<_>, Vec<_>) = std::mem::take(&mut c.rules)
-                .into_iter()
-                .partition(|r| r.family == Family::Ipv4);
+            let (v4, v6): (Vec<usize>, Vec<usize>) =
+                (0..c.rules.len()).partition(|&k| c.rules[k].family == Family::Ipv4);
             (c.direction, [v4.into(), v6.into()])
         })
         .collect();
     for &fam in &m.families {
         let chains: Vec<ChainCtx> = split
             .iter()
-            .map(|(direction, by_fam)| {
+            .enumerate()
+            .map(|(c, (direction, by_fam))| {
                 let (builtin, suffix, loopback) = match direction {
                     Direction::Forward => ("FORWARD", "", None),
                     Direction::Inbound => ("INPUT", "-in", Some("-i lo")),
                     Direction::Outbound => ("OUTPUT", "-out", Some("-o lo")),
                 };
                 let rules = by_fam[usize::from(fam == Family::Ipv6)].clone();
+                let model = shared.clone();
                 ChainCtx {
                     name: chain_name(&topo.name, suffix),
                     builtin,
                     loopback,
-                    rules: super::lazy_view(rules, rule_value),
+                    rules: super::lazy_view(rules, move |_, &k| {
+                        rule_value(&model.0.chains[c].rules[k])
+                    }),
                 }
             })
             .collect();
@@ -182,7 +186,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             ctx.renderer.render_ser_to("iptables.rules.j2", &value, w)
         })?;
     }
-    Ok(netfilter::domains_file(topo, &m).into_iter().collect())
+    Ok(netfilter::domains_file(topo, m).into_iter().collect())
 }
 
 #[cfg(test)]

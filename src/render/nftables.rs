@@ -87,16 +87,17 @@ fn addr_keyword(f: Family) -> &'static str {
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
-    let m = netfilter::model(ctx);
+    let shared = netfilter::shared_model(ctx);
+    let m = &shared.0;
     let concat = match ctx.opts.nft_layout {
         Layout::Sets => false,
         Layout::Concat => true,
-        Layout::Auto => kernel_sets(&m) > AUTO_SET_LIMIT,
+        Layout::Auto => kernel_sets(m) > AUTO_SET_LIMIT,
     };
     let (sets, chains) = if concat {
-        concat_layout(&m)
+        concat_layout(m)
     } else {
-        sets_layout(&m)
+        sets_layout(m)
     };
     let topo = &ctx.loaded.topology;
     let host = match ctx.opts.perspective() {
@@ -119,7 +120,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     ctx.write(&format!("{}.nft", topo.name), |w| {
         ctx.renderer.render_ser_to("nftables.nft.j2", &value, w)
     })?;
-    Ok(netfilter::domains_file(topo, &m).into_iter().collect())
+    Ok(netfilter::domains_file(topo, m).into_iter().collect())
 }
 
 /// One rule per flow over named address sets.
