@@ -81,6 +81,7 @@ fn cases() -> Vec<Case> {
             "\"10.0.10.9\"",
             "move the host",
         ),
+        case("network listed twice in a zone", "\n[zones.lab]\ncidrs = [\"10.0.20.0/24\", \"10.0.21.0/24\", \"10.0.20.0/24\"]\n", "network 10.0.20.0/24 is listed twice in zone `lab`", "\"10.0.20.0/24\"]", "remove one of them"),
         case("overlapping zones", "\n[zones.core2]\ncidrs = [\"10.0.10.128/25\"]\n", "zone `core2` network 10.0.10.128/25 overlaps zone `core` network 10.0.10.0/24", "\"10.0.10.128/25\"", "zones must not overlap"),
         case("host bits set in a zone", "\n[zones.bad]\ncidrs = [\"10.0.20.5/24\"]\n", "zone network 10.0.20.5/24 has host bits set", "\"10.0.20.5/24\"", "did you mean \"10.0.20.0/24\"?"),
         case("host bits set in a host network", "\n[components.x]\nkind = \"vda\"\nzone = \"core\"\nhosts = [\"10.0.10.5/28\"]\n", "host network 10.0.10.5/28 has host bits set", "\"10.0.10.5/28\"", "\"10.0.10.0/28\""),
