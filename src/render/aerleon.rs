@@ -63,16 +63,46 @@ fn short_name(s: &str) -> String {
 /// One line of comment text: no line breaks or control characters, no `#` (Aerleon's
 /// definitions split a comment at `#`), no double quotes (several platforms quote comments).
 fn comment(s: &str) -> String {
-    let one: String = s
-        .chars()
-        .map(|c| match c {
+    // One pass (mapping, then splitting and joining, was a third of this target's time),
+    // byte by byte for ASCII text, where control characters are the only whitespace but ' '.
+    if s.is_ascii() {
+        let mut out = Vec::with_capacity(s.len());
+        let mut space = false;
+        for &b in s.as_bytes() {
+            match b {
+                b'#' | b' ' => space = !out.is_empty(),
+                b if b.is_ascii_control() => space = !out.is_empty(),
+                b => {
+                    if space {
+                        out.push(b' ');
+                        space = false;
+                    }
+                    out.push(if b == b'"' { b'\'' } else { b });
+                }
+            }
+        }
+        return String::from_utf8(out).expect("ASCII");
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        let c = match c {
             '"' => '\'',
             '#' => ' ',
             c if c.is_control() => ' ',
             c => c,
-        })
-        .collect();
-    one.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn protocol(p: Protocol) -> &'static str {
@@ -338,5 +368,33 @@ mod tests {
     #[test]
     fn comments_are_one_safe_line() {
         assert_eq!(comment("a \"b\"\n# c\td"), "a 'b' c d");
+        // As mapping each character, then joining the whitespace-separated words.
+        let by_words = |s: &str| {
+            let one: String = s
+                .chars()
+                .map(|c| match c {
+                    '"' => '\'',
+                    '#' => ' ',
+                    c if c.is_control() => ' ',
+                    c => c,
+                })
+                .collect();
+            one.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        for s in [
+            "",
+            "   ",
+            "#",
+            "plain words",
+            "  lead and trail  ",
+            "a\u{a0}b\u{2003}c\u{3000}d",
+            "tab\tnew\nline\r\u{1b}esc\u{7f}del",
+            "##x##y##",
+            "\"quoted\" 'single' caf\u{e9} \u{1F600}",
+            "x\u{85}y\u{2028}z",
+            "ascii \x0b vt \x0c ff \x00 nul #\"# end ",
+        ] {
+            assert_eq!(comment(s), by_words(s), "{s:?}");
+        }
     }
 }
