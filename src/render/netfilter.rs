@@ -67,8 +67,9 @@ pub struct FwRule {
     pub direction: Direction,
     pub src_set: String,
     pub dst_set: String,
-    pub src: Vec<String>,
-    pub dst: Vec<String>,
+    /// Shared by the rules with the same addresses (formatted once).
+    pub src: Arc<[String]>,
+    pub dst: Arc<[String]>,
     /// The same addresses as networks (aggregated, sorted), for layouts that compare them.
     #[serde(skip)]
     pub src_nets: Vec<IpNet>,
@@ -142,7 +143,6 @@ fn model(ctx: &Ctx<'_>) -> Model {
     if topo.has_ipv6() {
         families.push(Family::Ipv6);
     }
-    let mut sets: Vec<AddrSet> = Vec::new();
     let hooks: Vec<(&str, Direction)> = match perspective {
         Perspective::Zone => vec![("forward", Direction::Forward)],
         Perspective::Host(_) => vec![
@@ -166,8 +166,14 @@ fn model(ctx: &Ctx<'_>) -> Model {
         .enumerate()
         .map(|(i, f)| (f.id.as_str(), i))
         .collect();
-    let mut sets_seen: HashSet<String> = HashSet::default();
-    let mut zone_nets: HashMap<(&str, Family), Vec<IpNet>> = HashMap::default();
+    let mut sets_of = SetIndex {
+        sets: Vec::new(),
+        seen: HashSet::default(),
+        zone_nets: HashMap::default(),
+        names: HashMap::default(),
+        texts: HashMap::default(),
+        topo,
+    };
     for r in &rules {
         let flow = by_id.get(r.flow.as_str()).copied();
         let mut made = false;
@@ -181,12 +187,6 @@ fn model(ctx: &Ctx<'_>) -> Model {
             if src.is_empty() || dst.is_empty() {
                 continue;
             }
-            let mut sets_of = SetIndex {
-                sets: &mut sets,
-                seen: &mut sets_seen,
-                zone_nets: &mut zone_nets,
-                topo,
-            };
             let f = flow.map(|i| &res.flows[i]);
             let src_set = sets_of.set_for(f, true, &r.from, &r.from_zone, fam, &src);
             let dst_set = sets_of.set_for(f, false, &r.to, &r.to_zone, fam, &dst);
@@ -200,8 +200,8 @@ fn model(ctx: &Ctx<'_>) -> Model {
                 direction: r.direction,
                 src_set,
                 dst_set,
-                src: src.iter().map(net_str).collect(),
-                dst: dst.iter().map(net_str).collect(),
+                src: sets_of.text(&src),
+                dst: sets_of.text(&dst),
                 src_nets: src,
                 dst_nets: dst,
                 protocol: r.protocol,
@@ -234,6 +234,7 @@ fn model(ctx: &Ctx<'_>) -> Model {
     if let Perspective::Host(h) = &perspective {
         lockout_warning(ctx, h, &rules);
     }
+    let mut sets = sets_of.sets;
     sets.sort_by(|a, b| (a.family, &a.name).cmp(&(b.family, &b.name)));
     Model {
         sets,
@@ -243,32 +244,78 @@ fn model(ctx: &Ctx<'_>) -> Model {
     }
 }
 
+/// An end of a rule: its component's and interface's shared names (by address), a family.
+type EndKey = (usize, usize, Family);
+
 /// The sets made so far, with indexes so each lookup is constant time.
-struct SetIndex<'s, 't> {
-    sets: &'s mut Vec<AddrSet>,
-    seen: &'s mut HashSet<String>,
-    zone_nets: &'s mut HashMap<(&'t str, Family), Vec<IpNet>>,
+struct SetIndex<'t> {
+    sets: Vec<AddrSet>,
+    seen: HashSet<String>,
+    zone_nets: HashMap<(&'t str, Family), Vec<IpNet>>,
+    /// Set names found for an end (its component's and interface's shared names, a family)
+    /// with its addresses: most rules reuse an end, and naming one aggregated its addresses.
+    names: HashMap<EndKey, Vec<(Vec<IpNet>, String)>>,
+    /// Addresses as text, made once for each list of them.
+    texts: HashMap<Vec<IpNet>, Arc<[String]>>,
     topo: &'t Topology,
 }
 
-impl<'t> SetIndex<'_, 't> {
+impl<'t> SetIndex<'t> {
+    /// `nets` as rule-set text, shared by every rule with the same list.
+    fn text(&mut self, nets: &[IpNet]) -> Arc<[String]> {
+        if let Some(t) = self.texts.get(nets) {
+            return t.clone();
+        }
+        let t: Arc<[String]> = nets.iter().map(net_str).collect();
+        self.texts.insert(nets.to_vec(), t.clone());
+        t
+    }
+
     /// The set an endpoint's addresses go in, added on first use.
     fn set_for(
         &mut self,
         flow: Option<&Flow>,
         source: bool,
-        comp: &str,
+        comp: &Arc<str>,
         zone: &'t str,
         fam: Family,
         nets: &[IpNet],
     ) -> String {
         let iface = flow.and_then(|f| {
             if source {
-                f.from_interface.as_deref()
+                f.from_interface.as_ref()
             } else {
-                f.to_interface.as_deref()
+                f.to_interface.as_ref()
             }
         });
+        let key = (
+            Arc::as_ptr(comp).cast::<u8>() as usize,
+            iface.map_or(0, |i| Arc::as_ptr(i).cast::<u8>() as usize),
+            fam,
+        );
+        if let Some((_, name)) = self
+            .names
+            .get(&key)
+            .and_then(|known| known.iter().find(|(n, _)| n.as_slice() == nets))
+        {
+            return name.clone();
+        }
+        let name = self.name_set(comp, iface.map(|i| &**i), zone, fam, nets);
+        self.names
+            .entry(key)
+            .or_default()
+            .push((nets.to_vec(), name.clone()));
+        name
+    }
+
+    fn name_set(
+        &mut self,
+        comp: &str,
+        iface: Option<&str>,
+        zone: &'t str,
+        fam: Family,
+        nets: &[IpNet],
+    ) -> String {
         let topo = self.topo;
         let zone_nets = self
             .zone_nets
@@ -290,11 +337,12 @@ impl<'t> SetIndex<'_, 't> {
                 (false, None) => format!("{comp} (zone {zone}), {}", fam_label(fam)),
             };
             self.seen.insert(name.clone());
+            let elements = self.text(nets).to_vec();
             self.sets.push(AddrSet {
                 name: name.clone(),
                 family: fam,
                 label,
-                elements: nets.iter().map(net_str).collect(),
+                elements,
             });
         }
         name
