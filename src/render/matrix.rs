@@ -23,7 +23,7 @@ use crate::output::OutFile;
 use crate::topology::Topology;
 
 /// A box in the diagram: a component, or one of its interfaces when that sits in another zone.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Node {
     zone: String,
     label: String,
@@ -202,8 +202,9 @@ struct Context<'a> {
     description: &'a str,
     parameters: Vec<Value>,
     at_default: usize,
-    zones: Vec<Value>,
-    edges: Vec<Value>,
+    /// Template values made once for the Markdown and the HTML.
+    zones: minijinja::Value,
+    edges: minijinja::Value,
     columns: [&'static str; 11],
     rows: minijinja::Value,
     removed: &'a [crate::resolve::Removed],
@@ -218,11 +219,31 @@ fn context<'a>(
 ) -> Context<'a> {
     let flows = &res.flows;
     let g = std::sync::Arc::new(graph(topo, flows));
-    let mut ids: BTreeMap<&Node, String> = BTreeMap::new();
+    #[derive(Serialize)]
+    struct NodeCtx {
+        id: String,
+        label: String,
+        kinds: String,
+    }
+    #[derive(Serialize)]
+    struct ZoneCtx<'z> {
+        id: String,
+        name: &'z str,
+        cidrs: String,
+        description: &'z str,
+        nodes: Vec<NodeCtx>,
+    }
+    #[derive(Serialize)]
+    struct EdgeCtx<'e> {
+        from: &'e str,
+        to: &'e str,
+        label: String,
+    }
+    let mut ids: HashMap<&Node, String> = HashMap::default();
     let mut zones = Vec::new();
     for (zi, z) in g.zones.iter().enumerate() {
         let zone = topo.zone(z);
-        let nodes: Vec<Value> = g
+        let nodes: Vec<NodeCtx> = g
             .nodes
             .get(z)
             .map(|v| v.as_slice())
@@ -236,21 +257,29 @@ fn context<'a>(
                     .get(n.label.split('.').next().unwrap_or(""))
                     .map(|c| c.kinds.join(", "))
                     .unwrap_or_else(|| "internet service".into());
-                json!({"id": id, "label": n.label, "kinds": kinds})
+                NodeCtx {
+                    id,
+                    label: n.label.clone(),
+                    kinds,
+                }
             })
             .collect();
-        zones.push(json!({
-            "id": format!("z{zi}"),
-            "name": z,
-            "cidrs": join_nets(&zone.cidrs),
-            "description": zone.description.clone().unwrap_or_default(),
-            "nodes": nodes,
-        }));
+        zones.push(ZoneCtx {
+            id: format!("z{zi}"),
+            name: z,
+            cidrs: join_nets(&zone.cidrs),
+            description: zone.description.as_deref().unwrap_or_default(),
+            nodes,
+        });
     }
-    let edges: Vec<Value> = g
+    let edges: Vec<EdgeCtx<'_>> = g
         .edges
         .iter()
-        .map(|((a, b), labels)| json!({"from": ids[a], "to": ids[b], "label": labels.join(", ")}))
+        .map(|((a, b), labels)| EdgeCtx {
+            from: &ids[a],
+            to: &ids[b],
+            label: labels.join(", "),
+        })
         .collect();
     let params: Vec<Value> = res
         .parameters
@@ -264,8 +293,8 @@ fn context<'a>(
         description: &topo.description,
         parameters: params,
         at_default,
-        zones,
-        edges,
+        zones: minijinja::Value::from_serialize(&zones),
+        edges: minijinja::Value::from_serialize(&edges),
         columns: COLUMNS,
         rows: super::lazy_view(res.flows.clone(), move |i, f| {
             minijinja::Value::from_iter(row(i, f, &nets))
