@@ -84,29 +84,61 @@ pub struct Context<'a> {
     /// The flows, each made a template value when the template reaches it.
     flows: minijinja::Value,
     removed: &'a [crate::resolve::Removed],
-    /// One display row per flow (`n`, `from`, `to`, `ports`, `switch`), made on demand too.
+    /// One display row per flow (`n`, `from`, `to`, `ports`, `switch` and the flow's texts a
+    /// table prints), made on demand too.
     rows: minijinja::Value,
     parameter_list: Vec<Value>,
     warnings: Vec<&'a str>,
 }
 
-#[derive(Serialize)]
+/// One display row of `flows.md`: the texts a table row prints, made when the template asks
+/// for them (a row serialised whole, and the flow's fields picked from its serialised form,
+/// were a fifth of this target).
+#[derive(Debug)]
 struct Row {
-    n: usize,
-    from: String,
-    to: String,
-    ports: String,
-    switch: String,
+    flows: std::sync::Arc<[Flow]>,
+    i: usize,
 }
 
-fn row(i: usize, f: &Flow) -> minijinja::Value {
-    minijinja::Value::from_serialize(Row {
-        n: i + 1,
-        from: end_label(&f.from, &f.from_interface),
-        to: end_label(&f.to, &f.to_interface),
-        ports: f.ports.to_string(),
-        switch: switched_by(f),
-    })
+impl Row {
+    const KEYS: &'static [&'static str] = &[
+        "n",
+        "from",
+        "from_zone",
+        "to",
+        "to_zone",
+        "to_fqdns",
+        "protocol",
+        "ports",
+        "purpose",
+        "source",
+        "switch",
+    ];
+}
+
+impl minijinja::value::Object for Row {
+    fn get_value(self: &std::sync::Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        use minijinja::Value;
+        let f = &self.flows[self.i];
+        Some(match key.as_str()? {
+            "n" => Value::from(self.i + 1),
+            "from" => end_label(&f.from, &f.from_interface).into(),
+            "from_zone" => Value::from(f.from_zone.clone()),
+            "to" => end_label(&f.to, &f.to_interface).into(),
+            "to_zone" => Value::from(f.to_zone.clone()),
+            "to_fqdns" => Value::from_serialize(&f.to_fqdns),
+            "protocol" => Value::from_serialize(f.protocol),
+            "ports" => f.ports.to_string().into(),
+            "purpose" => Value::from(f.purpose.clone()),
+            "source" => Value::from(f.source.clone()),
+            "switch" => switched_by(f).into(),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(Self::KEYS)
+    }
 }
 
 /// The Markdown template's context.
@@ -123,7 +155,15 @@ pub fn template_context<'a>(topo: &'a Topology, res: &'a Resolution) -> Context<
         parameters: contract.parameters,
         flows: super::lazy_fields(res.flows.clone()),
         removed: contract.removed,
-        rows: super::lazy_view(res.flows.clone(), row),
+        rows: {
+            let flows = res.flows.clone();
+            super::lazy_view(res.flows.clone(), move |i, _| {
+                minijinja::Value::from_object(Row {
+                    flows: flows.clone(),
+                    i,
+                })
+            })
+        },
         parameter_list,
         warnings: res.warnings.iter().map(|w| w.message.as_str()).collect(),
     }
