@@ -90,6 +90,11 @@ impl Rule {
 
 /// Smallest equivalent list of networks, sorted (adjacent and contained networks merged).
 pub fn aggregate(nets: &[IpNet]) -> Vec<IpNet> {
+    // One network (most components' addresses) is its own aggregate; ipnet's general case
+    // allocates several lists per call, and every rule aggregates both its ends.
+    if let [one] = nets {
+        return vec![one.trunc()];
+    }
     let mut v = IpNet::aggregate(&nets.to_vec());
     v.sort();
     v
@@ -206,5 +211,20 @@ mod tests {
             .collect();
         let agg: Vec<String> = aggregate(&nets).iter().map(ToString::to_string).collect();
         assert_eq!(agg, ["10.0.0.0/24", "10.1.0.1/32"]);
+        // One network, as the general case gives it (host bits cleared).
+        for one in [
+            "10.0.0.5/32",
+            "10.0.0.0/24",
+            "10.0.0.5/24",
+            "::1/128",
+            "2001:db8::7/64",
+            "0.0.0.0/0",
+        ] {
+            let n: IpNet = one.parse().unwrap();
+            let mut general = IpNet::aggregate(&vec![n]);
+            general.sort();
+            assert_eq!(aggregate(&[n]), general, "{one}");
+        }
+        assert!(aggregate(&[]).is_empty());
     }
 }
