@@ -721,10 +721,17 @@ fn add(
             flow.parameters.push(p.to_string());
         }
     }
-    flow.ports = flow.ports.union(&part.ports);
+    // Most parts of a merged flow bring ports it has already (or none).
+    if !flow.ports.covers(&part.ports) {
+        flow.ports = flow.ports.union(&part.ports);
+    }
     // The same catalogue entry can reach one merged flow twice (e.g. through two kinds of a
     // co-located component); keep it once.
-    if flow.parts.iter().any(|p| p.catalogue == part.catalogue) {
+    if flow
+        .parts
+        .iter()
+        .any(|p| Arc::ptr_eq(&p.catalogue, &part.catalogue) || p.catalogue == part.catalogue)
+    {
         return;
     }
     flow.parts.push(part);
@@ -776,10 +783,19 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     out
 }
 
+/// `<from>[.<interface>]-to-<to>[.<interface>]-<protocol>`, pieced together (a `format!`
+/// per new flow was a twelfth of resolving).
 fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
-    let end = |e: &End<'_>| match &e.iface {
-        Some(i) => format!("{}.{}", e.name, i),
-        None => e.name.to_string(),
-    };
-    format!("{}-to-{}-{}", end(s), end(d), proto)
+    let len = |e: &End<'_>| e.name.len() + e.iface.as_ref().map_or(0, |i| i.len() + 1);
+    let mut id = String::with_capacity(len(s) + len(d) + 12);
+    for (e, sep) in [(s, "-to-"), (d, "-")] {
+        id.push_str(&e.name);
+        if let Some(i) = &e.iface {
+            id.push('.');
+            id.push_str(i);
+        }
+        id.push_str(sep);
+    }
+    id.push_str(proto.name());
+    id
 }
