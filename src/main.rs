@@ -256,6 +256,8 @@ fn run(cli: Cli) -> Result<u8> {
                 loaded.topology.zones.len(),
                 if w == 1 { "" } else { "s" }
             );
+            // As for generate: the process ends next, freeing the resolution gains nothing.
+            std::mem::forget(loaded);
             Ok(if deny_warnings && w > 0 {
                 exit::FINDINGS
             } else {

@@ -722,7 +722,9 @@ fn add(
         }
     }
     // Most parts of a merged flow bring ports it has already (or none).
-    if !flow.ports.covers(&part.ports) {
+    if flow.ports.is_empty() {
+        flow.ports = part.ports.clone();
+    } else if !flow.ports.covers(&part.ports) {
         flow.ports = flow.ports.union(&part.ports);
     }
     // The same catalogue entry can reach one merged flow twice (e.g. through two kinds of a
