@@ -229,7 +229,21 @@ impl PortSet {
 
     /// `["80", "443", "6910-6930"]`: the contract's string form.
     pub fn to_strings(&self) -> Vec<String> {
-        self.0.iter().map(ToString::to_string).collect()
+        self.0
+            .iter()
+            .map(|r| {
+                let mut s = String::with_capacity(11);
+                r.push_to(&mut s);
+                s
+            })
+            .collect()
+    }
+
+    /// The set as text, as [`fmt::Display`] writes it.
+    pub fn text(&self) -> String {
+        let mut s = String::with_capacity(6 * self.0.len());
+        self.push_to(&mut s);
+        s
     }
 }
 
@@ -242,6 +256,31 @@ impl fmt::Display for PortSet {
             r.fmt(f)?;
         }
         Ok(())
+    }
+}
+
+impl PortSet {
+    /// The set as [`fmt::Display`] writes it, appended to `out` without the formatting
+    /// machinery (table cells print it for every flow).
+    pub fn push_to(&self, out: &mut String) {
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            r.push_to(out);
+        }
+    }
+}
+
+impl PortRange {
+    /// The range as [`fmt::Display`] writes it, appended to `out`.
+    pub fn push_to(&self, out: &mut String) {
+        let mut buf = [0u8; 5];
+        out.push_str(port_text(self.lo, &mut buf));
+        if !self.is_single() {
+            out.push('-');
+            out.push_str(port_text(self.hi, &mut buf));
+        }
     }
 }
 
@@ -433,6 +472,13 @@ mod tests {
         assert_eq!(r(0, 0).to_string(), "0");
         assert_eq!(r(9, 10).to_string(), "9-10");
         assert_eq!(r(1, 65535).to_string(), "1-65535");
+        let set = PortSet::from_ranges([r(80, 80), r(443, 443), r(6890, 6930), r(0, 0)]);
+        let mut pushed = String::from("x");
+        set.push_to(&mut pushed);
+        assert_eq!(pushed, format!("x{set}"));
+        assert_eq!(set.text(), set.to_string());
+        let each: Vec<String> = set.ranges().iter().map(ToString::to_string).collect();
+        assert_eq!(set.to_strings(), each);
     }
 
     #[test]

@@ -98,12 +98,11 @@ fn graph(topo: &Topology, flows: &[Flow]) -> Graph {
 }
 
 fn proto_ports(f: &Flow) -> String {
-    use std::fmt::Write;
     let mut s = String::with_capacity(8 + 12 * f.ports.ranges().len());
     s.push_str(f.protocol.name());
     if !f.ports.is_empty() {
         s.push('/');
-        write!(s, "{}", f.ports).expect("a String takes any text");
+        f.ports.push_to(&mut s);
     }
     s
 }
