@@ -112,7 +112,22 @@ pub fn component_addresses(topo: &Topology, name: &str) -> Vec<IpNet> {
     aggregate(&out)
 }
 
-fn rule(f: &Flow, direction: Direction) -> Rule {
+/// Aggregated addresses by the shared list they come from: a component's (or interface's)
+/// addresses are one list in every flow it has, aggregated once here.
+#[derive(Default)]
+struct Aggregates(HashMap<usize, Vec<IpNet>>);
+
+impl Aggregates {
+    fn of(&mut self, nets: &Arc<[IpNet]>) -> Vec<IpNet> {
+        if nets.len() <= 1 {
+            return aggregate(nets);
+        }
+        let key = Arc::as_ptr(nets).cast::<IpNet>() as usize;
+        self.0.entry(key).or_insert_with(|| aggregate(nets)).clone()
+    }
+}
+
+fn rule(f: &Flow, direction: Direction, agg: &mut Aggregates) -> Rule {
     Rule {
         direction,
         flow: f.id.clone(),
@@ -120,8 +135,8 @@ fn rule(f: &Flow, direction: Direction) -> Rule {
         from_zone: f.from_zone.clone(),
         to: f.to.clone(),
         to_zone: f.to_zone.clone(),
-        src: aggregate(&f.from_addresses),
-        dst: aggregate(&f.to_addresses),
+        src: agg.of(&f.from_addresses),
+        dst: agg.of(&f.to_addresses),
         fqdns: f.to_fqdns.clone(),
         protocol: f.protocol,
         ports: f.ports.clone(),
@@ -134,25 +149,23 @@ fn rule(f: &Flow, direction: Direction) -> Rule {
 /// The rules a firewall in `perspective` needs, in the resolver's deterministic order
 /// (inbound before outbound for a host; a flow between two hosts of the component is both).
 pub fn plan(res: &Resolution, perspective: &Perspective) -> Vec<Rule> {
+    let agg = &mut Aggregates::default();
     match perspective {
         Perspective::Zone => res
             .flows
             .iter()
             .filter(|f| !f.intra_zone)
-            .map(|f| rule(f, Direction::Forward))
+            .map(|f| rule(f, Direction::Forward, agg))
             .collect(),
         Perspective::Host(name) => {
-            let inbound = res
-                .flows
-                .iter()
-                .filter(|f| *f.to == **name)
-                .map(|f| rule(f, Direction::Inbound));
-            let outbound = res
-                .flows
-                .iter()
-                .filter(|f| *f.from == **name)
-                .map(|f| rule(f, Direction::Outbound));
-            inbound.chain(outbound).collect()
+            let mut rules: Vec<Rule> = Vec::new();
+            for f in res.flows.iter().filter(|f| *f.to == **name) {
+                rules.push(rule(f, Direction::Inbound, agg));
+            }
+            for f in res.flows.iter().filter(|f| *f.from == **name) {
+                rules.push(rule(f, Direction::Outbound, agg));
+            }
+            rules
         }
     }
 }
@@ -163,6 +176,7 @@ pub struct HostIndex<'a> {
     res: &'a Resolution,
     inbound: HashMap<&'a str, Vec<usize>>,
     outbound: HashMap<&'a str, Vec<usize>>,
+    agg: std::cell::RefCell<Aggregates>,
 }
 
 impl<'a> HostIndex<'a> {
@@ -177,6 +191,7 @@ impl<'a> HostIndex<'a> {
             res,
             inbound,
             outbound,
+            agg: Default::default(),
         }
     }
 
@@ -186,14 +201,15 @@ impl<'a> HostIndex<'a> {
             m.get(name).cloned().unwrap_or_default()
         };
         let (inb, out) = (flows(&self.inbound), flows(&self.outbound));
+        let agg = &mut self.agg.borrow_mut();
         let mut rules = Vec::with_capacity(inb.len() + out.len());
         rules.extend(
             inb.iter()
-                .map(|&i| rule(&self.res.flows[i], Direction::Inbound)),
+                .map(|&i| rule(&self.res.flows[i], Direction::Inbound, agg)),
         );
         rules.extend(
             out.iter()
-                .map(|&i| rule(&self.res.flows[i], Direction::Outbound)),
+                .map(|&i| rule(&self.res.flows[i], Direction::Outbound, agg)),
         );
         rules
     }
