@@ -220,6 +220,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_host_index_plans_as_plan_does() {
+        for t in [
+            "topologies/onprem-cvad.toml",
+            "tests/fixtures/netfilter-lab.toml",
+        ] {
+            let loaded = crate::load(std::path::Path::new(t), None).expect("example loads");
+            let res = &loaded.resolution;
+            let index = HostIndex::new(res);
+            for name in loaded.topology.components.keys() {
+                let host = Perspective::Host(name.clone());
+                assert_eq!(index.plan(name), plan(res, &host), "{t}: {name}");
+            }
+        }
+    }
+
+    #[test]
     fn aggregates_adjacent_networks() {
         let nets: Vec<IpNet> = ["10.0.0.0/25", "10.0.0.128/25", "10.0.0.5/32", "10.1.0.1/32"]
             .iter()
