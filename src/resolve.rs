@@ -63,13 +63,31 @@ struct End<'a> {
     site: Option<Arc<str>>,
 }
 
-/// One shared copy of each name, zone and site, whichever end or flow uses it.
+/// One shared copy of each name, zone and site, whichever end or flow uses it; and of each
+/// component's end (per interface): its kinds and addresses are then one list in all the
+/// flows of that end, which later stages format and aggregate once by the list's address.
 #[derive(Default)]
-struct Names(RefCell<HashSet<Arc<str>>>);
+struct Names {
+    texts: RefCell<HashSet<Arc<str>>>,
+    ends: RefCell<HashMap<EndKey, EndTexts>>,
+}
+
+/// A component (by address) and one of its interfaces.
+type EndKey = (usize, Option<Arc<str>>);
+
+/// The shared parts of a component's end.
+#[derive(Clone)]
+struct EndTexts {
+    name: Arc<str>,
+    kinds: Arc<[String]>,
+    zone: Arc<str>,
+    addrs: Arc<[IpNet]>,
+    site: Option<Arc<str>>,
+}
 
 impl Names {
     fn get(&self, s: &str) -> Arc<str> {
-        let mut set = self.0.borrow_mut();
+        let mut set = self.texts.borrow_mut();
         if let Some(a) = set.get(s) {
             return a.clone();
         }
@@ -628,17 +646,30 @@ fn end_of<'a>(
 ) -> End<'a> {
     let iface = role
         .filter(|r| c.interfaces.contains_key(*r))
-        .map(String::from);
-    let (zone, addrs) = topo.addresses(c, iface.as_deref());
+        .map(|i| names.get(i));
+    let key = (std::ptr::from_ref(c) as usize, iface.clone());
+    let known = names.ends.borrow().get(&key).cloned();
+    let shared = known.unwrap_or_else(|| {
+        let (zone, addrs) = topo.addresses(c, iface.as_deref());
+        let made = EndTexts {
+            name: names.get(&c.name),
+            kinds: c.kinds.as_slice().into(),
+            zone: names.get(&zone),
+            addrs: addrs.into(),
+            site: c.site.as_deref().map(|s| names.get(s)),
+        };
+        names.ends.borrow_mut().insert(key, made.clone());
+        made
+    });
     End {
         comp: Some(c),
-        name: names.get(&c.name),
-        kinds: c.kinds.as_slice().into(),
-        iface: iface.as_deref().map(|i| names.get(i)),
-        zone: names.get(&zone),
-        addrs: addrs.into(),
+        name: shared.name,
+        kinds: shared.kinds,
+        iface,
+        zone: shared.zone,
+        addrs: shared.addrs,
         fqdns,
-        site: c.site.as_deref().map(|s| names.get(s)),
+        site: shared.site,
     }
 }
 
