@@ -75,18 +75,41 @@ fn graph(topo: &Topology, flows: &[Flow]) -> Graph {
             label: c.name.clone(),
         });
     }
-    let mut edges: BTreeMap<(Node, Node), Vec<String>> = BTreeMap::new();
+    // A flow's ends by their shared names: each distinct end becomes a node once, and edges are
+    // gathered by node number, then ordered by node once each (a node and an ordered-map
+    // lookup per flow compared strings all the way).
+    let key = |s: &std::sync::Arc<str>| std::sync::Arc::as_ptr(s).cast::<u8>() as usize;
+    let mut ends: HashMap<(usize, usize, usize), usize> = HashMap::default();
+    // Node numbers by content too: two ends with equal texts are one node.
+    let mut numbers: HashMap<Node, usize> = HashMap::default();
+    let mut end_nodes: Vec<Node> = Vec::new();
+    let mut node = |name: &std::sync::Arc<str>,
+                    iface: &Option<std::sync::Arc<str>>,
+                    zone: &std::sync::Arc<str>| {
+        let k = (key(name), iface.as_ref().map_or(0, key), key(zone));
+        *ends.entry(k).or_insert_with(|| {
+            let n = node_of(topo, name, iface, zone);
+            *numbers.entry(n.clone()).or_insert_with(|| {
+                add(&n);
+                end_nodes.push(n);
+                end_nodes.len() - 1
+            })
+        })
+    };
+    let mut by_pair: HashMap<(usize, usize), Vec<String>> = HashMap::default();
     for f in flows {
-        let a = node_of(topo, &f.from, &f.from_interface, &f.from_zone);
-        let b = node_of(topo, &f.to, &f.to_interface, &f.to_zone);
-        add(&a);
-        add(&b);
+        let a = node(&f.from, &f.from_interface, &f.from_zone);
+        let b = node(&f.to, &f.to_interface, &f.to_zone);
         let label = proto_ports(f);
-        let v = edges.entry((a, b)).or_default();
+        let v = by_pair.entry((a, b)).or_default();
         if !v.contains(&label) {
             v.push(label);
         }
     }
+    let edges: BTreeMap<(Node, Node), Vec<String>> = by_pair
+        .into_iter()
+        .map(|((a, b), labels)| ((end_nodes[a].clone(), end_nodes[b].clone()), labels))
+        .collect();
     for v in nodes.values_mut() {
         v.sort();
     }
