@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::flow::{ser_nets, ser_ports, Flow, PortSet, Protocol};
+use crate::flow::{ser_nets, ser_ports, shared_key, Flow, PortSet, Protocol};
 use crate::resolve::Resolution;
 use crate::topology::Topology;
 
@@ -122,8 +122,10 @@ impl Aggregates {
         if nets.len() <= 1 {
             return aggregate(nets);
         }
-        let key = Arc::as_ptr(nets).cast::<IpNet>() as usize;
-        self.0.entry(key).or_insert_with(|| aggregate(nets)).clone()
+        self.0
+            .entry(shared_key(nets))
+            .or_insert_with(|| aggregate(nets))
+            .clone()
     }
 }
 

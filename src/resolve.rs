@@ -16,7 +16,7 @@ use crate::catalogue::{
     lookup, CatFlow, Catalogue, KindRef, ParamType, ParamValue, Platform, PortItem, Scope,
 };
 use crate::diag::Diagnostic;
-use crate::flow::{ser_ports, Flow, FlowPart, PortSet, Protocol};
+use crate::flow::{ser_ports, shared_key, Flow, FlowPart, PortSet, Protocol};
 use crate::topology::{Component, Topology};
 
 /// A catalogue flow the topology removed, with its reason.
@@ -167,7 +167,7 @@ impl Merged {
             }
         }
         let ranks = ranks.ranked();
-        let rank = |n: Option<&Arc<str>>| n.map_or(0, |n| ranks[&NameRanks::key(n)]);
+        let rank = |n: Option<&Arc<str>>| n.map_or(0, |n| ranks[&shared_key(n)]);
         let mut order: Vec<(RankKey, usize)> = flows
             .iter()
             .enumerate()
@@ -202,12 +202,8 @@ struct NameRanks<'a> {
 }
 
 impl<'a> NameRanks<'a> {
-    fn key(n: &Arc<str>) -> usize {
-        Arc::as_ptr(n).cast::<u8>() as usize
-    }
-
     fn add(&mut self, n: &'a Arc<str>) {
-        self.texts.entry(Self::key(n)).or_insert(n);
+        self.texts.entry(shared_key(n)).or_insert(n);
     }
 
     fn ranked(self) -> HashMap<usize, u32> {
@@ -760,11 +756,7 @@ fn add(
     }
     // The same catalogue entry can reach one merged flow twice (e.g. through two kinds of a
     // co-located component); keep it once.
-    if flow
-        .parts
-        .iter()
-        .any(|p| Arc::ptr_eq(&p.catalogue, &part.catalogue) || p.catalogue == part.catalogue)
-    {
+    if flow.parts.iter().any(|p| p.catalogue == part.catalogue) {
         return;
     }
     flow.parts.push(part);

@@ -7,8 +7,6 @@
 //! the CSV through `flows::push_row`. Nothing depends on the run: no dates, no paths.
 
 use std::collections::BTreeMap;
-
-use crate::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -17,10 +15,11 @@ use serde_json::{json, Value};
 
 use super::flows::{end_label, join_nets, push_row};
 use super::xml_escape;
-use crate::flow::Flow;
+use crate::flow::{shared_key, Flow};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::topology::Topology;
+use crate::HashMap;
 
 /// A box in the diagram: a component, or one of its interfaces when that sits in another zone.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,15 +77,16 @@ fn graph(topo: &Topology, flows: &[Flow]) -> Graph {
     // A flow's ends by their shared names: each distinct end becomes a node once, and edges are
     // gathered by node number, then ordered by node once each (a node and an ordered-map
     // lookup per flow compared strings all the way).
-    let key = |s: &std::sync::Arc<str>| std::sync::Arc::as_ptr(s).cast::<u8>() as usize;
     let mut ends: HashMap<(usize, usize, usize), usize> = HashMap::default();
     // Node numbers by content too: two ends with equal texts are one node.
     let mut numbers: HashMap<Node, usize> = HashMap::default();
     let mut end_nodes: Vec<Node> = Vec::new();
-    let mut node = |name: &std::sync::Arc<str>,
-                    iface: &Option<std::sync::Arc<str>>,
-                    zone: &std::sync::Arc<str>| {
-        let k = (key(name), iface.as_ref().map_or(0, key), key(zone));
+    let mut node = |name: &Arc<str>, iface: &Option<Arc<str>>, zone: &Arc<str>| {
+        let k = (
+            shared_key(name),
+            iface.as_ref().map_or(0, shared_key),
+            shared_key(zone),
+        );
         *ends.entry(k).or_insert_with(|| {
             let n = node_of(topo, name, iface, zone);
             *numbers.entry(n.clone()).or_insert_with(|| {
@@ -164,20 +164,15 @@ impl NetTexts {
         let mut t = NetTexts::default();
         for f in flows {
             for nets in [&f.from_addresses, &f.to_addresses] {
-                t.0.entry(Self::key(nets))
+                t.0.entry(shared_key(nets))
                     .or_insert_with(|| join_nets(nets).into());
             }
         }
         t
     }
 
-    /// The list's address: the flows keep every list alive, so it names one list.
-    fn key(nets: &Arc<[ipnet::IpNet]>) -> usize {
-        Arc::as_ptr(nets).cast::<ipnet::IpNet>() as usize
-    }
-
     fn get(&self, nets: &Arc<[ipnet::IpNet]>) -> Arc<str> {
-        match self.0.get(&Self::key(nets)) {
+        match self.0.get(&shared_key(nets)) {
             Some(t) => t.clone(),
             None => join_nets(nets).into(),
         }
@@ -240,7 +235,7 @@ fn context<'a>(
     nets: Arc<NetTexts>,
 ) -> Context<'a> {
     let flows = &res.flows;
-    let g = std::sync::Arc::new(graph(topo, flows));
+    let g = Arc::new(graph(topo, flows));
     #[derive(Serialize)]
     struct NodeCtx {
         id: String,

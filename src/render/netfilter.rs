@@ -10,7 +10,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::flow::{Flow, PortRange, Protocol};
+use crate::flow::{shared_key, Flow, PortRange, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan::{self, Direction, Perspective, Rule};
@@ -288,11 +288,7 @@ impl<'t> SetIndex<'t> {
                 f.to_interface.as_ref()
             }
         });
-        let key = (
-            Arc::as_ptr(comp).cast::<u8>() as usize,
-            iface.map_or(0, |i| Arc::as_ptr(i).cast::<u8>() as usize),
-            fam,
-        );
+        let key = (shared_key(comp), iface.map_or(0, shared_key), fam);
         if let Some((_, name)) = self
             .names
             .get(&key)
