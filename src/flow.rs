@@ -112,13 +112,7 @@ impl PortRange {
 
 impl fmt::Display for PortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 5];
-        f.write_str(port_text(self.lo, &mut buf))?;
-        if !self.is_single() {
-            f.write_str("-")?;
-            f.write_str(port_text(self.hi, &mut buf))?;
-        }
-        Ok(())
+        self.write_to(f)
     }
 }
 
@@ -233,7 +227,7 @@ impl PortSet {
             .iter()
             .map(|r| {
                 let mut s = String::with_capacity(11);
-                r.push_to(&mut s);
+                r.write_to(&mut s).expect("a String takes any text");
                 s
             })
             .collect()
@@ -249,38 +243,39 @@ impl PortSet {
 
 impl fmt::Display for PortSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, r) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            r.fmt(f)?;
-        }
-        Ok(())
+        self.write_to(f)
     }
 }
 
 impl PortSet {
-    /// The set as [`fmt::Display`] writes it, appended to `out` without the formatting
-    /// machinery (table cells print it for every flow).
-    pub fn push_to(&self, out: &mut String) {
+    /// `80,443,6910-6930`: what [`fmt::Display`] writes, into any writer (a `String` directly:
+    /// table cells print a set for every flow).
+    fn write_to(&self, out: &mut impl fmt::Write) -> fmt::Result {
         for (i, r) in self.0.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.write_str(",")?;
             }
-            r.push_to(out);
+            r.write_to(out)?;
         }
+        Ok(())
+    }
+
+    /// The set as text, appended to `out`.
+    pub fn push_to(&self, out: &mut String) {
+        self.write_to(out).expect("a String takes any text");
     }
 }
 
 impl PortRange {
-    /// The range as [`fmt::Display`] writes it, appended to `out`.
-    pub fn push_to(&self, out: &mut String) {
+    /// `443` or `6910-6930`: what [`fmt::Display`] writes, into any writer.
+    fn write_to(&self, out: &mut impl fmt::Write) -> fmt::Result {
         let mut buf = [0u8; 5];
-        out.push_str(port_text(self.lo, &mut buf));
+        out.write_str(port_text(self.lo, &mut buf))?;
         if !self.is_single() {
-            out.push('-');
-            out.push_str(port_text(self.hi, &mut buf));
+            out.write_str("-")?;
+            out.write_str(port_text(self.hi, &mut buf))?;
         }
+        Ok(())
     }
 }
 
