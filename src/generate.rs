@@ -58,7 +58,6 @@ pub struct Ctx<'a> {
 }
 
 /// What several targets of one run would each build the same way, made once.
-#[derive(Default)]
 pub struct Shared {
     /// The netfilter model of the run's perspective (nftables, iptables), with the warnings
     /// found making it: about a fifth of each of the two targets at 100,000 flows.
@@ -79,12 +78,6 @@ impl Shared {
 /// waits for it (it would otherwise make the same).
 pub struct Memo<T> {
     slot: Mutex<(Option<Arc<T>>, usize)>,
-}
-
-impl<T> Default for Memo<T> {
-    fn default() -> Memo<T> {
-        Memo::new(0)
-    }
 }
 
 impl<T> Memo<T> {

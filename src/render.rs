@@ -147,7 +147,7 @@ pub fn buffered<T>(
 /// new string per cell. `quote` must leave such text unchanged, as [`rewrite_into`] does.
 fn unless_plain(
     quote: fn(&str) -> String,
-    special: impl Fn(u8) -> bool + Copy + Send + Sync + 'static,
+    special: impl Fn(u8) -> bool,
 ) -> impl Fn(&Value) -> Result<Value, minijinja::Error> + Send + Sync + 'static {
     // Which bytes are plain, looked up rather than tested (every cell of a large table).
     let plain: [bool; 256] = std::array::from_fn(|b| plain_byte(b as u8, &special));
@@ -310,9 +310,18 @@ pub fn lazy_view<T: Send + Sync + 'static>(
     items: Arc<[T]>,
     view: impl Fn(usize, &T) -> Value + Send + Sync + 'static,
 ) -> Value {
+    lazy_shared(items, move |items, i| view(i, &items[i]))
+}
+
+/// `items` as a template list of `view(items, index)`, made one at a time: for an item value
+/// that keeps a share of the list rather than a copy of its item.
+pub fn lazy_shared<T: Send + Sync + 'static>(
+    items: Arc<[T]>,
+    view: impl Fn(&Arc<[T]>, usize) -> Value + Send + Sync + 'static,
+) -> Value {
     Value::from_object(LazyList {
         items,
-        view: Box::new(move |items, i| view(i, &items[i])),
+        view: Box::new(view),
     })
 }
 
@@ -320,14 +329,11 @@ pub fn lazy_view<T: Send + Sync + 'static>(
 /// them: `flows.md` reads six fields of a flow, and serialising every flow whole (its parts,
 /// addresses and kinds) took 40% of that template's time.
 pub fn lazy_fields<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>) -> Value {
-    Value::from_object(LazyList {
-        items,
-        view: Box::new(|items, index| {
-            Value::from_object(Fields {
-                items: items.clone(),
-                index,
-            })
-        }),
+    lazy_shared(items, |items, index| {
+        Value::from_object(Fields {
+            items: items.clone(),
+            index,
+        })
     })
 }
 
@@ -1020,8 +1026,8 @@ impl std::io::Write for TextChunks<'_> {
 
 /// Text a template prints without it ever being one string: it is written straight into the
 /// output when the template reaches it (the matrix's SVG, Aerleon's YAML, `tojson` of a
-/// document: tens of MB each at 100,000 flows, and a template context copies strings). `{{ x }}` prints it; `x|string` makes
-/// it a string for other filters.
+/// document: tens of MB each at 100,000 flows, and a template context copies strings).
+/// `{{ x }}` prints it; `x|string` makes it a string for other filters.
 pub fn streamed_text(
     write: impl Fn(&mut dyn std::fmt::Write) -> std::fmt::Result + Send + Sync + 'static,
 ) -> Value {

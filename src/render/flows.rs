@@ -155,15 +155,12 @@ pub fn template_context<'a>(topo: &'a Topology, res: &'a Resolution) -> Context<
         parameters: contract.parameters,
         flows: super::lazy_fields(res.flows.clone()),
         removed: contract.removed,
-        rows: {
-            let flows = res.flows.clone();
-            super::lazy_view(res.flows.clone(), move |i, _| {
-                minijinja::Value::from_object(Row {
-                    flows: flows.clone(),
-                    i,
-                })
+        rows: super::lazy_shared(res.flows.clone(), |flows, i| {
+            minijinja::Value::from_object(Row {
+                flows: flows.clone(),
+                i,
             })
-        },
+        }),
         parameter_list,
         warnings: res.warnings.iter().map(|w| w.message.as_str()).collect(),
     }
