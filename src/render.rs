@@ -270,13 +270,13 @@ impl minijinja::value::Object for JsonNode {
 /// template reaches it, and is dropped after. A whole-list copy into template values took more
 /// memory than the flows themselves (100,000 flows: over 600 MB for `flows.md`).
 pub struct LazyList<T: 'static> {
-    items: Arc<[T]>,
+    items: Arc<Vec<T>>,
     /// The template value of the item at an index (given the whole list, so a view can keep
     /// a share of it).
     view: Box<ItemView<T>>,
 }
 
-type ItemView<T> = dyn Fn(&Arc<[T]>, usize) -> Value + Send + Sync;
+type ItemView<T> = dyn Fn(&Arc<Vec<T>>, usize) -> Value + Send + Sync;
 
 impl<T> std::fmt::Debug for LazyList<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -301,13 +301,13 @@ impl<T: Send + Sync + 'static> minijinja::value::Object for LazyList<T> {
 
 /// `items` as a template list whose items are their serialised values, made one at a time.
 /// In a context built with [`Value::from_serialize`] the list stays lazy.
-pub fn lazy_list<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>) -> Value {
+pub fn lazy_list<T: serde::Serialize + Send + Sync + 'static>(items: Arc<Vec<T>>) -> Value {
     lazy_view(items, |_, t| Value::from_serialize(t))
 }
 
 /// `items` as a template list of `view(index, item)`, made one at a time.
 pub fn lazy_view<T: Send + Sync + 'static>(
-    items: Arc<[T]>,
+    items: Arc<Vec<T>>,
     view: impl Fn(usize, &T) -> Value + Send + Sync + 'static,
 ) -> Value {
     lazy_shared(items, move |items, i| view(i, &items[i]))
@@ -316,8 +316,8 @@ pub fn lazy_view<T: Send + Sync + 'static>(
 /// `items` as a template list of `view(items, index)`, made one at a time: for an item value
 /// that keeps a share of the list rather than a copy of its item.
 pub fn lazy_shared<T: Send + Sync + 'static>(
-    items: Arc<[T]>,
-    view: impl Fn(&Arc<[T]>, usize) -> Value + Send + Sync + 'static,
+    items: Arc<Vec<T>>,
+    view: impl Fn(&Arc<Vec<T>>, usize) -> Value + Send + Sync + 'static,
 ) -> Value {
     Value::from_object(LazyList {
         items,
@@ -328,7 +328,7 @@ pub fn lazy_shared<T: Send + Sync + 'static>(
 /// `items` as a template list of maps whose fields are serialised only when a template reads
 /// them: `flows.md` reads six fields of a flow, and serialising every flow whole (its parts,
 /// addresses and kinds) took 40% of that template's time.
-pub fn lazy_fields<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>) -> Value {
+pub fn lazy_fields<T: serde::Serialize + Send + Sync + 'static>(items: Arc<Vec<T>>) -> Value {
     lazy_shared(items, |items, index| {
         Value::from_object(Fields {
             items: items.clone(),
@@ -339,7 +339,7 @@ pub fn lazy_fields<T: serde::Serialize + Send + Sync + 'static>(items: Arc<[T]>)
 
 /// One item of a [`lazy_fields`] list: a map of its serialised fields.
 struct Fields<T: 'static> {
-    items: Arc<[T]>,
+    items: Arc<Vec<T>>,
     index: usize,
 }
 
@@ -1485,7 +1485,7 @@ mod tests {
         fn upper<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
             s.serialize_str(&v.to_uppercase())
         }
-        let items: Arc<[Item]> = vec![
+        let items: Arc<Vec<Item>> = vec![
             Item {
                 name: "a".into(),
                 note: Some("n".into()),

@@ -43,8 +43,10 @@ pub struct ParamSetting {
 
 #[derive(Debug, Clone)]
 pub struct Resolution {
-    /// Shared so a template can read the flows one by one without a copy.
-    pub flows: std::sync::Arc<[Flow]>,
+    /// Shared so a template can read the flows one by one without a copy. A `Vec` (not a
+    /// slice) because the merged flows are sorted where they were made: a copy into an exact
+    /// slice held the flows twice at the resolution's peak.
+    pub flows: std::sync::Arc<Vec<Flow>>,
     pub removed: Vec<Removed>,
     pub parameters: Vec<ParamSetting>,
     pub warnings: Vec<Diagnostic>,
@@ -154,8 +156,8 @@ impl Merged {
     /// The flows in [`Key`] order, shared. The names are ranked once and the flows sorted by
     /// their ranks, then moved once into place: comparing names and swapping whole flows was
     /// a fifth of resolving 100,000 flows.
-    fn into_sorted(self) -> Arc<[Flow]> {
-        let flows = self.flows;
+    fn into_sorted(self) -> Arc<Vec<Flow>> {
+        let mut flows = self.flows;
         let mut ranks = NameRanks::default();
         for f in &flows {
             for n in [Some(&f.from), f.from_interface.as_ref(), Some(&f.to)]
@@ -183,11 +185,26 @@ impl Merged {
             })
             .collect();
         order.sort_unstable();
-        let mut slots: Vec<Option<Flow>> = flows.into_iter().map(Some).collect();
-        order
-            .iter()
-            .map(|&(_, i)| slots[i].take().expect("each flow placed once"))
-            .collect()
+        let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+        permute(&mut flows, order);
+        Arc::new(flows)
+    }
+}
+
+/// Put `items[order[k]]` at `k`, in place: each cycle of the permutation is followed once,
+/// so every item moves once.
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    debug_assert_eq!(items.len(), order.len());
+    for start in 0..order.len() {
+        // Slot `k` is to receive the item now at `order[k]`; a finished slot points at itself.
+        let mut k = start;
+        while order[k] != start {
+            let from = order[k];
+            items.swap(k, from);
+            order[k] = k;
+            k = from;
+        }
+        order[k] = k;
     }
 }
 
@@ -289,7 +306,13 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
         .collect();
     let get = lookup(cat, &overrides);
     let mut warnings = Vec::new();
-    let mut merged = Merged::default();
+    // Room for every flow the bindings can make, reserved once: the address space costs
+    // nothing until a flow is written, and growing by doubling copied the flows and kept the
+    // old copies in the process's peak.
+    let mut merged = Merged {
+        flows: Vec::with_capacity(binding_bound(topo, cat).min(MAX_BINDINGS)),
+        ..Merged::default()
+    };
     let mut removed = Vec::new();
     let mut removal_used = vec![false; topo.removals.len()];
     let mut warned_internet: Vec<String> = Vec::new();
@@ -759,15 +782,15 @@ fn add(
     if flow.parts.iter().any(|p| p.catalogue == part.catalogue) {
         return;
     }
+    // Exactly one more: most flows have one or two parts, and a first push leaves room for
+    // four (parts grown by doubling were a quarter of the resolution's peak).
+    flow.parts.reserve_exact(1);
     flow.parts.push(part);
 }
 
 /// A merged flow's purpose, source and reason: its parts' texts joined (once, after merging;
 /// joining on every added part was quadratic in the parts of a flow).
 fn summarise(flow: &mut Flow) {
-    // Grown one part at a time, most part lists had room for twice their parts (a quarter of
-    // a flow's memory).
-    flow.parts.shrink_to_fit();
     flow.purpose = joined(flow.parts.iter().map(|p| &p.purpose));
     flow.source = joined(flow.parts.iter().map(|p| &p.source));
     let reasons: Vec<&str> = flow
@@ -823,4 +846,37 @@ fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
     }
     id.push_str(proto.name());
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permute;
+
+    /// Every permutation of up to six items, each against a plain indexed copy.
+    #[test]
+    fn permute_places_each_item_where_the_order_says() {
+        fn all(n: usize) -> Vec<Vec<usize>> {
+            if n == 0 {
+                return vec![Vec::new()];
+            }
+            let mut out = Vec::new();
+            for p in all(n - 1) {
+                for at in 0..n {
+                    let mut q = p.clone();
+                    q.insert(at, n - 1);
+                    out.push(q);
+                }
+            }
+            out
+        }
+        for n in 0..=6 {
+            for order in all(n) {
+                let items: Vec<String> = (0..n).map(|i| format!("item{i}")).collect();
+                let want: Vec<String> = order.iter().map(|&i| items[i].clone()).collect();
+                let mut got = items.clone();
+                permute(&mut got, order.clone());
+                assert_eq!(got, want, "order {order:?}");
+            }
+        }
+    }
 }

@@ -96,7 +96,7 @@ pub struct Context<'a> {
 /// were a fifth of this target).
 #[derive(Debug)]
 struct Row {
-    flows: std::sync::Arc<[Flow]>,
+    flows: std::sync::Arc<Vec<Flow>>,
     i: usize,
 }
 

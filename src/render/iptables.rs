@@ -137,7 +137,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         Perspective::Zone => None,
     };
     // Each chain's rules of each family (IPv4, IPv6), by index into the shared model.
-    let split: Vec<(Direction, [Arc<[usize]>; 2])> = m
+    let split: Vec<(Direction, [Arc<Vec<usize>>; 2])> = m
         .chains
         .iter()
         .map(|c| {

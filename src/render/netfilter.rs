@@ -88,7 +88,7 @@ pub struct FwRule {
     /// flows: made only for a layout that prints them (the concatenated nftables layout does
     /// not, and formatting them for 100,000 flows took a tenth of its time).
     #[serde(skip)]
-    pub flow_ref: Option<(Arc<[Flow]>, usize)>,
+    pub flow_ref: Option<(Arc<Vec<Flow>>, usize)>,
     /// Without a flow: the purpose line.
     #[serde(skip)]
     pub purpose: Option<String>,
