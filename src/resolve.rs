@@ -16,7 +16,7 @@ use crate::catalogue::{
     lookup, CatFlow, Catalogue, KindRef, ParamType, ParamValue, Platform, PortItem, Scope,
 };
 use crate::diag::Diagnostic;
-use crate::flow::{ser_ports, shared_key, Flow, FlowPart, PortSet, Protocol};
+use crate::flow::{ser_ports, shared_key, Flow, FlowPart, Part, PortSet, Protocol};
 use crate::topology::{Component, Topology};
 
 /// A catalogue flow the topology removed, with its reason.
@@ -414,22 +414,28 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
         }
         // The parameters that switch this flow, once for all its bindings.
         let params: Vec<&str> = cf.when.as_ref().map(|c| c.params()).unwrap_or_default();
+        // The entry's part, with its ports and without (a protocol without ports), shared by
+        // every binding.
         let id: Arc<str> = cf.id.as_str().into();
+        let part_with = |ports: PortSet| {
+            FlowPart::new(Part {
+                catalogue: id.clone(),
+                ports,
+                purpose: cf.purpose.clone(),
+                source: cf.source.clone(),
+                condition: cf.when_text.clone(),
+                reason: None,
+                note: cf.note.clone(),
+                fixes: cf.fixes.clone(),
+            })
+        };
+        let (with_ports, without_ports) = (part_with(ports), part_with(PortSet::new()));
         for (s, d) in pairs {
             for &proto in &cf.protocols {
-                let part = FlowPart {
-                    catalogue: id.clone(),
-                    ports: if proto.has_ports() {
-                        ports.clone()
-                    } else {
-                        PortSet::new()
-                    },
-                    purpose: cf.purpose.clone(),
-                    source: cf.source.clone(),
-                    condition: cf.when_text.clone(),
-                    reason: None,
-                    note: cf.note.clone(),
-                    fixes: cf.fixes.clone(),
+                let part = if proto.has_ports() {
+                    with_ports.clone()
+                } else {
+                    without_ports.clone()
                 };
                 if let Some(i) = topo.removals.iter().position(|r| {
                     r.catalogue == cf.id
@@ -480,7 +486,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
             a.to_interface.as_deref(),
             Vec::new(),
         );
-        let part = FlowPart {
+        let part = FlowPart::new(Part {
             catalogue: format!("site:{}", a.id).into(),
             ports: a.ports.clone(),
             purpose: a.purpose.as_str().into(),
@@ -489,7 +495,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
             reason: Some(a.reason.clone()),
             note: None,
             fixes: Vec::new().into(),
-        };
+        });
         add(&mut merged, &s, &d, a.protocol, part, &[]);
     }
     let parameters = cat
