@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod flows;
 pub mod gcp;
 pub mod iptables;
+pub mod json;
 pub mod matrix;
 pub mod netfilter;
 pub mod nftables;
@@ -634,11 +635,8 @@ trait DynDoc: std::fmt::Debug + Send + Sync {
 impl<T: JsonDoc> DynDoc for T {
     fn write(&self, out: &mut TextChunks<'_>, indent: Option<&[u8]>) -> serde_json::Result<()> {
         match indent {
-            Some(pad) => self.serialize(&mut serde_json::Serializer::with_formatter(
-                out,
-                PrettyJson::with_indent(pad),
-            )),
-            None => self.serialize(&mut serde_json::Serializer::new(out)),
+            Some(pad) => json::to_writer(out, PrettyJson::with_indent(pad), self),
+            None => json::to_writer(out, serde_json::ser::CompactFormatter, self),
         }
     }
 
@@ -928,11 +926,7 @@ pub fn write_yaml_json<T: serde::Serialize + ?Sized>(
     out: &mut dyn std::fmt::Write,
 ) -> std::fmt::Result {
     let mut w = TextChunks::new(out, write_ascii_escaped);
-    v.serialize(&mut serde_json::Serializer::with_formatter(
-        &mut w,
-        PrettyJson::with_indent(b"  "),
-    ))
-    .map_err(|_| std::fmt::Error)?;
+    json::to_writer(&mut w, PrettyJson::with_indent(b"  "), v).map_err(|_| std::fmt::Error)?;
     w.finish()
 }
 

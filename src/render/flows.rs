@@ -186,9 +186,11 @@ pub fn json_text(topo: &Topology, res: &Resolution) -> String {
 /// The contract's JSON, written as it is serialised (240 MB at 100,000 flows).
 pub fn write_json(topo: &Topology, res: &Resolution, w: &mut dyn Write) -> Result<()> {
     super::buffered(w, |w| {
-        let mut json =
-            serde_json::Serializer::with_formatter(&mut *w, super::PrettyJson::with_indent(b"  "));
-        contract(topo, res).serialize(&mut json)?;
+        super::json::to_writer(
+            &mut *w,
+            super::PrettyJson::with_indent(b"  "),
+            &contract(topo, res),
+        )?;
         Ok(w.write_all(b"\n")?)
     })
 }
