@@ -38,6 +38,15 @@ impl Renderer {
         env.set_lstrip_blocks(true);
         // Quoting is chosen per target through filters, never by file extension.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // A string is printed as it is; minijinja's default printer formats every value through
+        // `Display` and `fmt::write` (padding checks included), a fifth of the matrix's
+        // instructions for its millions of cells. Other values print as before.
+        env.set_formatter(|out, state, value| match value.as_str() {
+            Some(s) if state.auto_escape() == minijinja::AutoEscape::None => {
+                out.write_str(s).map_err(minijinja::Error::from)
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        });
         env.add_filter("md", unless_plain(md_cell, md_special));
         env.add_filter("ps", ps_filter);
         env.add_filter("nft_str", nft_str);
