@@ -267,6 +267,13 @@ impl PortSet {
 }
 
 impl PortRange {
+    /// The range as text, as [`fmt::Display`] writes it.
+    pub fn text(&self) -> String {
+        let mut s = String::with_capacity(11);
+        self.write_to(&mut s).expect("a String takes any text");
+        s
+    }
+
     /// `443` or `6910-6930`: what [`fmt::Display`] writes, into any writer.
     fn write_to(&self, out: &mut impl fmt::Write) -> fmt::Result {
         let mut buf = [0u8; 5];

@@ -231,13 +231,20 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                 r.flow
             );
         }
-        let mut text = r.purpose.to_string();
+        let mut text = String::with_capacity(r.purpose.len() + r.source.len() + 10);
+        text.push_str(&r.purpose);
         if !r.fqdns.is_empty() {
-            text.push_str(&format!(" (domains: {})", r.fqdns.join(", ")));
+            text.push_str(" (domains: ");
+            text.push_str(&r.fqdns.join(", "));
+            text.push(')');
         }
-        text.push_str(&format!(" Source: {}.", r.source));
+        text.push_str(" Source: ");
+        text.push_str(&r.source);
+        text.push('.');
         if let Some(reason) = &r.reason {
-            text.push_str(&format!(" Reason: {reason}."));
+            text.push_str(" Reason: ");
+            text.push_str(reason);
+            text.push('.');
         }
         let mut port = None;
         if r.protocol.has_ports() {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::concat;
 use super::netfilter::{self, short_hash, Family, FwRule};
 use crate::flow::{PortRange, Protocol};
 use crate::generate::Ctx;
@@ -61,30 +62,36 @@ fn port_str(p: &PortRange) -> String {
 
 /// The match part of each line one rule becomes (one per multiport chunk).
 fn matches(r: &FwRule) -> Vec<String> {
-    let addrs = format!("-s {} -d {}", r.src.join(","), r.dst.join(","));
+    let addrs = concat(&["-s ", &r.src.join(","), " -d ", &r.dst.join(",")]);
+    let p = r.protocol.name();
     match r.protocol {
         Protocol::Tcp | Protocol::Udp | Protocol::Sctp => port_chunks(&r.ports)
             .iter()
             .map(|chunk| {
                 if chunk.len() == 1 {
-                    format!(
-                        "{addrs} -p {} -m {} --dport {}",
-                        r.protocol,
-                        r.protocol,
-                        port_str(&chunk[0])
-                    )
+                    concat(&[
+                        &addrs,
+                        " -p ",
+                        p,
+                        " -m ",
+                        p,
+                        " --dport ",
+                        &port_str(&chunk[0]),
+                    ])
                 } else {
                     let list: Vec<String> = chunk.iter().map(port_str).collect();
-                    format!(
-                        "{addrs} -p {} -m multiport --dports {}",
-                        r.protocol,
-                        list.join(",")
-                    )
+                    concat(&[
+                        &addrs,
+                        " -p ",
+                        p,
+                        " -m multiport --dports ",
+                        &list.join(","),
+                    ])
                 }
             })
             .collect(),
-        Protocol::Icmpv6 => vec![format!("{addrs} -p ipv6-icmp")],
-        p => vec![format!("{addrs} -p {p}")],
+        Protocol::Icmpv6 => vec![concat(&[&addrs, " -p ipv6-icmp"])],
+        _ => vec![concat(&[&addrs, " -p ", p])],
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use super::concat;
 use crate::flow::{shared_key, Flow, PortRange, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
@@ -354,25 +355,34 @@ pub(super) fn fam_label(f: Family) -> &'static str {
 
 fn comment(r: &Rule) -> String {
     if r.fqdns.is_empty() {
-        format!("{}: {}", r.flow, r.purpose)
+        concat(&[&r.flow, ": ", &r.purpose])
     } else {
-        format!("{} [{}]: {}", r.flow, r.fqdns.join(" "), r.purpose)
+        concat(&[&r.flow, " [", &r.fqdns.join(" "), "]: ", &r.purpose])
     }
 }
 
 /// The summary lines of a rule's notes: endpoints and ports, then the domains.
 fn summary(r: &Rule) -> Vec<String> {
-    let ports = if r.ports.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", r.ports)
-    };
-    let mut out = vec![format!(
-        "{}: {} ({}) -> {} ({}), {}{ports}",
-        r.flow, r.from, r.from_zone, r.to, r.to_zone, r.protocol
-    )];
+    let mut line = concat(&[
+        &r.flow,
+        ": ",
+        &r.from,
+        " (",
+        &r.from_zone,
+        ") -> ",
+        &r.to,
+        " (",
+        &r.to_zone,
+        "), ",
+        r.protocol.name(),
+    ]);
+    if !r.ports.is_empty() {
+        line.push(' ');
+        r.ports.push_to(&mut line);
+    }
+    let mut out = vec![line];
     if !r.fqdns.is_empty() {
-        out.push(format!("  domains: {}", r.fqdns.join(", ")));
+        out.push(concat(&["  domains: ", &r.fqdns.join(", ")]));
     }
     out
 }
@@ -388,15 +398,15 @@ impl FwRule {
                     let ports = if p.ports.is_empty() {
                         String::new()
                     } else {
-                        format!("{}: ", p.ports)
+                        p.ports.text() + ": "
                     };
-                    out.push(format!("  {ports}{} [{}]", p.purpose, p.catalogue));
+                    out.push(concat(&["  ", &ports, &p.purpose, " [", &p.catalogue, "]"]));
                     if let Some(reason) = &p.reason {
-                        out.push(format!("    reason: {reason}"));
+                        out.push(concat(&["    reason: ", reason]));
                     }
                 }
             }
-            (None, Some(purpose)) => out.push(format!("  {purpose}")),
+            (None, Some(purpose)) => out.push(concat(&["  ", purpose])),
             (None, None) => {}
         }
         out

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::netfilter::{self, Family, FwRule, Model};
-use crate::flow::{PortRange, PortSet, Protocol};
+use crate::flow::{NetText, PortRange, PortSet, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan::{Direction, Perspective};
@@ -330,11 +330,13 @@ fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
                             current.insert(layer, sets.len() - 1);
                         }
                         let idx = current[&layer];
-                        let pair = format!(
-                            "{} . {} . {proto}",
-                            netfilter::net_str(s),
-                            netfilter::net_str(d)
-                        );
+                        let pair = super::concat(&[
+                            NetText::host_or_net(s).as_str(),
+                            " . ",
+                            NetText::host_or_net(d).as_str(),
+                            " . ",
+                            &proto,
+                        ]);
                         let (lines, note) = if ports {
                             let have = covered.entry((*s, *d, r.protocol)).or_default();
                             let fresh = want.minus(have);
@@ -344,14 +346,25 @@ fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
                             let lines: Vec<String> = fresh
                                 .ranges()
                                 .iter()
-                                .map(|p| format!("{pair} . {p} comment {flow_comment}"))
+                                .map(|p| {
+                                    super::concat(&[
+                                        &pair,
+                                        " . ",
+                                        &p.text(),
+                                        " comment ",
+                                        &flow_comment,
+                                    ])
+                                })
                                 .collect();
                             let note = (skipped > 0).then(|| {
                                 format!("{pair}: {skipped} of these ports are already in this set for an earlier flow")
                             });
                             (lines, note)
                         } else if present.insert((*s, *d, r.protocol)) {
-                            (vec![format!("{pair} comment {flow_comment}")], None)
+                            (
+                                vec![super::concat(&[&pair, " comment ", &flow_comment])],
+                                None,
+                            )
                         } else {
                             (
                                 Vec::new(),

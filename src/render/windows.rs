@@ -184,11 +184,8 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
     } else {
         flow_label.push_str(&protocol);
     }
-    let display = format!(
-        "{} {} {peer} {flow_label}",
-        c.name,
-        if inbound { "<-" } else { "->" }
-    );
+    let arrow = if inbound { " <- " } else { " -> " };
+    let display = super::concat(&[&c.name, arrow, &peer, " ", &flow_label]);
     let mut description = String::with_capacity(r.purpose.len() + r.source.len() + 96);
     let _ = write!(description, "Purpose: {}", r.purpose);
     if inbound {
@@ -205,10 +202,16 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
     }
     let _ = write!(description, " | Flow: {} (ctxfw)", r.flow);
     Ok(Some(WinRule {
-        name: format!(
-            "ctxfw-{}-{}-{}-{dir}",
-            ctx.loaded.topology.name, c.name, r.flow
-        ),
+        name: super::concat(&[
+            "ctxfw-",
+            &ctx.loaded.topology.name,
+            "-",
+            &c.name,
+            "-",
+            &r.flow,
+            "-",
+            dir,
+        ]),
         display_name: display,
         description,
         direction: if inbound { "Inbound" } else { "Outbound" },
