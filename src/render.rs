@@ -918,7 +918,7 @@ pub fn truncate_bytes(s: &str, max: usize) -> String {
 /// at a character boundary.
 pub fn nft_str(s: &str) -> String {
     let clean = flatten(s).replace('"', "'");
-    format!("\"{}\"", truncate_bytes(&clean, NFT_COMMENT_MAX))
+    concat(&["\"", &truncate_bytes(&clean, NFT_COMMENT_MAX), "\""])
 }
 
 /// nftables keeps at most this many bytes of a rule comment.
@@ -930,7 +930,11 @@ pub const IPT_COMMENT_MAX: usize = 255;
 /// control characters as spaces, at most 255 bytes before escaping.
 pub fn ipt_str(s: &str) -> String {
     let clean = truncate_bytes(&flatten(s), IPT_COMMENT_MAX);
-    format!("\"{}\"", clean.replace('\\', "\\\\").replace('"', "\\\""))
+    concat(&[
+        "\"",
+        &clean.replace('\\', "\\\\").replace('"', "\\\""),
+        "\"",
+    ])
 }
 
 /// Text for a `#` comment line (nftables and iptables-restore files): one line, nothing else.

@@ -13,9 +13,9 @@ use crate::topology::Topology;
 use super::Renderer;
 
 /// `from` as a reader names it: `netscaler.snip (dmz)`.
-pub fn end_label(name: &str, iface: &Option<impl std::fmt::Display>) -> String {
+pub fn end_label(name: &str, iface: &Option<impl AsRef<str>>) -> String {
     match iface {
-        Some(i) => format!("{name}.{i}"),
+        Some(i) => super::concat(&[name, ".", i.as_ref()]),
         None => name.to_string(),
     }
 }
@@ -36,10 +36,10 @@ pub fn join_nets(v: &[ipnet::IpNet]) -> String {
 pub fn switched_by(f: &Flow) -> String {
     let mut parts = Vec::new();
     if !f.parameters.is_empty() {
-        parts.push(format!("parameters: {}", f.parameters.join(", ")));
+        parts.push(super::concat(&["parameters: ", &f.parameters.join(", ")]));
     }
     if let Some(r) = &f.reason {
-        parts.push(format!("reason: {r}"));
+        parts.push(super::concat(&["reason: ", r]));
     }
     parts.join("; ")
 }

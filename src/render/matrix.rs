@@ -195,7 +195,7 @@ fn row(i: usize, f: &Flow, nets: &NetTexts) -> [minijinja::Value; 11] {
     let dst = if f.to_fqdns.is_empty() {
         Value::from(dst)
     } else {
-        format!("{} ({dst})", f.to_fqdns.join(" ")).into()
+        super::concat(&[&f.to_fqdns.join(" "), " (", &dst, ")"]).into()
     };
     [
         (i + 1).to_string().into(),
