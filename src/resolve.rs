@@ -169,23 +169,29 @@ impl Merged {
             }
         }
         let ranks = ranks.ranked();
-        let rank = |n: Option<&Arc<str>>| n.map_or(0, |n| ranks[&shared_key(n)]);
-        let mut order: Vec<(RankKey, usize)> = flows
+        let rank = |n: Option<&Arc<str>>| n.map_or(0, |n| u128::from(ranks[&shared_key(n)]));
+        // The key and the flow's index packed into one number, so sorting compares two words
+        // instead of a tuple (sorting tuples was a seventh of `check` at 100,000 flows): four
+        // ranks of 24 bits, the protocol, the index in the low 24 bits. Flows and names are
+        // bounded by MAX_BINDINGS, far below 2^24.
+        assert!(flows.len() < 1 << 24 && ranks.len() < 1 << 24);
+        let mut order: Vec<u128> = flows
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let key = (
-                    rank(Some(&f.from)),
-                    rank(f.from_interface.as_ref()),
-                    rank(Some(&f.to)),
-                    rank(f.to_interface.as_ref()),
-                    f.protocol,
-                );
-                (key, i)
+                (rank(Some(&f.from)) << 104)
+                    | (rank(f.from_interface.as_ref()) << 80)
+                    | (rank(Some(&f.to)) << 56)
+                    | (rank(f.to_interface.as_ref()) << 32)
+                    | (u128::from(f.protocol as u8) << 24)
+                    | i as u128
             })
             .collect();
         order.sort_unstable();
-        let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+        let order: Vec<usize> = order
+            .into_iter()
+            .map(|k| (k & 0xff_ffff) as usize)
+            .collect();
         permute(&mut flows, order);
         Arc::new(flows)
     }
@@ -207,9 +213,6 @@ fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
         order[k] = k;
     }
 }
-
-/// A flow's [`Key`] as name ranks.
-type RankKey = (u32, u32, u32, u32, Protocol);
 
 /// Ranks of names in string order (from 1; 0 is "no name", before any), found by the shared
 /// name's address: names are interned, but equal texts get equal ranks either way.
