@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
+use crate::IndexMap;
 use serde::Serialize;
 use toml::Spanned;
 
@@ -388,7 +388,7 @@ impl Catalogue {
                 );
             }
         }
-        let mut seen_ids: IndexMap<&str, &CatFlow> = IndexMap::new();
+        let mut seen_ids: IndexMap<&str, &CatFlow> = IndexMap::default();
         for f in &self.flows {
             let file = &self.files[f.file];
             if let Some(first) = seen_ids.get(f.id.as_str()) {

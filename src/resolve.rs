@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
+use crate::IndexMap;
 use ipnet::IpNet;
 
 use crate::catalogue::{
