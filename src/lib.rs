@@ -58,11 +58,12 @@ pub struct Loaded {
 }
 
 /// Refuse a topology whose flows would grow past [`resolve::MAX_BINDINGS`] (quadratic in the
-/// components per kind) before resolving it, instead of running out of time or memory.
-pub fn check_size(topology: &Topology, catalogue: &Catalogue) -> Result<(), Invalid> {
+/// components per kind) before resolving it, instead of running out of time or memory; the bound
+/// when it is within the limit.
+pub fn check_size(topology: &Topology, catalogue: &Catalogue) -> Result<usize, Invalid> {
     let n = resolve::binding_bound(topology, catalogue);
     if n <= resolve::MAX_BINDINGS {
-        return Ok(());
+        return Ok(n);
     }
     Err(Invalid {
         diagnostics: vec![Diagnostic::error(format!(
@@ -79,8 +80,8 @@ pub fn check_size(topology: &Topology, catalogue: &Catalogue) -> Result<(), Inva
 pub fn load(topology: &Path, catalogue_dir: Option<&Path>) -> Result<Loaded, Invalid> {
     let catalogue = Catalogue::load(catalogue_dir)?;
     let (topology, mut warnings) = topology::load(topology, &catalogue)?;
-    check_size(&topology, &catalogue)?;
-    let resolution = resolve::resolve(&topology, &catalogue);
+    let bound = check_size(&topology, &catalogue)?;
+    let resolution = resolve::resolve_bounded(&topology, &catalogue, bound);
     warnings.extend(resolution.warnings.iter().cloned());
     Ok(Loaded {
         catalogue,

@@ -302,6 +302,11 @@ pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
 }
 
 pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
+    resolve_bounded(topo, cat, binding_bound(topo, cat))
+}
+
+/// [`resolve`] with the topology's [`binding_bound`] already known (`check_size` finds it).
+pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolution {
     let overrides: IndexMap<String, ParamValue> = topo
         .parameters
         .iter()
@@ -313,7 +318,7 @@ pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     // nothing until a flow is written, and growing by doubling copied the flows and kept the
     // old copies in the process's peak.
     let mut merged = Merged {
-        flows: Vec::with_capacity(binding_bound(topo, cat).min(MAX_BINDINGS)),
+        flows: Vec::with_capacity(bound.min(MAX_BINDINGS)),
         ..Merged::default()
     };
     let mut removed = Vec::new();
