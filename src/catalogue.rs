@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::IndexMap;
+use indexmap::IndexMap;
 use serde::Serialize;
 use toml::Spanned;
 
@@ -388,7 +388,7 @@ impl Catalogue {
                 );
             }
         }
-        let mut seen_ids: IndexMap<&str, &CatFlow> = IndexMap::default();
+        let mut seen_ids: IndexMap<&str, &CatFlow> = IndexMap::new();
         for f in &self.flows {
             let file = &self.files[f.file];
             if let Some(first) = seen_ids.get(f.id.as_str()) {

@@ -24,9 +24,6 @@ pub mod topology;
 /// their iteration order, which varies between runs with either.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
-/// Insertion-ordered maps (topology and catalogue tables, whose order the output keeps), with
-/// the same hasher: their lookups by name were SipHash, 3% of `check` at 100,000 flows.
-pub type IndexMap<K, V> = indexmap::IndexMap<K, V, foldhash::fast::RandomState>;
 
 /// Exit codes shared by every command (README, "Exit codes").
 pub mod exit {

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::IndexMap;
+use indexmap::IndexMap;
 use ipnet::IpNet;
 
 use crate::catalogue::{

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use crate::IndexMap;
+use indexmap::IndexMap;
 use ipnet::IpNet;
 use toml::Spanned;
 
@@ -197,9 +197,9 @@ fn read(r: &mut Reader<'_>, top: &Table<'_>, cat: &Catalogue, file: &SourceFile)
         file: file.clone(),
         name: String::new(),
         description: String::new(),
-        parameters: IndexMap::default(),
-        zones: IndexMap::default(),
-        components: IndexMap::default(),
+        parameters: IndexMap::new(),
+        zones: IndexMap::new(),
+        components: IndexMap::new(),
         additions: Vec::new(),
         removals: Vec::new(),
     };
@@ -599,7 +599,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
             hosts: None,
             site: None,
             description: None,
-            interfaces: IndexMap::default(),
+            interfaces: IndexMap::new(),
             span: e.key_span.clone(),
         };
         match get("kind") {

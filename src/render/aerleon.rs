@@ -18,8 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::IndexMap;
 use anyhow::{bail, Result};
+use indexmap::IndexMap;
 use ipnet::IpNet;
 use minijinja::Value;
 use serde::Serialize;
@@ -210,7 +210,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         defs: BTreeMap::new(),
     };
     // In the order the terms first use them.
-    let mut services: IndexMap<String, Vec<Service>> = IndexMap::default();
+    let mut services: IndexMap<String, Vec<Service>> = IndexMap::new();
     let mut filters: BTreeMap<(String, String), Vec<Term>> = BTreeMap::new();
     let mut term_names: BTreeMap<String, String> = BTreeMap::new();
     for r in &rules {

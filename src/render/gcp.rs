@@ -15,8 +15,8 @@
 
 use std::sync::Arc;
 
-use crate::IndexMap;
 use anyhow::{bail, Result};
+use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::flow::{Flow, Protocol};
