@@ -225,14 +225,7 @@ impl PortSet {
 
     /// `["80", "443", "6910-6930"]`: the contract's string form.
     pub fn to_strings(&self) -> Vec<String> {
-        self.0
-            .iter()
-            .map(|r| {
-                let mut s = String::with_capacity(11);
-                r.write_to(&mut s).expect("a String takes any text");
-                s
-            })
-            .collect()
+        self.0.iter().map(PortRange::text).collect()
     }
 
     /// The set as text, as [`fmt::Display`] writes it.
