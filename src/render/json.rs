@@ -117,12 +117,17 @@ enum State {
     Rest,
 }
 
+/// An array or object being written; `variant` when it is the value of an enum variant's
+/// `{"Variant": ...}` wrapper, which closes with it.
 pub struct Compound<'a, W, F> {
     ser: &'a mut Serializer<W, F>,
     state: State,
+    array: bool,
+    variant: bool,
 }
 
 impl<W: Write, F: Formatter> Serializer<W, F> {
+    /// `{"variant": `: what serde_json writes before a variant's value.
     fn key_then(&mut self, variant: &str) -> serde_json::Result<()> {
         let (w, f) = (&mut self.w, &mut self.f);
         f.begin_object(w).map_err(io)?;
@@ -137,24 +142,38 @@ impl<W: Write, F: Formatter> Serializer<W, F> {
         self.f.end_object(&mut self.w).map_err(io)
     }
 
-    fn open(&mut self, array: bool, len: Option<usize>) -> serde_json::Result<Compound<'_, W, F>> {
+    /// `[`/`{` (`open`) or `]`/`}`.
+    fn bracket(&mut self, array: bool, open: bool) -> serde_json::Result<()> {
         let (w, f) = (&mut self.w, &mut self.f);
-        if array {
-            f.begin_array(w).map_err(io)?;
-        } else {
-            f.begin_object(w).map_err(io)?;
+        match (array, open) {
+            (true, true) => f.begin_array(w),
+            (true, false) => f.end_array(w),
+            (false, true) => f.begin_object(w),
+            (false, false) => f.end_object(w),
         }
+        .map_err(io)
+    }
+
+    /// An array or object opened; one known to be empty is closed at once, as serde_json does.
+    fn open(
+        &mut self,
+        array: bool,
+        len: Option<usize>,
+        variant: bool,
+    ) -> serde_json::Result<Compound<'_, W, F>> {
+        self.bracket(array, true)?;
         let state = if len == Some(0) {
-            if array {
-                f.end_array(w).map_err(io)?;
-            } else {
-                f.end_object(w).map_err(io)?;
-            }
+            self.bracket(array, false)?;
             State::Empty
         } else {
             State::First
         };
-        Ok(Compound { ser: self, state })
+        Ok(Compound {
+            ser: self,
+            state,
+            array,
+            variant,
+        })
     }
 }
 
@@ -259,11 +278,11 @@ impl<'a, W: Write, F: Formatter> ser::Serializer for &'a mut Serializer<W, F> {
     }
 
     fn serialize_seq(self, len: Option<usize>) -> serde_json::Result<Self::SerializeSeq> {
-        self.open(true, len)
+        self.open(true, len, false)
     }
 
     fn serialize_tuple(self, len: usize) -> serde_json::Result<Self::SerializeTuple> {
-        self.open(true, Some(len))
+        self.open(true, Some(len), false)
     }
 
     fn serialize_tuple_struct(
@@ -271,7 +290,7 @@ impl<'a, W: Write, F: Formatter> ser::Serializer for &'a mut Serializer<W, F> {
         _: &'static str,
         len: usize,
     ) -> serde_json::Result<Self::SerializeTupleStruct> {
-        self.open(true, Some(len))
+        self.open(true, Some(len), false)
     }
 
     fn serialize_tuple_variant(
@@ -282,11 +301,11 @@ impl<'a, W: Write, F: Formatter> ser::Serializer for &'a mut Serializer<W, F> {
         len: usize,
     ) -> serde_json::Result<Self::SerializeTupleVariant> {
         self.key_then(variant)?;
-        self.open(true, Some(len))
+        self.open(true, Some(len), true)
     }
 
     fn serialize_map(self, len: Option<usize>) -> serde_json::Result<Self::SerializeMap> {
-        self.open(false, len)
+        self.open(false, len, false)
     }
 
     fn serialize_struct(
@@ -294,7 +313,7 @@ impl<'a, W: Write, F: Formatter> ser::Serializer for &'a mut Serializer<W, F> {
         _: &'static str,
         len: usize,
     ) -> serde_json::Result<Self::SerializeStruct> {
-        self.open(false, Some(len))
+        self.open(false, Some(len), false)
     }
 
     fn serialize_struct_variant(
@@ -305,7 +324,7 @@ impl<'a, W: Write, F: Formatter> ser::Serializer for &'a mut Serializer<W, F> {
         len: usize,
     ) -> serde_json::Result<Self::SerializeStructVariant> {
         self.key_then(variant)?;
-        self.open(false, Some(len))
+        self.open(false, Some(len), true)
     }
 }
 
@@ -319,13 +338,6 @@ impl<W: Write, F: Formatter> Compound<'_, W, F> {
         self.state = State::Rest;
         v.serialize(&mut *self.ser)?;
         self.ser.f.end_array_value(&mut self.ser.w).map_err(io)
-    }
-
-    fn end_array(&mut self) -> serde_json::Result<()> {
-        match self.state {
-            State::Empty => Ok(()),
-            _ => self.ser.f.end_array(&mut self.ser.w).map_err(io),
-        }
     }
 
     fn key<T: Serialize + ?Sized>(&mut self, k: &T) -> serde_json::Result<()> {
@@ -347,58 +359,63 @@ impl<W: Write, F: Formatter> Compound<'_, W, F> {
         self.ser.f.end_object_value(&mut self.ser.w).map_err(io)
     }
 
-    fn end_object(&mut self) -> serde_json::Result<()> {
-        match self.state {
-            State::Empty => Ok(()),
-            _ => self.ser.f.end_object(&mut self.ser.w).map_err(io),
+    /// `]` or `}` (unless closed when opened empty), then a variant's wrapper.
+    fn close(self) -> serde_json::Result<()> {
+        if self.state != State::Empty {
+            self.ser.bracket(self.array, false)?;
         }
+        if self.variant {
+            self.ser.end_variant()?;
+        }
+        Ok(())
     }
 }
 
-impl<W: Write, F: Formatter> ser::SerializeSeq for Compound<'_, W, F> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> serde_json::Result<()> {
-        self.element(v)
-    }
-    fn end(mut self) -> serde_json::Result<()> {
-        self.end_array()
-    }
+/// serde's four array-like traits differ only in their method's name.
+macro_rules! array_like {
+    ($($trait:ident::$method:ident),* $(,)?) => {
+        $(impl<W: Write, F: Formatter> ser::$trait for Compound<'_, W, F> {
+            type Ok = ();
+            type Error = serde_json::Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> serde_json::Result<()> {
+                self.element(v)
+            }
+            fn end(self) -> serde_json::Result<()> {
+                self.close()
+            }
+        })*
+    };
 }
 
-impl<W: Write, F: Formatter> ser::SerializeTuple for Compound<'_, W, F> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> serde_json::Result<()> {
-        self.element(v)
-    }
-    fn end(mut self) -> serde_json::Result<()> {
-        self.end_array()
-    }
+array_like! {
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
 }
 
-impl<W: Write, F: Formatter> ser::SerializeTupleStruct for Compound<'_, W, F> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> serde_json::Result<()> {
-        self.element(v)
-    }
-    fn end(mut self) -> serde_json::Result<()> {
-        self.end_array()
-    }
+/// serde's two struct traits are the same to JSON.
+macro_rules! struct_like {
+    ($($trait:ident),*) => {
+        $(impl<W: Write, F: Formatter> ser::$trait for Compound<'_, W, F> {
+            type Ok = ();
+            type Error = serde_json::Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                k: &'static str,
+                v: &T,
+            ) -> serde_json::Result<()> {
+                self.key(k)?;
+                self.value(v)
+            }
+            fn end(self) -> serde_json::Result<()> {
+                self.close()
+            }
+        })*
+    };
 }
 
-impl<W: Write, F: Formatter> ser::SerializeTupleVariant for Compound<'_, W, F> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> serde_json::Result<()> {
-        self.element(v)
-    }
-    fn end(mut self) -> serde_json::Result<()> {
-        self.end_array()?;
-        self.ser.end_variant()
-    }
-}
+struct_like!(SerializeStruct, SerializeStructVariant);
 
 impl<W: Write, F: Formatter> ser::SerializeMap for Compound<'_, W, F> {
     type Ok = ();
@@ -409,41 +426,8 @@ impl<W: Write, F: Formatter> ser::SerializeMap for Compound<'_, W, F> {
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> serde_json::Result<()> {
         self.value(v)
     }
-    fn end(mut self) -> serde_json::Result<()> {
-        self.end_object()
-    }
-}
-
-impl<W: Write, F: Formatter> ser::SerializeStruct for Compound<'_, W, F> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        k: &'static str,
-        v: &T,
-    ) -> serde_json::Result<()> {
-        self.key(k)?;
-        self.value(v)
-    }
-    fn end(mut self) -> serde_json::Result<()> {
-        self.end_object()
-    }
-}
-
-impl<W: Write, F: Formatter> ser::SerializeStructVariant for Compound<'_, W, F> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        k: &'static str,
-        v: &T,
-    ) -> serde_json::Result<()> {
-        self.key(k)?;
-        self.value(v)
-    }
-    fn end(mut self) -> serde_json::Result<()> {
-        self.end_object()?;
-        self.ser.end_variant()
+    fn end(self) -> serde_json::Result<()> {
+        self.close()
     }
 }
 
@@ -612,6 +596,8 @@ mod tests {
         New(u8),
         Tuple(i32, &'static str),
         Struct { a: Option<u8>, b: Vec<u8> },
+        EmptyTuple(),
+        EmptyStruct {},
     }
 
     #[derive(Serialize)]
@@ -676,6 +662,8 @@ mod tests {
                     a: Some(1),
                     b: vec![1, 2],
                 },
+                E::EmptyTuple(),
+                E::EmptyStruct {},
             ],
             unit: Unit,
             nothing: (),
