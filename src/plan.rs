@@ -152,22 +152,31 @@ fn rule(f: &Flow, direction: Direction, agg: &mut Aggregates) -> Rule {
 /// (inbound before outbound for a host; a flow between two hosts of the component is both).
 pub fn plan(res: &Resolution, perspective: &Perspective) -> Vec<Rule> {
     let agg = &mut Aggregates::default();
+    selected(res, perspective)
+        .into_iter()
+        .map(|(i, direction)| rule(&res.flows[i], direction, agg))
+        .collect()
+}
+
+/// The flows behind [`plan`]'s rules, by index into the resolution's flows, with each rule's
+/// direction, in the same order: for a target that reads the flows' fields where they are
+/// instead of copying them into rules.
+pub fn selected(res: &Resolution, perspective: &Perspective) -> Vec<(usize, Direction)> {
+    let flows = res.flows.iter().enumerate();
     match perspective {
-        Perspective::Zone => res
-            .flows
-            .iter()
-            .filter(|f| !f.intra_zone)
-            .map(|f| rule(f, Direction::Forward, agg))
+        Perspective::Zone => flows
+            .filter(|(_, f)| !f.intra_zone)
+            .map(|(i, _)| (i, Direction::Forward))
             .collect(),
         Perspective::Host(name) => {
-            let mut rules: Vec<Rule> = Vec::new();
-            for f in res.flows.iter().filter(|f| *f.to == **name) {
-                rules.push(rule(f, Direction::Inbound, agg));
-            }
-            for f in res.flows.iter().filter(|f| *f.from == **name) {
-                rules.push(rule(f, Direction::Outbound, agg));
-            }
-            rules
+            let inbound = flows
+                .clone()
+                .filter(|(_, f)| *f.to == **name)
+                .map(|(i, _)| (i, Direction::Inbound));
+            let outbound = flows
+                .filter(|(_, f)| *f.from == **name)
+                .map(|(i, _)| (i, Direction::Outbound));
+            inbound.chain(outbound).collect()
         }
     }
 }
@@ -233,6 +242,34 @@ mod tests {
             for name in loaded.topology.components.keys() {
                 let host = Perspective::Host(name.clone());
                 assert_eq!(index.plan(name), plan(res, &host), "{t}: {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn selected_flows_are_the_plans_rules() {
+        for t in [
+            "topologies/onprem-cvad.toml",
+            "tests/fixtures/netfilter-lab.toml",
+        ] {
+            let loaded = crate::load(std::path::Path::new(t), None).expect("example loads");
+            let res = &loaded.resolution;
+            let mut perspectives = vec![Perspective::Zone];
+            perspectives.extend(
+                loaded
+                    .topology
+                    .components
+                    .keys()
+                    .cloned()
+                    .map(Perspective::Host),
+            );
+            for p in perspectives {
+                let rules = plan(res, &p);
+                let selected = selected(res, &p);
+                assert_eq!(rules.len(), selected.len(), "{t}: {p:?}");
+                for (r, &(i, d)) in rules.iter().zip(&selected) {
+                    assert_eq!((&r.flow, r.direction), (&res.flows[i].id, d), "{t}: {p:?}");
+                }
             }
         }
     }

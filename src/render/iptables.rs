@@ -13,8 +13,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::concat;
-use super::netfilter::{self, short_hash, Family, FwRule};
-use crate::flow::{PortRange, Protocol};
+use super::netfilter::{self, short_hash, Family, FwRule, Model};
+use crate::flow::{Flow, PortRange, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan::{Direction, Perspective};
@@ -60,12 +60,12 @@ fn port_str(p: &PortRange) -> String {
     }
 }
 
-/// The match part of each line one rule becomes (one per multiport chunk).
-fn matches(r: &FwRule) -> Vec<String> {
+/// The match part of each line one rule of flow `f` becomes (one per multiport chunk).
+fn matches(r: &FwRule, f: &Flow) -> Vec<String> {
     let addrs = concat(&["-s ", &r.src.join(","), " -d ", &r.dst.join(",")]);
-    let p = r.protocol.name();
-    match r.protocol {
-        Protocol::Tcp | Protocol::Udp | Protocol::Sctp => port_chunks(&r.ports)
+    let p = f.protocol.name();
+    match f.protocol {
+        Protocol::Tcp | Protocol::Udp | Protocol::Sctp => port_chunks(f.ports.ranges())
             .iter()
             .map(|chunk| {
                 if chunk.len() == 1 {
@@ -116,21 +116,22 @@ struct FileCtx<'a> {
     chains: Vec<ChainCtx>,
 }
 
-/// A rule as the template reads it.
-fn rule_value(r: &FwRule) -> minijinja::Value {
+/// A rule of `m` as the template reads it.
+fn rule_value(m: &Model, r: &FwRule) -> minijinja::Value {
     #[derive(Serialize)]
     struct RuleCtx<'a> {
         flow: &'a str,
         lines: Vec<String>,
-        comment: &'a str,
+        comment: String,
         notes: Vec<String>,
         repeat: bool,
     }
+    let f = m.flow(r);
     minijinja::Value::from_serialize(RuleCtx {
-        flow: &r.flow,
-        lines: matches(r),
-        comment: &r.comment,
-        notes: r.notes(),
+        flow: &f.id,
+        lines: matches(r, f),
+        comment: netfilter::comment(f),
+        notes: netfilter::notes(f),
         repeat: r.repeat,
     })
 }
@@ -170,7 +171,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                     builtin,
                     loopback,
                     rules: super::lazy_view(rules, move |_, &k| {
-                        rule_value(&model.0.chains[c].rules[k])
+                        rule_value(&model.0, &model.0.chains[c].rules[k])
                     }),
                 }
             })

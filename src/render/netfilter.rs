@@ -11,10 +11,11 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::concat;
-use crate::flow::{shared_key, Flow, PortRange, Protocol};
+use crate::flow::{shared_key, Flow, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
-use crate::plan::{self, Direction, Perspective, Rule};
+use crate::plan::{self, Direction, Perspective};
+use crate::resolve::Resolution;
 use crate::topology::Topology;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -48,57 +49,41 @@ impl Family {
 
 /// A named address set: one endpoint (a component, one of its interfaces, or a whole zone) in
 /// one family.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AddrSet {
     /// `comp.ddc.v4`, `comp.netscaler.snip.v4`, `zone.vda.v4`: `.` cannot occur in topology
     /// names, so names never collide; every part is a valid nft identifier character.
-    pub name: String,
+    pub name: Arc<str>,
     pub family: Family,
     /// What the set is, for a reader.
     pub label: String,
     /// Addresses as written in rule sets: hosts bare, networks with their prefix.
-    pub elements: Vec<String>,
+    pub elements: Arc<[String]>,
 }
 
-/// One allow rule in one family.
-#[derive(Debug, Clone, Serialize)]
+/// One allow rule in one family. Its flow's texts (id, ports, comment, notes) are read from
+/// the flow when the rule is written ([`Model::flow`]): copied into every rule, they were
+/// most of the model's memory.
+#[derive(Debug, Clone)]
 pub struct FwRule {
-    pub flow: String,
+    /// The rule's flow, by index into [`Model::flows`].
+    pub flow: usize,
     pub family: Family,
     pub direction: Direction,
-    pub src_set: String,
-    pub dst_set: String,
+    pub src_set: Arc<str>,
+    pub dst_set: Arc<str>,
     /// Shared by the rules with the same addresses (formatted once).
     pub src: Arc<[String]>,
     pub dst: Arc<[String]>,
     /// The same addresses as networks (aggregated, sorted), for layouts that compare them.
-    #[serde(skip)]
-    pub src_nets: Vec<IpNet>,
-    #[serde(skip)]
-    pub dst_nets: Vec<IpNet>,
-    pub protocol: Protocol,
-    /// The sorted port ranges (empty for protocols without ports).
-    #[serde(skip)]
-    pub ports: Vec<PortRange>,
-    /// The kernel comment: flow id, domains, purpose (each target's filter cuts it to size).
-    pub comment: String,
-    /// The summary for `#` lines above the rule: endpoints and ports, then the domains when
-    /// there are any. [`FwRule::notes`] adds one line per catalogue entry.
-    pub summary: Vec<String>,
-    /// The flow whose catalogue entries [`FwRule::notes`] lists, by index into the shared
-    /// flows: made only for a layout that prints them (the concatenated nftables layout does
-    /// not, and formatting them for 100,000 flows took a tenth of its time).
-    #[serde(skip)]
-    pub flow_ref: Option<(Arc<Vec<Flow>>, usize)>,
-    /// Without a flow: the purpose line.
-    #[serde(skip)]
-    pub purpose: Option<String>,
+    pub src_nets: Arc<[IpNet]>,
+    pub dst_nets: Arc<[IpNet]>,
     /// The same flow's rule for the other family came just before (its notes are there).
     pub repeat: bool,
 }
 
 /// One chain a perspective owns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Chain {
     /// `forward`, `input`, `output`.
     pub hook: String,
@@ -111,6 +96,15 @@ pub struct Model {
     pub chains: Vec<Chain>,
     pub domains: Vec<String>,
     pub families: Vec<Family>,
+    /// The resolution's flows, which the rules point into.
+    pub flows: Arc<Vec<Flow>>,
+}
+
+impl Model {
+    /// The flow a rule comes from.
+    pub fn flow(&self, r: &FwRule) -> &Flow {
+        &self.flows[r.flow]
+    }
 }
 
 /// `10.0.0.5` for a host, `10.0.0.0/24` for a network.
@@ -139,7 +133,8 @@ pub fn shared_model(ctx: &Ctx<'_>) -> Arc<(Model, Vec<crate::diag::Diagnostic>)>
 fn model(ctx: &Ctx<'_>) -> Model {
     let (topo, res) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let perspective = ctx.opts.perspective();
-    let rules = plan::plan(res, &perspective);
+    // The plan's flows and directions; its rules' fields are the flows' own.
+    let selected = plan::selected(res, &perspective);
     let mut families = vec![Family::Ipv4];
     if topo.has_ipv6() {
         families.push(Family::Ipv6);
@@ -160,69 +155,59 @@ fn model(ctx: &Ctx<'_>) -> Model {
         })
         .collect();
     let mut domains = BTreeSet::new();
-    // Flow ids are unique; an index instead of a scan per rule keeps this linear.
-    let by_id: HashMap<&str, usize> = res
-        .flows
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.id.as_str(), i))
-        .collect();
     let mut sets_of = SetIndex {
         sets: Vec::new(),
         seen: HashSet::default(),
         zone_nets: HashMap::default(),
         names: HashMap::default(),
         texts: HashMap::default(),
+        nets: HashMap::default(),
         topo,
     };
-    for r in &rules {
-        let flow = by_id.get(r.flow.as_str()).copied();
+    for &(i, direction) in &selected {
+        let f = &res.flows[i];
         let mut made = false;
         for &fam in &families {
-            if (r.protocol == Protocol::Icmp && fam != Family::Ipv4)
-                || (r.protocol == Protocol::Icmpv6 && fam != Family::Ipv6)
+            if (f.protocol == Protocol::Icmp && fam != Family::Ipv4)
+                || (f.protocol == Protocol::Icmpv6 && fam != Family::Ipv6)
             {
                 continue;
             }
-            let (src, dst) = (only(&r.src, fam), only(&r.dst, fam));
+            let (src, dst) = (
+                sets_of.nets(&f.from_addresses, fam),
+                sets_of.nets(&f.to_addresses, fam),
+            );
             if src.is_empty() || dst.is_empty() {
                 continue;
             }
-            let f = flow.map(|i| &res.flows[i]);
-            let src_set = sets_of.set_for(f, true, &r.from, &r.from_zone, fam, &src);
-            let dst_set = sets_of.set_for(f, false, &r.to, &r.to_zone, fam, &dst);
+            let src_set = sets_of.set_for(f, true, fam, &src);
+            let dst_set = sets_of.set_for(f, false, fam, &dst);
             let chain = chains
                 .iter_mut()
-                .find(|c| c.direction == r.direction)
+                .find(|c| c.direction == direction)
                 .expect("a chain per direction");
             chain.rules.push(FwRule {
-                flow: r.flow.clone(),
+                flow: i,
                 family: fam,
-                direction: r.direction,
+                direction,
                 src_set,
                 dst_set,
                 src: sets_of.text(&src),
                 dst: sets_of.text(&dst),
                 src_nets: src,
                 dst_nets: dst,
-                protocol: r.protocol,
-                ports: r.ports.ranges().to_vec(),
-                comment: comment(r),
-                summary: summary(r),
-                flow_ref: flow.map(|i| (res.flows.clone(), i)),
-                purpose: flow.is_none().then(|| r.purpose.to_string()),
-                repeat: chain.rules.last().is_some_and(|p| p.flow == r.flow),
+                repeat: chain.rules.last().is_some_and(|p| p.flow == i),
             });
             made = true;
         }
         if made {
-            domains.extend(r.fqdns.iter().cloned());
+            domains.extend(f.to_fqdns.iter().cloned());
         } else {
             ctx.warn(
                 format!(
                     "flow `{}` has no rule: its source and destination share no IP family{}",
-                    r.flow,
-                    if matches!(r.protocol, Protocol::Icmp | Protocol::Icmpv6) {
+                    f.id,
+                    if matches!(f.protocol, Protocol::Icmp | Protocol::Icmpv6) {
                         " for this ICMP version"
                     } else {
                         ""
@@ -233,7 +218,7 @@ fn model(ctx: &Ctx<'_>) -> Model {
         }
     }
     if let Perspective::Host(h) = &perspective {
-        lockout_warning(ctx, h, &rules);
+        lockout_warning(ctx, h, res, &selected);
     }
     let mut sets = sets_of.sets;
     sets.sort_by(|a, b| (a.family, &a.name).cmp(&(b.family, &b.name)));
@@ -242,58 +227,69 @@ fn model(ctx: &Ctx<'_>) -> Model {
         chains,
         domains: domains.into_iter().collect(),
         families,
+        flows: res.flows.clone(),
     }
 }
 
 /// An end of a rule: its component's and interface's shared names (by address), a family.
 type EndKey = (usize, usize, Family);
 
+/// A set's addresses and its name.
+type NamedNets = (Arc<[IpNet]>, Arc<str>);
+
 /// The sets made so far, with indexes so each lookup is constant time.
 struct SetIndex<'t> {
     sets: Vec<AddrSet>,
-    seen: HashSet<String>,
+    seen: HashSet<Arc<str>>,
     zone_nets: HashMap<(&'t str, Family), Vec<IpNet>>,
     /// Set names found for an end (its component's and interface's shared names, a family)
     /// with its addresses: most rules reuse an end, and naming one aggregated its addresses.
-    names: HashMap<EndKey, Vec<(Vec<IpNet>, String)>>,
+    names: HashMap<EndKey, Vec<NamedNets>>,
     /// Addresses as text, made once for each list of them.
-    texts: HashMap<Vec<IpNet>, Arc<[String]>>,
+    texts: HashMap<Arc<[IpNet]>, Arc<[String]>>,
+    /// A flow end's addresses of one family, aggregated, by its shared address list.
+    nets: HashMap<(usize, Family), Arc<[IpNet]>>,
     topo: &'t Topology,
 }
 
 impl<'t> SetIndex<'t> {
+    /// The addresses of one family of a flow end, aggregated once per shared list (every
+    /// flow of a component shares its list) and shared by the rules.
+    fn nets(&mut self, list: &Arc<[IpNet]>, fam: Family) -> Arc<[IpNet]> {
+        self.nets
+            .entry((shared_key(list), fam))
+            .or_insert_with(|| only(&plan::aggregate(list), fam).into())
+            .clone()
+    }
+
     /// `nets` as rule-set text, shared by every rule with the same list.
-    fn text(&mut self, nets: &[IpNet]) -> Arc<[String]> {
+    fn text(&mut self, nets: &Arc<[IpNet]>) -> Arc<[String]> {
         if let Some(t) = self.texts.get(nets) {
             return t.clone();
         }
         let t: Arc<[String]> = nets.iter().map(net_str).collect();
-        self.texts.insert(nets.to_vec(), t.clone());
+        self.texts.insert(nets.clone(), t.clone());
         t
     }
 
-    /// The set an endpoint's addresses go in, added on first use.
+    /// The set an end of `flow` (its source or destination) goes in, added on first use.
     fn set_for(
         &mut self,
-        flow: Option<&Flow>,
+        flow: &'t Flow,
         source: bool,
-        comp: &Arc<str>,
-        zone: &'t str,
         fam: Family,
-        nets: &[IpNet],
-    ) -> String {
-        let iface = flow.and_then(|f| {
-            if source {
-                f.from_interface.as_ref()
-            } else {
-                f.to_interface.as_ref()
-            }
-        });
+        nets: &Arc<[IpNet]>,
+    ) -> Arc<str> {
+        let (comp, zone, iface) = if source {
+            (&flow.from, &flow.from_zone, flow.from_interface.as_ref())
+        } else {
+            (&flow.to, &flow.to_zone, flow.to_interface.as_ref())
+        };
         let key = (shared_key(comp), iface.map_or(0, shared_key), fam);
         if let Some((_, name)) = self
             .names
             .get(&key)
-            .and_then(|known| known.iter().find(|(n, _)| n.as_slice() == nets))
+            .and_then(|known| known.iter().find(|(n, _)| **n == **nets))
         {
             return name.clone();
         }
@@ -301,7 +297,7 @@ impl<'t> SetIndex<'t> {
         self.names
             .entry(key)
             .or_default()
-            .push((nets.to_vec(), name.clone()));
+            .push((nets.clone(), name.clone()));
         name
     }
 
@@ -311,37 +307,39 @@ impl<'t> SetIndex<'t> {
         iface: Option<&str>,
         zone: &'t str,
         fam: Family,
-        nets: &[IpNet],
-    ) -> String {
+        nets: &Arc<[IpNet]>,
+    ) -> Arc<str> {
         let topo = self.topo;
         let zone_nets = self
             .zone_nets
             .entry((zone, fam))
             .or_insert_with(|| plan::aggregate(&only(&topo.zone(zone).cidrs, fam)));
         let whole_zone = plan::aggregate(nets) == *zone_nets;
-        let name = match (whole_zone, iface) {
+        let name: Arc<str> = match (whole_zone, iface) {
             (true, _) => format!("zone.{zone}.{}", fam.suffix()),
             (false, Some(i)) => format!("comp.{comp}.{i}.{}", fam.suffix()),
             (false, None) => format!("comp.{comp}.{}", fam.suffix()),
-        };
-        if !self.seen.contains(&name) {
-            // Only a new set needs its label (most rules reuse a set).
-            let label = match (whole_zone, iface) {
-                (true, _) => format!("zone {zone}, {}", fam_label(fam)),
-                (false, Some(i)) => {
-                    format!("{comp} interface {i} (zone {zone}), {}", fam_label(fam))
-                }
-                (false, None) => format!("{comp} (zone {zone}), {}", fam_label(fam)),
-            };
-            self.seen.insert(name.clone());
-            let elements = self.text(nets).to_vec();
-            self.sets.push(AddrSet {
-                name: name.clone(),
-                family: fam,
-                label,
-                elements,
-            });
         }
+        .into();
+        if let Some(known) = self.seen.get(&name) {
+            return known.clone();
+        }
+        // Only a new set needs its label (most rules reuse a set).
+        let label = match (whole_zone, iface) {
+            (true, _) => format!("zone {zone}, {}", fam_label(fam)),
+            (false, Some(i)) => {
+                format!("{comp} interface {i} (zone {zone}), {}", fam_label(fam))
+            }
+            (false, None) => format!("{comp} (zone {zone}), {}", fam_label(fam)),
+        };
+        self.seen.insert(name.clone());
+        let elements = self.text(nets);
+        self.sets.push(AddrSet {
+            name: name.clone(),
+            family: fam,
+            label,
+            elements,
+        });
         name
     }
 }
@@ -353,71 +351,67 @@ pub(super) fn fam_label(f: Family) -> &'static str {
     }
 }
 
-fn comment(r: &Rule) -> String {
-    if r.fqdns.is_empty() {
-        concat(&[&r.flow, ": ", &r.purpose])
+/// The kernel comment of a flow's rules: flow id, domains, purpose (each target's filter cuts
+/// it to size).
+pub fn comment(f: &Flow) -> String {
+    if f.to_fqdns.is_empty() {
+        concat(&[&f.id, ": ", &f.purpose])
     } else {
-        concat(&[&r.flow, " [", &r.fqdns.join(" "), "]: ", &r.purpose])
+        concat(&[&f.id, " [", &f.to_fqdns.join(" "), "]: ", &f.purpose])
     }
 }
 
-/// The summary lines of a rule's notes: endpoints and ports, then the domains.
-fn summary(r: &Rule) -> Vec<String> {
+/// The summary for `#` lines above a flow's rules: endpoints and ports, then the domains when
+/// there are any. [`notes`] adds one line per catalogue entry.
+pub fn summary(f: &Flow) -> Vec<String> {
     let mut line = concat(&[
-        &r.flow,
+        &f.id,
         ": ",
-        &r.from,
+        &f.from,
         " (",
-        &r.from_zone,
+        &f.from_zone,
         ") -> ",
-        &r.to,
+        &f.to,
         " (",
-        &r.to_zone,
+        &f.to_zone,
         "), ",
-        r.protocol.name(),
+        f.protocol.name(),
     ]);
-    if !r.ports.is_empty() {
+    if !f.ports.is_empty() {
         line.push(' ');
-        r.ports.push_to(&mut line);
+        f.ports.push_to(&mut line);
     }
     let mut out = vec![line];
-    if !r.fqdns.is_empty() {
-        out.push(concat(&["  domains: ", &r.fqdns.join(", ")]));
+    if !f.to_fqdns.is_empty() {
+        out.push(concat(&["  domains: ", &f.to_fqdns.join(", ")]));
     }
     out
 }
 
-impl FwRule {
-    /// The full explanation, for `#` lines above the rule: the summary, then each catalogue
-    /// entry merged into the flow with its ports and purpose.
-    pub fn notes(&self) -> Vec<String> {
-        let mut out = self.summary.clone();
-        match (&self.flow_ref, &self.purpose) {
-            (Some((flows, i)), _) => {
-                for p in &flows[*i].parts {
-                    let ports = if p.ports.is_empty() {
-                        String::new()
-                    } else {
-                        p.ports.text() + ": "
-                    };
-                    out.push(concat(&["  ", &ports, &p.purpose, " [", &p.catalogue, "]"]));
-                    if let Some(reason) = &p.reason {
-                        out.push(concat(&["    reason: ", reason]));
-                    }
-                }
-            }
-            (None, Some(purpose)) => out.push(concat(&["  ", purpose])),
-            (None, None) => {}
+/// The full explanation, for `#` lines above a flow's rules: the summary, then each catalogue
+/// entry merged into the flow with its ports and purpose.
+pub fn notes(f: &Flow) -> Vec<String> {
+    let mut out = summary(f);
+    for p in &f.parts {
+        let ports = if p.ports.is_empty() {
+            String::new()
+        } else {
+            p.ports.text() + ": "
+        };
+        out.push(concat(&["  ", &ports, &p.purpose, " [", &p.catalogue, "]"]));
+        if let Some(reason) = &p.reason {
+            out.push(concat(&["    reason: ", reason]));
         }
-        out
     }
+    out
 }
 
 /// A host firewall drops new connections its flows do not allow, SSH included: say so when no
 /// flow lets anyone manage the host over SSH.
-fn lockout_warning(ctx: &Ctx<'_>, host: &str, rules: &[Rule]) {
-    let ssh = rules.iter().any(|r| {
-        r.direction == Direction::Inbound && r.protocol == Protocol::Tcp && r.ports.contains(22)
+fn lockout_warning(ctx: &Ctx<'_>, host: &str, res: &Resolution, selected: &[(usize, Direction)]) {
+    let ssh = selected.iter().any(|&(i, d)| {
+        let f = &res.flows[i];
+        d == Direction::Inbound && f.protocol == Protocol::Tcp && f.ports.contains(22)
     });
     if !ssh {
         ctx.warn(

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::netfilter::{self, Family, FwRule, Model};
-use crate::flow::{NetText, PortRange, PortSet, Protocol};
+use crate::flow::{Flow, NetText, PortRange, PortSet, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan::{Direction, Perspective};
@@ -44,7 +44,7 @@ fn kernel_sets(m: &Model) -> usize {
         .chains
         .iter()
         .flat_map(|c| &c.rules)
-        .filter(|r| r.ports.len() > 1)
+        .filter(|r| m.flow(r).ports.ranges().len() > 1)
         .count();
     m.sets.len() + anonymous
 }
@@ -56,16 +56,16 @@ pub fn table_name(topology: &str) -> String {
 }
 
 /// `tcp dport { 80, 443, 6910-6930 }`, `udp dport 53`, `meta l4proto esp`.
-fn matcher(r: &FwRule) -> String {
-    match r.protocol {
+fn matcher(f: &Flow) -> String {
+    match f.protocol {
         Protocol::Tcp | Protocol::Udp | Protocol::Sctp => {
-            let ports: Vec<String> = r.ports.iter().map(PortRange::to_string).collect();
+            let ports: Vec<String> = f.ports.ranges().iter().map(PortRange::to_string).collect();
             let set = if ports.len() == 1 {
                 ports[0].clone()
             } else {
                 format!("{{ {} }}", ports.join(", "))
             };
-            format!("{} dport {set}", r.protocol)
+            format!("{} dport {set}", f.protocol)
         }
         p => format!("meta l4proto {}", proto_name(p)),
     }
@@ -95,9 +95,9 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         Layout::Auto => kernel_sets(m) > AUTO_SET_LIMIT,
     };
     let (sets, chains) = if concat {
-        concat_layout(m)
+        concat_layout(&shared)
     } else {
-        sets_layout(m)
+        sets_layout(&shared)
     };
     let topo = &ctx.loaded.topology;
     let host = match ctx.opts.perspective() {
@@ -113,7 +113,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         counters: ctx.opts.counters,
         log_drops: ctx.opts.log_drops,
         concat,
-        sets: super::lazy_list(Arc::from(sets)),
+        sets,
         chains,
         domains: &m.domains,
     };
@@ -123,46 +123,49 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     Ok(netfilter::domains_file(topo, m).into_iter().collect())
 }
 
+/// The netfilter model with the warnings found making it, as targets share it.
+type Shared = Arc<(Model, Vec<crate::diag::Diagnostic>)>;
+
 /// One rule per flow over named address sets.
-fn sets_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
-    let chains = m
-        .chains
-        .iter()
+fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
+    let m = &shared.0;
+    let chains = (0..m.chains.len())
         .map(|c| {
-            let rules: Vec<RuleCtx> = c
-                .rules
-                .iter()
-                .map(|r| {
-                    let k = addr_keyword(r.family);
-                    RuleCtx {
-                        flow: r.flow.clone(),
-                        family: r.family,
-                        matcher: format!(
-                            "{k} saddr @{} {k} daddr @{} {}",
-                            r.src_set,
-                            r.dst_set,
-                            matcher(r)
-                        ),
-                        comment: r.comment.clone(),
-                        notes: r.notes(),
-                        repeat: r.repeat,
-                    }
+            let model = shared.clone();
+            let rules = (0..m.chains[c].rules.len()).collect::<Vec<usize>>();
+            let rules = super::lazy_view(Arc::new(rules), move |_, &k| {
+                let m = &model.0;
+                let r = &m.chains[c].rules[k];
+                let f = m.flow(r);
+                let kw = addr_keyword(r.family);
+                minijinja::Value::from_serialize(RuleCtx {
+                    flow: &f.id,
+                    family: r.family,
+                    matcher: format!(
+                        "{kw} saddr @{} {kw} daddr @{} {}",
+                        r.src_set,
+                        r.dst_set,
+                        matcher(f)
+                    ),
+                    comment: netfilter::comment(f),
+                    notes: netfilter::notes(f),
+                    repeat: r.repeat,
                 })
-                .collect();
-            chain_ctx(c, rules)
+            });
+            chain_ctx(&m.chains[c], rules)
         })
         .collect();
-    let sets = m
-        .sets
-        .iter()
-        .map(|s| SetCtx {
-            name: s.name.clone(),
-            ty: s.family.nft_type().to_string(),
-            label: s.label.clone(),
-            elements: Some(s.elements.clone()),
+    let model = shared.clone();
+    let sets = super::lazy_view(Arc::new((0..m.sets.len()).collect()), move |_, &i| {
+        let s = &model.0.sets[i];
+        minijinja::Value::from_serialize(SetCtx {
+            name: &s.name,
+            ty: s.family.nft_type(),
+            label: &s.label,
+            elements: Some(&s.elements),
             blocks: None,
         })
-        .collect();
+    });
     (sets, chains)
 }
 
@@ -178,6 +181,7 @@ struct FileCtx<'a> {
     counters: bool,
     log_drops: bool,
     concat: bool,
+    /// [`SetCtx`]s.
     sets: minijinja::Value,
     chains: Vec<ChainCtx>,
     domains: &'a [String],
@@ -191,17 +195,18 @@ struct ChainCtx {
     rules: minijinja::Value,
 }
 
-fn chain_ctx(c: &netfilter::Chain, rules: Vec<RuleCtx>) -> ChainCtx {
+/// A chain whose rules are [`RuleCtx`]s.
+fn chain_ctx(c: &netfilter::Chain, rules: minijinja::Value) -> ChainCtx {
     ChainCtx {
         hook: c.hook.clone(),
         direction: c.direction,
-        rules: super::lazy_list(Arc::from(rules)),
+        rules,
     }
 }
 
 #[derive(Serialize)]
-struct RuleCtx {
-    flow: String,
+struct RuleCtx<'a> {
+    flow: &'a str,
     family: Family,
     #[serde(rename = "match")]
     matcher: String,
@@ -212,15 +217,16 @@ struct RuleCtx {
 
 /// A named set: `elements` in the per-flow layout, `blocks` (one per flow) in the concat one.
 #[derive(Serialize)]
-struct SetCtx {
-    name: String,
+struct SetCtx<'a> {
+    name: &'a str,
     #[serde(rename = "type")]
-    ty: String,
-    label: String,
+    ty: &'a str,
+    label: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    elements: Option<Vec<String>>,
+    elements: Option<&'a [String]>,
+    /// [`BlockCtx`]s.
     #[serde(skip_serializing_if = "Option::is_none")]
-    blocks: Option<Vec<BlockCtx>>,
+    blocks: Option<minijinja::Value>,
 }
 
 #[derive(Serialize)]
@@ -267,10 +273,33 @@ struct ConcatSet {
     elements: usize,
 }
 
+/// One flow's elements in a set. Kept as networks and ports and written as text when the
+/// template reaches them: as text, the elements of 10,000 flows were a fifth of the target's
+/// memory.
 struct Block {
-    flow: String,
+    /// The flow, by index into the model's flows.
+    flow: usize,
+    /// Notes after the flow's summary: pairs whose ports an earlier flow has in the set.
     notes: Vec<String>,
-    elements: Vec<String>,
+    elements: Vec<Element>,
+}
+
+/// A source and destination network and, for a protocol with ports, one port range.
+struct Element {
+    src: IpNet,
+    dst: IpNet,
+    ports: Option<PortRange>,
+}
+
+/// `10.0.0.5 . 10.1.0.0/24 . tcp`: the start of an element and of a note on one.
+fn pair_text(src: &IpNet, dst: &IpNet, proto: &str) -> String {
+    super::concat(&[
+        NetText::host_or_net(src).as_str(),
+        " . ",
+        NetText::host_or_net(dst).as_str(),
+        " . ",
+        proto,
+    ])
 }
 
 /// Every flow of a chain in a few concatenated interval sets, one rule per set.
@@ -280,11 +309,12 @@ struct Block {
 /// go into sets by how deeply their source and destination networks nest among the chain's
 /// networks (networks at equal depth are equal or disjoint), and within a set the ports a pair
 /// of networks already has are taken out of a later flow's element (noted in the file).
-fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
+fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
+    let m = &shared.0;
     let mut sets: Vec<ConcatSet> = Vec::new();
     let mut chains = Vec::new();
     for c in &m.chains {
-        let mut rules = Vec::new();
+        let mut rules: Vec<minijinja::Value> = Vec::new();
         for &fam in &m.families {
             let first = sets.len();
             // Layer (with ports, source depth, destination depth) -> index in `sets` of its
@@ -299,12 +329,11 @@ fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
             let mut covered: HashMap<(IpNet, IpNet, Protocol), PortSet> = HashMap::default();
             let mut present: HashSet<(IpNet, IpNet, Protocol)> = HashSet::default();
             for r in &fr {
-                let ports = r.protocol.has_ports();
-                let proto = proto_name(r.protocol);
-                let want = PortSet::from_ranges(r.ports.iter().copied());
-                let flow_comment = super::nft_str(&r.flow);
-                for s in &r.src_nets {
-                    for d in &r.dst_nets {
+                let f = m.flow(r);
+                let ports = f.protocol.has_ports();
+                let want = PortSet::from_ranges(f.ports.ranges().iter().copied());
+                for s in r.src_nets.iter() {
+                    for d in r.dst_nets.iter() {
                         let (ds, dd) = (src_depth[s], dst_depth[d]);
                         let layer = (ports, ds, dd);
                         // The current shard of this layer; a full one is closed at a flow's
@@ -330,62 +359,50 @@ fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
                             current.insert(layer, sets.len() - 1);
                         }
                         let idx = current[&layer];
-                        let pair = super::concat(&[
-                            NetText::host_or_net(s).as_str(),
-                            " . ",
-                            NetText::host_or_net(d).as_str(),
-                            " . ",
-                            &proto,
-                        ]);
-                        let (lines, note) = if ports {
-                            let have = covered.entry((*s, *d, r.protocol)).or_default();
+                        let (elements, note): (Vec<Element>, _) = if ports {
+                            let have = covered.entry((*s, *d, f.protocol)).or_default();
                             let fresh = want.minus(have);
                             let kept = fresh.count();
                             let skipped = want.count() - kept;
                             *have = have.union(&want);
-                            let lines: Vec<String> = fresh
+                            let elements = fresh
                                 .ranges()
                                 .iter()
-                                .map(|p| {
-                                    super::concat(&[
-                                        &pair,
-                                        " . ",
-                                        &p.text(),
-                                        " comment ",
-                                        &flow_comment,
-                                    ])
+                                .map(|&p| Element {
+                                    src: *s,
+                                    dst: *d,
+                                    ports: Some(p),
                                 })
                                 .collect();
                             let note = (skipped > 0).then(|| {
+                                let pair = pair_text(s, d, &proto_name(f.protocol));
                                 format!("{pair}: {skipped} of these ports are already in this set for an earlier flow")
                             });
-                            (lines, note)
-                        } else if present.insert((*s, *d, r.protocol)) {
-                            (
-                                vec![super::concat(&[&pair, " comment ", &flow_comment])],
-                                None,
-                            )
+                            (elements, note)
+                        } else if present.insert((*s, *d, f.protocol)) {
+                            let one = Element {
+                                src: *s,
+                                dst: *d,
+                                ports: None,
+                            };
+                            (vec![one], None)
                         } else {
-                            (
-                                Vec::new(),
-                                Some(format!("{pair}: already in this set for an earlier flow")),
-                            )
+                            let pair = pair_text(s, d, &proto_name(f.protocol));
+                            let note = format!("{pair}: already in this set for an earlier flow");
+                            (Vec::new(), Some(note))
                         };
                         let set = &mut sets[idx];
                         if set.blocks.last().is_none_or(|b| b.flow != r.flow) {
                             set.blocks.push(Block {
-                                flow: r.flow.clone(),
-                                // Endpoints, ports and domains; purposes and sources
-                                // are in the flow matrix under the same flow id (all of
-                                // them here cost a third of the load time at 100k flows).
-                                notes: r.summary.clone(),
+                                flow: r.flow,
+                                notes: Vec::new(),
                                 elements: Vec::new(),
                             });
                         }
                         let block = set.blocks.last_mut().expect("pushed above");
                         block.notes.extend(note);
-                        set.elements += lines.len();
-                        block.elements.extend(lines);
+                        set.elements += elements.len();
+                        block.elements.extend(elements);
                     }
                 }
             }
@@ -398,8 +415,8 @@ fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
                 } else {
                     "meta l4proto"
                 };
-                rules.push(RuleCtx {
-                    flow: set.name.clone(),
+                rules.push(minijinja::Value::from_serialize(RuleCtx {
+                    flow: &set.name,
                     family: set.family,
                     matcher: format!("{k} saddr . {k} daddr . {what} @{}", set.name),
                     comment: format!("flows in set {}", set.name),
@@ -410,30 +427,55 @@ fn concat_layout(m: &Model) -> (Vec<SetCtx>, Vec<ChainCtx>) {
                         set.name
                     )],
                     repeat: false,
-                });
+                }));
             }
         }
-        chains.push(chain_ctx(c, rules));
+        chains.push(chain_ctx(c, minijinja::Value::from(rules)));
     }
-    let sets = sets
+    let sets: Vec<(ConcatSet, Arc<Vec<Block>>)> = sets
         .into_iter()
-        .map(|s| SetCtx {
-            name: s.name,
-            ty: s.ty,
-            label: s.label,
-            elements: None,
-            blocks: Some(
-                s.blocks
-                    .into_iter()
-                    .map(|b| BlockCtx {
-                        notes: b.notes,
-                        elements: b.elements,
-                    })
-                    .collect(),
-            ),
+        .map(|mut s| {
+            let blocks = Arc::new(std::mem::take(&mut s.blocks));
+            (s, blocks)
         })
         .collect();
+    let model = shared.clone();
+    let sets = super::lazy_view(Arc::new(sets), move |_, (s, blocks)| {
+        let model = model.clone();
+        let blocks = super::lazy_view(blocks.clone(), move |_, b| block_value(&model.0, b));
+        minijinja::Value::from_serialize(SetCtx {
+            name: &s.name,
+            ty: &s.ty,
+            label: &s.label,
+            elements: None,
+            blocks: Some(blocks),
+        })
+    });
     (sets, chains)
+}
+
+/// A block as the template reads it: the flow's summary and the block's notes, then its
+/// elements as text.
+fn block_value(m: &Model, b: &Block) -> minijinja::Value {
+    let f = &m.flows[b.flow];
+    // Endpoints, ports and domains; purposes and sources are in the flow matrix under the same
+    // flow id (all of them here cost a third of the load time at 100k flows).
+    let mut notes = netfilter::summary(f);
+    notes.extend(b.notes.iter().cloned());
+    let proto = proto_name(f.protocol);
+    let comment = super::nft_str(&f.id);
+    let elements = b
+        .elements
+        .iter()
+        .map(|e| {
+            let pair = pair_text(&e.src, &e.dst, &proto);
+            match e.ports {
+                Some(p) => super::concat(&[&pair, " . ", &p.text(), " comment ", &comment]),
+                None => super::concat(&[&pair, " comment ", &comment]),
+            }
+        })
+        .collect();
+    minijinja::Value::from_serialize(BlockCtx { notes, elements })
 }
 
 fn new_set(
