@@ -450,6 +450,40 @@ fn what_a_cloud_cannot_express_is_an_error() {
 }
 
 #[test]
+fn names_that_collide_in_gcp_are_an_error_naming_both_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    // `X` and `x` differ only in case: GCP lower-cases names and tags.
+    let body = |zone: &str| {
+        format!(
+            "[zones.c]\ncidrs = [\"10.0.0.0/24\"]\nlocation = \"gcp\"\n\
+             [zones.o]\ncidrs = [\"10.1.0.0/24\"]\n\
+             [components.X]\nkind = \"acme-agent\"\nzone = \"{zone}\"\nhosts = [\"10.{net}.0.5\"]\n\
+             [components.x]\nkind = \"acme-agent\"\nzone = \"{zone}\"\nhosts = [\"10.{net}.0.6\"]\n\
+             [components.y]\nkind = \"acme-agent\"\nzone = \"c\"\n\
+             [[additions]]\nid = \"a\"\nfrom = \"X\"\nto = \"y\"\nprotocol = \"tcp\"\nports = [443]\n\
+             purpose = \"p\"\nreason = \"r\"\n\
+             [[additions]]\nid = \"b\"\nfrom = \"x\"\nto = \"y\"\nprotocol = \"tcp\"\nports = [443]\n\
+             purpose = \"p\"\nreason = \"r\"\n",
+            net = if zone == "c" { 0 } else { 1 }
+        )
+    };
+    // Both sources outside GCP: two ingress rules of one name.
+    let p = write_topology(dir.path(), "gcp-names", &body("o"));
+    let e = render(&load(&p, true), "gcp").unwrap_err().to_string();
+    assert!(
+        e.contains("gcp-names.toml: GCP firewall name `gcp-names-in-x-to-y-tcp` is generated for both flow X-to-y-tcp and flow x-to-y-tcp"),
+        "{e}"
+    );
+    // Both in GCP: their network tags collide first.
+    let p = write_topology(dir.path(), "gcp-tags", &body("c"));
+    let e = render(&load(&p, true), "gcp").unwrap_err().to_string();
+    assert!(
+        e.contains("GCP network tag `x` is generated for both component `X` and component `x`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_cloud_target_without_its_zones_is_an_error_alone_and_skipped_under_all() {
     let dir = tempfile::tempdir().unwrap();
     let p = write_topology(

@@ -49,7 +49,7 @@ pub fn components(topo: &Topology, loc: Location) -> Vec<&str> {
 }
 
 /// IP family of a rule: the clouds keep IPv4 and IPv6 ranges in separate fields or rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     V4,
     V6,
