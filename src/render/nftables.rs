@@ -269,6 +269,8 @@ struct ConcatSet {
     ty: String,
     ports: bool,
     family: Family,
+    /// The networks of the set's chain and family, which its elements name by index.
+    nets: Arc<Vec<IpNet>>,
     blocks: Vec<Block>,
     elements: usize,
 }
@@ -284,11 +286,20 @@ struct Block {
     elements: Vec<Element>,
 }
 
-/// A source and destination network and, for a protocol with ports, one port range.
+/// A source and destination network (by index into the set's networks) and, for a protocol
+/// with ports, one port range.
 struct Element {
-    src: IpNet,
-    dst: IpNet,
+    src: u32,
+    dst: u32,
     ports: Option<PortRange>,
+}
+
+/// The ports a pair of networks already has in a layer: the ports of the flow at this index
+/// (most pairs are in one flow), or the union at this index of several flows' ports.
+#[derive(Clone, Copy)]
+enum Have {
+    Flow(usize),
+    Union(usize),
 }
 
 /// `10.0.0.5 . 10.1.0.0/24 . tcp`: the start of an element and of a note on one.
@@ -324,17 +335,34 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
             let src: HashSet<IpNet> = fr.iter().flat_map(|r| r.src_nets.iter().copied()).collect();
             let dst: HashSet<IpNet> = fr.iter().flat_map(|r| r.dst_nets.iter().copied()).collect();
             let (src_depth, dst_depth) = (depths(&src), depths(&dst));
+            // Every network once, named by index in the elements and the maps below (a pair
+            // of networks was 36 bytes in each).
+            let mut ids: HashMap<IpNet, u32> = HashMap::default();
+            let mut nets: Vec<IpNet> = Vec::new();
+            for r in &fr {
+                for n in r.src_nets.iter().chain(r.dst_nets.iter()) {
+                    ids.entry(*n).or_insert_with(|| {
+                        nets.push(*n);
+                        (nets.len() - 1) as u32
+                    });
+                }
+            }
+            let nets = Arc::new(nets);
             // Ports already in the layer of a pair of networks, and for protocols without
             // ports, the pairs already present.
-            let mut covered: HashMap<(IpNet, IpNet, Protocol), PortSet> = HashMap::default();
-            let mut present: HashSet<(IpNet, IpNet, Protocol)> = HashSet::default();
+            let mut covered: HashMap<(u32, u32, Protocol), Have> = HashMap::default();
+            let mut unions: Vec<PortSet> = Vec::new();
+            let mut present: HashSet<(u32, u32, Protocol)> = HashSet::default();
+            let ports_of =
+                |i: usize| PortSet::from_ranges(m.flows[i].ports.ranges().iter().copied());
             for r in &fr {
                 let f = m.flow(r);
                 let ports = f.protocol.has_ports();
-                let want = PortSet::from_ranges(f.ports.ranges().iter().copied());
+                let want = ports_of(r.flow);
                 for s in r.src_nets.iter() {
                     for d in r.dst_nets.iter() {
                         let (ds, dd) = (src_depth[s], dst_depth[d]);
+                        let (si, di) = (ids[s], ids[d]);
                         let layer = (ports, ds, dd);
                         // The current shard of this layer; a full one is closed at a flow's
                         // first element, so a flow's block stays in one set.
@@ -355,22 +383,39 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                                 fam.suffix(),
                                 if ports { "ports" } else { "proto" }
                             );
-                            sets.push(new_set(name, n, &c.hook, fam, ports, ds, dd));
+                            let mut set = new_set(name, n, &c.hook, fam, ports, ds, dd);
+                            set.nets = nets.clone();
+                            sets.push(set);
                             current.insert(layer, sets.len() - 1);
                         }
                         let idx = current[&layer];
                         let (elements, note): (Vec<Element>, _) = if ports {
-                            let have = covered.entry((*s, *d, f.protocol)).or_default();
-                            let fresh = want.minus(have);
-                            let kept = fresh.count();
-                            let skipped = want.count() - kept;
-                            *have = have.union(&want);
+                            let fresh = match covered.get(&(si, di, f.protocol)).copied() {
+                                None => {
+                                    covered.insert((si, di, f.protocol), Have::Flow(r.flow));
+                                    want.clone()
+                                }
+                                Some(Have::Flow(i)) => {
+                                    let have = ports_of(i);
+                                    let fresh = want.minus(&have);
+                                    unions.push(have.union(&want));
+                                    let u = Have::Union(unions.len() - 1);
+                                    covered.insert((si, di, f.protocol), u);
+                                    fresh
+                                }
+                                Some(Have::Union(u)) => {
+                                    let fresh = want.minus(&unions[u]);
+                                    unions[u] = unions[u].union(&want);
+                                    fresh
+                                }
+                            };
+                            let skipped = want.count() - fresh.count();
                             let elements = fresh
                                 .ranges()
                                 .iter()
                                 .map(|&p| Element {
-                                    src: *s,
-                                    dst: *d,
+                                    src: si,
+                                    dst: di,
                                     ports: Some(p),
                                 })
                                 .collect();
@@ -379,10 +424,10 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                                 format!("{pair}: {skipped} of these ports are already in this set for an earlier flow")
                             });
                             (elements, note)
-                        } else if present.insert((*s, *d, f.protocol)) {
+                        } else if present.insert((si, di, f.protocol)) {
                             let one = Element {
-                                src: *s,
-                                dst: *d,
+                                src: si,
+                                dst: di,
                                 ports: None,
                             };
                             (vec![one], None)
@@ -441,8 +486,8 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         .collect();
     let model = shared.clone();
     let sets = super::lazy_view(Arc::new(sets), move |_, (s, blocks)| {
-        let model = model.clone();
-        let blocks = super::lazy_view(blocks.clone(), move |_, b| block_value(&model.0, b));
+        let (model, nets) = (model.clone(), s.nets.clone());
+        let blocks = super::lazy_view(blocks.clone(), move |_, b| block_value(&model.0, &nets, b));
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
             ty: &s.ty,
@@ -456,7 +501,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
 
 /// A block as the template reads it: the flow's summary and the block's notes, then its
 /// elements as text.
-fn block_value(m: &Model, b: &Block) -> minijinja::Value {
+fn block_value(m: &Model, nets: &[IpNet], b: &Block) -> minijinja::Value {
     let f = &m.flows[b.flow];
     // Endpoints, ports and domains; purposes and sources are in the flow matrix under the same
     // flow id (all of them here cost a third of the load time at 100k flows).
@@ -468,7 +513,7 @@ fn block_value(m: &Model, b: &Block) -> minijinja::Value {
         .elements
         .iter()
         .map(|e| {
-            let pair = pair_text(&e.src, &e.dst, &proto);
+            let pair = pair_text(&nets[e.src as usize], &nets[e.dst as usize], &proto);
             match e.ports {
                 Some(p) => super::concat(&[&pair, " . ", &p.text(), " comment ", &comment]),
                 None => super::concat(&[&pair, " comment ", &comment]),
@@ -504,6 +549,7 @@ fn new_set(
         shard,
         ports,
         family: fam,
+        nets: Arc::default(),
         blocks: Vec::new(),
         elements: 0,
     }
@@ -536,6 +582,41 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(text(host), "input=inbound;output=outbound;");
+    }
+
+    #[test]
+    fn ports_an_earlier_flow_has_in_a_set_are_left_out_of_a_later_ones_elements() {
+        let loaded = crate::load(std::path::Path::new("tests/fixtures/overlap.toml"), None)
+            .expect("fixture loads");
+        let renderer = crate::render::Renderer::new(None).unwrap();
+        let opts = crate::generate::Options {
+            nft_layout: Layout::Concat,
+            ..Default::default()
+        };
+        let nft = crate::generate::select("nftables").unwrap();
+        let files = crate::generate::generate(&loaded, &renderer, &opts, &nft).unwrap();
+        let text = &files[0].content;
+        let start = text.find("elements = {").expect("a concatenated set");
+        let end = start + text[start..].find('}').unwrap();
+        let pair = "10.0.0.0/24 . 10.1.0.5 . tcp";
+        let expected = [
+            "elements = {".to_string(),
+            "# x1-to-y-tcp: x1 (a) -> y (b), tcp 80,443".into(),
+            format!("{pair} . 80 comment \"x1-to-y-tcp\","),
+            format!("{pair} . 443 comment \"x1-to-y-tcp\","),
+            "# x2-to-y-tcp: x2 (a) -> y (b), tcp 443,8080".into(),
+            format!("# {pair}: 1 of these ports are already in this set for an earlier flow"),
+            format!("{pair} . 8080 comment \"x2-to-y-tcp\","),
+            "# x3-to-y-tcp: x3 (a) -> y (b), tcp 80,8080,9000".into(),
+            format!("# {pair}: 2 of these ports are already in this set for an earlier flow"),
+            format!("{pair} . 9000 comment \"x3-to-y-tcp\","),
+        ];
+        let lines: Vec<&str> = text[start..end]
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines, expected, "{text}");
     }
 
     #[test]
