@@ -28,7 +28,6 @@ use crate::topology::{Location, Topology};
 use crate::HashMap;
 
 use super::cloud::{self, Family};
-use super::flows::end_label;
 
 pub const MAX_NAME: usize = 63;
 pub const MAX_DESCRIPTION: usize = 2048;
@@ -48,22 +47,29 @@ pub fn valid_name(s: &str) -> bool {
 /// A valid RFC 1035 name from any label: lower case, other characters as `-`, a leading
 /// `fw-` when it does not start with a letter, cut with a stable hash when too long.
 pub fn rfc1035(s: &str) -> String {
-    let mut n: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if !n.starts_with(|c: char| c.is_ascii_lowercase()) {
-        n = format!("fw-{n}");
+    let fold = |c: char| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        }
+    };
+    // Every name of every rule goes through here (twice): byte by byte when it is ASCII, a
+    // character at a time (one `-` per character) when not.
+    let mut n = String::with_capacity(s.len() + 3);
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        n.push_str("fw-");
     }
-    let n = cloud::bounded(&n, MAX_NAME, "-");
-    let n = n.trim_end_matches('-');
-    n.to_string()
+    if s.is_ascii() {
+        n.extend(s.bytes().map(|b| fold(char::from(b))));
+    } else {
+        n.extend(s.chars().map(fold));
+    }
+    if n.len() > MAX_NAME {
+        n = cloud::bounded(&n, MAX_NAME, "-");
+    }
+    n.truncate(n.trim_end_matches('-').len());
+    n
 }
 
 /// GCP `IPProtocol`: names where GCP has one, the IANA number otherwise.
@@ -120,29 +126,37 @@ fn allowed(f: &Flow) -> Option<[Allowed; 1]> {
 }
 
 /// What one firewall resource is made from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Spec {
     /// Into GCP, for the flow at this index: from the source's tag (`None`, a source in GCP)
     /// or from its ranges of one family.
-    In(usize, Option<Family>),
+    In(u32, Option<Family>),
     /// Out of GCP, for the flow at this index, to its destination's ranges of one family.
-    Out(usize, Family),
+    Out(u32, Family),
     /// The egress deny rule of one family.
     Deny(Family),
 }
 
+impl Spec {
+    fn flow(self) -> Option<usize> {
+        match self {
+            Spec::In(i, _) | Spec::Out(i, _) => Some(i as usize),
+            Spec::Deny(_) => None,
+        }
+    }
+}
+
 /// The firewall resources of the topology's `gcp` zones, each made as it is written: made
-/// all at once, their descriptions, ranges and ports were three quarters of the target's
-/// memory at 10,000 flows. Their names are made (and checked) once, up front.
+/// all at once, their names, descriptions, ranges and ports were most of the target's memory
+/// at 10,000 flows. Everything is checked up front, names for uniqueness too.
 #[derive(Debug)]
 pub struct Firewalls {
     topology: String,
     network: String,
     flows: Arc<Vec<Flow>>,
     /// Each GCP component's network tag, in topology order.
-    tags: IndexMap<String, Arc<str>>,
+    tags: IndexMap<String, Arc<str>, foldhash::fast::RandomState>,
     specs: Vec<Spec>,
-    names: Vec<String>,
     /// A flow end's ranges of one family, by its shared address list (every flow of a
     /// component shares its list).
     ranges: HashMap<(usize, Family), Arc<[String]>>,
@@ -158,6 +172,38 @@ impl Firewalls {
 
     fn ranges(&self, addrs: &Arc<[IpNet]>, fam: Family) -> Arc<[String]> {
         self.ranges[&(shared_key(addrs), fam)].clone()
+    }
+
+    /// The resource's name: `<topology>-in-<from>-to-<to>-<protocol>[-v6]`, `-out-` for
+    /// egress, `<topology>-deny-egress[-v6]`, made RFC 1035.
+    fn name(&self, spec: Spec) -> String {
+        let v6 = |fam: Option<Family>| if fam == Some(Family::V6) { "-v6" } else { "" };
+        let (way, i, fam) = match spec {
+            Spec::In(i, fam) => ("in", i, fam),
+            Spec::Out(i, fam) => ("out", i, Some(fam)),
+            Spec::Deny(fam) => {
+                return rfc1035(&format!("{}-deny-egress{}", self.topology, v6(Some(fam))))
+            }
+        };
+        let f = &self.flows[i as usize];
+        // `rfc1035` turns the `.` before an interface into `-`, as every other character.
+        let dot = |iface: &Option<Arc<str>>| if iface.is_some() { "." } else { "" };
+        rfc1035(&super::concat(&[
+            &self.topology,
+            "-",
+            way,
+            "-",
+            &f.from,
+            dot(&f.from_interface),
+            f.from_interface.as_deref().unwrap_or(""),
+            "-to-",
+            &f.to,
+            dot(&f.to_interface),
+            f.to_interface.as_deref().unwrap_or(""),
+            "-",
+            f.protocol.name(),
+            v6(fam),
+        ]))
     }
 
     /// The resource `spec` names `name`, with `description` (its flow's, for a flow rule).
@@ -178,7 +224,7 @@ impl Firewalls {
         };
         match spec {
             Spec::In(i, fam) => {
-                let f = &self.flows[i];
+                let f = &self.flows[i as usize];
                 let mut r = rule("INGRESS", vec![self.tag(&f.to)]);
                 match fam {
                     None => r.source_tags = Some([self.tag(&f.from)]),
@@ -188,7 +234,7 @@ impl Firewalls {
                 r
             }
             Spec::Out(i, fam) => {
-                let f = &self.flows[i];
+                let f = &self.flows[i as usize];
                 let mut r = rule("EGRESS", vec![self.tag(&f.from)]);
                 r.destination_ranges = Some(self.ranges(&f.to_addresses, fam));
                 r.allowed = allowed(f);
@@ -214,11 +260,9 @@ impl Firewalls {
 
     /// A flow's rule description, or the deny rule's.
     fn description(&self, spec: Spec) -> Arc<str> {
-        match spec {
-            Spec::In(i, _) | Spec::Out(i, _) => {
-                cloud::truncate(&cloud::describe(&self.flows[i]), MAX_DESCRIPTION).into()
-            }
-            Spec::Deny(_) => format!(
+        match spec.flow() {
+            Some(i) => cloud::truncate(&cloud::describe(&self.flows[i]), MAX_DESCRIPTION).into(),
+            None => format!(
                 "ctxfw {}: deny egress not allowed by a rule above (GCP's implied rule allows all)",
                 self.topology
             )
@@ -228,10 +272,40 @@ impl Firewalls {
 
     /// Who a resource is for, in the error about two of one name.
     fn owner(&self, spec: Spec) -> String {
-        match spec {
-            Spec::In(i, _) | Spec::Out(i, _) => format!("flow {}", self.flows[i].id),
-            Spec::Deny(_) => "the egress deny rule".into(),
+        match spec.flow() {
+            Some(i) => format!("flow {}", self.flows[i].id),
+            None => "the egress deny rule".into(),
         }
+    }
+
+    /// Refuse two resources of one name, reporting the first repeat in resource order and
+    /// the resource before it with that name, as [`cloud::check_unique`] over all names does.
+    /// Names are compared by hash first, so they need not all be held at once.
+    fn check_unique(&self, topo: &Topology, hashes: Vec<(u64, u32)>) -> Result<()> {
+        let mut hashes = hashes;
+        hashes.sort_unstable();
+        // (repeat, earlier) pairs of equal names; hashes alone could collide.
+        let mut first: Option<(usize, usize)> = None;
+        for group in hashes.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+            let named: Vec<(usize, String)> = group
+                .iter()
+                .map(|&(_, k)| (k as usize, self.name(self.specs[k as usize])))
+                .collect();
+            for (n, (k, name)) in named.iter().enumerate() {
+                let earlier = named[..n].iter().rev().find(|(_, other)| other == name);
+                if let Some(&(e, _)) = earlier {
+                    if first.is_none_or(|(r, _)| *k < r) {
+                        first = Some((*k, e));
+                    }
+                }
+            }
+        }
+        if let Some((k, e)) = first {
+            let name = self.name(self.specs[k]);
+            let (a, b) = (self.owner(self.specs[e]), self.owner(self.specs[k]));
+            cloud::check_unique(topo, "GCP firewall name", [(&*name, &*a), (&*name, &*b)])?;
+        }
+        Ok(())
     }
 }
 
@@ -239,18 +313,18 @@ impl Serialize for Firewalls {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // A flow's rules are adjacent and share its description: made once per flow.
         let mut last: Option<(usize, Arc<str>)> = None;
-        s.collect_seq(self.specs.iter().zip(&self.names).map(|(&spec, name)| {
-            let description = match (spec, &last) {
-                (Spec::In(i, _) | Spec::Out(i, _), Some((j, d))) if i == *j => d.clone(),
-                _ => {
+        s.collect_seq(self.specs.iter().map(|&spec| {
+            let description = match (spec.flow(), &last) {
+                (Some(i), Some((j, d))) if i == *j => d.clone(),
+                (flow, _) => {
                     let d = self.description(spec);
-                    if let Spec::In(i, _) | Spec::Out(i, _) = spec {
+                    if let Some(i) = flow {
                         last = Some((i, d.clone()));
                     }
                     d
                 }
             };
-            self.firewall(spec, name, description)
+            Named(self.name(spec), self, spec, description)
         }))
     }
 }
@@ -260,7 +334,7 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
     cloud::zones(topo, Location::Gcp, "gcp")?;
     let comps = cloud::components(topo, Location::Gcp);
     // Each component's network tag, made once.
-    let tags: IndexMap<String, Arc<str>> = comps
+    let tags: IndexMap<String, Arc<str>, _> = comps
         .iter()
         .map(|c| (c.to_string(), rfc1035(c).into()))
         .collect();
@@ -278,7 +352,6 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
         flows: flows.clone(),
         tags,
         specs: Vec::new(),
-        names: Vec::new(),
         ranges: HashMap::default(),
     };
     let mut ranges = |addrs: &Arc<[IpNet]>, fam: Family| {
@@ -293,63 +366,49 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
             continue;
         }
         let fams = cloud::families(f);
-        // `rfc1035` turns the `.` before an interface into `-`, as every other character.
-        let base = format!(
-            "{}-to-{}-{}",
-            end_label(&f.from, &f.from_interface),
-            end_label(&f.to, &f.to_interface),
-            f.protocol
-        );
+        let i = i as u32;
         if to_in {
             // A source inside the network is named by its tag: one rule for both families.
-            let sources: Vec<Option<Family>> = if from_in {
-                vec![None]
+            if from_in {
+                fws.specs.push(Spec::In(i, None));
             } else {
-                fams.iter().copied().map(Some).collect()
-            };
-            for fam in sources {
-                let v6 = if fam == Some(Family::V6) { "-v6" } else { "" };
-                fws.names
-                    .push(rfc1035(&format!("{}-in-{base}{v6}", topo.name)));
-                fws.specs.push(Spec::In(i, fam));
-                if let Some(fam) = fam {
+                for &fam in &fams {
+                    fws.specs.push(Spec::In(i, Some(fam)));
                     ranges(&f.from_addresses, fam);
                 }
             }
         }
         if from_in {
             for &fam in &fams {
-                let v6 = if fam == Family::V6 { "-v6" } else { "" };
-                fws.names
-                    .push(rfc1035(&format!("{}-out-{base}{v6}", topo.name)));
                 fws.specs.push(Spec::Out(i, fam));
                 ranges(&f.to_addresses, fam);
             }
         }
     }
     // GCP's implied egress rule allows everything: deny what no rule above allows.
-    let mut fams = vec![(Family::V4, "")];
+    fws.specs.push(Spec::Deny(Family::V4));
     if topo.has_ipv6() {
-        fams.push((Family::V6, "-v6"));
+        fws.specs.push(Spec::Deny(Family::V6));
     }
-    for (fam, v6) in fams {
-        fws.names
-            .push(rfc1035(&format!("{}-deny-egress{v6}", topo.name)));
-        fws.specs.push(Spec::Deny(fam));
+    let mut hashes = Vec::with_capacity(fws.specs.len());
+    let hasher = foldhash::quality::FixedState::default();
+    for (k, &spec) in fws.specs.iter().enumerate() {
+        let name = fws.name(spec);
+        hashes.push((std::hash::BuildHasher::hash_one(&hasher, &name), k as u32));
+        check(topo, &fws.firewall(spec, &name, "".into()))?;
     }
-    // Two resources of one name: reported as for every other cloud name.
-    let mut seen: HashMap<&str, Spec> = HashMap::default();
-    for (name, &spec) in fws.names.iter().zip(&fws.specs) {
-        if let Some(prev) = seen.insert(name, spec) {
-            let (a, b) = (fws.owner(prev), fws.owner(spec));
-            cloud::check_unique(topo, "GCP firewall name", [(&**name, &*a), (&**name, &*b)])?;
-        }
-    }
-    drop(seen);
-    for (name, &spec) in fws.names.iter().zip(&fws.specs) {
-        check(topo, &fws.firewall(spec, name, "".into()))?;
-    }
+    fws.check_unique(topo, hashes)?;
     Ok(fws)
+}
+
+/// A resource with its name, as the JSON writer reaches it.
+struct Named<'a>(String, &'a Firewalls, Spec, Arc<str>);
+
+impl Serialize for Named<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Named(name, fws, spec, description) = self;
+        fws.firewall(*spec, name, description.clone()).serialize(s)
+    }
 }
 
 /// ctxfw's own value checks: names, tags, priority, direction, protocol, ports.
@@ -396,6 +455,54 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definition `rfc1035` had before it worked byte by byte.
+    fn rfc1035_by_chars(s: &str) -> String {
+        let mut n: String = s
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if !n.starts_with(|c: char| c.is_ascii_lowercase()) {
+            n = format!("fw-{n}");
+        }
+        let n = cloud::bounded(&n, MAX_NAME, "-");
+        n.trim_end_matches('-').to_string()
+    }
+
+    #[test]
+    fn rfc1035_is_its_character_definition() {
+        let pieces = [
+            "",
+            "a",
+            "Z",
+            "0",
+            "9x",
+            "-",
+            "_",
+            ".",
+            "é",
+            "Ωmega",
+            "日本",
+            "x-",
+            "--",
+            "A_b.C",
+            "sixty-three-characters-long-name-that-goes-on-and-on-and-on-xyz",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in ["", "-", "1", "é-", &"y".repeat(70)] {
+                    let s = format!("{a}{b}{c}");
+                    assert_eq!(rfc1035(&s), rfc1035_by_chars(&s), "{s:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn names_are_rfc1035() {
