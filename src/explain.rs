@@ -175,20 +175,20 @@ impl Query<'_> {
     fn source_ok(&self, f: &Flow) -> bool {
         let side = Side {
             name: &f.from,
-            iface: &f.from_interface,
-            nets: &f.from_addresses,
+            iface: &f.from_end.interface,
+            nets: &f.from_end.addresses,
             fqdns: &[],
-            internet: self.internet(&f.from_zone),
+            internet: self.internet(&f.from_end.zone),
         };
         end_matches(&self.from, self.internal(&self.from), &side)
     }
     fn to_ok(&self, f: &Flow) -> bool {
         let side = Side {
             name: &f.to,
-            iface: &f.to_interface,
-            nets: &f.to_addresses,
+            iface: &f.to_end.interface,
+            nets: &f.to_end.addresses,
             fqdns: &f.to_fqdns,
-            internet: self.internet(&f.to_zone),
+            internet: self.internet(&f.to_end.zone),
         };
         end_matches(&self.to, self.internal(&self.to), &side)
     }
@@ -239,8 +239,8 @@ pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
                     f,
                     format!(
                         "same destination and port, from {} (zone {})",
-                        end_label(&f.from, &f.from_interface),
-                        f.from_zone
+                        end_label(&f.from, &f.from_end.interface),
+                        f.from_end.zone
                     ),
                 ));
             }
@@ -252,8 +252,8 @@ pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
                     f,
                     format!(
                         "same source and port, to {} (zone {})",
-                        end_label(&f.to, &f.to_interface),
-                        f.to_zone
+                        end_label(&f.to, &f.to_end.interface),
+                        f.to_end.zone
                     ),
                 ));
             }
@@ -264,8 +264,8 @@ pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
                     f,
                     format!(
                         "same destination, from {} (zone {})",
-                        end_label(&f.from, &f.from_interface),
-                        f.from_zone
+                        end_label(&f.from, &f.from_end.interface),
+                        f.from_end.zone
                     ),
                 ));
             }
@@ -285,10 +285,10 @@ fn describe(out: &mut String, f: &Flow, port: Option<u16>) {
         out,
         "  flow {}: {} ({}) -> {} ({}), {ports}",
         f.id,
-        end_label(&f.from, &f.from_interface),
-        f.from_zone,
-        end_label(&f.to, &f.to_interface),
-        f.to_zone
+        end_label(&f.from, &f.from_end.interface),
+        f.from_end.zone,
+        end_label(&f.to, &f.to_end.interface),
+        f.to_end.zone
     );
     // The catalogue entries behind it; with a port, only those that carry it.
     for p in f

@@ -39,12 +39,12 @@ fn within(inner: &[IpNet], outer: &[IpNet]) -> bool {
 /// `a` is covered by `b`: same protocol, addresses and ports within.
 fn shadowed_by(a: &Flow, b: &Flow) -> bool {
     a.protocol == b.protocol
-        && a.from_zone == b.from_zone
-        && a.to_zone == b.to_zone
+        && a.from_end.zone == b.from_end.zone
+        && a.to_end.zone == b.to_end.zone
         && a.to_fqdns.is_empty()
         && b.to_fqdns.is_empty()
-        && within(&a.from_addresses, &b.from_addresses)
-        && within(&a.to_addresses, &b.to_addresses)
+        && within(&a.from_end.addresses, &b.from_end.addresses)
+        && within(&a.to_end.addresses, &b.to_end.addresses)
         && b.ports.covers(&a.ports)
 }
 
@@ -81,13 +81,13 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
     for (i, f) in flows.iter().enumerate() {
         if f.to_fqdns.is_empty() {
             groups
-                .entry((f.protocol, &f.from_zone, &f.to_zone))
+                .entry((f.protocol, &f.from_end.zone, &f.to_end.zone))
                 .or_default()
                 .push(i);
         }
     }
     for (i, a) in flows.iter().enumerate() {
-        let Some(group) = groups.get(&(a.protocol, &*a.from_zone, &*a.to_zone)) else {
+        let Some(group) = groups.get(&(a.protocol, &*a.from_end.zone, &*a.to_end.zone)) else {
             continue;
         };
         let broader = group
@@ -114,7 +114,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
     for f in flows.iter() {
         let internet = topo
             .zones
-            .get(&*f.from_zone)
+            .get(&*f.from_end.zone)
             .is_some_and(|z| z.default_route);
         if !internet {
             continue;
@@ -130,8 +130,8 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
                 "addition `{id}` opens {} {} from the internet zone `{}` to {}",
                 f.protocol,
                 f.ports,
-                f.from_zone,
-                crate::render::flows::end_label(&f.to, &f.to_interface)
+                f.from_end.zone,
+                crate::render::flows::end_label(&f.to, &f.to_end.interface)
             ))
             .hint("only the catalogue's internet-facing flows (users to the Gateway VIP) should come from the internet; put the source in its own zone if it is not the whole internet");
             out.push(match span {

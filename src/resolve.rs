@@ -10,13 +10,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use ipnet::IpNet;
 
 use crate::catalogue::{
     lookup, CatFlow, Catalogue, KindRef, ParamType, ParamValue, Platform, PortItem, Scope,
 };
 use crate::diag::Diagnostic;
-use crate::flow::{ser_ports, shared_key, Flow, FlowPart, Part, PortSet, Protocol};
+use crate::flow::{ser_ports, shared_key, Flow, FlowEnd, FlowPart, Part, PortSet, Protocol};
 use crate::topology::{Component, Topology};
 
 /// A catalogue flow the topology removed, with its reason.
@@ -57,12 +56,9 @@ struct End<'a> {
     /// `None` for an internet service the topology does not place.
     comp: Option<&'a Component>,
     name: Arc<str>,
-    kinds: Arc<[String]>,
-    iface: Option<Arc<str>>,
-    zone: Arc<str>,
-    addrs: Arc<[IpNet]>,
+    /// Kinds, zone, interface, addresses and site, as every flow of this end holds them.
+    end: Arc<FlowEnd>,
     fqdns: Vec<String>,
-    site: Option<Arc<str>>,
 }
 
 /// One shared copy of each name, zone and site, whichever end or flow uses it; and of each
@@ -81,10 +77,7 @@ type EndKey = (usize, Option<Arc<str>>);
 #[derive(Clone)]
 struct EndTexts {
     name: Arc<str>,
-    kinds: Arc<[String]>,
-    zone: Arc<str>,
-    addrs: Arc<[IpNet]>,
-    site: Option<Arc<str>>,
+    end: Arc<FlowEnd>,
 }
 
 impl Names {
@@ -116,9 +109,9 @@ type Key<'k> = (&'k str, Option<&'k str>, &'k str, Option<&'k str>, Protocol);
 fn flow_key(f: &Flow) -> Key<'_> {
     (
         &f.from,
-        f.from_interface.as_deref(),
+        f.from_end.interface.as_deref(),
         &f.to,
-        f.to_interface.as_deref(),
+        f.to_end.interface.as_deref(),
         f.protocol,
     )
 }
@@ -135,9 +128,9 @@ impl Merged {
         use std::hash::BuildHasher;
         let key: Key<'_> = (
             &s.name,
-            s.iface.as_deref(),
+            s.end.interface.as_deref(),
             &d.name,
-            d.iface.as_deref(),
+            d.end.interface.as_deref(),
             proto,
         );
         let slots = self.by_key.entry(self.hasher.hash_one(key)).or_default();
@@ -160,9 +153,9 @@ impl Merged {
         let mut flows = self.flows;
         let mut ranks = NameRanks::default();
         for f in &flows {
-            for n in [Some(&f.from), f.from_interface.as_ref(), Some(&f.to)]
+            for n in [Some(&f.from), f.from_end.interface.as_ref(), Some(&f.to)]
                 .into_iter()
-                .chain([f.to_interface.as_ref()])
+                .chain([f.to_end.interface.as_ref()])
                 .flatten()
             {
                 ranks.add(n);
@@ -180,9 +173,9 @@ impl Merged {
             .enumerate()
             .map(|(i, f)| {
                 (rank(Some(&f.from)) << 104)
-                    | (rank(f.from_interface.as_ref()) << 80)
+                    | (rank(f.from_end.interface.as_ref()) << 80)
                     | (rank(Some(&f.to)) << 56)
-                    | (rank(f.to_interface.as_ref()) << 32)
+                    | (rank(f.to_end.interface.as_ref()) << 32)
                     | (u128::from(f.protocol as u8) << 24)
                     | i as u128
             })
@@ -376,7 +369,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
         let mut by_site: HashMap<Option<&str>, Vec<usize>> = HashMap::default();
         if !cf.cross_site {
             for (i, d) in dests.iter().enumerate() {
-                by_site.entry(d.site.as_deref()).or_default().push(i);
+                by_site.entry(d.end.site.as_deref()).or_default().push(i);
             }
         }
         let no_site: &[usize] = by_site.get(&None).map_or(&[], Vec::as_slice);
@@ -384,7 +377,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
         let mut candidates: Vec<usize> = Vec::new();
         for s in sources.iter() {
             candidates.clear();
-            match s.site.as_deref() {
+            match s.end.site.as_deref() {
                 Some(site) if !cf.cross_site => {
                     let own = by_site.get(&Some(site)).map_or(&[][..], Vec::as_slice);
                     candidates.extend_from_slice(own);
@@ -549,20 +542,20 @@ fn binds(topo: &Topology, cf: &CatFlow, s: &End<'_>, d: &End<'_>) -> bool {
             if cf.from != cf.to {
                 return false;
             }
-            let lone_host = s.addrs == d.addrs
-                && s.addrs.len() == 1
-                && s.addrs[0].prefix_len() == s.addrs[0].max_prefix_len();
+            let (sa, da) = (&s.end.addresses, &d.end.addresses);
+            let lone_host =
+                sa == da && sa.len() == 1 && sa[0].prefix_len() == sa[0].max_prefix_len();
             if lone_host {
                 return false;
             }
         }
     }
     // Components in an internet zone are untrusted: only flows meant to face the internet.
-    if !cf.from_internet && topo.zone(&s.zone).default_route {
+    if !cf.from_internet && topo.zone(&s.end.zone).default_route {
         return false;
     }
     if !cf.cross_site {
-        if let (Some(a), Some(b)) = (&s.site, &d.site) {
+        if let (Some(a), Some(b)) = (&s.end.site, &d.end.site) {
             if a != b {
                 return false;
             }
@@ -604,17 +597,19 @@ fn ends<'a>(
                     out.push(End {
                         comp: None,
                         name: names.get(&kind.id),
-                        kinds: [kind.id.clone()].into(),
-                        iface: None,
-                        zone: names.get(&z.name),
-                        addrs: z
-                            .cidrs
-                            .iter()
-                            .filter(|c| c.prefix_len() == 0)
-                            .copied()
-                            .collect(),
+                        end: Arc::new(FlowEnd {
+                            kinds: [kind.id.clone()].into(),
+                            zone: names.get(&z.name),
+                            interface: None,
+                            addresses: z
+                                .cidrs
+                                .iter()
+                                .filter(|c| c.prefix_len() == 0)
+                                .copied()
+                                .collect(),
+                            site: None,
+                        }),
                         fqdns: kind.fqdns.clone(),
-                        site: None,
                     });
                 }
             }
@@ -686,10 +681,13 @@ fn end_of<'a>(
         let (zone, addrs) = topo.addresses(c, iface.as_deref());
         let made = EndTexts {
             name: names.get(&c.name),
-            kinds: c.kinds.as_slice().into(),
-            zone: names.get(&zone),
-            addrs: addrs.into(),
-            site: c.site.as_deref().map(|s| names.get(s)),
+            end: Arc::new(FlowEnd {
+                kinds: c.kinds.as_slice().into(),
+                zone: names.get(&zone),
+                interface: iface.clone(),
+                addresses: addrs.into(),
+                site: c.site.as_deref().map(|s| names.get(s)),
+            }),
         };
         names.ends.borrow_mut().insert(key, made.clone());
         made
@@ -697,12 +695,8 @@ fn end_of<'a>(
     End {
         comp: Some(c),
         name: shared.name,
-        kinds: shared.kinds,
-        iface,
-        zone: shared.zone,
-        addrs: shared.addrs,
+        end: shared.end,
         fqdns,
-        site: shared.site,
     }
 }
 
@@ -754,24 +748,16 @@ fn add(
         id: flow_id(s, d, proto),
         catalogue: part.catalogue.clone(),
         from: s.name.clone(),
-        from_kinds: s.kinds.clone(),
-        from_zone: s.zone.clone(),
-        from_interface: s.iface.clone(),
-        from_addresses: s.addrs.clone(),
+        from_end: s.end.clone(),
         to: d.name.clone(),
-        to_kinds: d.kinds.clone(),
-        to_zone: d.zone.clone(),
-        to_interface: d.iface.clone(),
-        to_addresses: d.addrs.clone(),
+        to_end: d.end.clone(),
         to_fqdns: Vec::new(),
         protocol: proto,
         ports: PortSet::new(),
         purpose: "".into(),
         source: "".into(),
         reason: None,
-        from_site: s.site.clone(),
-        to_site: d.site.clone(),
-        intra_zone: s.zone == d.zone,
+        intra_zone: s.end.zone == d.end.zone,
         parameters: Vec::new(),
         parts: Vec::new(),
     });
@@ -848,11 +834,11 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
 /// `<from>[.<interface>]-to-<to>[.<interface>]-<protocol>`, pieced together (a `format!`
 /// per new flow was a twelfth of resolving).
 fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
-    let len = |e: &End<'_>| e.name.len() + e.iface.as_ref().map_or(0, |i| i.len() + 1);
+    let len = |e: &End<'_>| e.name.len() + e.end.interface.as_ref().map_or(0, |i| i.len() + 1);
     let mut id = String::with_capacity(len(s) + len(d) + 12);
     for (e, sep) in [(s, "-to-"), (d, "-")] {
         id.push_str(&e.name);
-        if let Some(i) = &e.iface {
+        if let Some(i) = &e.end.interface {
             id.push('.');
             id.push_str(i);
         }

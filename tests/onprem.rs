@@ -32,9 +32,9 @@ fn find<'a>(flows: &'a [Flow], from: &str, to: &str, proto: Protocol) -> Option<
     let (t, ti) = split(to);
     flows.iter().find(|x| {
         *x.from == *f
-            && x.from_interface.as_deref() == fi.as_deref()
+            && x.from_end.interface.as_deref() == fi.as_deref()
             && *x.to == *t
-            && x.to_interface.as_deref() == ti.as_deref()
+            && x.to_end.interface.as_deref() == ti.as_deref()
             && x.protocol == proto
     })
 }
@@ -88,11 +88,14 @@ fn default_onprem_flows() {
 #[test]
 fn nothing_from_the_internet_but_the_gateway_vip() {
     let fl = load("");
-    let from_internet: Vec<&Flow> = fl.iter().filter(|f| &*f.from_zone == "internet").collect();
+    let from_internet: Vec<&Flow> = fl
+        .iter()
+        .filter(|f| &*f.from_end.zone == "internet")
+        .collect();
     assert!(!from_internet.is_empty());
     for f in from_internet {
         assert_eq!(
-            (&*f.to, f.to_interface.as_deref()),
+            (&*f.to, f.to_end.interface.as_deref()),
             ("netscaler", Some("vip")),
             "{}",
             f.id
@@ -126,7 +129,7 @@ fn no_legacy_or_wrong_rows_unless_asked() {
             );
         }
         assert!(!matches!(f.protocol, Protocol::Esp), "{}: ESP", f.id);
-        if f.to_kinds.iter().any(|k| k == "radius-server") {
+        if f.to_end.kinds.iter().any(|k| k == "radius-server") {
             assert_eq!(f.protocol, Udp, "{}: RADIUS over TCP", f.id);
         }
     }

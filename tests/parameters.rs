@@ -109,9 +109,9 @@ fn parts(text: &str) -> BTreeSet<Part> {
                 (
                     p.catalogue.to_string(),
                     f.from.to_string(),
-                    f.from_interface.as_deref().map(String::from),
+                    f.from_end.interface.as_deref().map(String::from),
                     f.to.to_string(),
-                    f.to_interface.as_deref().map(String::from),
+                    f.to_end.interface.as_deref().map(String::from),
                     f.protocol.to_string(),
                     p.ports.to_string(),
                 )

@@ -350,8 +350,8 @@ fn check(choices: &[u32]) {
 
     for f in r1.flows.iter() {
         for (zone, addrs, end) in [
-            (&f.from_zone, &f.from_addresses, "from"),
-            (&f.to_zone, &f.to_addresses, "to"),
+            (&f.from_end.zone, &f.from_end.addresses, "from"),
+            (&f.to_end.zone, &f.to_end.addresses, "to"),
         ] {
             let z = &topo.zones[&**zone];
             for a in addrs.iter() {
@@ -501,12 +501,12 @@ fn random_topologies_exercise_the_resolver() {
         ifaces += r
             .flows
             .iter()
-            .filter(|f| f.from_interface.is_some() || f.to_interface.is_some())
+            .filter(|f| f.from_end.interface.is_some() || f.to_end.interface.is_some())
             .count();
         v6 += r
             .flows
             .iter()
-            .filter(|f| f.to_addresses.iter().any(|a| a.addr().is_ipv6()))
+            .filter(|f| f.to_end.addresses.iter().any(|a| a.addr().is_ipv6()))
             .count();
         params += r.flows.iter().filter(|f| !f.parameters.is_empty()).count();
     }

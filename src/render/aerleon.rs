@@ -222,8 +222,12 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                 r.flow
             );
         }
-        let src = nets.add(end_name(&r.from, f.from_interface.as_deref()), &r.src, file)?;
-        let dst = nets.add(end_name(&r.to, f.to_interface.as_deref()), &r.dst, file)?;
+        let src = nets.add(
+            end_name(&r.from, f.from_end.interface.as_deref()),
+            &r.src,
+            file,
+        )?;
+        let dst = nets.add(end_name(&r.to, f.to_end.interface.as_deref()), &r.dst, file)?;
         let name = short_name(&r.flow);
         if let Some(other) = term_names.insert(name.clone(), r.flow.clone()) {
             bail!(

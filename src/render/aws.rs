@@ -155,8 +155,8 @@ fn port_pairs(f: &Flow) -> Vec<(Option<(i32, i32)>, String)> {
 fn rules(topo: &Topology, flows: &[Flow]) -> Result<BTreeMap<Key, Vec<String>>> {
     let mut out: BTreeMap<Key, Vec<String>> = BTreeMap::new();
     for f in flows {
-        let from_in = cloud::in_cloud(topo, &f.from_zone, Location::Aws);
-        let to_in = cloud::in_cloud(topo, &f.to_zone, Location::Aws);
+        let from_in = cloud::in_cloud(topo, &f.from_end.zone, Location::Aws);
+        let to_in = cloud::in_cloud(topo, &f.to_end.zone, Location::Aws);
         if !from_in && !to_in {
             continue;
         }
@@ -192,10 +192,14 @@ fn rules(topo: &Topology, flows: &[Flow]) -> Result<BTreeMap<Key, Vec<String>>> 
             }
         };
         if to_in {
-            add(&f.to, Dir::In, peers(from_in, &f.from, &f.from_addresses));
+            add(
+                &f.to,
+                Dir::In,
+                peers(from_in, &f.from, &f.from_end.addresses),
+            );
         }
         if from_in {
-            add(&f.from, Dir::Out, peers(to_in, &f.to, &f.to_addresses));
+            add(&f.from, Dir::Out, peers(to_in, &f.to, &f.to_end.addresses));
         }
     }
     Ok(out)

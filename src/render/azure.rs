@@ -116,11 +116,11 @@ fn rule(
     }
     p.insert(
         "sourceAddressPrefixes".into(),
-        json!(cloud::nets(&f.from_addresses, fam)),
+        json!(cloud::nets(&f.from_end.addresses, fam)),
     );
     p.insert(
         "destinationAddressPrefixes".into(),
-        json!(cloud::nets(&f.to_addresses, fam)),
+        json!(cloud::nets(&f.to_end.addresses, fam)),
     );
     p.insert("access".into(), json!("Allow"));
     p.insert("direction".into(), json!(dir));
@@ -156,8 +156,8 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         })
         .collect();
     for f in flows {
-        let from_in = cloud::in_cloud(topo, &f.from_zone, Location::Azure);
-        let to_in = cloud::in_cloud(topo, &f.to_zone, Location::Azure);
+        let from_in = cloud::in_cloud(topo, &f.from_end.zone, Location::Azure);
+        let to_in = cloud::in_cloud(topo, &f.to_end.zone, Location::Azure);
         if !from_in && !to_in {
             continue;
         }
@@ -169,20 +169,23 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         for fam in cloud::families(f) {
             let base = format!(
                 "{}-to-{}-{}{}",
-                label(&f.from, &f.from_interface),
-                label(&f.to, &f.to_interface),
+                label(&f.from, &f.from_end.interface),
+                label(&f.to, &f.to_end.interface),
                 f.protocol,
                 if fam == Family::V6 { "-v6" } else { "" }
             );
             if to_in {
-                let nsg = nsgs.iter_mut().find(|n| *n.zone == *f.to_zone).unwrap();
+                let nsg = nsgs.iter_mut().find(|n| *n.zone == *f.to_end.zone).unwrap();
                 let (n, mut p) = rule(name(&format!("in-{base}")), f, proto, "Inbound", fam);
                 let prio = FIRST_PRIORITY + nsg.inbound.len() as u32;
                 p.insert("priority".into(), json!(prio));
                 nsg.inbound.push(json!({ "name": n, "properties": p }));
             }
             if from_in {
-                let nsg = nsgs.iter_mut().find(|n| *n.zone == *f.from_zone).unwrap();
+                let nsg = nsgs
+                    .iter_mut()
+                    .find(|n| *n.zone == *f.from_end.zone)
+                    .unwrap();
                 let (n, mut p) = rule(name(&format!("out-{base}")), f, proto, "Outbound", fam);
                 let prio = FIRST_PRIORITY + nsg.outbound.len() as u32;
                 p.insert("priority".into(), json!(prio));

@@ -87,8 +87,8 @@ pub fn families(f: &Flow) -> Vec<Family> {
         .into_iter()
         .filter(|fam| {
             fam.carries(f.protocol)
-                && f.from_addresses.iter().any(|n| Family::of(n) == *fam)
-                && f.to_addresses.iter().any(|n| Family::of(n) == *fam)
+                && f.from_end.addresses.iter().any(|n| Family::of(n) == *fam)
+                && f.to_end.addresses.iter().any(|n| Family::of(n) == *fam)
         })
         .collect()
 }
@@ -99,8 +99,8 @@ pub fn families(f: &Flow) -> Vec<Family> {
 pub fn describe(f: &Flow) -> String {
     let mut s = format!(
         "{} to {} {} {}",
-        end_label(&f.from, &f.from_interface),
-        end_label(&f.to, &f.to_interface),
+        end_label(&f.from, &f.from_end.interface),
+        end_label(&f.to, &f.to_end.interface),
         f.protocol,
         if f.ports.is_empty() {
             "any".to_string()

@@ -122,10 +122,10 @@ impl minijinja::value::Object for Row {
         let f = &self.flows[self.i];
         Some(match key.as_str()? {
             "n" => Value::from(self.i + 1),
-            "from" => end_label(&f.from, &f.from_interface).into(),
-            "from_zone" => Value::from(f.from_zone.clone()),
-            "to" => end_label(&f.to, &f.to_interface).into(),
-            "to_zone" => Value::from(f.to_zone.clone()),
+            "from" => end_label(&f.from, &f.from_end.interface).into(),
+            "from_zone" => Value::from(f.from_end.zone.clone()),
+            "to" => end_label(&f.to, &f.to_end.interface).into(),
+            "to_zone" => Value::from(f.to_end.zone.clone()),
             "to_fqdns" => Value::from_serialize(&f.to_fqdns),
             "protocol" => Value::from_serialize(f.protocol),
             "ports" => f.ports.text().into(),
@@ -223,12 +223,12 @@ pub fn write_csv(res: &Resolution, w: &mut dyn Write) -> Result<()> {
             out,
             [
                 f.id.clone(),
-                f.from_zone.to_string(),
-                end_label(&f.from, &f.from_interface),
-                join_nets(&f.from_addresses),
-                f.to_zone.to_string(),
-                end_label(&f.to, &f.to_interface),
-                join_nets(&f.to_addresses),
+                f.from_end.zone.to_string(),
+                end_label(&f.from, &f.from_end.interface),
+                join_nets(&f.from_end.addresses),
+                f.to_end.zone.to_string(),
+                end_label(&f.to, &f.to_end.interface),
+                join_nets(&f.to_end.addresses),
                 f.to_fqdns.join(" "),
                 f.protocol.to_string(),
                 f.ports.text(),
@@ -305,10 +305,14 @@ pub fn table(res: &Resolution) -> String {
                     (i + 1).to_string(),
                     format!(
                         "{} ({})",
-                        end_label(&f.from, &f.from_interface),
-                        f.from_zone
+                        end_label(&f.from, &f.from_end.interface),
+                        f.from_end.zone
                     ),
-                    format!("{} ({})", end_label(&f.to, &f.to_interface), f.to_zone),
+                    format!(
+                        "{} ({})",
+                        end_label(&f.to, &f.to_end.interface),
+                        f.to_end.zone
+                    ),
                     f.protocol.to_string(),
                     f.ports.to_string(),
                     purpose,

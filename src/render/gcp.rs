@@ -194,12 +194,12 @@ impl Firewalls {
             way,
             "-",
             &f.from,
-            dot(&f.from_interface),
-            f.from_interface.as_deref().unwrap_or(""),
+            dot(&f.from_end.interface),
+            f.from_end.interface.as_deref().unwrap_or(""),
             "-to-",
             &f.to,
-            dot(&f.to_interface),
-            f.to_interface.as_deref().unwrap_or(""),
+            dot(&f.to_end.interface),
+            f.to_end.interface.as_deref().unwrap_or(""),
             "-",
             f.protocol.name(),
             v6(fam),
@@ -228,7 +228,7 @@ impl Firewalls {
                 let mut r = rule("INGRESS", vec![self.tag(&f.to)]);
                 match fam {
                     None => r.source_tags = Some([self.tag(&f.from)]),
-                    Some(fam) => r.source_ranges = Some(self.ranges(&f.from_addresses, fam)),
+                    Some(fam) => r.source_ranges = Some(self.ranges(&f.from_end.addresses, fam)),
                 }
                 r.allowed = allowed(f);
                 r
@@ -236,7 +236,7 @@ impl Firewalls {
             Spec::Out(i, fam) => {
                 let f = &self.flows[i as usize];
                 let mut r = rule("EGRESS", vec![self.tag(&f.from)]);
-                r.destination_ranges = Some(self.ranges(&f.to_addresses, fam));
+                r.destination_ranges = Some(self.ranges(&f.to_end.addresses, fam));
                 r.allowed = allowed(f);
                 r
             }
@@ -360,8 +360,8 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
             .or_insert_with(|| cloud::nets(addrs, fam).into());
     };
     for (i, f) in flows.iter().enumerate() {
-        let from_in = cloud::in_cloud(topo, &f.from_zone, Location::Gcp);
-        let to_in = cloud::in_cloud(topo, &f.to_zone, Location::Gcp);
+        let from_in = cloud::in_cloud(topo, &f.from_end.zone, Location::Gcp);
+        let to_in = cloud::in_cloud(topo, &f.to_end.zone, Location::Gcp);
         if !from_in && !to_in {
             continue;
         }
@@ -374,14 +374,14 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
             } else {
                 for &fam in &fams {
                     fws.specs.push(Spec::In(i, Some(fam)));
-                    ranges(&f.from_addresses, fam);
+                    ranges(&f.from_end.addresses, fam);
                 }
             }
         }
         if from_in {
             for &fam in &fams {
                 fws.specs.push(Spec::Out(i, fam));
-                ranges(&f.to_addresses, fam);
+                ranges(&f.to_end.addresses, fam);
             }
         }
     }

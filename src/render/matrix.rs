@@ -98,8 +98,8 @@ fn graph(topo: &Topology, flows: &[Flow]) -> Graph {
     };
     let mut by_pair: HashMap<(usize, usize), Vec<String>> = HashMap::default();
     for f in flows {
-        let a = node(&f.from, &f.from_interface, &f.from_zone);
-        let b = node(&f.to, &f.to_interface, &f.to_zone);
+        let a = node(&f.from, &f.from_end.interface, &f.from_end.zone);
+        let b = node(&f.to, &f.to_end.interface, &f.to_end.zone);
         let label = proto_ports(f);
         let v = by_pair.entry((a, b)).or_default();
         if !v.contains(&label) {
@@ -163,7 +163,7 @@ impl NetTexts {
     fn of(flows: &[Flow]) -> NetTexts {
         let mut t = NetTexts::default();
         for f in flows {
-            for nets in [&f.from_addresses, &f.to_addresses] {
+            for nets in [&f.from_end.addresses, &f.to_end.addresses] {
                 t.0.entry(shared_key(nets))
                     .or_insert_with(|| join_nets(nets).into());
             }
@@ -191,7 +191,7 @@ fn end_value(name: &Arc<str>, iface: &Option<Arc<str>>) -> minijinja::Value {
 /// copied, and short ones need no allocation.
 fn row(i: usize, f: &Flow, nets: &NetTexts) -> [minijinja::Value; 11] {
     use minijinja::Value;
-    let dst = nets.get(&f.to_addresses);
+    let dst = nets.get(&f.to_end.addresses);
     let dst = if f.to_fqdns.is_empty() {
         Value::from(dst)
     } else {
@@ -199,11 +199,11 @@ fn row(i: usize, f: &Flow, nets: &NetTexts) -> [minijinja::Value; 11] {
     };
     [
         (i + 1).to_string().into(),
-        Value::from(f.from_zone.clone()),
-        end_value(&f.from, &f.from_interface),
-        Value::from(nets.get(&f.from_addresses)),
-        Value::from(f.to_zone.clone()),
-        end_value(&f.to, &f.to_interface),
+        Value::from(f.from_end.zone.clone()),
+        end_value(&f.from, &f.from_end.interface),
+        Value::from(nets.get(&f.from_end.addresses)),
+        Value::from(f.to_end.zone.clone()),
+        end_value(&f.to, &f.to_end.interface),
         dst,
         proto_ports(f).into(),
         Value::from(f.purpose.clone()),

@@ -174,8 +174,8 @@ fn model(ctx: &Ctx<'_>) -> Model {
                 continue;
             }
             let (src, dst) = (
-                sets_of.nets(&f.from_addresses, fam),
-                sets_of.nets(&f.to_addresses, fam),
+                sets_of.nets(&f.from_end.addresses, fam),
+                sets_of.nets(&f.to_end.addresses, fam),
             );
             if src.is_empty() || dst.is_empty() {
                 continue;
@@ -281,9 +281,13 @@ impl<'t> SetIndex<'t> {
         nets: &Arc<[IpNet]>,
     ) -> Arc<str> {
         let (comp, zone, iface) = if source {
-            (&flow.from, &flow.from_zone, flow.from_interface.as_ref())
+            (
+                &flow.from,
+                &flow.from_end.zone,
+                flow.from_end.interface.as_ref(),
+            )
         } else {
-            (&flow.to, &flow.to_zone, flow.to_interface.as_ref())
+            (&flow.to, &flow.to_end.zone, flow.to_end.interface.as_ref())
         };
         let key = (shared_key(comp), iface.map_or(0, shared_key), fam);
         if let Some((_, name)) = self
@@ -369,11 +373,11 @@ pub fn summary(f: &Flow) -> Vec<String> {
         ": ",
         &f.from,
         " (",
-        &f.from_zone,
+        &f.from_end.zone,
         ") -> ",
         &f.to,
         " (",
-        &f.to_zone,
+        &f.to_end.zone,
         "), ",
         f.protocol.name(),
     ]);
