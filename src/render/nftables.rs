@@ -271,19 +271,22 @@ struct ConcatSet {
     family: Family,
     /// The networks of the set's chain and family, which its elements name by index.
     nets: Arc<Vec<IpNet>>,
+    /// The set's elements, block after block. Kept as networks and ports and written as text
+    /// when the template reaches them: as text, the elements of 10,000 flows were a fifth of
+    /// the target's memory.
+    elements: Vec<Element>,
     blocks: Vec<Block>,
-    elements: usize,
+    /// Notes after a block's summary, by block index in order: pairs whose ports an earlier
+    /// flow has in the set (rare, so not a list in every block).
+    notes: Vec<(u32, String)>,
 }
 
-/// One flow's elements in a set. Kept as networks and ports and written as text when the
-/// template reaches them: as text, the elements of 10,000 flows were a fifth of the target's
-/// memory.
+/// One flow's elements in a set.
 struct Block {
     /// The flow, by index into the model's flows.
-    flow: usize,
-    /// Notes after the flow's summary: pairs whose ports an earlier flow has in the set.
-    notes: Vec<String>,
-    elements: Vec<Element>,
+    flow: u32,
+    /// Where its elements end in the set's elements (they start where the block before ends).
+    end: u32,
 }
 
 /// A source and destination network (by index into the set's networks) and, for a protocol
@@ -298,8 +301,8 @@ struct Element {
 /// (most pairs are in one flow), or the union at this index of several flows' ports.
 #[derive(Clone, Copy)]
 enum Have {
-    Flow(usize),
-    Union(usize),
+    Flow(u32),
+    Union(u32),
 }
 
 /// `10.0.0.5 . 10.1.0.0/24 . tcp`: the start of an element and of a note on one.
@@ -357,6 +360,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                 |i: usize| PortSet::from_ranges(m.flows[i].ports.ranges().iter().copied());
             for r in &fr {
                 let f = m.flow(r);
+                let flow = r.flow as u32;
                 let ports = f.protocol.has_ports();
                 let want = ports_of(r.flow);
                 for s in r.src_nets.iter() {
@@ -368,8 +372,8 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                         // first element, so a flow's block stays in one set.
                         let shard = match current.get(&layer) {
                             Some(&i)
-                                if sets[i].elements < SHARD_MAX
-                                    || sets[i].blocks.last().is_some_and(|b| b.flow == r.flow) =>
+                                if sets[i].elements.len() < SHARD_MAX
+                                    || sets[i].blocks.last().is_some_and(|b| b.flow == flow) =>
                             {
                                 None
                             }
@@ -389,65 +393,58 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                             current.insert(layer, sets.len() - 1);
                         }
                         let idx = current[&layer];
-                        let (elements, note): (Vec<Element>, _) = if ports {
+                        let set = &mut sets[idx];
+                        let note = if ports {
                             let fresh = match covered.get(&(si, di, f.protocol)).copied() {
                                 None => {
-                                    covered.insert((si, di, f.protocol), Have::Flow(r.flow));
+                                    covered.insert((si, di, f.protocol), Have::Flow(flow));
                                     want.clone()
                                 }
                                 Some(Have::Flow(i)) => {
-                                    let have = ports_of(i);
+                                    let have = ports_of(i as usize);
                                     let fresh = want.minus(&have);
                                     unions.push(have.union(&want));
-                                    let u = Have::Union(unions.len() - 1);
+                                    let u = Have::Union((unions.len() - 1) as u32);
                                     covered.insert((si, di, f.protocol), u);
                                     fresh
                                 }
                                 Some(Have::Union(u)) => {
+                                    let u = u as usize;
                                     let fresh = want.minus(&unions[u]);
                                     unions[u] = unions[u].union(&want);
                                     fresh
                                 }
                             };
                             let skipped = want.count() - fresh.count();
-                            let elements = fresh
-                                .ranges()
-                                .iter()
-                                .map(|&p| Element {
-                                    src: si,
-                                    dst: di,
-                                    ports: Some(p),
-                                })
-                                .collect();
-                            let note = (skipped > 0).then(|| {
+                            let elements = fresh.ranges().iter().map(|&p| Element {
+                                src: si,
+                                dst: di,
+                                ports: Some(p),
+                            });
+                            set.elements.extend(elements);
+                            (skipped > 0).then(|| {
                                 let pair = pair_text(s, d, &proto_name(f.protocol));
                                 format!("{pair}: {skipped} of these ports are already in this set for an earlier flow")
-                            });
-                            (elements, note)
+                            })
                         } else if present.insert((si, di, f.protocol)) {
-                            let one = Element {
+                            set.elements.push(Element {
                                 src: si,
                                 dst: di,
                                 ports: None,
-                            };
-                            (vec![one], None)
+                            });
+                            None
                         } else {
                             let pair = pair_text(s, d, &proto_name(f.protocol));
-                            let note = format!("{pair}: already in this set for an earlier flow");
-                            (Vec::new(), Some(note))
+                            Some(format!("{pair}: already in this set for an earlier flow"))
                         };
-                        let set = &mut sets[idx];
-                        if set.blocks.last().is_none_or(|b| b.flow != r.flow) {
-                            set.blocks.push(Block {
-                                flow: r.flow,
-                                notes: Vec::new(),
-                                elements: Vec::new(),
-                            });
+                        let end = set.elements.len() as u32;
+                        match set.blocks.last_mut() {
+                            Some(b) if b.flow == flow => b.end = end,
+                            _ => set.blocks.push(Block { flow, end }),
                         }
-                        let block = set.blocks.last_mut().expect("pushed above");
-                        block.notes.extend(note);
-                        set.elements += elements.len();
-                        block.elements.extend(elements);
+                        if let Some(note) = note {
+                            set.notes.push(((set.blocks.len() - 1) as u32, note));
+                        }
                     }
                 }
             }
@@ -467,7 +464,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                     comment: format!("flows in set {}", set.name),
                     notes: vec![format!(
                         "{} elements of {} flows: set {}",
-                        set.elements,
+                        set.elements.len(),
                         set.blocks.len(),
                         set.name
                     )],
@@ -477,17 +474,14 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         }
         chains.push(chain_ctx(c, minijinja::Value::from(rules)));
     }
-    let sets: Vec<(ConcatSet, Arc<Vec<Block>>)> = sets
-        .into_iter()
-        .map(|mut s| {
-            let blocks = Arc::new(std::mem::take(&mut s.blocks));
-            (s, blocks)
-        })
-        .collect();
+    let sets: Vec<Arc<ConcatSet>> = sets.into_iter().map(Arc::new).collect();
     let model = shared.clone();
-    let sets = super::lazy_view(Arc::new(sets), move |_, (s, blocks)| {
-        let (model, nets) = (model.clone(), s.nets.clone());
-        let blocks = super::lazy_view(blocks.clone(), move |_, b| block_value(&model.0, &nets, b));
+    let sets = super::lazy_view(Arc::new(sets), move |_, s| {
+        let (model, set) = (model.clone(), s.clone());
+        let blocks = (0..s.blocks.len()).collect::<Vec<usize>>();
+        let blocks = super::lazy_view(Arc::new(blocks), move |_, &k| {
+            block_value(&model.0, &set, k)
+        });
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
             ty: &s.ty,
@@ -501,16 +495,24 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
 
 /// A block as the template reads it: the flow's summary and the block's notes, then its
 /// elements as text.
-fn block_value(m: &Model, nets: &[IpNet], b: &Block) -> minijinja::Value {
-    let f = &m.flows[b.flow];
+fn block_value(m: &Model, set: &ConcatSet, k: usize) -> minijinja::Value {
+    let b = &set.blocks[k];
+    let f = &m.flows[b.flow as usize];
     // Endpoints, ports and domains; purposes and sources are in the flow matrix under the same
     // flow id (all of them here cost a third of the load time at 100k flows).
     let mut notes = netfilter::summary(f);
-    notes.extend(b.notes.iter().cloned());
+    let first = set.notes.partition_point(|(j, _)| (*j as usize) < k);
+    notes.extend(
+        set.notes[first..]
+            .iter()
+            .take_while(|(j, _)| *j as usize == k)
+            .map(|(_, n)| n.clone()),
+    );
     let proto = proto_name(f.protocol);
     let comment = super::nft_str(&f.id);
-    let elements = b
-        .elements
+    let start = k.checked_sub(1).map_or(0, |p| set.blocks[p].end as usize);
+    let nets = &set.nets;
+    let elements = set.elements[start..b.end as usize]
         .iter()
         .map(|e| {
             let pair = pair_text(&nets[e.src as usize], &nets[e.dst as usize], &proto);
@@ -550,8 +552,9 @@ fn new_set(
         ports,
         family: fam,
         nets: Arc::default(),
+        elements: Vec::new(),
         blocks: Vec::new(),
-        elements: 0,
+        notes: Vec::new(),
     }
 }
 
