@@ -371,45 +371,63 @@ pub struct FlowEnd {
 
 impl Serialize for Flow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        struct Nets<'a>(&'a [IpNet]);
-        impl Serialize for Nets<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                ser_nets(self.0, s)
-            }
-        }
-        struct Ports<'a>(&'a PortSet);
-        impl Serialize for Ports<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                ser_ports(self.0, s)
-            }
+        /// The contract's flat fields, borrowed.
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            id: &'a str,
+            catalogue: &'a str,
+            from: &'a str,
+            from_kinds: &'a [String],
+            from_zone: &'a str,
+            from_interface: Option<&'a str>,
+            #[serde(serialize_with = "ser_nets")]
+            from_addresses: &'a [IpNet],
+            to: &'a str,
+            to_kinds: &'a [String],
+            to_zone: &'a str,
+            to_interface: Option<&'a str>,
+            #[serde(serialize_with = "ser_nets")]
+            to_addresses: &'a [IpNet],
+            to_fqdns: &'a [String],
+            protocol: Protocol,
+            #[serde(serialize_with = "ser_ports")]
+            ports: &'a PortSet,
+            purpose: &'a str,
+            source: &'a str,
+            reason: Option<&'a str>,
+            from_site: Option<&'a str>,
+            to_site: Option<&'a str>,
+            intra_zone: bool,
+            parameters: &'a [String],
+            parts: &'a [FlowPart],
         }
         let (from, to) = (&*self.from_end, &*self.to_end);
-        let mut st = s.serialize_struct("Flow", 23)?;
-        st.serialize_field("id", &self.id)?;
-        st.serialize_field("catalogue", &self.catalogue)?;
-        st.serialize_field("from", &self.from)?;
-        st.serialize_field("from_kinds", &from.kinds)?;
-        st.serialize_field("from_zone", &from.zone)?;
-        st.serialize_field("from_interface", &from.interface)?;
-        st.serialize_field("from_addresses", &Nets(&from.addresses))?;
-        st.serialize_field("to", &self.to)?;
-        st.serialize_field("to_kinds", &to.kinds)?;
-        st.serialize_field("to_zone", &to.zone)?;
-        st.serialize_field("to_interface", &to.interface)?;
-        st.serialize_field("to_addresses", &Nets(&to.addresses))?;
-        st.serialize_field("to_fqdns", &self.to_fqdns)?;
-        st.serialize_field("protocol", &self.protocol)?;
-        st.serialize_field("ports", &Ports(&self.ports))?;
-        st.serialize_field("purpose", &self.purpose)?;
-        st.serialize_field("source", &self.source)?;
-        st.serialize_field("reason", &self.reason)?;
-        st.serialize_field("from_site", &from.site)?;
-        st.serialize_field("to_site", &to.site)?;
-        st.serialize_field("intra_zone", &self.intra_zone)?;
-        st.serialize_field("parameters", &self.parameters)?;
-        st.serialize_field("parts", &self.parts)?;
-        st.end()
+        Flat {
+            id: &self.id,
+            catalogue: &self.catalogue,
+            from: &self.from,
+            from_kinds: &from.kinds,
+            from_zone: &from.zone,
+            from_interface: from.interface.as_deref(),
+            from_addresses: &from.addresses,
+            to: &self.to,
+            to_kinds: &to.kinds,
+            to_zone: &to.zone,
+            to_interface: to.interface.as_deref(),
+            to_addresses: &to.addresses,
+            to_fqdns: &self.to_fqdns,
+            protocol: self.protocol,
+            ports: &self.ports,
+            purpose: &self.purpose,
+            source: &self.source,
+            reason: self.reason.as_deref(),
+            from_site: from.site.as_deref(),
+            to_site: to.site.as_deref(),
+            intra_zone: self.intra_zone,
+            parameters: &self.parameters,
+            parts: &self.parts,
+        }
+        .serialize(s)
     }
 }
 

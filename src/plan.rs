@@ -230,13 +230,23 @@ impl<'a> HostIndex<'a> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_host_index_plans_as_plan_does() {
-        for t in [
+    /// Two examples planned from every perspective: one with interfaces, one whose hosts are
+    /// each other's peers.
+    fn examples() -> impl Iterator<Item = (&'static str, crate::Loaded)> {
+        [
             "topologies/onprem-cvad.toml",
             "tests/fixtures/netfilter-lab.toml",
-        ] {
+        ]
+        .into_iter()
+        .map(|t| {
             let loaded = crate::load(std::path::Path::new(t), None).expect("example loads");
+            (t, loaded)
+        })
+    }
+
+    #[test]
+    fn the_host_index_plans_as_plan_does() {
+        for (t, loaded) in examples() {
             let res = &loaded.resolution;
             let index = HostIndex::new(res);
             for name in loaded.topology.components.keys() {
@@ -248,11 +258,7 @@ mod tests {
 
     #[test]
     fn selected_flows_are_the_plans_rules() {
-        for t in [
-            "topologies/onprem-cvad.toml",
-            "tests/fixtures/netfilter-lab.toml",
-        ] {
-            let loaded = crate::load(std::path::Path::new(t), None).expect("example loads");
+        for (t, loaded) in examples() {
             let res = &loaded.resolution;
             let mut perspectives = vec![Perspective::Zone];
             perspectives.extend(
