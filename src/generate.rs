@@ -152,9 +152,10 @@ pub struct Target {
     pub host_aware: bool,
     /// Renders from the netfilter model ([`Shared::netfilter`]).
     pub netfilter: bool,
-    /// Rough relative rendering time on a large topology: with more targets than cores, the
-    /// costliest start first so no core is left with a long one at the end (order of the
-    /// files and of the warnings does not depend on it).
+    /// Relative rendering time on a large topology (tenths of a second for the 100,000-flow
+    /// benchmark, BENCHMARKS.md): with more targets than cores, the costliest start first so no
+    /// core is left with a long one at the end (order of the files and of the warnings does not
+    /// depend on it).
     pub cost: u8,
     pub render: fn(&Ctx<'_>) -> Result<Vec<OutFile>>,
 }
@@ -176,7 +177,7 @@ pub const TARGETS: &[Target] = &[
         // One script per Windows component already; `--host` narrows to one of them.
         host_aware: false,
         netfilter: false,
-        cost: 3,
+        cost: 5,
         render: crate::render::windows::render,
     },
     Target {
@@ -192,7 +193,7 @@ pub const TARGETS: &[Target] = &[
         about: "iptables-restore files, <topology>.rules (IPv4) and .rules6 (IPv6), in own chains",
         host_aware: true,
         netfilter: true,
-        cost: 2,
+        cost: 3,
         render: crate::render::iptables::render,
     },
     Target {
@@ -216,7 +217,7 @@ pub const TARGETS: &[Target] = &[
         about: "<topology>.gcp.json: compute#firewall resources for the gcp zones' network",
         host_aware: false,
         netfilter: false,
-        cost: 3,
+        cost: 6,
         render: crate::render::gcp::render,
     },
     Target {
@@ -224,7 +225,7 @@ pub const TARGETS: &[Target] = &[
         about: "change-request attachment: <topology>.md (Mermaid diagram), .csv and .html (SVG)",
         host_aware: false,
         netfilter: false,
-        cost: 5,
+        cost: 11,
         render: crate::render::matrix::render,
     },
     Target {
@@ -232,7 +233,7 @@ pub const TARGETS: &[Target] = &[
         about: "Aerleon policy and definitions under <topology>.aerleon/ for aclgen",
         host_aware: false,
         netfilter: false,
-        cost: 3,
+        cost: 5,
         render: crate::render::aerleon::render,
     },
 ];
