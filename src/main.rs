@@ -5,6 +5,19 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use ctxfw::render::nftables::Layout;
+
+use ctxfw::catalogue::Catalogue;
+use ctxfw::diag::Invalid;
+use ctxfw::exit;
+use ctxfw::render::{self, Renderer};
+
 // mimalloc's own entry point, in the library the `mimalloc` crate links (its Rust binding
 // declares it only behind a feature that needs one more crate).
 extern "C" {
@@ -20,19 +33,6 @@ fn load(file: &std::path::Path, cat_dir: Option<&std::path::Path>) -> Result<ctx
     let release = || unsafe { mi_collect(true) };
     Ok(ctxfw::load_then(file, cat_dir, &release)?)
 }
-
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
-use ctxfw::render::nftables::Layout;
-
-use ctxfw::catalogue::Catalogue;
-use ctxfw::diag::Invalid;
-use ctxfw::exit;
-use ctxfw::render::{self, Renderer};
 
 #[derive(Parser)]
 #[command(
