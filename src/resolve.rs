@@ -96,11 +96,17 @@ impl Names {
 /// owned key per binding (cloning four names on every one of ~240,000 bindings was a tenth of a
 /// 10,000-flow run); sorted by those fields at the end, the order the output has always had.
 #[derive(Default)]
-struct Merged {
+struct Merged<H = foldhash::fast::RandomState> {
     flows: Vec<Flow>,
-    by_key: HashMap<u64, Vec<usize>>,
-    hasher: foldhash::fast::RandomState,
+    /// The newest flow of each key hash; `next` chains a flow to the one before it with the
+    /// same hash (hashes rarely collide: a list per hash was a small allocation per flow).
+    by_key: HashMap<u64, u32>,
+    next: Vec<u32>,
+    hasher: H,
 }
+
+/// The end of a chain in [`Merged::next`].
+const NO_FLOW: u32 = u32::MAX;
 
 /// What merges flows: source, source interface, destination, destination interface,
 /// protocol; also their output order.
@@ -116,7 +122,7 @@ fn flow_key(f: &Flow) -> Key<'_> {
     )
 }
 
-impl Merged {
+impl<H: std::hash::BuildHasher> Merged<H> {
     /// The merged flow of these endpoints and protocol, made by `new` the first time.
     fn entry(
         &mut self,
@@ -125,7 +131,6 @@ impl Merged {
         proto: Protocol,
         new: impl FnOnce() -> Flow,
     ) -> &mut Flow {
-        use std::hash::BuildHasher;
         let key: Key<'_> = (
             &s.name,
             s.end.interface.as_deref(),
@@ -133,16 +138,20 @@ impl Merged {
             d.end.interface.as_deref(),
             proto,
         );
-        let slots = self.by_key.entry(self.hasher.hash_one(key)).or_default();
-        let found = slots
-            .iter()
-            .copied()
-            .find(|&i| flow_key(&self.flows[i]) == key);
-        let i = found.unwrap_or_else(|| {
-            self.flows.push(new());
-            slots.push(self.flows.len() - 1);
-            self.flows.len() - 1
-        });
+        let hash = self.hasher.hash_one(key);
+        let mut at = self.by_key.get(&hash).copied().unwrap_or(NO_FLOW);
+        while at != NO_FLOW {
+            let i = at as usize;
+            if flow_key(&self.flows[i]) == key {
+                return &mut self.flows[i];
+            }
+            at = self.next[i];
+        }
+        // Flows are bounded by MAX_BINDINGS, far below u32::MAX.
+        let i = self.flows.len();
+        self.flows.push(new());
+        let before = self.by_key.insert(hash, i as u32);
+        self.next.push(before.unwrap_or(NO_FLOW));
         &mut self.flows[i]
     }
 
@@ -850,7 +859,91 @@ fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::permute;
+    use super::*;
+
+    /// Hashes every key alike, so every flow shares one chain.
+    #[derive(Default)]
+    struct Colliding;
+
+    impl std::hash::BuildHasher for Colliding {
+        type Hasher = Constant;
+        fn build_hasher(&self) -> Constant {
+            Constant
+        }
+    }
+
+    struct Constant;
+
+    impl std::hash::Hasher for Constant {
+        fn finish(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn flows_whose_keys_hash_alike_stay_apart_and_merge_with_their_own() {
+        let end = |name: &str, iface: Option<&str>| End {
+            comp: None,
+            name: name.into(),
+            end: Arc::new(FlowEnd {
+                kinds: Vec::new().into(),
+                zone: "z".into(),
+                interface: iface.map(Into::into),
+                addresses: Vec::new().into(),
+                site: None,
+            }),
+            fqdns: Vec::new(),
+        };
+        let ends = [
+            end("a", None),
+            end("b", None),
+            end("a", Some("vip")),
+            end("b", Some("vip")),
+        ];
+        let mut merged: Merged<Colliding> = Merged::default();
+        let mut made = 0;
+        // Every pair on two protocols, twice: the second round finds the first round's flows.
+        for round in 0..2 {
+            for s in &ends {
+                for d in &ends {
+                    for proto in [Protocol::Tcp, Protocol::Udp] {
+                        let f = merged.entry(s, d, proto, || {
+                            made += 1;
+                            Flow {
+                                id: String::new(),
+                                catalogue: "c".into(),
+                                from: s.name.clone(),
+                                from_end: s.end.clone(),
+                                to: d.name.clone(),
+                                to_end: d.end.clone(),
+                                to_fqdns: Vec::new(),
+                                protocol: proto,
+                                ports: PortSet::new(),
+                                purpose: "".into(),
+                                source: "".into(),
+                                reason: None,
+                                intra_zone: false,
+                                parameters: Vec::new(),
+                                parts: Vec::new(),
+                            }
+                        });
+                        let key = (
+                            &*s.name,
+                            s.end.interface.as_deref(),
+                            &*d.name,
+                            d.end.interface.as_deref(),
+                            proto,
+                        );
+                        assert_eq!(flow_key(f), key, "round {round}");
+                    }
+                }
+            }
+        }
+        assert_eq!(made, 32, "one flow per pair and protocol");
+        assert_eq!(merged.flows.len(), 32);
+        assert_eq!(merged.by_key.len(), 1, "all in one chain");
+    }
 
     /// Every permutation of up to six items, each against a plain indexed copy.
     #[test]
