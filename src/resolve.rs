@@ -745,17 +745,11 @@ fn ports_of(
     (PortSet::from_ranges(ranges), missing)
 }
 
-fn add(
-    merged: &mut Merged,
-    s: &End<'_>,
-    d: &End<'_>,
-    proto: Protocol,
-    part: FlowPart,
-    params: &[&str],
-) {
-    let flow = merged.entry(s, d, proto, || Flow {
+/// A merged flow as its first binding makes it: its ends and protocol, no part merged yet.
+fn new_flow(s: &End<'_>, d: &End<'_>, proto: Protocol, catalogue: &Arc<str>) -> Flow {
+    Flow {
         id: flow_id(s, d, proto),
-        catalogue: part.catalogue.clone(),
+        catalogue: catalogue.clone(),
         from: s.name.clone(),
         from_end: s.end.clone(),
         to: d.name.clone(),
@@ -769,7 +763,18 @@ fn add(
         intra_zone: s.end.zone == d.end.zone,
         parameters: Vec::new(),
         parts: Vec::new(),
-    });
+    }
+}
+
+fn add(
+    merged: &mut Merged,
+    s: &End<'_>,
+    d: &End<'_>,
+    proto: Protocol,
+    part: FlowPart,
+    params: &[&str],
+) {
+    let flow = merged.entry(s, d, proto, || new_flow(s, d, proto, &part.catalogue));
     for f in &d.fqdns {
         if !flow.to_fqdns.contains(f) {
             flow.to_fqdns.push(f.clone());
@@ -910,23 +915,7 @@ mod tests {
                     for proto in [Protocol::Tcp, Protocol::Udp] {
                         let f = merged.entry(s, d, proto, || {
                             made += 1;
-                            Flow {
-                                id: String::new(),
-                                catalogue: "c".into(),
-                                from: s.name.clone(),
-                                from_end: s.end.clone(),
-                                to: d.name.clone(),
-                                to_end: d.end.clone(),
-                                to_fqdns: Vec::new(),
-                                protocol: proto,
-                                ports: PortSet::new(),
-                                purpose: "".into(),
-                                source: "".into(),
-                                reason: None,
-                                intra_zone: false,
-                                parameters: Vec::new(),
-                                parts: Vec::new(),
-                            }
+                            new_flow(s, d, proto, &"c".into())
                         });
                         let key = (
                             &*s.name,
