@@ -28,6 +28,7 @@ use crate::topology::{Location, Topology};
 use crate::HashMap;
 
 use super::cloud::{self, Family};
+use super::flows::end_label;
 
 pub const MAX_NAME: usize = 63;
 pub const MAX_DESCRIPTION: usize = 2048;
@@ -187,19 +188,14 @@ impl Firewalls {
         };
         let f = &self.flows[i as usize];
         // `rfc1035` turns the `.` before an interface into `-`, as every other character.
-        let dot = |iface: &Option<Arc<str>>| if iface.is_some() { "." } else { "" };
         rfc1035(&super::concat(&[
             &self.topology,
             "-",
             way,
             "-",
-            &f.from,
-            dot(&f.from_end.interface),
-            f.from_end.interface.as_deref().unwrap_or(""),
+            &end_label(&f.from, &f.from_end.interface),
             "-to-",
-            &f.to,
-            dot(&f.to_end.interface),
-            f.to_end.interface.as_deref().unwrap_or(""),
+            &end_label(&f.to, &f.to_end.interface),
             "-",
             f.protocol.name(),
             v6(fam),
