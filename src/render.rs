@@ -346,6 +346,13 @@ pub fn lazy_shared<T: Send + Sync + 'static>(
     })
 }
 
+/// A template list of `len` items, item `i` made by `view(i)` when the template reaches it: for
+/// items that are positions in a structure the view keeps a share of.
+pub fn lazy_indexed(len: usize, view: impl Fn(usize) -> Value + Send + Sync + 'static) -> Value {
+    // A list of `()` is its length alone: no allocation for the items.
+    lazy_shared(Arc::new(vec![(); len]), move |_, i| view(i))
+}
+
 /// `items` as a template list of maps whose fields are serialised only when a template reads
 /// them: `flows.md` reads six fields of a flow, and serialising every flow whole (its parts,
 /// addresses and kinds) took 40% of that template's time.

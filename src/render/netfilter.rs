@@ -69,7 +69,6 @@ pub struct FwRule {
     /// The rule's flow, by index into [`Model::flows`].
     pub flow: usize,
     pub family: Family,
-    pub direction: Direction,
     pub src_set: Arc<str>,
     pub dst_set: Arc<str>,
     /// Shared by the rules with the same addresses (formatted once).
@@ -189,7 +188,6 @@ fn model(ctx: &Ctx<'_>) -> Model {
             chain.rules.push(FwRule {
                 flow: i,
                 family: fam,
-                direction,
                 src_set,
                 dst_set,
                 src: sets_of.text(&src),

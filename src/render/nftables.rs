@@ -132,8 +132,7 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
     let chains = (0..m.chains.len())
         .map(|c| {
             let model = shared.clone();
-            let rules = (0..m.chains[c].rules.len()).collect::<Vec<usize>>();
-            let rules = super::lazy_view(Arc::new(rules), move |_, &k| {
+            let rules = super::lazy_indexed(m.chains[c].rules.len(), move |k| {
                 let m = &model.0;
                 let r = &m.chains[c].rules[k];
                 let f = m.flow(r);
@@ -156,7 +155,7 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         })
         .collect();
     let model = shared.clone();
-    let sets = super::lazy_view(Arc::new((0..m.sets.len()).collect()), move |_, &i| {
+    let sets = super::lazy_indexed(m.sets.len(), move |i| {
         let s = &model.0.sets[i];
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
@@ -474,14 +473,12 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         }
         chains.push(chain_ctx(c, minijinja::Value::from(rules)));
     }
-    let sets: Vec<Arc<ConcatSet>> = sets.into_iter().map(Arc::new).collect();
-    let model = shared.clone();
-    let sets = super::lazy_view(Arc::new(sets), move |_, s| {
-        let (model, set) = (model.clone(), s.clone());
-        let blocks = (0..s.blocks.len()).collect::<Vec<usize>>();
-        let blocks = super::lazy_view(Arc::new(blocks), move |_, &k| {
-            block_value(&model.0, &set, k)
-        });
+    let (sets, model) = (Arc::new(sets), shared.clone());
+    let sets = super::lazy_indexed(sets.len(), move |i| {
+        let s = &sets[i];
+        let (model, all) = (model.clone(), sets.clone());
+        let blocks =
+            super::lazy_indexed(s.blocks.len(), move |k| block_value(&model.0, &all[i], k));
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
             ty: &s.ty,
