@@ -21,29 +21,13 @@ fn ext_catalogue() -> PathBuf {
     fixture("cloud-catalogue")
 }
 
-/// The Python with the validators' packages: `CTXFW_PYTHON` (set by .ci/run), else `.venv/`.
-/// Missing: a failure under CI, a skip message otherwise.
+/// The Python with the validators' packages (a visible skip, or a failure under CI, without).
 fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("CTXFW_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::root().join(".venv/bin/python"));
-    let ok = Command::new(&p)
-        .args([
-            "-c",
-            "import cfnlint, botocore, google.cloud.compute_v1, azure.mgmt.network._serialization",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(p);
-    }
-    let msg = "cloud validators not installed (run .ci/run, or: python3 -m venv .venv && \
-               .venv/bin/pip install cfn-lint botocore google-cloud-compute 'azure-mgmt-network<29')";
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("skipped: {msg}");
-    None
+    common::tools::python(
+        "cloud validators",
+        "cfnlint, botocore, google.cloud.compute_v1, azure.mgmt.network._serialization",
+        "cfn-lint botocore google-cloud-compute 'azure-mgmt-network<29'",
+    )
 }
 
 /// Run one validator on one file; its report on failure.

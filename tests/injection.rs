@@ -256,39 +256,7 @@ fn escaped_backslash(b: &[u8], i: usize) -> bool {
 }
 
 fn root_and_tools(test: &str, tools: &[(&str, &str)]) -> bool {
-    let on_path = |t: &str| {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
-            .unwrap_or(false)
-            || ["/usr/sbin", "/sbin"]
-                .iter()
-                .any(|d| Path::new(d).join(t).is_file())
-    };
-    let mut why: Vec<String> = tools
-        .iter()
-        .filter(|(t, _)| !on_path(t))
-        .map(|(t, p)| format!("{t} (apt-get install {p})"))
-        .collect();
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    if !root {
-        why.push("root (network namespaces)".into());
-    }
-    if why.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{test}: skipped: not installed or not available: {}",
-        why.join(", ")
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}; CI must run it (.ci/run installs these)");
-    }
-    eprintln!("{msg}");
-    false
+    common::tools::require(test, tools, true)
 }
 
 /// Run a script in a throwaway network namespace; stdout, or a panic with the output.

@@ -32,43 +32,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("python3", "python3"),
 ];
 
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-        || ["/usr/sbin", "/sbin"]
-            .iter()
-            .any(|d| Path::new(d).join(tool).is_file())
-}
-
-/// Whether the kernel tests can run; fails under CI when they cannot.
+/// Whether the kernel tests can run; a visible skip, or a failure under CI, when they cannot.
 fn kernel_tools(test: &str) -> bool {
-    let missing: Vec<String> = TOOLS
-        .iter()
-        .filter(|(t, _)| !on_path(t))
-        .map(|(t, p)| format!("{t} (apt-get install {p})"))
-        .collect();
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let mut why = missing;
-    if !root {
-        why.push("root (network namespaces)".into());
-    }
-    if why.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{test}: skipped: not installed or not available: {}",
-        why.join(", ")
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}; CI must run it (.ci/run installs these)");
-    }
-    eprintln!("{msg}");
-    false
+    common::tools::require(test, TOOLS, true)
 }
 
 fn sh(script: &str) -> (bool, String) {

@@ -15,7 +15,6 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -268,32 +267,16 @@ fn catalogue_ports(topo: &ctxfw::topology::Topology, id: &str) -> PortSet {
 static CASE: AtomicUsize = AtomicUsize::new(0);
 
 fn netfilter_tools() -> bool {
-    let on_path = |t: &str| {
-        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-            .iter()
-            .any(|d| Path::new(d).join(t).is_file())
-    };
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let missing: Vec<&str> = ["nft", "iptables-restore", "ip6tables-restore", "unshare"]
-        .into_iter()
-        .filter(|t| !on_path(t))
-        .collect();
-    if root && missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "properties: real-parser checks skipped: missing {missing:?}{} (apt-get install nftables iptables util-linux)",
-        if root { "" } else { " and root" }
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("{msg}");
-    false
+    common::tools::require(
+        "properties: real-parser checks",
+        &[
+            ("nft", "nftables"),
+            ("iptables-restore", "iptables"),
+            ("ip6tables-restore", "iptables"),
+            ("unshare", "util-linux"),
+        ],
+        true,
+    )
 }
 
 /// nft -c and iptables-restore --test on the files, in a throwaway network namespace.

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod tools;
+
 use ctxfw::catalogue::Catalogue;
 use ctxfw::diag::SourceFile;
 use ctxfw::resolve::{resolve, Resolution};
