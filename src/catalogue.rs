@@ -151,6 +151,9 @@ pub struct Kind {
     pub legacy: bool,
     pub fqdns: Vec<String>,
     pub description: String,
+    /// Other names engineers use for it (`ddc`, `sql`, `pvs`): for finding the id, never
+    /// accepted in its place.
+    pub aliases: Vec<String>,
     pub span: Span,
     pub file: usize,
 }
@@ -972,6 +975,7 @@ const KIND_KEYS: &[&str] = &[
     "legacy",
     "fqdns",
     "description",
+    "aliases",
 ];
 
 fn read_kind(
@@ -995,6 +999,7 @@ fn read_kind(
         legacy: false,
         fqdns: Vec::new(),
         description: String::new(),
+        aliases: Vec::new(),
         span,
         file,
     };
@@ -1012,6 +1017,7 @@ fn read_kind(
             "roles" => kind.roles = list(r),
             "extends" => kind.extends = list(r),
             "fqdns" => kind.fqdns = list(r),
+            "aliases" => kind.aliases = list(r),
             "legacy" => {
                 kind.legacy = r
                     .boolean(f.value, "legacy")

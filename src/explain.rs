@@ -1,7 +1,8 @@
 //! `ctxfw explain`: is this traffic allowed, by which flows, and why; when it is not, the
 //! flows that almost match.
 //!
-//! An end is a component (`ddc`, or `netscaler.snip` for one interface), an address or network
+//! An end is a component (`ddc`, or `netscaler.snip` for one interface), a zone (`dmz`: every
+//! flow from or to something in it), an address or network
 //! (matched when a flow's addresses contain it; an address inside another zone does not match
 //! the default-route zone's `0.0.0.0/0`), or, for the destination, a domain name
 //! (matched against `to_fqdns`; `*.cloud.com` there matches `a.cloud.com`, not `cloud.com`).
@@ -21,6 +22,7 @@ pub enum End {
         name: String,
         interface: Option<String>,
     },
+    Zone(String),
     Net(IpNet),
     Domain(String),
 }
@@ -29,6 +31,7 @@ impl std::fmt::Display for End {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             End::Component { name, interface } => f.write_str(&end_label(name, interface)),
+            End::Zone(z) => write!(f, "zone {z}"),
             End::Net(n) if n.prefix_len() == n.max_prefix_len() => write!(f, "{}", n.addr()),
             End::Net(n) => write!(f, "{n}"),
             End::Domain(d) => f.write_str(d),
@@ -36,8 +39,9 @@ impl std::fmt::Display for End {
     }
 }
 
-/// Parse `--from`/`--to`: a component (or `component.interface`), an address or network, or
-/// (destination only) a domain name.
+/// Parse `--from`/`--to`: a component (or `component.interface`), a zone, an address or
+/// network, or (destination only) a domain name. A name that is both a component and a zone is
+/// the component.
 pub fn parse_end(s: &str, topo: &Topology, allow_domain: bool) -> Result<End, UsageError> {
     let s = s.trim();
     let (base, iface) = match s.split_once('.') {
@@ -59,6 +63,9 @@ pub fn parse_end(s: &str, topo: &Topology, allow_domain: bool) -> Result<End, Us
             interface: iface.map(str::to_string),
         });
     }
+    if topo.zones.contains_key(s) {
+        return Ok(End::Zone(s.to_string()));
+    }
     if let Ok(n) = s.parse::<IpNet>() {
         return Ok(End::Net(n.trunc()));
     }
@@ -72,14 +79,20 @@ pub fn parse_end(s: &str, topo: &Topology, allow_domain: bool) -> Result<End, Us
         return Ok(End::Domain(s.to_ascii_lowercase()));
     }
     Err(UsageError(format!(
-        "`{s}` is not a component of {}, an address or a network{}; {}",
+        "`{s}` is not a component or zone of {}, an address or a network{}; {}",
         topo.file.name,
         if allow_domain {
             ", or a domain name"
         } else {
             ""
         },
-        crate::diag::choice_hint(s, topo.components.keys().map(String::as_str))
+        crate::diag::choice_hint(
+            s,
+            topo.components
+                .keys()
+                .chain(topo.zones.keys())
+                .map(String::as_str)
+        )
     )))
 }
 
@@ -89,6 +102,16 @@ pub fn parse_port(s: &str) -> Result<(Protocol, Option<u16>), UsageError> {
         Some((p, n)) => (p, Some(n)),
         None => (s, None),
     };
+    // `443` or `443/tcp`: the port is there, the protocol missing or last.
+    if let Ok(n) = p.parse::<u16>() {
+        let hint = match port.map(str::to_ascii_lowercase) {
+            Some(proto) if Protocol::parse(&proto).is_some() => format!("{proto}/{n}"),
+            _ => format!("tcp/{n} (or udp/{n})"),
+        };
+        return Err(UsageError(format!(
+            "--port {s}: write the protocol first; did you mean {hint}?"
+        )));
+    }
     let proto = Protocol::parse(&p.to_ascii_lowercase()).ok_or_else(|| {
         UsageError(format!(
             "--port {s}: unknown protocol `{p}`; expected one of {}",
@@ -128,6 +151,7 @@ pub fn domain_matches(pattern: &str, name: &str) -> bool {
 /// One side of a flow, as a query end sees it.
 struct Side<'a> {
     name: &'a str,
+    zone: &'a str,
     iface: &'a Option<std::sync::Arc<str>>,
     nets: &'a [IpNet],
     fqdns: &'a [String],
@@ -142,6 +166,7 @@ fn end_matches(end: &End, internal: bool, side: &Side<'_>) -> bool {
         }
         // The default-route zone is "everything not in another zone": an address inside
         // another zone is not on its side.
+        End::Zone(z) => z == side.zone,
         End::Net(q) => !(side.internet && internal) && side.nets.iter().any(|n| n.contains(q)),
         End::Domain(d) => side.fqdns.iter().any(|p| domain_matches(p, d)),
     }
@@ -175,6 +200,7 @@ impl Query<'_> {
     fn source_ok(&self, f: &Flow) -> bool {
         let side = Side {
             name: &f.from,
+            zone: &f.from_end.zone,
             iface: &f.from_end.interface,
             nets: &f.from_end.addresses,
             fqdns: &[],
@@ -185,6 +211,7 @@ impl Query<'_> {
     fn to_ok(&self, f: &Flow) -> bool {
         let side = Side {
             name: &f.to,
+            zone: &f.to_end.zone,
             iface: &f.to_end.interface,
             nets: &f.to_end.addresses,
             fqdns: &f.to_fqdns,
@@ -348,6 +375,32 @@ pub fn text(q: &Query<'_>, a: &Answer<'_>) -> String {
     out
 }
 
+/// The answer for scripts: `{"allowed": bool, "traffic", "from", "to", "port", "flows": [...],
+/// "near": [{"why", "flow"}]}`, each flow as in `ctxfw flows --format json`.
+pub fn json(q: &Query<'_>, a: &Answer<'_>) -> String {
+    let port = q.port.map(|(p, n)| match n {
+        Some(n) => format!("{p}/{n}"),
+        None => p.to_string(),
+    });
+    let near: Vec<serde_json::Value> = a
+        .near
+        .iter()
+        .map(|(f, why)| serde_json::json!({ "why": why, "flow": f }))
+        .collect();
+    let doc = serde_json::json!({
+        "allowed": !a.allowed.is_empty(),
+        "traffic": q.traffic(),
+        "from": q.from.to_string(),
+        "to": q.to.to_string(),
+        "port": port,
+        "flows": a.allowed,
+        "near": near,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).expect("flows serialise");
+    text.push('\n');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,5 +422,8 @@ mod tests {
         assert!(parse_port("icmp/8").is_err());
         assert!(parse_port("tcp/0").is_err());
         assert!(parse_port("http/80").is_err());
+        let hint = |s: &str| parse_port(s).unwrap_err().0;
+        assert!(hint("443").contains("did you mean tcp/443 (or udp/443)?"));
+        assert!(hint("1494/udp").contains("did you mean udp/1494?"));
     }
 }

@@ -5,6 +5,7 @@
 //! templates, and [`output`] writes files atomically.
 
 pub mod catalogue;
+pub mod complete;
 pub mod cond;
 pub mod diag;
 pub mod diff;
@@ -16,8 +17,14 @@ pub mod lint;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod report;
 pub mod resolve;
+pub mod sarif;
+pub mod stdio;
+pub mod suggest;
+pub mod term;
 pub mod topology;
+pub mod uptodate;
 
 /// Hash maps and sets for internal indexes, with foldhash instead of SipHash (a fifth of
 /// parsing and resolving 10,000 flows; seeded per process all the same). No output depends on

@@ -10,13 +10,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 use ctxfw::render::nftables::Layout;
 
 use ctxfw::catalogue::Catalogue;
 use ctxfw::diag::Invalid;
 use ctxfw::exit;
 use ctxfw::render::{self, Renderer};
+use ctxfw::term;
 
 // mimalloc's own entry point, in the library the `mimalloc` crate links (its Rust binding
 // declares it only behind a feature that needs one more crate).
@@ -42,13 +44,21 @@ fn load(file: &std::path::Path, cat_dir: Option<&std::path::Path>) -> Result<ctx
     long_about = "ctxfw reads a topology (zones with CIDRs, Citrix components placed in them, a few \
 parameters) and, from its embedded catalogue of documented Citrix ports, derives every flow the \
 deployment needs, with its purpose and where it is documented.",
-    after_help = "Examples:\n  ctxfw check topologies/onprem-cvad.toml\n  ctxfw flows topologies/onprem-cvad.toml --format markdown\n  ctxfw catalogue netscaler-gateway\n\nExit codes: 0 ok, 1 findings, 2 invalid input, 64 usage error, 74 I/O error."
+    after_help = "Examples:\n  ctxfw check topologies/onprem-cvad.toml\n  ctxfw flows topologies/onprem-cvad.toml --format markdown\n  ctxfw catalogue netscaler-gateway\n\nA FILE of `-` is standard input; --out - is standard output.\nExit codes: 0 ok, 1 findings, 2 invalid input, 64 usage error, 74 I/O error."
 )]
 struct Cli {
     /// A directory of extra catalogue files (*.toml) for in-house components, loaded after the
     /// embedded catalogue.
     #[arg(long, global = true, value_name = "DIR")]
     catalogue: Option<PathBuf>,
+
+    /// Colour in messages: `auto` on a terminal unless NO_COLOR is set, `always`, `never`.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = term::Color::Auto)]
+    color: term::Color,
+
+    /// Print only errors: no warnings, no `valid` or `wrote` lines.
+    #[arg(short, long, global = true)]
+    quiet: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -62,22 +72,29 @@ enum Command {
         after_help = "Examples:\n  ctxfw check topologies/onprem-cvad.toml\n  ctxfw check site.toml --deny-warnings"
     )]
     Check {
-        /// The topology file.
-        file: PathBuf,
+        /// The topology files (`-`: standard input).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
         /// Exit 1 when there are warnings.
         #[arg(long)]
         deny_warnings: bool,
+        /// `text` for people (standard error); `json`, `sarif` (SARIF 2.1.0, for code
+        /// scanning) or `github` (workflow commands that annotate a pull request) on standard
+        /// output.
+        #[arg(long, value_enum, default_value_t = ctxfw::report::Format::Text)]
+        format: ctxfw::report::Format,
     },
     /// List every flow the topology needs.
     #[command(
         after_help = "Examples:\n  ctxfw flows topologies/onprem-cvad.toml\n  ctxfw flows topologies/onprem-cvad.toml --format json > flows.json\n  ctxfw flows topologies/onprem-cvad.toml --format markdown --out flows.md"
     )]
     Flows {
-        /// The topology file.
+        /// The topology file (`-`: standard input).
         file: PathBuf,
+        /// `table` for a terminal, `json` (the machine-readable contract), `csv`, `markdown`.
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
-        /// Write to this file (atomically) instead of standard output.
+        /// Write to this file (atomically) instead of standard output (`-`: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Override embedded templates with same-named files from this directory.
@@ -86,19 +103,24 @@ enum Command {
     },
     /// Render rule sets and review files for one or every target.
     #[command(
-        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target matrix --out change/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n\nWithout --out, a target that produces a single file prints it to standard output."
+        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target matrix --out change/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n  ctxfw generate site.toml --target all --out generated/ --check\n\nWithout --out (or with --out -), a target that writes one file prints it to standard output\n(nftables and iptables list the internet domains in their header; --out DIR also writes them\nto <topology>.domains.txt)."
     )]
     Generate {
-        /// The topology file.
+        /// The topology file (`-`: standard input).
         file: PathBuf,
         /// Output target, or `all` for every target.
-        #[arg(long, value_name = "TARGET", default_value = "all")]
+        #[arg(long, value_name = "TARGET", default_value = "all", value_parser = ctxfw::complete::TargetName)]
         target: String,
-        /// Directory to write the files to (atomically: all files or none).
+        /// Directory to write the files to (atomically: all files or none); `-`: standard
+        /// output, for a target that writes one file.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write nothing: exit 1, listing them, when files in --out DIR differ from what would
+        /// be generated or are missing (a pre-commit hook or CI step for committed rule sets).
+        #[arg(long, requires = "out")]
+        check: bool,
         /// Host-firewall perspective: rules for this component's own addresses.
-        #[arg(long, value_name = "COMPONENT")]
+        #[arg(long, value_name = "COMPONENT", add = ArgValueCompleter::new(ctxfw::complete::components))]
         host: Option<String>,
         /// Override embedded templates with same-named files from this directory.
         #[arg(long, value_name = "DIR")]
@@ -130,45 +152,113 @@ enum Command {
         /// Compare two flows.json files (`ctxfw flows --format json`, golden/<name>/flows.json).
         #[arg(long)]
         flows: bool,
+        /// `table` for a terminal, `markdown` (a pull-request comment), `json`.
         #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
         format: DiffFormat,
     },
     /// Is this traffic allowed? By which flows and why; if not, the nearest flows.
     #[command(
-        after_help = "Examples:\n  ctxfw explain topologies/onprem-cvad.toml --from storefront --to ddc --port tcp/80\n  ctxfw explain topologies/onprem-cvad.toml --from 10.1.2.3 --to 10.0.10.11 --port tcp/443\n  ctxfw explain site.toml --from vdas --to a.cloud.com --port tcp/443\n\nFROM and TO are a component (or component.interface), an address or a network; TO may be a\ndomain name (a flow's *.cloud.com matches a.cloud.com).\n\nExit codes: 0 allowed, 1 not allowed, 2 invalid topology, 64 usage error."
+        after_help = "Examples:\n  ctxfw explain topologies/onprem-cvad.toml --from storefront --to ddc --port tcp/80\n  ctxfw explain topologies/onprem-cvad.toml --from 10.1.2.3 --to 10.0.10.11 --port tcp/443\n  ctxfw explain site.toml --from vdas --to a.cloud.com --port tcp/443\n  ctxfw explain topologies/onprem-cvad.toml --from internet --to netscaler.vip --port tcp/443\n\nFROM and TO are a component (or component.interface), a zone, an address or a network; TO may\nbe a domain name (a flow's *.cloud.com matches a.cloud.com).\n\nExit codes: 0 allowed, 1 not allowed, 2 invalid topology, 64 usage error."
     )]
     Explain {
-        /// The topology file.
+        /// The topology file (`-`: standard input).
         file: PathBuf,
-        #[arg(long, value_name = "ADDRESS|COMPONENT")]
+        /// Where the traffic starts: a component (`ddc`), an interface (`netscaler.snip`), a
+        /// zone (`internet`), an address or a network.
+        #[arg(long, value_name = "FROM", add = ArgValueCompleter::new(ctxfw::complete::ends))]
         from: String,
-        #[arg(long, value_name = "ADDRESS|COMPONENT|DOMAIN")]
+        /// Where it goes: as --from, or a domain name (`a.cloud.com`).
+        #[arg(long, value_name = "TO", add = ArgValueCompleter::new(ctxfw::complete::ends))]
         to: String,
         /// Protocol and port, e.g. tcp/443, udp/1494, or a protocol alone (tcp, icmp).
         #[arg(long, value_name = "PROTO[/PORT]")]
         port: Option<String>,
+        /// `text` for people, `json` for scripts (the flows as in `flows --format json`).
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
     /// Browse the catalogue: families and kinds, one kind's flows, or the parameters.
     #[command(
-        after_help = "Examples:\n  ctxfw catalogue\n  ctxfw catalogue storefront\n  ctxfw catalogue --parameters"
+        after_help = "Examples:\n  ctxfw catalogue\n  ctxfw catalogue storefront\n  ctxfw catalogue ddc\n  ctxfw catalogue --search provisioning\n  ctxfw catalogue --parameters\n  ctxfw catalogue storefront --format json"
     )]
     Catalogue {
-        /// A component kind id, e.g. `delivery-controller`.
+        /// A component kind id, e.g. `delivery-controller` (another name for one, such as
+        /// `ddc`, shows it too).
         kind: Option<String>,
         /// List the parameters with their defaults and the flows they switch.
         #[arg(long)]
         parameters: bool,
+        /// Find kinds by a name engineers use, a part of the id or words of the name
+        /// (`ddc`, `provisioning`, `sql`); exit 1 when none matches.
+        #[arg(long, value_name = "WORD", conflicts_with_all = ["kind", "parameters"])]
+        search: Option<String>,
+        /// `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Examples:\n  source <(ctxfw completions bash)                     # in ~/.bashrc\n  ctxfw completions bash > /etc/bash_completion.d/ctxfw\n  ctxfw completions zsh > \"${fpath[1]}/_ctxfw\"\n  ctxfw completions fish > ~/.config/fish/completions/ctxfw.fish\n\nThe script asks ctxfw at each Tab, so --target completes the targets and --host,\nexplain --from/--to the components, interfaces and zones of the topology on the line.\nRegenerate it after upgrading ctxfw."
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ctxfw::complete::Shell,
+        /// A script that never calls ctxfw: commands, options, targets and file names, but
+        /// no component names.
+        #[arg(long = "static")]
+        static_script: bool,
+    },
+    /// Print a man page (roff) for ctxfw or one of its commands.
+    #[command(
+        after_help = "Examples:\n  ctxfw man | man -l -\n  ctxfw man generate | man -l -\n  for c in \"\" check flows generate diff explain catalogue; do ctxfw man $c > ctxfw${c:+-$c}.1; done"
+    )]
+    Man {
+        /// A command (e.g. `generate`); without it, the page of ctxfw itself.
+        command: Option<String>,
     },
 }
 
+impl Command {
+    /// Whether the command's product goes to standard output (so a failure with nothing
+    /// printed leaves the shell's `> file` empty).
+    fn prints_product(&self) -> bool {
+        match self {
+            Command::Check { format, .. } => *format != ctxfw::report::Format::Text,
+            Command::Flows { out, .. } | Command::Generate { out, .. } => {
+                out.as_deref().is_none_or(ctxfw::stdio::is_std)
+            }
+            _ => true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TextOrJson {
+    Text,
+    Json,
+}
+
 /// A target with no file for this topology (`--target windows` without a Windows component):
-/// said, and not an error.
-fn nothing_to_write(file: &std::path::Path, target: &str) -> u8 {
-    eprintln!(
-        "{}: target `{target}` has nothing to write for this topology; nothing was written",
+/// said, and not an error (an empty `> file` the shell made is removed).
+fn nothing_to_write(file: &std::path::Path, target: &str, stdout: bool) -> u8 {
+    term::note(&format!(
+        "{}: target `{target}` has nothing to write for this topology; nothing was written\n",
         file.display()
-    );
+    ));
+    if stdout {
+        removed_empty_stdout();
+    }
     exit::OK
+}
+
+fn removed_empty_stdout() {
+    if let Some(p) = ctxfw::stdio::remove_empty_stdout_file() {
+        term::note(&format!(
+            "removed {}: standard output was redirected to it, and nothing was printed\n",
+            p.display()
+        ));
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -194,7 +284,18 @@ enum FlowFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // A Tab in a shell with ctxfw's completion script: answered, and the process ends.
+    ctxfw::complete::answer(Cli::command);
+    let color = term::Color::from_args(std::env::args_os());
+    let parsed = Cli::command()
+        .color(match color {
+            term::Color::Auto => clap::ColorChoice::Auto,
+            term::Color::Always => clap::ColorChoice::Always,
+            term::Color::Never => clap::ColorChoice::Never,
+        })
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -206,30 +307,43 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            if let Some(invalid) = e.downcast_ref::<Invalid>() {
-                eprintln!("{invalid}");
-                return ExitCode::from(if invalid.is_io() {
-                    exit::IO
-                } else {
-                    exit::INVALID
-                });
-            }
-            if e.downcast_ref::<ctxfw::generate::UsageError>().is_some() {
-                eprintln!("error: {e}");
-                return ExitCode::from(exit::USAGE);
-            }
-            if is_broken_pipe(&e) {
-                return ExitCode::from(exit::OK);
-            }
-            eprintln!("error: {e:#}");
-            let io = e
-                .chain()
-                .any(|c| c.downcast_ref::<std::io::Error>().is_some());
-            ExitCode::from(if io { exit::IO } else { exit::INVALID })
-        }
+    term::setup(cli.color, cli.quiet);
+    let prints_product = cli.command.prints_product();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => error_code(&e),
+    };
+    if code >= exit::INVALID && prints_product {
+        removed_empty_stdout();
+    }
+    ExitCode::from(code)
+}
+
+/// Print a failed command's error; its exit code.
+fn error_code(e: &anyhow::Error) -> u8 {
+    if let Some(invalid) = e.downcast_ref::<Invalid>() {
+        term::error(&format!("{invalid}\n"));
+        return if invalid.is_io() {
+            exit::IO
+        } else {
+            exit::INVALID
+        };
+    }
+    if e.downcast_ref::<ctxfw::generate::UsageError>().is_some() {
+        term::error(&format!("error: {e}\n"));
+        return exit::USAGE;
+    }
+    if is_broken_pipe(e) {
+        return exit::OK;
+    }
+    term::error(&format!("error: {e:#}\n"));
+    let io = e
+        .chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some());
+    if io {
+        exit::IO
+    } else {
+        exit::INVALID
     }
 }
 
@@ -241,7 +355,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn print_warnings(warnings: &[ctxfw::diag::Diagnostic]) {
     for w in warnings {
-        eprintln!("{w}");
+        term::note(&format!("{w}\n"));
     }
 }
 
@@ -256,29 +370,34 @@ fn run(cli: Cli) -> Result<u8> {
     let cat_dir = cli.catalogue.as_deref();
     match cli.command {
         Command::Check {
-            file,
+            files,
             deny_warnings,
+            format,
         } => {
-            let mut loaded = load(&file, cat_dir)?;
-            let lint = ctxfw::lint::lint(&loaded);
-            loaded.warnings.extend(lint);
-            print_warnings(&loaded.warnings);
-            let n = loaded.resolution.flows.len();
-            let w = loaded.warnings.len();
-            eprintln!(
-                "{}: valid, {} components in {} zones, {n} flows, {w} warning{}",
-                file.display(),
-                loaded.topology.components.len(),
-                loaded.topology.zones.len(),
-                if w == 1 { "" } else { "s" }
-            );
-            // As for generate: the process ends next, freeing the resolution gains nothing.
-            std::mem::forget(loaded);
-            Ok(if deny_warnings && w > 0 {
-                exit::FINDINGS
-            } else {
-                exit::OK
-            })
+            use ctxfw::report::{self, Format};
+            let mut checked = Vec::new();
+            let mut code = exit::OK;
+            for file in &files {
+                let c =
+                    report::Checked::new(file.display().to_string(), ctxfw::load(file, cat_dir));
+                code = code.max(c.exit_code(deny_warnings));
+                if format == Format::Text {
+                    let text = c.text(term::quiet());
+                    if c.summary.is_some() {
+                        term::note(&text);
+                    } else {
+                        term::error(&text);
+                    }
+                }
+                checked.push(c);
+            }
+            match format {
+                Format::Text => {}
+                Format::Json => stdout(&report::json(&checked))?,
+                Format::Sarif => stdout(&ctxfw::sarif::sarif(&checked))?,
+                Format::Github => stdout(&report::github(&checked))?,
+            }
+            Ok(code)
         }
         Command::Flows {
             file,
@@ -297,7 +416,7 @@ fn run(cli: Cli) -> Result<u8> {
                     render::flows::markdown(&Renderer::new(templates.as_deref())?, t, r)?
                 }
             };
-            match out {
+            match out.filter(|p| !ctxfw::stdio::is_std(p)) {
                 Some(path) => ctxfw::output::write_one(&path, &text)?,
                 None => stdout(&text)?,
             }
@@ -307,6 +426,7 @@ fn run(cli: Cli) -> Result<u8> {
             file,
             target,
             out,
+            check,
             host,
             templates,
             log_drops,
@@ -314,6 +434,12 @@ fn run(cli: Cli) -> Result<u8> {
             outbound,
             nft_layout,
         } => {
+            // `--out -` is standard output, as no --out (but --check needs a directory).
+            let out = if check {
+                out
+            } else {
+                out.filter(|p| !ctxfw::stdio::is_std(p))
+            };
             let targets = ctxfw::generate::select(&target)?;
             let loaded = load(&file, cat_dir)?;
             print_warnings(&loaded.warnings);
@@ -329,6 +455,37 @@ fn run(cli: Cli) -> Result<u8> {
                     NftLayout::Concat => Layout::Concat,
                 },
             };
+            if let (true, Some(dir)) = (check, &out) {
+                if ctxfw::stdio::is_std(dir) {
+                    return Err(ctxfw::generate::UsageError(
+                        "--check compares with the files in --out DIR; give a directory, not -"
+                            .into(),
+                    )
+                    .into());
+                }
+                let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;
+                print_warnings(&generated.warnings);
+                let stale = ctxfw::uptodate::stale(dir, &generated.files)?;
+                if stale.is_empty() {
+                    term::note(&format!(
+                        "{}: {} files in {} are up to date\n",
+                        file.display(),
+                        generated.files.len(),
+                        dir.display()
+                    ));
+                    return Ok(exit::OK);
+                }
+                let list: String = stale.iter().map(|s| format!("{s}\n")).collect();
+                term::error(&format!(
+                    "{list}error: {} of {} files in {} are not what ctxfw generates\n  = hint: regenerate: ctxfw generate {} --target {target} --out {}\n",
+                    stale.len(),
+                    generated.files.len(),
+                    dir.display(),
+                    file.display(),
+                    dir.display()
+                ));
+                return Ok(exit::FINDINGS);
+            }
             if let Some(dir) = &out {
                 // Each file is written into its staged file as its target renders it; all are
                 // renamed into place at the end, or none when anything fails (the stage cleans up).
@@ -337,7 +494,7 @@ fn run(cli: Cli) -> Result<u8> {
                     ctxfw::generate::generate_into(&loaded, &renderer, &opts, &targets, &stage)?;
                 print_warnings(&done.warnings);
                 if stage.is_empty() {
-                    return Ok(nothing_to_write(&file, &target));
+                    return Ok(nothing_to_write(&file, &target, false));
                 }
                 // One write for the list, not one per file (thousands of Windows scripts).
                 // Targets finish in any order: list the files in target order.
@@ -350,7 +507,7 @@ fn run(cli: Cli) -> Result<u8> {
                     .iter()
                     .map(|p| format!("wrote {}\n", p.display()))
                     .collect();
-                eprint!("{list}");
+                term::note(&list);
                 // The process ends next: freeing a large resolution node by node (2-3% of a
                 // 10,000-flow run) gains nothing.
                 std::mem::forget(loaded);
@@ -360,18 +517,19 @@ fn run(cli: Cli) -> Result<u8> {
             print_warnings(&generated.warnings);
             let files = generated.files;
             if files.is_empty() {
-                return Ok(nothing_to_write(&file, &target));
+                return Ok(nothing_to_write(&file, &target, true));
             }
-            if files.len() == 1 {
-                stdout(&files[0].content)?;
+            if let Some(one) = ctxfw::stdio::one_file(&files) {
+                stdout(&one.content)?;
                 return Ok(exit::OK);
             }
             let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-            eprintln!(
-                "error: target `{target}` writes {} files ({}); pass --out DIR",
+            term::error(&format!(
+                "error: target `{target}` writes {} files ({}); standard output takes one\n  = hint: write them all into a directory: ctxfw generate {} --target {target} --out out/\n",
                 names.len(),
-                names.join(", ")
-            );
+                names.join(", "),
+                file.display()
+            ));
             Ok(exit::USAGE)
         }
         Command::Diff {
@@ -422,6 +580,7 @@ fn run(cli: Cli) -> Result<u8> {
             from,
             to,
             port,
+            format,
         } => {
             let loaded = load(&file, cat_dir)?;
             let t = &loaded.topology;
@@ -435,31 +594,105 @@ fn run(cli: Cli) -> Result<u8> {
                     .transpose()?,
             };
             let a = ctxfw::explain::explain(&loaded.resolution.flows, &q);
-            stdout(&ctxfw::explain::text(&q, &a))?;
+            stdout(&match format {
+                TextOrJson::Text => ctxfw::explain::text(&q, &a),
+                TextOrJson::Json => ctxfw::explain::json(&q, &a),
+            })?;
             Ok(if a.allowed.is_empty() {
                 exit::FINDINGS
             } else {
                 exit::OK
             })
         }
-        Command::Catalogue { kind, parameters } => {
+        Command::Catalogue {
+            kind,
+            parameters,
+            search,
+            format,
+        } => {
+            use render::catalogue as show;
             let cat = Catalogue::load(cat_dir)?;
-            let text = if parameters {
-                render::catalogue::parameters(&cat)
-            } else if let Some(k) = kind {
-                match render::catalogue::kind(&cat, &k) {
-                    Some(t) => t,
-                    None => {
-                        let hint =
-                            ctxfw::diag::choice_hint(&k, cat.kinds.keys().map(String::as_str));
-                        eprintln!("error: unknown component kind `{k}`\n  = hint: {hint}");
-                        return Ok(exit::USAGE);
+            let json = format == TextOrJson::Json;
+            let text = if let Some(word) = search {
+                let found = if json {
+                    let text = show::search_json(&cat, &word);
+                    (!ctxfw::suggest::kinds(&cat, &word, true).is_empty()).then_some(text)
+                } else {
+                    show::search(&cat, &word)
+                };
+                let Some(text) = found else {
+                    if json {
+                        stdout("[]\n")?;
                     }
+                    term::note(&format!(
+                        "no kind matches `{word}`; `ctxfw catalogue` lists them all\n"
+                    ));
+                    return Ok(exit::FINDINGS);
+                };
+                text
+            } else if parameters {
+                if json {
+                    show::parameters_json(&cat)
+                } else {
+                    show::parameters(&cat)
                 }
+            } else if let Some(k) = kind {
+                // Another name for exactly one kind shows that kind.
+                let id = match cat.kind(&k) {
+                    Some(_) => k.clone(),
+                    None => match ctxfw::suggest::kinds(&cat, &k, false).as_slice() {
+                        [(found, ctxfw::suggest::Why::Alias)] => {
+                            term::note(&format!("`{k}` is another name for `{}`\n", found.id));
+                            found.id.clone()
+                        }
+                        _ => {
+                            let hint = ctxfw::suggest::kind_hint(&cat, &k);
+                            term::error(&format!(
+                                "error: unknown component kind `{k}`\n  = hint: {hint}\n"
+                            ));
+                            return Ok(exit::USAGE);
+                        }
+                    },
+                };
+                let shown = if json {
+                    show::kind_json_text(&cat, &id)
+                } else {
+                    show::kind(&cat, &id)
+                };
+                shown.expect("the kind exists")
+            } else if json {
+                show::overview_json(&cat)
             } else {
-                render::catalogue::overview(&cat)
+                show::overview(&cat)
             };
             stdout(&text)?;
+            Ok(exit::OK)
+        }
+        Command::Completions {
+            shell,
+            static_script,
+        } => {
+            let mut script = Vec::new();
+            ctxfw::complete::script(shell, static_script, &mut Cli::command(), &mut script)
+                .context("writing the completion script")?;
+            stdout(&String::from_utf8_lossy(&script))?;
+            Ok(exit::OK)
+        }
+        Command::Man { command } => {
+            let mut page = Vec::new();
+            if ctxfw::complete::man(Cli::command(), command.as_deref(), &mut page).is_none() {
+                let names: Vec<String> = Cli::command()
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .collect();
+                let command = command.unwrap_or_default();
+                return Err(ctxfw::generate::UsageError(format!(
+                    "no command `{command}`; {}",
+                    ctxfw::diag::choice_hint(&command, names.iter().map(String::as_str))
+                ))
+                .into());
+            }
+            stdout(&String::from_utf8_lossy(&page))?;
             Ok(exit::OK)
         }
     }

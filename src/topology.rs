@@ -156,13 +156,20 @@ pub fn load(
     path: &std::path::Path,
     cat: &Catalogue,
 ) -> Result<(Topology, Vec<Diagnostic>), Invalid> {
+    if crate::stdio::is_std(path) {
+        let text = crate::stdio::read_stdin("topology", MAX_BYTES as u64)?;
+        return parse(SourceFile::new(crate::stdio::STDIN_NAME, text), cat);
+    }
     let text = crate::diag::read_text(path, "topology")?;
     parse(SourceFile::new(path.display().to_string(), text), cat)
 }
 
+/// The largest topology file read (README, "Limits").
+const MAX_BYTES: usize = 16 * 1024 * 1024;
+
 /// Parse and validate; on success also returns warnings.
 pub fn parse(file: SourceFile, cat: &Catalogue) -> Result<(Topology, Vec<Diagnostic>), Invalid> {
-    if file.text.len() > 16 * 1024 * 1024 {
+    if file.text.len() > MAX_BYTES {
         return Err(Invalid {
             diagnostics: vec![Diagnostic::error("topology file is larger than 16 MiB")
                 .in_file(&file)
@@ -616,7 +623,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                             comp.kinds.push(k.get_ref().clone());
                         }
                     } else {
-                        let hint = choice_hint(k.get_ref(), cat.kinds.keys().map(String::as_str));
+                        let hint = crate::suggest::kind_hint(cat, k.get_ref());
                         r.error(
                             k.span(),
                             format!("unknown component kind `{}`", k.get_ref()),

@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use crate::catalogue::{CatFlow, Catalogue, PortItem};
+use serde_json::{json, Value};
+
+use crate::catalogue::{CatFlow, Catalogue, Kind, PortItem};
 
 fn ports(f: &CatFlow) -> String {
     f.ports
@@ -122,6 +124,9 @@ pub fn kind(cat: &Catalogue, id: &str) -> Option<String> {
     if !k.fqdns.is_empty() {
         let _ = writeln!(out, "  domains:  {}", k.fqdns.join(", "));
     }
+    if !k.aliases.is_empty() {
+        let _ = writeln!(out, "  also:     {}", k.aliases.join(", "));
+    }
     if !k.description.is_empty() {
         let _ = writeln!(out, "  {}", k.description);
     }
@@ -151,4 +156,153 @@ pub fn kind(cat: &Catalogue, id: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// `ctxfw catalogue --search WORD`: the kinds it may mean, best first, each with why; `None`
+/// when nothing matches.
+pub fn search(cat: &Catalogue, word: &str) -> Option<String> {
+    let found = crate::suggest::kinds(cat, word, true);
+    if found.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for (k, why) in found {
+        let also = if k.aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (also: {})", k.aliases.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  {:<32} {} [{}]{also}  <- {}",
+            k.id,
+            k.name,
+            k.platform.name(),
+            why.name()
+        );
+    }
+    let _ = writeln!(out, "\n`ctxfw catalogue KIND` shows a kind's flows.");
+    Some(out)
+}
+
+fn kind_json(k: &Kind) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "family": k.family,
+        "platform": k.platform,
+        "traits": k.traits,
+        "roles": k.roles,
+        "extends": k.extends,
+        "versions": k.versions,
+        "legacy": k.legacy,
+        "fqdns": k.fqdns,
+        "aliases": k.aliases,
+        "description": k.description,
+    })
+}
+
+fn flow_json(f: &CatFlow) -> Value {
+    json!({
+        "id": f.id,
+        "from": f.from.to_string(),
+        "from_role": f.from_role,
+        "to": f.to.to_string(),
+        "to_role": f.to_role,
+        "protocols": f.protocols.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        "ports": f.ports.iter().map(|p| match p {
+            PortItem::Fixed(r) => r.to_string(),
+            PortItem::Param(n) => format!("${n}"),
+        }).collect::<Vec<_>>(),
+        "purpose": &*f.purpose,
+        "when": f.when_text.as_deref(),
+        "source": &*f.source,
+        "note": f.note.as_deref(),
+        "host_local": f.scope == crate::catalogue::Scope::HostLocal,
+    })
+}
+
+fn parameters_value(cat: &Catalogue) -> Value {
+    cat.parameters
+        .values()
+        .map(|p| {
+            let switches: Vec<&str> = cat
+                .flows
+                .iter()
+                .filter(|f| {
+                    f.when
+                        .as_ref()
+                        .is_some_and(|c| c.params().contains(&p.name.as_str()))
+                        || f.ports.contains(&PortItem::Param(p.name.clone()))
+                })
+                .map(|f| f.id.as_str())
+                .collect();
+            json!({
+                "name": p.name,
+                "type": format!("{:?}", p.ty).to_lowercase(),
+                "values": p.values.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
+                "default": p.default.to_json(),
+                "description": p.description,
+                "source": p.source,
+                "switches": switches,
+            })
+        })
+        .collect()
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("catalogue serialises");
+    s.push('\n');
+    s
+}
+
+/// `--format json` of the overview: `{"families": [{id, title, description, kinds: [...]}],
+/// "parameters": [...]}`.
+pub fn overview_json(cat: &Catalogue) -> String {
+    let families: Vec<Value> = cat
+        .families
+        .iter()
+        .map(|fam| {
+            let kinds: Vec<Value> = cat
+                .kinds
+                .values()
+                .filter(|k| k.family == fam.id)
+                .map(kind_json)
+                .collect();
+            json!({
+                "id": fam.id,
+                "title": fam.title,
+                "description": fam.description,
+                "kinds": kinds,
+            })
+        })
+        .collect();
+    pretty(&json!({ "families": families, "parameters": parameters_value(cat) }))
+}
+
+/// `--format json` of `--parameters`: the list of parameters, each with the flows it switches.
+pub fn parameters_json(cat: &Catalogue) -> String {
+    pretty(&parameters_value(cat))
+}
+
+/// `--format json` of one kind: its fields and `flows`, every catalogue flow that names it.
+pub fn kind_json_text(cat: &Catalogue, id: &str) -> Option<String> {
+    let k = cat.kind(id)?;
+    let mut v = kind_json(k);
+    v["flows"] = cat.flows_of(id).into_iter().map(flow_json).collect();
+    Some(pretty(&v))
+}
+
+/// `--format json` of `--search`: the matching kinds, best first, each with `matched` (alias,
+/// id, name, description or spelling).
+pub fn search_json(cat: &Catalogue, word: &str) -> String {
+    let found: Vec<Value> = crate::suggest::kinds(cat, word, true)
+        .into_iter()
+        .map(|(k, why)| {
+            let mut v = kind_json(k);
+            v["matched"] = why.name().into();
+            v
+        })
+        .collect();
+    pretty(&Value::Array(found))
 }

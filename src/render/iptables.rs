@@ -114,6 +114,7 @@ struct FileCtx<'a> {
     file: String,
     log_drops: bool,
     chains: Vec<ChainCtx>,
+    domains: &'a [String],
 }
 
 /// A rule of `m` as the template reads it.
@@ -189,6 +190,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             file: format!("{}.{ext}", topo.name),
             log_drops: ctx.opts.log_drops,
             chains,
+            domains: &m.domains,
         };
         ctx.write(&format!("{}.{ext}", topo.name), |w| {
             ctx.renderer.render_ser_to("iptables.rules.j2", &value, w)
