@@ -640,8 +640,13 @@ fn run(cli: Cli) -> Result<u8> {
                 // Another name for exactly one kind shows that kind.
                 let id = match cat.kind(&k) {
                     Some(_) => k.clone(),
-                    None => match ctxfw::suggest::kinds(&cat, &k, false).as_slice() {
-                        [(found, ctxfw::suggest::Why::Alias)] => {
+                    None => match ctxfw::suggest::kinds(&cat, &k, false)
+                        .iter()
+                        .filter(|(_, why)| *why == ctxfw::suggest::Why::Alias)
+                        .collect::<Vec<_>>()
+                        .as_slice()
+                    {
+                        [(found, _)] => {
                             term::note(&format!("`{k}` is another name for `{}`\n", found.id));
                             found.id.clone()
                         }
@@ -695,5 +700,32 @@ fn run(cli: Cli) -> Result<u8> {
             stdout(&String::from_utf8_lossy(&page))?;
             Ok(exit::OK)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--help`, the man pages and the completion scripts show each argument's help: none may
+    /// be empty (a new argument without a doc comment fails here).
+    #[test]
+    fn every_argument_says_what_it_is() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        for c in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            for a in c.get_arguments() {
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    missing.push(format!("{} {}", c.get_name(), a.get_id()));
+                }
+            }
+            if c.get_about().is_none() {
+                missing.push(format!("{} (the command)", c.get_name()));
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }
