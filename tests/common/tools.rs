@@ -67,18 +67,23 @@ pub fn python(test: &str, imports: &str, install: &str) -> Option<std::path::Pat
     let p = std::env::var_os("CTXFW_PYTHON")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| super::root().join(".venv/bin/python"));
-    let ok = Command::new(&p)
+    let why = match Command::new(&p)
         .args(["-c", &format!("import {imports}")])
         .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(p);
-    }
+    {
+        Ok(o) if o.status.success() => return Some(p),
+        Ok(o) => String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string(),
+        Err(e) => format!("{}: {e}", p.display()),
+    };
     skip(
         test,
         &format!(
-            "Python packages missing: {imports} (run .ci/run, or: python3 -m venv .venv && \
-             .venv/bin/pip install {install})"
+            "Python packages missing: {imports}: {why} (run .ci/run, or: python3 -m venv .venv \
+             && .venv/bin/pip install {install})"
         ),
     );
     None
