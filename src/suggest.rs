@@ -166,22 +166,12 @@ mod tests {
 
     #[test]
     fn the_names_engineers_use_lead_to_the_id() {
-        for (word, id) in [
-            ("ddc", "delivery-controller"),
-            ("sql", "sql-server"),
-            ("license", "license-server"),
-            ("provisioning-server", "pvs-server"),
-            ("citrix-director", "director"),
-            ("xenserver", "xenserver-host"),
-            ("XenApp", "xenapp-server"),
-            ("pvs", "pvs-server"),
-        ] {
-            let h = hint(word);
-            assert!(
-                h.starts_with(&format!("did you mean \"{id}\"?")),
-                "{word}: {h}"
-            );
-        }
+        // The CLI test (tests/tooling.rs) tries the names engineers use; here one of each.
+        assert_eq!(
+            hint("ddc"),
+            "did you mean \"delivery-controller\"? (\"ddc\" is another name for it)"
+        );
+        assert!(hint("XenApp").starts_with("did you mean \"xenapp-server\"?"));
         let h = hint("netscaler");
         assert!(h.contains("\"netscaler-adc\""), "{h}");
         assert!(h.contains("\"netscaler-gateway\""), "{h}");

@@ -2,19 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-fn ctxfw(args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{ctxfw, text};
 
 const ONPREM: &str = "topologies/onprem-cvad.toml";
 

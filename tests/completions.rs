@@ -5,19 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn ctxfw(args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{ctxfw, text};
 
 /// Load `script` into bash, complete the words of `line` (the last one being typed) with the
 /// function the script registered for ctxfw, and return the candidates.

@@ -81,19 +81,16 @@ fn hooks_pass_on_a_consistent_commit_and_fail_on_stale_files_and_errors() {
     git(&repo, &["config", "user.name", "CI"]);
     let site = std::fs::read_to_string(root.join("topologies/onprem-cvad.toml")).unwrap();
     std::fs::write(repo.join("topologies/site.toml"), &site).unwrap();
-    let generated = run(
-        &repo,
-        &common::bin(),
-        &[
-            "generate",
-            "topologies/site.toml",
-            "--target",
-            "nftables",
-            "--out",
-            "generated",
-        ],
-    );
-    assert!(generated.status.success(), "{}", text(&generated));
+    let regenerate = || {
+        let args = ["generate", "topologies/site.toml", "--target", "nftables"];
+        let out = run(
+            &repo,
+            &common::bin(),
+            &[&args[..], &["--out", "generated"]].concat(),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    regenerate();
     std::fs::write(
         repo.join(".pre-commit-config.yaml"),
         format!(
@@ -144,19 +141,7 @@ fn hooks_pass_on_a_consistent_commit_and_fail_on_stale_files_and_errors() {
     assert!(t.contains("generated/onprem-cvad.nft: differs"), "{t}");
 
     // Regenerated: passes again.
-    let regen = run(
-        &repo,
-        &common::bin(),
-        &[
-            "generate",
-            "topologies/site.toml",
-            "--target",
-            "nftables",
-            "--out",
-            "generated",
-        ],
-    );
-    assert!(regen.status.success(), "{}", text(&regen));
+    regenerate();
     git(&repo, &["add", "-A"]);
     assert_eq!(hooks("regenerated").status.code(), Some(0));
 

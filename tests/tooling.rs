@@ -6,13 +6,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-fn ctxfw(args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{ctxfw, text};
 
 fn ctxfw_stdin(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
@@ -26,10 +20,6 @@ fn ctxfw_stdin(args: &[&str], input: &[u8]) -> Output {
         .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Run a shell command line in `dir` with the binary as `ctxfw` and the repository's

@@ -66,6 +66,20 @@ pub fn overview(cat: &Catalogue) -> String {
     out
 }
 
+/// The flows a parameter switches on or off, or gives ports.
+fn switches<'a>(cat: &'a Catalogue, p: &crate::catalogue::Parameter) -> Vec<&'a str> {
+    cat.flows
+        .iter()
+        .filter(|f| {
+            f.when
+                .as_ref()
+                .is_some_and(|c| c.params().contains(&p.name.as_str()))
+                || f.ports.contains(&PortItem::Param(p.name.clone()))
+        })
+        .map(|f| f.id.as_str())
+        .collect()
+}
+
 pub fn parameters(cat: &Catalogue) -> String {
     let mut out = String::from("Parameters (set them in the topology's [parameters]):\n");
     for p in cat.parameters.values() {
@@ -78,17 +92,7 @@ pub fn parameters(cat: &Catalogue) -> String {
                 .collect::<Vec<_>>()
                 .join(" | ")
         };
-        let switched: Vec<&str> = cat
-            .flows
-            .iter()
-            .filter(|f| {
-                f.when
-                    .as_ref()
-                    .is_some_and(|c| c.params().contains(&p.name.as_str()))
-                    || f.ports.contains(&PortItem::Param(p.name.clone()))
-            })
-            .map(|f| f.id.as_str())
-            .collect();
+        let switched = switches(cat, p);
         let _ = writeln!(out, "  {} = {}   ({values})", p.name, p.default);
         let _ = writeln!(out, "      {}", p.description);
         if !switched.is_empty() {
@@ -226,17 +230,7 @@ fn parameters_value(cat: &Catalogue) -> Value {
     cat.parameters
         .values()
         .map(|p| {
-            let switches: Vec<&str> = cat
-                .flows
-                .iter()
-                .filter(|f| {
-                    f.when
-                        .as_ref()
-                        .is_some_and(|c| c.params().contains(&p.name.as_str()))
-                        || f.ports.contains(&PortItem::Param(p.name.clone()))
-                })
-                .map(|f| f.id.as_str())
-                .collect();
+            let switches = switches(cat, p);
             json!({
                 "name": p.name,
                 "type": format!("{:?}", p.ty).to_lowercase(),

@@ -50,3 +50,16 @@ pub fn resolve_file(path: &Path) -> (Topology, Resolution) {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ctxfw"))
 }
+
+/// Run the built binary in the repository's root.
+pub fn ctxfw(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
