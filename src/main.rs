@@ -540,8 +540,13 @@ fn run(cli: Cli) -> Result<u8> {
         } => {
             let side = |p: &std::path::Path| -> Result<Vec<ctxfw::diff::Entry>> {
                 let doc = if flows {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
+                    let text = if ctxfw::stdio::is_std(p) {
+                        std::io::read_to_string(std::io::stdin())
+                            .context("reading standard input")?
+                    } else {
+                        std::fs::read_to_string(p)
+                            .with_context(|| format!("reading {}", p.display()))?
+                    };
                     serde_json::from_str(&text).map_err(|e| {
                         anyhow::anyhow!(
                             "{}: not a flows JSON file ({e}); produce one with `ctxfw flows FILE --format json`",

@@ -247,3 +247,25 @@ fn extension_cannot_redefine_a_kind() {
         "{err}"
     );
 }
+
+/// Aliases help find an id; one that is itself an id would hide that kind.
+#[test]
+fn aliases_are_other_names_never_ids() {
+    let cat = common::catalogue();
+    for k in cat.kinds.values() {
+        for a in &k.aliases {
+            assert!(
+                !cat.kinds.contains_key(a),
+                "{}: alias {a} is a kind id",
+                k.id
+            );
+            assert!(
+                a.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c)),
+                "{}: alias {a}",
+                k.id
+            );
+        }
+    }
+    assert!(cat.kinds.values().filter(|k| !k.aliases.is_empty()).count() >= 40);
+}

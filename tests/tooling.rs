@@ -135,6 +135,12 @@ fn dash_is_standard_input_and_output() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("#!/usr/sbin/nft -f"));
+    let old = std::fs::read(common::root().join("golden/onprem-cvad/flows.json")).unwrap();
+    let out = ctxfw_stdin(
+        &["diff", "--flows", "-", "golden/onprem-cvad/flows.json"],
+        &old,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // Nothing called `-` was made.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
