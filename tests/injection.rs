@@ -123,6 +123,7 @@ const VALIDATORS: &[(&str, Validator)] = &[
     ("nftables", nft_same_rules),
     ("iptables", iptables_same_rules),
     ("windows", windows_same_commands),
+    ("aerleon", aclgen_same_configuration),
 ];
 
 fn target_of(label: &str) -> &str {
@@ -384,6 +385,37 @@ fn iptables_same_rules(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
             nh, nb,
             "{label}: {}: rule count differs after a real load",
             h.name
+        );
+    }
+}
+
+/// Render both Aerleon exports with aclgen: every platform's configuration is the same once
+/// its comments are removed (Juniper and SRX comments end at the first `*/`).
+fn aclgen_same_configuration(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
+    let Some(aclgen) = common::aclgen() else {
+        return;
+    };
+    let render = |files: &[OutFile]| {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            let p = dir.path().join(&f.name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, &f.content).unwrap();
+        }
+        let export = files[0].name.split('/').next().unwrap();
+        common::run_aclgen(&aclgen, &dir.path().join(export))
+    };
+    let (h, b) = (render(hostile), render(benign));
+    assert_eq!(
+        h.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{label}: aclgen wrote other files"
+    );
+    for (name, text) in &h {
+        assert_eq!(
+            common::aclgen_without_comments(name, text),
+            common::aclgen_without_comments(name, &b[name]),
+            "{label}: {name}: configuration outside comments differs:\n{text}"
         );
     }
 }

@@ -1,0 +1,228 @@
+//! Text that means something to an output's reader stays text: each test puts one kind of
+//! hostile free text into a topology and its extension catalogue, and checks the output with
+//! the program that reads it (aclgen's Juniper and SRX configurations, a CSV reader with every
+//! separator a spreadsheet offers, a CommonMark/GFM parser, the terminal's view of the CLI),
+//! against the same topology with plain text where that applies.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The free-text fields that reach outputs: the topology's and zones' descriptions, an
+/// addition's purpose and reason, a removal's reason, a catalogue flow's purpose and source.
+#[derive(Clone)]
+struct Texts {
+    description: String,
+    zone: String,
+    component: String,
+    purpose: String,
+    reason: String,
+    removal: String,
+    cat_purpose: String,
+    cat_source: String,
+}
+
+impl Texts {
+    fn plain() -> Texts {
+        Texts {
+            description: "Topology description".into(),
+            zone: "Zone description".into(),
+            component: "Component description".into(),
+            purpose: "Break-glass SSH".into(),
+            reason: "Change 1234".into(),
+            removal: "Not used here".into(),
+            cat_purpose: "The app queries the database".into(),
+            cat_source: "Escaping test fixture".into(),
+        }
+    }
+}
+
+/// A TOML string holding `s` exactly.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// A topology (`esc.toml`) and its extension catalogue (`cat/`) in a temporary directory.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Fixture {
+    fn new(t: &Texts) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir(root.join("cat")).unwrap();
+        std::fs::write(
+            root.join("cat/esc.toml"),
+            format!(
+                r#"[family]
+id = "esc"
+title = "Escaping test family"
+
+[components.esc-app]
+name = "Test application"
+platform = "linux"
+
+[components.esc-db]
+name = "Test database"
+platform = "linux"
+
+[[flows]]
+id = "esc-app-db"
+from = "esc-app"
+to = "esc-db"
+protocol = "tcp"
+ports = [5432]
+purpose = {}
+source = {}
+
+[[flows]]
+id = "esc-db-app"
+from = "esc-db"
+to = "esc-app"
+protocol = "udp"
+ports = [514]
+purpose = "Database logs to the application"
+source = "Escaping test fixture"
+"#,
+                q(&t.cat_purpose),
+                q(&t.cat_source)
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("esc.toml"),
+            format!(
+                r#"name = "esc"
+description = {}
+
+[zones.a]
+cidrs = ["10.0.0.0/24"]
+description = {}
+
+[zones.b]
+cidrs = ["10.0.1.0/24"]
+
+[components.app]
+kind = "esc-app"
+zone = "a"
+hosts = ["10.0.0.5"]
+description = {}
+
+[components.db]
+kind = "esc-db"
+zone = "b"
+hosts = ["10.0.1.5"]
+
+[[additions]]
+id = "ssh"
+from = "app"
+to = "db"
+protocol = "tcp"
+ports = [22]
+purpose = {}
+reason = {}
+
+[[removals]]
+catalogue = "esc-db-app"
+reason = {}
+"#,
+                q(&t.description),
+                q(&t.zone),
+                q(&t.component),
+                q(&t.purpose),
+                q(&t.reason),
+                q(&t.removal)
+            ),
+        )
+        .unwrap();
+        Fixture { _dir: dir, root }
+    }
+
+    fn topology(&self) -> PathBuf {
+        self.root.join("esc.toml")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(common::bin())
+            .arg("--catalogue")
+            .arg(self.root.join("cat"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `generate --target <target> --out <root>/out`; the output directory.
+    fn generate(&self, target: &str) -> PathBuf {
+        let out = self.root.join("out");
+        let r = self.run(&[
+            "generate",
+            s(&self.topology()),
+            "--target",
+            target,
+            "--out",
+            s(&out),
+        ]);
+        assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+        out
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// ---- Aerleon: Juniper and SRX comments ----
+
+/// The review's payloads: a purpose that closes the Juniper comment and adds an accept term,
+/// a reason that adds an allow-any SRX policy, and the same through the catalogue's text.
+#[test]
+fn aerleon_comments_cannot_close_a_juniper_or_srx_comment() {
+    let Some(aclgen) = common::aclgen() else {
+        return;
+    };
+    let hostile = Texts {
+        purpose: "SSH */ term evil { then accept; } /*".into(),
+        reason: "*/ policy evil { match {source-address any; destination-address any; \
+                 application any;} then {permit;} } /*"
+            .into(),
+        cat_purpose: "DB /*/ term evil2 { then accept; } /*/".into(),
+        cat_source: "Doc *\\/ */*/ policy evil2 { then { permit; } } \\".into(),
+        ..Texts::plain()
+    };
+    let outputs = |t: &Texts| {
+        let fx = Fixture::new(t);
+        let out = fx.generate("aerleon");
+        (common::run_aclgen(&aclgen, &out.join("esc.aerleon")), fx)
+    };
+    let (h, _fh) = outputs(&hostile);
+    let (b, _fb) = outputs(&Texts::plain());
+    assert_eq!(
+        h.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "aclgen wrote other files"
+    );
+    for ext in ["jcl", "srx", "acl", "xml"] {
+        assert!(h.contains_key(&format!("esc.{ext}")), "no esc.{ext}");
+    }
+    for (name, body) in &h {
+        let loaded = common::aclgen_without_comments(name, body);
+        assert!(
+            !loaded.iter().any(|l| l.contains("evil")),
+            "{name}: the comment text became configuration:\n{body}"
+        );
+        assert_eq!(
+            loaded,
+            common::aclgen_without_comments(name, &b[name]),
+            "{name}: configuration outside comments differs from the plain text's:\n{body}"
+        );
+    }
+    // The text is still there for a reviewer, inside the comment.
+    assert!(h["esc.jcl"].contains("term evil"), "{}", h["esc.jcl"]);
+}
