@@ -226,3 +226,94 @@ fn aerleon_comments_cannot_close_a_juniper_or_srx_comment() {
     // The text is still there for a reviewer, inside the comment.
     assert!(h["esc.jcl"].contains("term evil"), "{}", h["esc.jcl"]);
 }
+
+// ---- CSV: formulas under any separator ----
+
+/// The Python script that reads a CSV file with every separator a spreadsheet offers (comma,
+/// semicolon, tab, space, pipe), quote-aware and not, and prints every field a spreadsheet
+/// would take for a formula: one starting (after the spaces a "trim spaces" import removes,
+/// and a stray quote) with `=`, `+`, `-`, `@`, tab or carriage return.
+const CSV_READER: &str = r#"
+import csv, io, sys
+text = open(sys.argv[1], encoding="utf-8", newline="").read()
+bad = []
+for sep in [",", ";", "\t", " ", "|"]:
+    for quoting in [csv.QUOTE_MINIMAL, csv.QUOTE_NONE]:
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting):
+            for field in row:
+                lead = field.lstrip(' "')
+                if lead[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                    bad.append(f"sep {sep!r} quoting {quoting}: {field!r}")
+print("\n".join(bad))
+"#;
+
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("CTXFW_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    if Command::new(&p).arg("-V").output().is_ok() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("python3 not found: .ci/run installs it");
+    }
+    eprintln!("skipped: python3 not installed");
+    None
+}
+
+fn formula_fields(py: &Path, file: &Path) -> Vec<String> {
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(CSV_READER)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// `x;=1+1` is a formula in a spreadsheet that splits on `;`, `a<TAB>=3+3` in one that splits
+/// on tabs: both the matrix CSV and the flows CSV must hold no field that any separator turns
+/// into a formula, and read with the comma they carry the text.
+#[test]
+fn csv_cells_are_no_formula_under_any_separator() {
+    let Some(py) = python() else {
+        return;
+    };
+    let hostile = Texts {
+        purpose: "x;=1+1 tab\t=3+3 pipe|@SUM(A1) space -2+3 quote\"=4+4".into(),
+        reason: "r;=2+2\n=5+5\n+6".into(),
+        cat_purpose: "=HYPERLINK(\"http://attacker.example\";\"x\"),+1;-1".into(),
+        cat_source: "s, =7+7;\t@8\r=9+9\r\n-10".into(),
+        ..Texts::plain()
+    };
+    let fx = Fixture::new(&hostile);
+    let out = fx.generate("matrix");
+    let matrix = out.join("esc.csv");
+    let flows = fx.root.join("flows.csv");
+    let r = fx.run(&[
+        "flows",
+        s(&fx.topology()),
+        "--format",
+        "csv",
+        "--out",
+        s(&flows),
+    ]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    for file in [&matrix, &flows] {
+        let bad = formula_fields(&py, file);
+        assert!(
+            bad.is_empty(),
+            "{}: fields a spreadsheet runs as formulas:\n{}\n--- file\n{}",
+            file.display(),
+            bad.join("\n"),
+            std::fs::read_to_string(file).unwrap()
+        );
+        let body = std::fs::read_to_string(file).unwrap();
+        assert!(body.contains("HYPERLINK"), "the text is kept");
+    }
+}

@@ -483,7 +483,7 @@ fn matrix_escapes_text_in_every_format() {
     }
     let csv = std::fs::read_to_string(out_dir.join("rt.csv")).unwrap();
     assert!(
-        csv.contains(",'=cmd()") || csv.contains("reason: =cmd()"),
+        csv.contains(",'=cmd()") || csv.contains("reason: '=cmd()"),
         "{csv}"
     );
 }
