@@ -9,6 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+
 /// The free-text fields that reach outputs: the topology's and zones' descriptions, an
 /// addition's purpose and reason, a removal's reason, a catalogue flow's purpose and source.
 #[derive(Clone)]
@@ -21,6 +23,8 @@ struct Texts {
     removal: String,
     cat_purpose: String,
     cat_source: String,
+    /// The name of a parameter the extension catalogue defines.
+    param: String,
 }
 
 impl Texts {
@@ -34,6 +38,7 @@ impl Texts {
             removal: "Not used here".into(),
             cat_purpose: "The app queries the database".into(),
             cat_source: "Escaping test fixture".into(),
+            param: "esc_port".into(),
         }
     }
 }
@@ -61,6 +66,12 @@ impl Fixture {
 id = "esc"
 title = "Escaping test family"
 
+[parameters.{}]
+type = "int"
+default = 8080
+description = "A parameter no flow uses"
+source = "Escaping test fixture"
+
 [components.esc-app]
 name = "Test application"
 platform = "linux"
@@ -87,6 +98,7 @@ ports = [514]
 purpose = "Database logs to the application"
 source = "Escaping test fixture"
 "#,
+                q(&t.param),
                 q(&t.cat_purpose),
                 q(&t.cat_source)
             ),
@@ -316,4 +328,166 @@ fn csv_cells_are_no_formula_under_any_separator() {
         let body = std::fs::read_to_string(file).unwrap();
         assert!(body.contains("HYPERLINK"), "the text is kept");
     }
+}
+
+// ---- Markdown: no link, image, emphasis, code block or HTML from text ----
+
+/// A Markdown document's structure as a GFM reader (tables, strikethrough, math, footnotes,
+/// task lists) sees it: every block and inline element, with text reduced to `text`. A line
+/// break written as `<br>` (how cells hold line breaks) and inline code (an id shown as code,
+/// or as escaped text when a code span cannot hold it) count as text.
+fn md_structure(md: &str) -> Vec<String> {
+    let opts = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_MATH
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_GFM;
+    let mut out: Vec<String> = Vec::new();
+    for e in Parser::new_ext(md, opts) {
+        let token = match e {
+            Event::Text(_) => "text".to_string(),
+            Event::InlineHtml(h) if h.as_ref() == "<br>" => "text".to_string(),
+            Event::Start(Tag::CodeBlock(kind)) => format!("code block {kind:?}"),
+            Event::Start(tag) => format!("start {tag:?}"),
+            Event::End(TagEnd::CodeBlock) => "end code block".to_string(),
+            Event::End(tag) => format!("end {tag:?}"),
+            Event::Code(_) => "text".to_string(),
+            other => format!("{other:?}"),
+        };
+        if token == "text" && out.last().is_some_and(|t| t == "text") {
+            continue;
+        }
+        out.push(token);
+    }
+    out
+}
+
+/// The elements text must never make: links, images, raw HTML, emphasis, strikethrough,
+/// math, footnotes.
+fn md_forbidden(structure: &[String]) -> Vec<&String> {
+    structure
+        .iter()
+        .filter(|t| {
+            [
+                "Link",
+                "Image",
+                "Html",
+                "Emphasis",
+                "Strong",
+                "Strikethrough",
+                "Math",
+                "Footnote",
+            ]
+            .iter()
+            .any(|w| t.contains(w))
+        })
+        .collect()
+}
+
+fn md_hostile() -> Texts {
+    let payload =
+        "![x](https://attacker.example/beacon.png) [Approve change](https://attacker.example/ok) \
+                   [ref][1] [^1] **bold** __bold__ *em* _em_ ~~strike~~ ~strike~ $x^2$ $$y$$ \
+                   <b>html</b> &amp; `code` ``` ~~~ \\";
+    Texts {
+        description: "~~~".into(),
+        zone: "# heading".into(),
+        component: "```".into(),
+        purpose: format!("{payload}\n~~~\n# heading\n- item\n1. item\n> quote\n    indented"),
+        reason: "[1]: https://attacker.example/ref".into(),
+        removal: format!("~~~ {payload}"),
+        cat_purpose: payload.into(),
+        cat_source: "    four spaces then [link](https://attacker.example)".into(),
+        param: "x` <b>|</b> ![i](https://attacker.example/p.png) ``".into(),
+    }
+}
+
+fn assert_md_inert(what: &str, hostile: &str, plain: &str) {
+    let h = md_structure(hostile);
+    let bad = md_forbidden(&h);
+    assert!(bad.is_empty(), "{what}: text made {bad:?}:\n{hostile}");
+    assert_eq!(
+        h,
+        md_structure(plain),
+        "{what}: structure differs from the plain text's:\n{hostile}"
+    );
+}
+
+/// The matrix and flows Markdown (written by `generate` and by `flows --format markdown`).
+#[test]
+fn markdown_outputs_render_text_as_text() {
+    let read = |t: &Texts| {
+        let fx = Fixture::new(t);
+        let out = fx.generate("all");
+        let r = fx.run(&["flows", s(&fx.topology()), "--format", "markdown"]);
+        assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+        [
+            (
+                "matrix",
+                std::fs::read_to_string(out.join("esc.md")).unwrap(),
+            ),
+            (
+                "flows.md",
+                std::fs::read_to_string(out.join("esc.flows.md")).unwrap(),
+            ),
+            ("flows --format markdown", text(&r.stdout)),
+        ]
+    };
+    let hostile = read(&md_hostile());
+    let plain = read(&Texts::plain());
+    for ((what, h), (_, p)) in hostile.iter().zip(&plain) {
+        assert_md_inert(what, h, p);
+    }
+}
+
+/// `diff --format markdown` of two topologies, and of two flows JSON files whose ids try to
+/// leave their code span.
+#[test]
+fn diff_markdown_renders_text_and_ids_as_text() {
+    let diff = |t: &Texts| {
+        let fx = Fixture::new(t);
+        let old = fx.root.join("old.toml");
+        let body = std::fs::read_to_string(fx.topology()).unwrap();
+        let cut = body.find("[[additions]]").unwrap();
+        std::fs::write(&old, &body[..cut]).unwrap();
+        let r = fx.run(&["diff", s(&old), s(&fx.topology()), "--format", "markdown"]);
+        assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+        text(&r.stdout)
+    };
+    assert_md_inert("diff", &diff(&md_hostile()), &diff(&Texts::plain()));
+
+    let flows_diff = |id: &str, purpose: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let flow = |id: &str, port: &str| {
+            serde_json::json!({
+                "id": id, "from": "a", "from_zone": "za", "from_addresses": ["10.0.0.1/32"],
+                "to": "b", "to_zone": "zb", "to_addresses": ["10.0.1.1/32"], "to_fqdns": [],
+                "protocol": "tcp", "ports": [port], "purpose": purpose,
+            })
+        };
+        let old = dir.path().join("old.json");
+        let new = dir.path().join("new.json");
+        let doc = |flows: Vec<serde_json::Value>| serde_json::json!({ "flows": flows }).to_string();
+        std::fs::write(&old, doc(vec![flow(id, "443"), flow("gone", "1")])).unwrap();
+        std::fs::write(
+            &new,
+            doc(vec![flow(id, "444"), flow(&format!("{id}2"), "2")]),
+        )
+        .unwrap();
+        let r = Command::new(common::bin())
+            .args(["diff", "--flows", s(&old), s(&new), "--format", "markdown"])
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+        text(&r.stdout)
+    };
+    assert_md_inert(
+        "diff --flows",
+        &flows_diff(
+            "a` ![x](https://attacker.example/i.png) | <b>b</b> ``c",
+            "![x](https://attacker.example/beacon.png) ~~~",
+        ),
+        &flows_diff("a-b-c", "plain purpose"),
+    );
 }
