@@ -17,6 +17,7 @@ pub mod output;
 pub mod plan;
 pub mod render;
 pub mod resolve;
+pub mod terminal;
 pub mod topology;
 
 /// Hash maps and sets for internal indexes, with foldhash instead of SipHash (a fifth of

@@ -17,6 +17,7 @@ use ctxfw::catalogue::Catalogue;
 use ctxfw::diag::Invalid;
 use ctxfw::exit;
 use ctxfw::render::{self, Renderer};
+use ctxfw::terminal::visible;
 
 // mimalloc's own entry point, in the library the `mimalloc` crate links (its Rust binding
 // declares it only behind a feature that needs one more crate).
@@ -164,10 +165,10 @@ enum Command {
 /// A target with no file for this topology (`--target windows` without a Windows component):
 /// said, and not an error.
 fn nothing_to_write(file: &std::path::Path, target: &str) -> u8 {
-    eprintln!(
+    say(&format!(
         "{}: target `{target}` has nothing to write for this topology; nothing was written",
         file.display()
-    );
+    ));
     exit::OK
 }
 
@@ -210,7 +211,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if let Some(invalid) = e.downcast_ref::<Invalid>() {
-                eprintln!("{invalid}");
+                say(&invalid.to_string());
                 return ExitCode::from(if invalid.is_io() {
                     exit::IO
                 } else {
@@ -218,13 +219,13 @@ fn main() -> ExitCode {
                 });
             }
             if e.downcast_ref::<ctxfw::generate::UsageError>().is_some() {
-                eprintln!("error: {e}");
+                say(&format!("error: {e}"));
                 return ExitCode::from(exit::USAGE);
             }
             if is_broken_pipe(&e) {
                 return ExitCode::from(exit::OK);
             }
-            eprintln!("error: {e:#}");
+            say(&format!("error: {e:#}"));
             let io = e
                 .chain()
                 .any(|c| c.downcast_ref::<std::io::Error>().is_some());
@@ -241,8 +242,15 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn print_warnings(warnings: &[ctxfw::diag::Diagnostic]) {
     for w in warnings {
-        eprintln!("{w}");
+        say(&w.to_string());
     }
+}
+
+/// Standard error is for people: `text` and a line break, with what a terminal would obey
+/// (ESC, BEL, CR, bidi marks) shown as escapes. The text may quote a catalogue, a flows file
+/// or the offending line of a topology.
+fn say(text: &str) {
+    eprintln!("{}", visible(text));
 }
 
 fn stdout(text: &str) -> Result<()> {
@@ -265,13 +273,13 @@ fn run(cli: Cli) -> Result<u8> {
             print_warnings(&loaded.warnings);
             let n = loaded.resolution.flows.len();
             let w = loaded.warnings.len();
-            eprintln!(
+            say(&format!(
                 "{}: valid, {} components in {} zones, {n} flows, {w} warning{}",
                 file.display(),
                 loaded.topology.components.len(),
                 loaded.topology.zones.len(),
                 if w == 1 { "" } else { "s" }
-            );
+            ));
             // As for generate: the process ends next, freeing the resolution gains nothing.
             std::mem::forget(loaded);
             Ok(if deny_warnings && w > 0 {
@@ -290,7 +298,7 @@ fn run(cli: Cli) -> Result<u8> {
             print_warnings(&loaded.warnings);
             let (t, r) = (&loaded.topology, &loaded.resolution);
             let text = match format {
-                FlowFormat::Table => render::flows::table(r),
+                FlowFormat::Table => visible(&render::flows::table(r)).into_owned(),
                 FlowFormat::Json => render::flows::json_text(t, r),
                 FlowFormat::Csv => render::flows::csv(r),
                 FlowFormat::Markdown => {
@@ -350,7 +358,7 @@ fn run(cli: Cli) -> Result<u8> {
                     .iter()
                     .map(|p| format!("wrote {}\n", p.display()))
                     .collect();
-                eprint!("{list}");
+                say(list.trim_end_matches('\n'));
                 // The process ends next: freeing a large resolution node by node (2-3% of a
                 // 10,000-flow run) gains nothing.
                 std::mem::forget(loaded);
@@ -367,11 +375,11 @@ fn run(cli: Cli) -> Result<u8> {
                 return Ok(exit::OK);
             }
             let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-            eprintln!(
+            say(&format!(
                 "error: target `{target}` writes {} files ({}); pass --out DIR",
                 names.len(),
                 names.join(", ")
-            );
+            ));
             Ok(exit::USAGE)
         }
         Command::Diff {
@@ -404,7 +412,7 @@ fn run(cli: Cli) -> Result<u8> {
                 &b,
             );
             let text = match format {
-                DiffFormat::Table => ctxfw::diff::table(&d),
+                DiffFormat::Table => visible(&ctxfw::diff::table(&d)).into_owned(),
                 DiffFormat::Json => ctxfw::diff::json_text(&d),
                 DiffFormat::Markdown => {
                     Renderer::new(None)?.render("diff.md.j2", ctxfw::diff::context(&d))?
@@ -435,7 +443,7 @@ fn run(cli: Cli) -> Result<u8> {
                     .transpose()?,
             };
             let a = ctxfw::explain::explain(&loaded.resolution.flows, &q);
-            stdout(&ctxfw::explain::text(&q, &a))?;
+            stdout(&visible(&ctxfw::explain::text(&q, &a)))?;
             Ok(if a.allowed.is_empty() {
                 exit::FINDINGS
             } else {
@@ -452,14 +460,16 @@ fn run(cli: Cli) -> Result<u8> {
                     None => {
                         let hint =
                             ctxfw::diag::choice_hint(&k, cat.kinds.keys().map(String::as_str));
-                        eprintln!("error: unknown component kind `{k}`\n  = hint: {hint}");
+                        say(&format!(
+                            "error: unknown component kind `{k}`\n  = hint: {hint}"
+                        ));
                         return Ok(exit::USAGE);
                     }
                 }
             } else {
                 render::catalogue::overview(&cat)
             };
-            stdout(&text)?;
+            stdout(&visible(&text))?;
             Ok(exit::OK)
         }
     }

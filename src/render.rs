@@ -966,7 +966,8 @@ pub fn ps_quote(s: &str) -> String {
     out
 }
 
-pub(crate) fn is_bidi(c: char) -> bool {
+/// A bidirectional mark: it reorders the text around it when shown.
+pub fn is_bidi(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
 }
 

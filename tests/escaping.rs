@@ -491,3 +491,144 @@ fn diff_markdown_renders_text_and_ids_as_text() {
         &flows_diff("a-b-c", "plain purpose"),
     );
 }
+
+// ---- The terminal: control characters and bidi marks are shown, not obeyed ----
+
+/// A terminal obeys these: ESC starts a control sequence, BEL rings, CR returns to the start
+/// of the line, U+202E reverses what follows.
+fn raw_controls(s: &str) -> Vec<char> {
+    s.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
+        })
+        .collect()
+}
+
+fn assert_inert(what: &str, r: &Output) {
+    for (stream, bytes) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        let t = text(bytes);
+        let raw = raw_controls(&t);
+        assert!(
+            raw.is_empty(),
+            "{what}: {stream} holds raw {raw:?}:\n{}",
+            t.escape_debug()
+        );
+    }
+}
+
+/// `check` shows the offending line of a file with raw ESC and BEL (a TOML syntax error) and
+/// of one with a raw U+202E (refused free text) with those characters escaped.
+#[test]
+fn check_shows_control_characters_of_the_offending_line_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body, shown) in [
+        (
+            "esc.toml",
+            "name = \"t\"\ndescription = \"red \u{1b}[31m alert\u{7}\"\n",
+            "\\u{1b}[31m alert\\u{7}",
+        ),
+        (
+            "rlo.toml",
+            "name = \"t\"\ndescription = \"allow \u{202E}yna ot\"\n[zones.a]\ncidrs = [\"10.0.0.0/24\"]\n",
+            "allow \\u{202e}yna ot",
+        ),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        let r = Command::new(common::bin())
+            .args(["check", s(&p)])
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(2), "{name}: {}", text(&r.stderr));
+        assert_inert(name, &r);
+        let err = text(&r.stderr);
+        assert!(err.contains(shown), "{name}: {err}");
+        assert!(err.contains(&format!("{name}:2:")), "{name}: {err}");
+    }
+}
+
+/// Catalogue text (an extension catalogue may hold any character) reaches the terminal
+/// through `flows --format table`, `explain` and `catalogue`; ids of a flows JSON file through
+/// `diff --flows`. All of it is shown escaped; the JSON keeps the text as it is.
+#[test]
+fn terminal_outputs_show_catalogue_text_escaped() {
+    let root = common::root();
+    let topo = root.join("tests/fixtures/hostile/hostile.toml");
+    let cat = root.join("tests/fixtures/hostile/catalogue");
+    let run = |args: &[&str]| {
+        Command::new(common::bin())
+            .arg("--catalogue")
+            .arg(&cat)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let t = s(&topo);
+    for args in [
+        vec!["flows", t, "--format", "table"],
+        vec![
+            "explain", t, "--from", "probe", "--to", "portal", "--port", "tcp/9443",
+        ],
+        vec![
+            "explain", t, "--from", "probe", "--to", "portal", "--port", "tcp/1",
+        ],
+        vec!["catalogue"],
+        vec!["catalogue", "acme-portal"],
+        vec!["catalogue", "--parameters"],
+        vec!["check", t],
+    ] {
+        let r = run(&args);
+        assert!(
+            matches!(r.status.code(), Some(0 | 1)),
+            "{args:?}: {}",
+            text(&r.stderr)
+        );
+        assert_inert(&args.join(" "), &r);
+    }
+    let table = text(&run(&["flows", t, "--format", "table"]).stdout);
+    assert!(
+        table.contains("esc:\\u{1b} cr:\\u{d} bel:\\u{7}"),
+        "{table}"
+    );
+    // The machine format carries the text unchanged.
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["flows", t, "--format", "json"]).stdout).unwrap();
+    assert!(
+        json["flows"].as_array().unwrap().iter().any(|f| f["source"]
+            .as_str()
+            .unwrap()
+            .contains("esc:\u{1b} cr:\r bel:\u{7}")),
+        "the JSON lost the text"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let flow = |id: &str, port: &str| {
+        serde_json::json!({
+            "id": id, "from": "a\u{1b}[2J", "from_zone": "za", "from_addresses": ["10.0.0.1/32"],
+            "to": "b", "to_zone": "zb", "to_addresses": ["10.0.1.1/32"], "to_fqdns": [],
+            "protocol": "tcp", "ports": [port], "purpose": "p\u{202E}q\u{7}",
+        })
+    };
+    let old = dir.path().join("old.json");
+    let new = dir.path().join("new.json");
+    let id = "x\u{1b}]0;title\u{7}\u{202E}y";
+    let doc = |flows: Vec<serde_json::Value>| serde_json::json!({ "flows": flows }).to_string();
+    std::fs::write(&old, doc(vec![flow(id, "443"), flow("gone\r", "1")])).unwrap();
+    std::fs::write(&new, doc(vec![flow(id, "444"), flow("new\u{1b}", "2")])).unwrap();
+    let r = Command::new(common::bin())
+        .args(["diff", "--flows", s(&old), s(&new)])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+    assert_inert("diff --flows", &r);
+    assert!(text(&r.stdout).contains("x\\u{1b}]0;title\\u{7}\\u{202e}y"));
+    // A flow id twice in one file: the error names it, escaped.
+    std::fs::write(&new, doc(vec![flow(id, "1"), flow(id, "2")])).unwrap();
+    let r = Command::new(common::bin())
+        .args(["diff", "--flows", s(&old), s(&new)])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+    assert_inert("diff --flows, duplicate id", &r);
+}
