@@ -632,3 +632,86 @@ fn terminal_outputs_show_catalogue_text_escaped() {
     assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
     assert_inert("diff --flows, duplicate id", &r);
 }
+
+// ---- Catalogue domain names ----
+
+/// A kind whose `fqdns` are given by `list` (TOML), in a second file of the extension
+/// directory.
+fn with_domains(list: &str) -> Fixture {
+    let fx = Fixture::new(&Texts::plain());
+    std::fs::write(
+        fx.root.join("cat/net.toml"),
+        format!(
+            "[family]\nid = \"net\"\ntitle = \"Domain test family\"\n\n\
+             [components.esc-updates]\nname = \"Update service\"\nplatform = \"internet\"\n\
+             fqdns = {list}\n"
+        ),
+    )
+    .unwrap();
+    fx
+}
+
+/// `fqdns = ["updates.acme.example\n*\n."]` wrote `*` and `.` lines into the domain list a
+/// proxy loads: a domain name that is not one is an error at its place in the catalogue
+/// file, with a hint, and nothing is written.
+#[test]
+fn catalogue_domain_names_must_be_domain_names() {
+    let fx = with_domains(r#"["updates.acme.example\n*\n."]"#);
+    let out = fx.root.join("out");
+    let r = fx.run(&[
+        "generate",
+        s(&fx.topology()),
+        "--target",
+        "all",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+    let err = text(&r.stderr);
+    assert!(
+        err.contains("is not a domain name") && err.contains("net.toml:8:"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!out.exists(), "something was written");
+    assert_inert("bad domain", &r);
+
+    let cases = [
+        ("*.cloud.com", true),
+        ("*.*.nssvc.net", true),
+        ("dl.cacerts.digicert.com", true),
+        ("xn--bcher-kva.example", true),
+        ("a-b.example", true),
+        (&format!("{}.example", "a".repeat(63)), true),
+        (&format!("{}.example", "a".repeat(64)), false),
+        (&vec!["abcdefghi"; 26].join("."), false),
+        ("", false),
+        ("*", false),
+        (".", false),
+        ("example", false),
+        ("*.com", false),
+        ("example.com.", false),
+        ("a..example", false),
+        ("-a.example", false),
+        ("a-.example", false),
+        ("a.*.example", false),
+        ("*a.example", false),
+        ("a_b.example", false),
+        ("bücher.example", false),
+        ("10.0.0.1", false),
+        ("a.example/path", false),
+        ("a.example:443", false),
+        ("a example.com", false),
+    ];
+    for (name, ok) in cases {
+        let fx = with_domains(&format!("[{}]", q(name)));
+        let r = fx.run(&["catalogue", "esc-updates"]);
+        let code = r.status.code();
+        assert_eq!(
+            code,
+            Some(if ok { 0 } else { 2 }),
+            "{name:?}: {}",
+            text(&r.stderr)
+        );
+    }
+}
