@@ -560,3 +560,140 @@ fn azure_priorities_are_unique_and_stable() {
         assert!(seen.contains(&("Inbound".to_string(), 100)));
     }
 }
+
+/// Every string a cloud target writes stays within the provider's limit when the free text
+/// is at ctxfw's own limit (2,000 characters, 4-byte characters) and the names at theirs (63
+/// characters): a zone description of exactly 256 characters that ARM would read as an
+/// expression made a 257-character Azure tag value once escaped.
+#[test]
+fn provider_string_limits_hold_for_text_at_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "\u{1F680}é[x]".repeat(400);
+    let expression = format!("[{}]", "x".repeat(254));
+    let name = |c: char| std::iter::repeat_n(c, 63).collect::<String>();
+    let (za, zb, zc) = (name('a'), name('b'), name('c'));
+    let (ca, cb, cc) = (name('p'), name('q'), name('r'));
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let body = format!(
+        r#"description = {long}
+[zones.internet]
+cidrs = ["0.0.0.0/0", "::/0"]
+[zones.{za}]
+cidrs = ["10.1.0.0/24", "2001:db8:1::/64"]
+location = "aws"
+description = {expression}
+[zones.{zb}]
+cidrs = ["10.2.0.0/24", "2001:db8:2::/64"]
+location = "azure"
+description = {expression}
+[zones.{zc}]
+cidrs = ["10.3.0.0/24"]
+location = "gcp"
+description = {expression}
+[components.{ca}]
+kind = "acme-agent"
+zone = "{za}"
+description = {long}
+[components.{cb}]
+kind = "acme-agent"
+zone = "{zb}"
+description = {long}
+[components.{cc}]
+kind = "acme-agent"
+zone = "{zc}"
+description = {long}
+[[additions]]
+id = "{}"
+from = "{ca}"
+to = "{cb}"
+protocol = "tcp"
+ports = [65534, "1-65533"]
+purpose = {long}
+reason = {long}
+"#,
+        name('d'),
+        long = q(&long),
+        expression = q(&expression),
+    );
+    let topo = write_topology(dir.path(), &name('l'), &body);
+    let loaded = load(&topo, true);
+    let chars = |v: &Value| v.as_str().unwrap().chars().count();
+    let mut checked = 0;
+    // (path of keys, limit) for every string with a provider limit, found anywhere.
+    fn walk(v: &Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Value)) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    path.push(k.clone());
+                    walk(x, path, f);
+                    path.pop();
+                }
+            }
+            Value::Array(a) => {
+                for x in a {
+                    walk(x, path, f);
+                }
+            }
+            other => f(path, other),
+        }
+    }
+    let aws = json(&render(&loaded, "aws").unwrap());
+    walk(&aws, &mut Vec::new(), &mut |path, v| {
+        let key = path.last().map(String::as_str).unwrap_or_default();
+        let limit = match (key, path.first().map(String::as_str)) {
+            ("Description" | "GroupDescription", Some("Resources" | "Outputs")) => 255,
+            ("Description", _) => 1024,
+            ("Value", _) if path.iter().any(|p| p == "Tags") => 256,
+            ("Key", _) => 128,
+            _ => return,
+        };
+        assert!(chars(v) <= limit, "aws {path:?}: {} > {limit}", chars(v));
+        checked += 1;
+    });
+    for (ids, what) in [
+        (aws["Resources"].as_object(), "resource"),
+        (aws["Outputs"].as_object(), "output"),
+    ] {
+        for id in ids.unwrap().keys() {
+            assert!(id.len() <= 255, "aws {what} logical id {id}");
+        }
+    }
+    let azure = json(&render(&loaded, "azure").unwrap());
+    walk(&azure, &mut Vec::new(), &mut |path, v| {
+        let key = path.last().map(String::as_str).unwrap_or_default();
+        let limit = match key {
+            "description" if path.iter().any(|p| p == "tags") => 256,
+            "description" if path.iter().any(|p| p == "securityRules") => 140,
+            "name" => 80,
+            _ => return,
+        };
+        let s = v.as_str().unwrap();
+        assert!(chars(v) <= limit, "azure {path:?}: {} > {limit}", chars(v));
+        if s.starts_with('[') && s.ends_with(']') {
+            assert!(
+                s.starts_with("[["),
+                "azure {path:?}: an ARM expression: {s}"
+            );
+        }
+        checked += 1;
+    });
+    let gcp = json(&render(&loaded, "gcp").unwrap());
+    walk(&gcp, &mut Vec::new(), &mut |path, v| {
+        let key = path.last().map(String::as_str).unwrap_or_default();
+        let limit = match key {
+            "description" => 2048,
+            "name" | "targetTags" | "sourceTags" => 63,
+            _ => return,
+        };
+        assert!(chars(v) <= limit, "gcp {path:?}: {} > {limit}", chars(v));
+        checked += 1;
+    });
+    assert!(checked > 30, "only {checked} strings checked");
+    if let Some(py) = python() {
+        for (cloud, doc) in [("aws", &aws), ("azure", &azure), ("gcp", &gcp)] {
+            let f = dir.path().join(format!("limits.{cloud}.json"));
+            std::fs::write(&f, doc.to_string()).unwrap();
+            validate(&py, cloud, &f).unwrap_or_else(|e| panic!("{cloud}: {e}"));
+        }
+    }
+}
