@@ -826,8 +826,9 @@ fn write_html_safe(text: &str, out: &mut dyn std::fmt::Write) -> std::fmt::Resul
 /// a block marker at the start ([`md_block_marker_len`]) is escaped too (leading spaces
 /// dropped). Other control characters and bidirectional marks become U+FFFD.
 pub fn md_cell(s: &str) -> String {
-    // Four leading spaces start a code block at the start of a line; a table cell drops them.
-    let s = s.trim_start_matches([' ', '\t']);
+    // Four leading spaces start a code block at the start of a line, and a leading line break
+    // would put a lone `<br>` (an HTML block) there; a table cell drops them all.
+    let s = s.trim_start_matches([' ', '\t', '\n', '\r']);
     let mut out = String::with_capacity(s.len());
     let marker = md_block_marker_len(s);
     if marker > 0 {
@@ -1199,7 +1200,7 @@ mod tests {
     #[test]
     fn run_copying_filters_match_their_character_by_character_definitions() {
         let md = |s: &str| {
-            let s = s.trim_start_matches([' ', '\t']);
+            let s = s.trim_start_matches([' ', '\t', '\n', '\r']);
             let n = md_block_marker_len(s);
             let lead = if n > 0 {
                 format!("{}\\{}", &s[..n - 1], &s[n - 1..n])
@@ -1265,6 +1266,7 @@ mod tests {
             "1234567890. long",
             "3)",
             "\t\t4 spaces",
+            "\n\r\nafter breaks\n",
         ];
         for s in samples {
             assert_eq!(md_cell(s), md(s), "md {s:?}");
