@@ -9,8 +9,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
-
 /// The free-text fields that reach outputs: the topology's and zones' descriptions, an
 /// addition's purpose and reason, a removal's reason, a catalogue flow's purpose and source.
 #[derive(Clone)]
@@ -332,37 +330,6 @@ fn csv_cells_are_no_formula_under_any_separator() {
 
 // ---- Markdown: no link, image, emphasis, code block or HTML from text ----
 
-/// A Markdown document's structure as a GFM reader (tables, strikethrough, math, footnotes,
-/// task lists) sees it: every block and inline element, with text reduced to `text`. A line
-/// break written as `<br>` (how cells hold line breaks) and inline code (an id shown as code,
-/// or as escaped text when a code span cannot hold it) count as text.
-fn md_structure(md: &str) -> Vec<String> {
-    let opts = Options::ENABLE_TABLES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_MATH
-        | Options::ENABLE_FOOTNOTES
-        | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_GFM;
-    let mut out: Vec<String> = Vec::new();
-    for e in Parser::new_ext(md, opts) {
-        let token = match e {
-            Event::Text(_) => "text".to_string(),
-            Event::InlineHtml(h) if h.as_ref() == "<br>" => "text".to_string(),
-            Event::Start(Tag::CodeBlock(kind)) => format!("code block {kind:?}"),
-            Event::Start(tag) => format!("start {tag:?}"),
-            Event::End(TagEnd::CodeBlock) => "end code block".to_string(),
-            Event::End(tag) => format!("end {tag:?}"),
-            Event::Code(_) => "text".to_string(),
-            other => format!("{other:?}"),
-        };
-        if token == "text" && out.last().is_some_and(|t| t == "text") {
-            continue;
-        }
-        out.push(token);
-    }
-    out
-}
-
 /// The elements text must never make: links, images, raw HTML, emphasis, strikethrough,
 /// math, footnotes.
 fn md_forbidden(structure: &[String]) -> Vec<&String> {
@@ -404,12 +371,12 @@ fn md_hostile() -> Texts {
 }
 
 fn assert_md_inert(what: &str, hostile: &str, plain: &str) {
-    let h = md_structure(hostile);
+    let h = common::md_structure(hostile);
     let bad = md_forbidden(&h);
     assert!(bad.is_empty(), "{what}: text made {bad:?}:\n{hostile}");
     assert_eq!(
         h,
-        md_structure(plain),
+        common::md_structure(plain),
         "{what}: structure differs from the plain text's:\n{hostile}"
     );
 }

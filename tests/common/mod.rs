@@ -164,3 +164,35 @@ pub fn aclgen_without_comments(file: &str, text: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// A Markdown document's structure as a GFM reader (tables, strikethrough, math, footnotes,
+/// task lists) sees it: every block and inline element, with text reduced to `text`. A line
+/// break written as `<br>` (how cells hold line breaks) and inline code (an id shown as code,
+/// or as escaped text when a code span cannot hold it) count as text.
+pub fn md_structure(md: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Options, Tag, TagEnd};
+    let opts = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_MATH
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_GFM;
+    let mut out: Vec<String> = Vec::new();
+    for e in pulldown_cmark::Parser::new_ext(md, opts) {
+        let token = match e {
+            Event::Text(_) => "text".to_string(),
+            Event::InlineHtml(h) if h.as_ref() == "<br>" => "text".to_string(),
+            Event::Start(Tag::CodeBlock(kind)) => format!("code block {kind:?}"),
+            Event::Start(tag) => format!("start {tag:?}"),
+            Event::End(TagEnd::CodeBlock) => "end code block".to_string(),
+            Event::End(tag) => format!("end {tag:?}"),
+            Event::Code(_) => "text".to_string(),
+            other => format!("{other:?}"),
+        };
+        if token == "text" && out.last().is_some_and(|t| t == "text") {
+            continue;
+        }
+        out.push(token);
+    }
+    out
+}
