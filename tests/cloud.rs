@@ -617,39 +617,53 @@ reason = {long}
     );
     let topo = write_topology(dir.path(), &name('l'), &body);
     let loaded = load(&topo, true);
-    let chars = |v: &Value| v.as_str().unwrap().chars().count();
+    let aws = json(&render(&loaded, "aws").unwrap());
+    let azure = json(&render(&loaded, "azure").unwrap());
+    let gcp = json(&render(&loaded, "gcp").unwrap());
+    // The limit of a string by its path of keys, for the strings that have one.
+    let key = |path: &[String]| path.last().cloned().unwrap_or_default();
+    let under = |path: &[String], k: &str| path.iter().any(|p| p == k);
+    let aws_limit = |path: &[String]| match (key(path).as_str(), path[0].as_str()) {
+        ("Description" | "GroupDescription", "Resources" | "Outputs") => Some(255),
+        ("Description", _) => Some(1024),
+        ("Value", _) if under(path, "Tags") => Some(256),
+        ("Key", _) => Some(128),
+        _ => None,
+    };
+    let azure_limit = |path: &[String]| match key(path).as_str() {
+        "description" if under(path, "tags") => Some(256),
+        "description" if under(path, "securityRules") => Some(140),
+        "name" => Some(80),
+        _ => None,
+    };
+    let gcp_limit = |path: &[String]| match key(path).as_str() {
+        "description" => Some(2048),
+        "name" | "targetTags" | "sourceTags" => Some(63),
+        _ => None,
+    };
     let mut checked = 0;
-    // (path of keys, limit) for every string with a provider limit, found anywhere.
-    fn walk(v: &Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Value)) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    path.push(k.clone());
-                    walk(x, path, f);
-                    path.pop();
-                }
+    type LimitOf<'a> = &'a dyn Fn(&[String]) -> Option<usize>;
+    let clouds: [(&str, &Value, LimitOf); 3] = [
+        ("aws", &aws, &aws_limit),
+        ("azure", &azure, &azure_limit),
+        ("gcp", &gcp, &gcp_limit),
+    ];
+    for (cloud, doc, limit_of) in clouds {
+        for (path, s) in strings(doc, &mut Vec::new()) {
+            let Some(limit) = limit_of(&path) else {
+                continue;
+            };
+            let n = s.chars().count();
+            assert!(n <= limit, "{cloud} {path:?}: {n} > {limit}");
+            if cloud == "azure" && s.starts_with('[') && s.ends_with(']') {
+                assert!(
+                    s.starts_with("[["),
+                    "azure {path:?}: an ARM expression: {s}"
+                );
             }
-            Value::Array(a) => {
-                for x in a {
-                    walk(x, path, f);
-                }
-            }
-            other => f(path, other),
+            checked += 1;
         }
     }
-    let aws = json(&render(&loaded, "aws").unwrap());
-    walk(&aws, &mut Vec::new(), &mut |path, v| {
-        let key = path.last().map(String::as_str).unwrap_or_default();
-        let limit = match (key, path.first().map(String::as_str)) {
-            ("Description" | "GroupDescription", Some("Resources" | "Outputs")) => 255,
-            ("Description", _) => 1024,
-            ("Value", _) if path.iter().any(|p| p == "Tags") => 256,
-            ("Key", _) => 128,
-            _ => return,
-        };
-        assert!(chars(v) <= limit, "aws {path:?}: {} > {limit}", chars(v));
-        checked += 1;
-    });
     for (ids, what) in [
         (aws["Resources"].as_object(), "resource"),
         (aws["Outputs"].as_object(), "output"),
@@ -658,36 +672,6 @@ reason = {long}
             assert!(id.len() <= 255, "aws {what} logical id {id}");
         }
     }
-    let azure = json(&render(&loaded, "azure").unwrap());
-    walk(&azure, &mut Vec::new(), &mut |path, v| {
-        let key = path.last().map(String::as_str).unwrap_or_default();
-        let limit = match key {
-            "description" if path.iter().any(|p| p == "tags") => 256,
-            "description" if path.iter().any(|p| p == "securityRules") => 140,
-            "name" => 80,
-            _ => return,
-        };
-        let s = v.as_str().unwrap();
-        assert!(chars(v) <= limit, "azure {path:?}: {} > {limit}", chars(v));
-        if s.starts_with('[') && s.ends_with(']') {
-            assert!(
-                s.starts_with("[["),
-                "azure {path:?}: an ARM expression: {s}"
-            );
-        }
-        checked += 1;
-    });
-    let gcp = json(&render(&loaded, "gcp").unwrap());
-    walk(&gcp, &mut Vec::new(), &mut |path, v| {
-        let key = path.last().map(String::as_str).unwrap_or_default();
-        let limit = match key {
-            "description" => 2048,
-            "name" | "targetTags" | "sourceTags" => 63,
-            _ => return,
-        };
-        assert!(chars(v) <= limit, "gcp {path:?}: {} > {limit}", chars(v));
-        checked += 1;
-    });
     assert!(checked > 30, "only {checked} strings checked");
     if let Some(py) = python() {
         for (cloud, doc) in [("aws", &aws), ("azure", &azure), ("gcp", &gcp)] {
@@ -695,5 +679,23 @@ reason = {long}
             std::fs::write(&f, doc.to_string()).unwrap();
             validate(&py, cloud, &f).unwrap_or_else(|e| panic!("{cloud}: {e}"));
         }
+    }
+}
+
+/// Every string in a JSON document with the path of keys to it.
+fn strings(v: &Value, path: &mut Vec<String>) -> Vec<(Vec<String>, String)> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, x)| {
+                path.push(k.clone());
+                let found = strings(x, path);
+                path.pop();
+                found
+            })
+            .collect(),
+        Value::Array(a) => a.iter().flat_map(|x| strings(x, path)).collect(),
+        Value::String(s) => vec![(path.clone(), s.clone())],
+        _ => Vec::new(),
     }
 }

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{s, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -178,14 +180,6 @@ reason = {}
         assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
         out
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 // ---- Aerleon: Juniper and SRX comments ----

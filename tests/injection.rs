@@ -18,7 +18,7 @@ use std::process::Command;
 
 use ctxfw::catalogue::Catalogue;
 use ctxfw::diag::SourceFile;
-use ctxfw::generate::{self, Options, TARGETS};
+use ctxfw::generate::{Options, TARGETS};
 use ctxfw::output::OutFile;
 use ctxfw::render::Renderer;
 
@@ -100,14 +100,7 @@ fn outputs(topology: &str, catalogue_dir: &Path) -> BTreeMap<String, Vec<OutFile
             }
         }
         for (label, opts) in perspectives {
-            let files = generate::generate(&loaded, &renderer, &opts, &[t])
-                .or_else(|e| {
-                    if e.downcast_ref::<generate::NothingToRender>().is_some() {
-                        Ok(Vec::new())
-                    } else {
-                        Err(e)
-                    }
-                })
+            let files = common::generate_files(&loaded, &renderer, &opts, t)
                 .unwrap_or_else(|e| panic!("{} ({label}): {e:#}", t.name));
             out.insert(format!("{} ({label})", t.name), files);
         }
@@ -294,11 +287,7 @@ fn root_and_tools(test: &str, tools: &[(&str, &str)]) -> bool {
 
 /// Run a script in a throwaway network namespace; stdout, or a panic with the output.
 fn in_netns(label: &str, script: &str) -> String {
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-ec", script])
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-        .output()
-        .expect("unshare runs");
+    let out = common::in_netns(&format!("set -e\n{script}"));
     assert!(
         out.status.success(),
         "{label}: {script}\n{}{}",

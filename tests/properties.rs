@@ -32,7 +32,7 @@ use std::sync::OnceLock;
 use ctxfw::catalogue::{Catalogue, ParamType, ParamValue, PortItem, Scope};
 use ctxfw::diag::SourceFile;
 use ctxfw::flow::{PortRange, PortSet};
-use ctxfw::generate::{self, Options, TARGETS};
+use ctxfw::generate::{Options, TARGETS};
 use ctxfw::render::Renderer;
 use proptest::prelude::*;
 
@@ -357,11 +357,7 @@ fn real_parsers(files: &[ctxfw::output::OutFile], topo_text: &str) {
         };
         let p = dir.path().join(&f.name);
         std::fs::write(&p, &f.content).unwrap();
-        let out = Command::new("unshare")
-            .args(["-n", "sh", "-c", &format!("{cmd} {}", p.display())])
-            .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-            .output()
-            .unwrap();
+        let out = common::in_netns(&format!("{cmd} {}", p.display()));
         assert!(
             out.status.success(),
             "{}: {cmd} failed: {}\n--- topology\n{topo_text}\n--- file\n{}",
@@ -472,14 +468,7 @@ fn check(choices: &[u32]) {
             });
         }
         for opts in perspectives {
-            let files = generate::generate(&loaded, &renderer, &opts, &[t])
-                .or_else(|e| {
-                    if e.downcast_ref::<generate::NothingToRender>().is_some() {
-                        Ok(Vec::new())
-                    } else {
-                        Err(e)
-                    }
-                })
+            let files = common::generate_files(&loaded, &renderer, &opts, t)
                 .unwrap_or_else(|e| panic!("{} {:?}: {e:#}\n{text}", t.name, opts.host));
             for f in &files {
                 assert!(!f.content.contains('\0'), "{}: NUL in output", f.name);
@@ -858,11 +847,7 @@ fn loaded(files: &[(String, String)]) -> Vec<(String, String)> {
     if names.is_empty() {
         return Vec::new();
     }
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-        .output()
-        .unwrap();
+    let out = common::in_netns(&script);
     assert!(
         out.status.success(),
         "loading failed: {}\n{}",
@@ -977,14 +962,7 @@ fn all_outputs(text: &str) -> (Vec<(String, String)>, ctxfw::resolve::Resolution
             ));
         }
         for (label, opts) in perspectives {
-            let files = generate::generate(&loaded, &renderer, &opts, &[t])
-                .or_else(|e| {
-                    if e.downcast_ref::<generate::NothingToRender>().is_some() {
-                        Ok(Vec::new())
-                    } else {
-                        Err(e)
-                    }
-                })
+            let files = common::generate_files(&loaded, &renderer, &opts, t)
                 .unwrap_or_else(|e| panic!("{} ({label}): {e:#}\n{text}", t.name));
             out.extend(
                 files

@@ -196,3 +196,40 @@ pub fn md_structure(md: &str) -> Vec<String> {
     }
     out
 }
+
+/// Standard output or error of a command, as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// One target's files for a loaded topology: none when the target has nothing to write for it.
+pub fn generate_files(
+    loaded: &ctxfw::Loaded,
+    renderer: &ctxfw::render::Renderer,
+    opts: &ctxfw::generate::Options,
+    target: &ctxfw::generate::Target,
+) -> anyhow::Result<Vec<ctxfw::output::OutFile>> {
+    ctxfw::generate::generate(loaded, renderer, opts, &[target]).or_else(|e| {
+        if e.downcast_ref::<ctxfw::generate::NothingToRender>()
+            .is_some()
+        {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        }
+    })
+}
+
+/// Runs a shell script in a throwaway network namespace (root, `unshare -n`).
+pub fn in_netns(script: &str) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", script])
+        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+        .output()
+        .expect("unshare runs")
+}
