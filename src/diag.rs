@@ -162,8 +162,10 @@ fn render_snippet(
     let width = line.to_string().len();
     writeln!(f, "{:width$}--> {}:{}:{}", "", file.name, line, col)?;
     writeln!(f, "{:width$} |", "")?;
-    writeln!(f, "{line} | {text}")?;
-    // Underline the span, clipped to this line; at least one caret.
+    // The line as a terminal shows it: control characters and bidi marks as escapes.
+    writeln!(f, "{line} | {}", crate::term::visible(text))?;
+    // Underline the span, clipped to this line; at least one caret. A character shown as an
+    // escape is as wide as its escape.
     let line_chars = text.chars().count();
     let end = {
         let (el, ec) = file.line_col(span.end.max(span.start + 1).saturating_sub(1));
@@ -173,11 +175,25 @@ fn render_snippet(
             line_chars.max(col)
         }
     };
-    let carets = "^".repeat(end.saturating_sub(col) + 1);
+    let under = end.saturating_sub(col) + 1;
+    let shown: Vec<usize> = text
+        .chars()
+        .skip(col - 1)
+        .take(under)
+        .map(crate::term::width)
+        .collect();
+    let carets = "^".repeat(shown.iter().sum::<usize>() + under - shown.len());
     let pad: String = text
         .chars()
         .take(col - 1)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .flat_map(|c| {
+            let (fill, n) = if c == '\t' {
+                ('\t', 1)
+            } else {
+                (' ', crate::term::width(c))
+            };
+            std::iter::repeat_n(fill, n)
+        })
         .collect();
     if note.is_empty() {
         writeln!(f, "{:width$} | {pad}{carets}", "")
@@ -352,6 +368,27 @@ mod tests {
         assert!(s.contains("2 | zone = \"dmzz\""), "{s}");
         assert!(s.contains("  |        ^^^^^^"), "{s}");
         assert!(s.contains("hint: did you mean \"dmz\"?"), "{s}");
+    }
+
+    #[test]
+    fn the_caret_stays_under_the_span_when_characters_are_escaped() {
+        let f = SourceFile::new("t.toml", "d = \"\u{1b}[2J\u{202E}x\" zone = 1\n");
+        let start = f.text.find("zone").unwrap();
+        let s = Diagnostic::error("bad")
+            .at(&f, start..start + 4)
+            .to_string();
+        assert!(
+            s.contains("1 | d = \"\\u{1b}[2J\\u{202e}x\" zone = 1"),
+            "{s}"
+        );
+        let shown = s.lines().nth(3).unwrap();
+        let caret = s.lines().nth(4).unwrap();
+        assert_eq!(caret.find('^'), shown.find("zone"), "{s}");
+        assert!(caret.ends_with("^^^^"), "{s}");
+        // A span over an escaped character underlines all of its escape.
+        let esc = f.text.find('\u{1b}').unwrap();
+        let s = Diagnostic::error("bad").at(&f, esc..esc + 1).to_string();
+        assert!(s.lines().nth(4).unwrap().ends_with(" ^^^^^^"), "{s}");
     }
 
     #[test]

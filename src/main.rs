@@ -409,7 +409,7 @@ fn run(cli: Cli) -> Result<u8> {
             print_warnings(&loaded.warnings);
             let (t, r) = (&loaded.topology, &loaded.resolution);
             let text = match format {
-                FlowFormat::Table => render::flows::table(r),
+                FlowFormat::Table => term::visible(&render::flows::table(r)).into_owned(),
                 FlowFormat::Json => render::flows::json_text(t, r),
                 FlowFormat::Csv => render::flows::csv(r),
                 FlowFormat::Markdown => {
@@ -567,7 +567,7 @@ fn run(cli: Cli) -> Result<u8> {
                 &b,
             );
             let text = match format {
-                DiffFormat::Table => ctxfw::diff::table(&d),
+                DiffFormat::Table => term::visible(&ctxfw::diff::table(&d)).into_owned(),
                 DiffFormat::Json => ctxfw::diff::json_text(&d),
                 DiffFormat::Markdown => {
                     Renderer::new(None)?.render("diff.md.j2", ctxfw::diff::context(&d))?
@@ -600,7 +600,7 @@ fn run(cli: Cli) -> Result<u8> {
             };
             let a = ctxfw::explain::explain(&loaded.resolution.flows, &q);
             stdout(&match format {
-                TextOrJson::Text => ctxfw::explain::text(&q, &a),
+                TextOrJson::Text => term::visible(&ctxfw::explain::text(&q, &a)).into_owned(),
                 TextOrJson::Json => ctxfw::explain::json(&q, &a),
             })?;
             Ok(if a.allowed.is_empty() {
@@ -675,7 +675,12 @@ fn run(cli: Cli) -> Result<u8> {
             } else {
                 show::overview(&cat)
             };
-            stdout(&text)?;
+            // Tables for people show what a terminal would obey as escapes; JSON keeps its own.
+            stdout(&if json {
+                text
+            } else {
+                term::visible(&text).into_owned()
+            })?;
             Ok(exit::OK)
         }
         Command::Completions {

@@ -47,12 +47,13 @@ impl Renderer {
             }
             _ => minijinja::escape_formatter(out, state, value),
         });
-        env.add_filter("md", unless_plain(md_cell, md_special));
+        env.add_filter("md", unless_plain(md_cell, md_special, md_special_start));
+        env.add_filter("md_code", md_code_filter);
         env.add_filter("ps", ps_filter);
         env.add_filter("nft_str", nft_str);
         env.add_filter("ipt_str", ipt_str);
-        env.add_filter("hash_line", unless_plain(hash_line, |_| false));
-        env.add_filter("xml", unless_plain(xml_escape, xml_special));
+        env.add_filter("hash_line", unless_plain(hash_line, |_| false, |_| false));
+        env.add_filter("xml", unless_plain(xml_escape, xml_special, |_| false));
         env.add_filter("mermaid", mermaid_label);
         env.add_filter("tojson", tojson);
         for (name, text) in EMBEDDED {
@@ -153,16 +154,18 @@ pub fn buffered<T>(
 }
 
 /// A quoting filter for templates that hands its argument back untouched when it has only
-/// printable ASCII and none of the filter's `special` bytes (most table cells), instead of a
-/// new string per cell. `quote` must leave such text unchanged, as [`rewrite_into`] does.
+/// printable ASCII, none of the filter's `special` bytes and no `special_start` (most table
+/// cells), instead of a new string per cell. `quote` must leave such text unchanged, as
+/// [`rewrite_into`] does.
 fn unless_plain(
     quote: fn(&str) -> String,
     special: impl Fn(u8) -> bool,
+    special_start: fn(&str) -> bool,
 ) -> impl Fn(&Value) -> Result<Value, minijinja::Error> + Send + Sync + 'static {
     // Which bytes are plain, looked up rather than tested (every cell of a large table).
     let plain: [bool; 256] = std::array::from_fn(|b| plain_byte(b as u8, &special));
     move |v: &Value| match v.as_str() {
-        Some(s) if is_plain(s, &plain) => Ok(v.clone()),
+        Some(s) if is_plain(s, &plain) && !special_start(s) => Ok(v.clone()),
         Some(s) => Ok(Value::from(quote(s))),
         None => Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
@@ -190,8 +193,42 @@ fn plain_byte(b: u8, special: &impl Fn(u8) -> bool) -> bool {
     (0x20..0x7f).contains(&b) && !special(b)
 }
 
+/// Characters that make Markdown anywhere in a line: table pipes, escapes, HTML, code spans,
+/// links and images (`[`, `]`, `!`), emphasis (`*`, `_`), strikethrough and fences (`~`),
+/// math (`$`, GitHub). `(` and `)` make nothing without a `[` before them.
 fn md_special(b: u8) -> bool {
-    matches!(b, b'|' | b'\\' | b'<' | b'>' | b'&' | b'`')
+    matches!(
+        b,
+        b'|' | b'\\' | b'<' | b'>' | b'&' | b'`' | b'[' | b']' | b'!' | b'*' | b'_' | b'~' | b'$'
+    )
+}
+
+/// The length of a block marker at the start of `s` (`{{ description | md }}` starts a line):
+/// a heading `#`, a list or thematic-break `-`/`+`, a setext `=`, or an ordered-list number
+/// `1.`/`1)` followed by a space or the end. The characters that make Markdown anywhere are
+/// [`md_special`].
+fn md_block_marker_len(s: &str) -> usize {
+    let b = s.as_bytes();
+    match b.first() {
+        Some(b'#' | b'-' | b'+' | b'=') => 1,
+        Some(b'0'..=b'9') => {
+            let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let list = digits <= 9
+                && matches!(b.get(digits), Some(b'.' | b')'))
+                && matches!(b.get(digits + 1), None | Some(b' ' | b'\t' | b'\n' | b'\r'));
+            if list {
+                digits + 1
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// Whether [`md_cell`] changes the start of `s`: leading spaces or a block marker.
+fn md_special_start(s: &str) -> bool {
+    s.starts_with(' ') || md_block_marker_len(s) > 0
 }
 
 fn xml_special(b: u8) -> bool {
@@ -783,29 +820,68 @@ fn write_html_safe(text: &str, out: &mut dyn std::fmt::Write) -> std::fmt::Resul
     out.write_str(rest)
 }
 
-/// A Markdown table cell: pipes escaped, line breaks as `<br>`, HTML neutralised so a
-/// description cannot add markup or columns to the rendered table; other control characters
-/// and bidirectional marks become U+FFFD.
+/// A Markdown table cell (or a paragraph of one line): line breaks as `<br>`, HTML
+/// neutralised, and every character that makes Markdown ([`md_special`]) backslash-escaped, so
+/// text cannot add columns, links, images, emphasis, code or markup to the rendered document;
+/// a block marker at the start ([`md_block_marker_len`]) is escaped too (leading spaces
+/// dropped). Other control characters and bidirectional marks become U+FFFD.
 pub fn md_cell(s: &str) -> String {
+    // Four leading spaces start a code block at the start of a line, and a leading line break
+    // would put a lone `<br>` (an HTML block) there; a table cell drops them all.
+    let s = s.trim_start_matches([' ', '\t', '\n', '\r']);
     let mut out = String::with_capacity(s.len());
-    rewrite_into(&mut out, s, md_special, |c, out| {
+    let marker = md_block_marker_len(s);
+    if marker > 0 {
+        out.push_str(&s[..marker - 1]);
+        out.push('\\');
+        out.push_str(&s[marker - 1..marker]);
+    }
+    rewrite_into(&mut out, &s[marker..], md_special, |c, out| {
         match c {
-            '|' => out.push_str("\\|"),
-            '\\' => out.push_str("\\\\"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '`' => out.push_str("\\`"),
             '\n' => out.push_str("<br>"),
             '\r' => {}
             '\t' => out.push(' '),
             // NUL, ESC and bidirectional marks (possible in an extension catalogue's text)
             // could hide or reorder what a reviewer reads.
             c if c.is_control() || is_bidi(c) => out.push('\u{FFFD}'),
+            c if c.is_ascii() && md_special(c as u8) => {
+                out.push('\\');
+                out.push(c);
+            }
             c => out.push(c),
         }
     });
     out
+}
+
+/// The `md_code` filter: see [`md_code`].
+fn md_code_filter(v: &Value) -> Result<Value, minijinja::Error> {
+    match v.as_str() {
+        Some(s) => Ok(Value::from(md_code(s))),
+        None => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            "value is not a string",
+        )),
+    }
+}
+
+/// An id or name in a Markdown table as inline code when a code span can hold it (no
+/// backtick, which would end the span, no `|`, line break, control character or bidi mark),
+/// else as escaped text ([`md_cell`]): an id from a flows file or an extension catalogue may
+/// hold anything.
+pub fn md_code(s: &str) -> String {
+    let span_safe = !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c == '`' || c == '|' || c.is_control() || is_bidi(c));
+    if span_safe {
+        concat(&["`", s, "`"])
+    } else {
+        md_cell(s)
+    }
 }
 
 /// Appends `s` to `out`, each character that is not plain printable ASCII, or that `special`
@@ -891,7 +967,8 @@ pub fn ps_quote(s: &str) -> String {
     out
 }
 
-fn is_bidi(c: char) -> bool {
+/// A bidirectional mark: it reorders the text around it when shown.
+pub fn is_bidi(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
 }
 
@@ -1123,13 +1200,18 @@ mod tests {
     #[test]
     fn run_copying_filters_match_their_character_by_character_definitions() {
         let md = |s: &str| {
-            by_char(s, |c| match c {
-                '|' => "\\|".into(),
-                '\\' => "\\\\".into(),
+            let s = s.trim_start_matches([' ', '\t', '\n', '\r']);
+            let n = md_block_marker_len(s);
+            let lead = if n > 0 {
+                format!("{}\\{}", &s[..n - 1], &s[n - 1..n])
+            } else {
+                String::new()
+            };
+            lead + &by_char(&s[n..], |c| match c {
+                '|' | '\\' | '`' | '[' | ']' | '!' | '*' | '_' | '~' | '$' => format!("\\{c}"),
                 '<' => "&lt;".into(),
                 '>' => "&gt;".into(),
                 '&' => "&amp;".into(),
-                '`' => "\\`".into(),
                 '\n' => "<br>".into(),
                 '\r' => String::new(),
                 '\t' => " ".into(),
@@ -1173,6 +1255,18 @@ mod tests {
             "''''",
             "ends with special<",
             "\u{e9}",
+            "![x](https://a.example/i.png) [l](u) **b** _e_ ~~s~~ $m$",
+            "  # heading",
+            "- item",
+            "+1",
+            "=",
+            "12. item",
+            "12.5 %",
+            "10.0.0.0/24",
+            "1234567890. long",
+            "3)",
+            "\t\t4 spaces",
+            "\n\r\nafter breaks\n",
         ];
         for s in samples {
             assert_eq!(md_cell(s), md(s), "md {s:?}");
@@ -1465,6 +1559,11 @@ mod tests {
             "0123456789abcdef&tail of it",
             "0123456789abcdef0123456789abcdef<",
             "0123456789abcdef0123456789ab\ncd",
+            " leading space",
+            "# heading",
+            "1. list",
+            "10.0.0.0/24",
+            "[link](x) *em* _u_ ~s~ $m$ !",
         ];
         type Quote = fn(&str) -> String;
         let quote: [(&str, Quote); 3] = [

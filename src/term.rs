@@ -1,6 +1,16 @@
-//! Messages on standard error: in colour only where a terminal shows it (`--color auto`, the
-//! default, follows anstream: a terminal, and no `NO_COLOR`), and under `--quiet` only errors.
+//! Text for people on a terminal: messages on standard error in colour only where a terminal
+//! shows it (`--color auto`, the default, follows anstream: a terminal, and no `NO_COLOR`),
+//! under `--quiet` only errors; and every character a terminal would obey rather than show
+//! written as an escape.
+//!
+//! What the CLI prints for people (tables, `explain`, `catalogue`, diagnostics) may hold text from a catalogue, a flows file or the offending line of a
+//! topology, and a terminal obeys some characters instead of showing them: ESC starts a
+//! control sequence (colours, cursor moves, the window title), BEL rings, CR returns to the
+//! start of the line, a bidirectional override reorders what follows. They are shown as
+//! escapes (`\u{1b}`) instead. Machine formats (JSON, CSV, Markdown, rule sets) are not
+//! terminal text and keep their own quoting.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -123,7 +133,7 @@ fn gutter_end(line: &str) -> Option<usize> {
 /// An error: always printed, in colour where that is shown.
 pub fn error(text: &str) {
     let mut err = anstream::stderr().lock();
-    let _ = err.write_all(paint(text).as_bytes());
+    let _ = err.write_all(paint(&visible(text)).as_bytes());
 }
 
 /// A warning or an informational line (`wrote ...`, `valid ...`): not under `--quiet`.
@@ -131,6 +141,37 @@ pub fn note(text: &str) {
     if !quiet() {
         error(text);
     }
+}
+
+/// Whether a terminal would obey `c` rather than show it: a control character other than line
+/// feed and tab, or a bidirectional mark.
+pub fn obeyed(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t') || crate::render::is_bidi(c)
+}
+
+/// How many columns `c` takes once [`visible`]: its escape's length, or one.
+pub fn width(c: char) -> usize {
+    if obeyed(c) {
+        c.escape_unicode().count()
+    } else {
+        1
+    }
+}
+
+/// `s` with every character a terminal would obey written as its escape, `\u{1b}`.
+pub fn visible(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(obeyed) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if obeyed(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -160,5 +201,21 @@ mod tests {
         assert_eq!(a(&["ctxfw", "--color", "never"]), Color::Never);
         assert_eq!(a(&["ctxfw", "--color=always", "check"]), Color::Always);
         assert_eq!(a(&["ctxfw", "check"]), Color::Auto);
+    }
+
+    #[test]
+    fn obeyed_characters_are_shown_as_escapes() {
+        assert_eq!(
+            visible("a\u{1b}[31mb\u{7}c\rd\u{202E}e\u{0}f\u{7f}g\u{85}"),
+            "a\\u{1b}[31mb\\u{7}c\\u{d}d\\u{202e}e\\u{0}f\\u{7f}g\\u{85}"
+        );
+        assert_eq!(
+            visible("line\n\ttab caf\u{e9} \u{1F600}"),
+            "line\n\ttab caf\u{e9} \u{1F600}"
+        );
+        assert!(matches!(visible("plain"), Cow::Borrowed(_)));
+        assert_eq!(width('\u{1b}'), 6);
+        assert_eq!(width('\u{202E}'), 8);
+        assert_eq!(width('x'), 1);
     }
 }

@@ -544,3 +544,142 @@ fn azure_priorities_are_unique_and_stable() {
         assert!(seen.contains(&("Inbound".to_string(), 100)));
     }
 }
+
+/// Every string a cloud target writes stays within the provider's limit when the free text
+/// is at ctxfw's own limit (2,000 characters, 4-byte characters) and the names at theirs (63
+/// characters): a zone description of exactly 256 characters that ARM would read as an
+/// expression made a 257-character Azure tag value once escaped.
+#[test]
+fn provider_string_limits_hold_for_text_at_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "\u{1F680}é[x]".repeat(400);
+    let expression = format!("[{}]", "x".repeat(254));
+    let name = |c: char| std::iter::repeat_n(c, 63).collect::<String>();
+    let (za, zb, zc) = (name('a'), name('b'), name('c'));
+    let (ca, cb, cc) = (name('p'), name('q'), name('r'));
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let body = format!(
+        r#"description = {long}
+[zones.internet]
+cidrs = ["0.0.0.0/0", "::/0"]
+[zones.{za}]
+cidrs = ["10.1.0.0/24", "2001:db8:1::/64"]
+location = "aws"
+description = {expression}
+[zones.{zb}]
+cidrs = ["10.2.0.0/24", "2001:db8:2::/64"]
+location = "azure"
+description = {expression}
+[zones.{zc}]
+cidrs = ["10.3.0.0/24"]
+location = "gcp"
+description = {expression}
+[components.{ca}]
+kind = "acme-agent"
+zone = "{za}"
+description = {long}
+[components.{cb}]
+kind = "acme-agent"
+zone = "{zb}"
+description = {long}
+[components.{cc}]
+kind = "acme-agent"
+zone = "{zc}"
+description = {long}
+[[additions]]
+id = "{}"
+from = "{ca}"
+to = "{cb}"
+protocol = "tcp"
+ports = [65534, "1-65533"]
+purpose = {long}
+reason = {long}
+"#,
+        name('d'),
+        long = q(&long),
+        expression = q(&expression),
+    );
+    let topo = write_topology(dir.path(), &name('l'), &body);
+    let loaded = load(&topo, true);
+    let aws = json(&render(&loaded, "aws").unwrap());
+    let azure = json(&render(&loaded, "azure").unwrap());
+    let gcp = json(&render(&loaded, "gcp").unwrap());
+    // The limit of a string by its path of keys, for the strings that have one.
+    let key = |path: &[String]| path.last().cloned().unwrap_or_default();
+    let under = |path: &[String], k: &str| path.iter().any(|p| p == k);
+    let aws_limit = |path: &[String]| match (key(path).as_str(), path[0].as_str()) {
+        ("Description" | "GroupDescription", "Resources" | "Outputs") => Some(255),
+        ("Description", _) => Some(1024),
+        ("Value", _) if under(path, "Tags") => Some(256),
+        ("Key", _) => Some(128),
+        _ => None,
+    };
+    let azure_limit = |path: &[String]| match key(path).as_str() {
+        "description" if under(path, "tags") => Some(256),
+        "description" if under(path, "securityRules") => Some(140),
+        "name" => Some(80),
+        _ => None,
+    };
+    let gcp_limit = |path: &[String]| match key(path).as_str() {
+        "description" => Some(2048),
+        "name" | "targetTags" | "sourceTags" => Some(63),
+        _ => None,
+    };
+    let mut checked = 0;
+    type LimitOf<'a> = &'a dyn Fn(&[String]) -> Option<usize>;
+    let clouds: [(&str, &Value, LimitOf); 3] = [
+        ("aws", &aws, &aws_limit),
+        ("azure", &azure, &azure_limit),
+        ("gcp", &gcp, &gcp_limit),
+    ];
+    for (cloud, doc, limit_of) in clouds {
+        for (path, s) in strings(doc, &mut Vec::new()) {
+            let Some(limit) = limit_of(&path) else {
+                continue;
+            };
+            let n = s.chars().count();
+            assert!(n <= limit, "{cloud} {path:?}: {n} > {limit}");
+            if cloud == "azure" && s.starts_with('[') && s.ends_with(']') {
+                assert!(
+                    s.starts_with("[["),
+                    "azure {path:?}: an ARM expression: {s}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    for (ids, what) in [
+        (aws["Resources"].as_object(), "resource"),
+        (aws["Outputs"].as_object(), "output"),
+    ] {
+        for id in ids.unwrap().keys() {
+            assert!(id.len() <= 255, "aws {what} logical id {id}");
+        }
+    }
+    assert!(checked > 30, "only {checked} strings checked");
+    if let Some(py) = python() {
+        for (cloud, doc) in [("aws", &aws), ("azure", &azure), ("gcp", &gcp)] {
+            let f = dir.path().join(format!("limits.{cloud}.json"));
+            std::fs::write(&f, doc.to_string()).unwrap();
+            validate(&py, cloud, &f).unwrap_or_else(|e| panic!("{cloud}: {e}"));
+        }
+    }
+}
+
+/// Every string in a JSON document with the path of keys to it.
+fn strings(v: &Value, path: &mut Vec<String>) -> Vec<(Vec<String>, String)> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, x)| {
+                path.push(k.clone());
+                let found = strings(x, path);
+                path.pop();
+                found
+            })
+            .collect(),
+        Value::Array(a) => a.iter().flat_map(|x| strings(x, path)).collect(),
+        Value::String(s) => vec![(path.clone(), s.clone())],
+        _ => Vec::new(),
+    }
+}

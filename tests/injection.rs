@@ -18,7 +18,7 @@ use std::process::Command;
 
 use ctxfw::catalogue::Catalogue;
 use ctxfw::diag::SourceFile;
-use ctxfw::generate::{self, Options, TARGETS};
+use ctxfw::generate::{Options, TARGETS};
 use ctxfw::output::OutFile;
 use ctxfw::render::Renderer;
 
@@ -100,14 +100,7 @@ fn outputs(topology: &str, catalogue_dir: &Path) -> BTreeMap<String, Vec<OutFile
             }
         }
         for (label, opts) in perspectives {
-            let files = generate::generate(&loaded, &renderer, &opts, &[t])
-                .or_else(|e| {
-                    if e.downcast_ref::<generate::NothingToRender>().is_some() {
-                        Ok(Vec::new())
-                    } else {
-                        Err(e)
-                    }
-                })
+            let files = common::generate_files(&loaded, &renderer, &opts, t)
                 .unwrap_or_else(|e| panic!("{} ({label}): {e:#}", t.name));
             out.insert(format!("{} ({label})", t.name), files);
         }
@@ -123,6 +116,7 @@ const VALIDATORS: &[(&str, Validator)] = &[
     ("nftables", nft_same_rules),
     ("iptables", iptables_same_rules),
     ("windows", windows_same_commands),
+    ("aerleon", aclgen_same_configuration),
 ];
 
 fn target_of(label: &str) -> &str {
@@ -261,11 +255,7 @@ fn root_and_tools(test: &str, tools: &[(&str, &str)]) -> bool {
 
 /// Run a script in a throwaway network namespace; stdout, or a panic with the output.
 fn in_netns(label: &str, script: &str) -> String {
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-ec", script])
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-        .output()
-        .expect("unshare runs");
+    let out = common::in_netns(&format!("set -e\n{script}"));
     assert!(
         out.status.success(),
         "{label}: {script}\n{}{}",
@@ -352,6 +342,37 @@ fn iptables_same_rules(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
             nh, nb,
             "{label}: {}: rule count differs after a real load",
             h.name
+        );
+    }
+}
+
+/// Render both Aerleon exports with aclgen: every platform's configuration is the same once
+/// its comments are removed (Juniper and SRX comments end at the first `*/`).
+fn aclgen_same_configuration(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
+    let Some(aclgen) = common::aclgen() else {
+        return;
+    };
+    let render = |files: &[OutFile]| {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            let p = dir.path().join(&f.name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, &f.content).unwrap();
+        }
+        let export = files[0].name.split('/').next().unwrap();
+        common::run_aclgen(&aclgen, &dir.path().join(export))
+    };
+    let (h, b) = (render(hostile), render(benign));
+    assert_eq!(
+        h.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{label}: aclgen wrote other files"
+    );
+    for (name, text) in &h {
+        assert_eq!(
+            common::aclgen_without_comments(name, text),
+            common::aclgen_without_comments(name, &b[name]),
+            "{label}: {name}: configuration outside comments differs:\n{text}"
         );
     }
 }

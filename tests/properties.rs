@@ -10,19 +10,28 @@
 //! - every target renders; JSON outputs parse; PowerShell scripts parse with tree-sitter; on a
 //!   subset of cases nft and iptables-restore check the rule sets in a throwaway namespace.
 //!
+//! And no free text (every description, purpose and reason a topology has), at any length up
+//! to the 2,000-character limit and in any Unicode a topology accepts (4-byte characters, line
+//! separators, every target's syntax), changes what an output means: the same topology with
+//! plain text gives the same flows, the same rules once nft and iptables have loaded both
+//! (comments aside), the same PowerShell syntax trees (comments and verbatim string text
+//! aside), the same JSON (descriptions, purposes, reasons and comments aside), the same
+//! Aerleon export and, through aclgen, the same Juniper, SRX, Cisco and Palo Alto
+//! configurations (comments aside), and the same Markdown, CSV and HTML structure.
+//!
 //! Case counts are modest so `cargo test` stays fast; `PROPTEST_CASES=1000` runs more.
 
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use ctxfw::catalogue::{Catalogue, ParamType, ParamValue, PortItem, Scope};
 use ctxfw::diag::SourceFile;
 use ctxfw::flow::{PortRange, PortSet};
-use ctxfw::generate::{self, Options, TARGETS};
+use ctxfw::generate::{Options, TARGETS};
 use ctxfw::render::Renderer;
 use proptest::prelude::*;
 
@@ -87,11 +96,27 @@ const COMMON: &[&str] = &[
     "director",
 ];
 
-/// A valid topology built from random choices.
+/// A valid topology built from random choices, with plain free text.
 fn topology(choices: &[u32]) -> String {
+    let mut n = 0;
+    topology_with(choices, &mut || {
+        n += 1;
+        format!("text {n}")
+    })
+}
+
+/// A TOML string holding `s` exactly.
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// A valid topology built from random choices, every free-text field (the topology's, zones'
+/// and components' descriptions, additions' purposes and reasons, a removal's reason) filled
+/// by `text`, in the same places for the same choices whatever `text` gives.
+fn topology_with(choices: &[u32], text: &mut dyn FnMut() -> String) -> String {
     let cat = catalogue();
     let c = &mut Choices(choices.iter());
-    let mut t = String::from("name = \"prop\"\ndescription = \"a random topology\"\n");
+    let mut t = format!("name = \"prop\"\ndescription = {}\n", toml_str(&text()));
     let mut zones: Vec<ZoneSpec> = Vec::new();
     if c.flip() {
         zones.push(ZoneSpec {
@@ -129,6 +154,9 @@ fn topology(choices: &[u32]) -> String {
             z.name,
             cidrs.join(", ")
         ));
+        if c.flip() {
+            t.push_str(&format!("description = {}\n", toml_str(&text())));
+        }
     }
     // Parameters: each set or not, to an allowed value.
     let mut params = String::new();
@@ -193,6 +221,9 @@ fn topology(choices: &[u32]) -> String {
             "[components.{name}]\nkind = \"{}\"\nzone = \"{}\"\n",
             kind.id, z.name
         ));
+        if c.flip() {
+            t.push_str(&format!("description = {}\n", toml_str(&text())));
+        }
         if !z.internet && c.below(3) > 0 {
             let mut hosts: Vec<String> = (0..1 + c.below(3))
                 .map(|_| format!("\"{}\"", z.host(c)))
@@ -227,7 +258,22 @@ fn topology(choices: &[u32]) -> String {
             format!("ports = [{lo}, \"{}-{}\"]\n", lo + 2, lo + 2 + c.below(30))
         };
         t.push_str(&format!(
-            "[[additions]]\nid = \"a{i}\"\nfrom = \"{from}\"\nto = \"{to}\"\nprotocol = \"{proto}\"\n{ports}purpose = \"p {i}\"\nreason = \"r {i}\"\n"
+            "[[additions]]\nid = \"a{i}\"\nfrom = \"{from}\"\nto = \"{to}\"\nprotocol = \"{proto}\"\n{ports}purpose = {}\nreason = {}\n",
+            toml_str(&text()),
+            toml_str(&text())
+        ));
+    }
+    if c.below(3) == 0 {
+        // A catalogue flow this topology does without (it may bind nothing: a warning).
+        let flows: Vec<_> = cat
+            .flows
+            .iter()
+            .filter(|f| f.scope == Scope::Network)
+            .collect();
+        t.push_str(&format!(
+            "[[removals]]\ncatalogue = \"{}\"\nreason = {}\n",
+            flows[c.below(flows.len())].id,
+            toml_str(&text())
         ));
     }
     t
@@ -294,11 +340,7 @@ fn real_parsers(files: &[ctxfw::output::OutFile], topo_text: &str) {
         };
         let p = dir.path().join(&f.name);
         std::fs::write(&p, &f.content).unwrap();
-        let out = Command::new("unshare")
-            .args(["-n", "sh", "-c", &format!("{cmd} {}", p.display())])
-            .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-            .output()
-            .unwrap();
+        let out = common::in_netns(&format!("{cmd} {}", p.display()));
         assert!(
             out.status.success(),
             "{}: {cmd} failed: {}\n--- topology\n{topo_text}\n--- file\n{}",
@@ -409,14 +451,7 @@ fn check(choices: &[u32]) {
             });
         }
         for opts in perspectives {
-            let files = generate::generate(&loaded, &renderer, &opts, &[t])
-                .or_else(|e| {
-                    if e.downcast_ref::<generate::NothingToRender>().is_some() {
-                        Ok(Vec::new())
-                    } else {
-                        Err(e)
-                    }
-                })
+            let files = common::generate_files(&loaded, &renderer, &opts, t)
                 .unwrap_or_else(|e| panic!("{} {:?}: {e:#}\n{text}", t.name, opts.host));
             for f in &files {
                 assert!(!f.content.contains('\0'), "{}: NUL in output", f.name);
@@ -497,4 +532,564 @@ fn random_topologies_exercise_the_resolver() {
         flows > 150 && merged > 10 && ifaces > 5 && v6 > 10 && params > 5,
         "flows {flows}, merged {merged}, interfaces {ifaces}, IPv6 {v6}, parameterised {params}"
     );
+}
+
+// ---- Free text changes nothing but comments ----
+
+/// Pieces of free text: the syntax of every target (comment ends, quotes, escapes, statements,
+/// markup, formula starts) and characters of every width (line and paragraph separators, a
+/// byte-order mark, a zero-width space, accented letters, CJK, 4-byte characters).
+const PIECES: &[&str] = &[
+    "*/",
+    "/*",
+    "\"",
+    "'",
+    "\\",
+    "\\\"",
+    "#",
+    ";",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    "\n",
+    "\t",
+    "$(",
+    "${",
+    "`",
+    "'@",
+    "@'",
+    "#>",
+    "<#",
+    " -j ACCEPT ",
+    "\nCOMMIT\n",
+    "*filter",
+    " accept ",
+    " term x { then accept; } ",
+    " policy p { then { permit; } } ",
+    "<script>",
+    "]]>",
+    "<!--",
+    "|",
+    "![x](https://a.example/i.png)",
+    "[l](u)",
+    "~~~",
+    "```",
+    "**",
+    "_",
+    "=1+1",
+    ";=1+1",
+    "\t=1",
+    "+",
+    "-",
+    "@",
+    "%",
+    "&",
+    "\u{2019}",
+    "\u{2018}",
+    "\u{201A}",
+    "\u{201B}",
+    "\u{201C}",
+    "\u{201D}",
+    "\u{a0}",
+    "\u{2028}",
+    "\u{2029}",
+    "\u{feff}",
+    "\u{200b}",
+    "\u{e9}",
+    "\u{6f22}",
+    "\u{1F600}",
+    "\u{1D54F}",
+    " ",
+    "x",
+];
+
+/// Whether a topology accepts `c` in free text (it refuses control characters but line feed
+/// and tab, and bidirectional marks).
+fn accepted(c: char) -> bool {
+    !((c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}'))
+}
+
+/// Free text a topology accepts: pieces and random characters, short or long (up to the
+/// 2,000-character limit).
+fn free_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => prop::sample::select(PIECES).prop_map(String::from),
+        1 => any::<char>().prop_filter_map("refused", |c| accepted(c).then(|| c.to_string())),
+        1 => (0x10000u32..0x110000).prop_filter_map("not a char", |n| char::from_u32(n).map(String::from)),
+    ];
+    (prop::collection::vec(piece, 1..24), 0..4usize, 1..2000usize).prop_map(|(pieces, size, n)| {
+        let joined: String = pieces.concat();
+        // Mostly short; a quarter as long as `n`, up to the limit.
+        let text = if size == 0 {
+            joined.repeat(n / joined.chars().count().max(1) + 1)
+        } else {
+            joined
+        };
+        // At least one character that shows: a blank description is no paragraph at all in
+        // the Markdown, which is not a change of meaning but would differ in structure.
+        let text: String = text.chars().take(1999).collect();
+        if text.trim().is_empty() {
+            format!("{text}x")
+        } else {
+            text
+        }
+    })
+}
+
+/// What an output means to the program that reads it, with what free text may change
+/// (comments, descriptions, Markdown and CSV cell text) left out; files the kernel loads are
+/// only named here and compared after a real load ([`loaded`]).
+fn meaning(name: &str, text: &str) -> String {
+    let ext = name.rsplit('.').next().unwrap_or_default();
+    match ext {
+        "nft" | "rules" | "rules6" => String::new(),
+        "json" => {
+            let mut v: serde_json::Value =
+                serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+            blank_text(&mut v);
+            v.to_string()
+        }
+        "yaml" => {
+            let body: String = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut v: serde_json::Value = serde_json::from_str(&yaml_escapes_as_json(&body))
+                .unwrap_or_else(|e| panic!("{name}: not JSON-shaped YAML: {e}"));
+            blank_text(&mut v);
+            v.to_string()
+        }
+        "ps1" => powershell_tokens(name, text).join("\n"),
+        "md" => common::md_structure(text).join("\n"),
+        "csv" => csv_shape(name, text),
+        "html" => html_tags(text).join(" "),
+        "txt" => text.to_string(),
+        _ => panic!("{name}: no meaning defined for this kind of file; add one to `meaning`"),
+    }
+}
+
+/// The Aerleon YAML (JSON with YAML's `\UXXXXXXXX` escapes for characters beyond the Basic
+/// Multilingual Plane) as JSON: those escapes become the characters.
+fn yaml_escapes_as_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('U') => {
+                let hex: String = chars.by_ref().take(8).collect();
+                let n = u32::from_str_radix(&hex, 16).expect("8 hex digits");
+                out.push(char::from_u32(n).expect("a character"));
+            }
+            Some(e) => {
+                out.push('\\');
+                out.push(e);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Blanks the values of the keys that carry free text: descriptions, purposes, reasons,
+/// comments (flows JSON, cloud templates, the Aerleon policy).
+fn blank_text(v: &mut serde_json::Value) {
+    const TEXT: &[&str] = &[
+        "description",
+        "Description",
+        "GroupDescription",
+        "purpose",
+        "reason",
+        "comment",
+    ];
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if TEXT.contains(&k.as_str()) && x.is_string() {
+                    *x = serde_json::Value::String(String::new());
+                } else {
+                    blank_text(x);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(blank_text),
+        _ => {}
+    }
+}
+
+/// A PowerShell script as its syntax tree: every node's kind, and the text of every token but
+/// comments and the characters of verbatim strings (free text lives there; an expandable
+/// string's variables and subexpressions stay in the tree). A parse error fails.
+fn powershell_tokens(name: &str, text: &str) -> Vec<String> {
+    let mut p = tree_sitter::Parser::new();
+    p.set_language(&tree_sitter_powershell::LANGUAGE.into())
+        .unwrap();
+    let tree = p.parse(text, None).unwrap();
+    let mut out = Vec::new();
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        assert!(
+            !n.is_error() && !n.is_missing(),
+            "{name} does not parse at {:?}",
+            n.start_position()
+        );
+        match n.kind() {
+            "comment" => continue,
+            k @ ("verbatim_string_characters" | "verbatim_here_string_characters") => {
+                out.push(k.to_string());
+                continue;
+            }
+            k if n.child_count() == 0 => out.push(format!("{k} {}", &text[n.byte_range()])),
+            k => out.push(k.to_string()),
+        }
+        let mut c = n.walk();
+        let children: Vec<_> = n.children(&mut c).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    out
+}
+
+/// A CSV file's shape as RFC 4180 reads it: the number of fields of each record.
+fn csv_shape(name: &str, text: &str) -> String {
+    let mut records = Vec::new();
+    let (mut fields, mut quoted, mut at_start) = (1, false, true);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', false) if at_start => quoted = true,
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            (',', false) => {
+                fields += 1;
+                at_start = true;
+                continue;
+            }
+            ('\r', false) if chars.peek() == Some(&'\n') => {}
+            ('\n', false) => {
+                records.push(fields);
+                fields = 1;
+                at_start = true;
+                continue;
+            }
+            ('"', false) => panic!("{name}: a quote inside an unquoted field"),
+            _ => {}
+        }
+        at_start = false;
+    }
+    assert!(!quoted, "{name}: a quoted field is not closed");
+    format!("{records:?}")
+}
+
+/// The names of an HTML document's tags in order (text is escaped, so every `<` is markup).
+fn html_tags(text: &str) -> Vec<&str> {
+    text.split('<')
+        .skip(1)
+        .map(|t| {
+            t.split(|c: char| c.is_whitespace() || c == '>')
+                .next()
+                .unwrap_or("")
+        })
+        .collect()
+}
+
+/// Loads every nft and iptables file of `files` into the kernel, each in turn in one throwaway
+/// network namespace, and lists what the kernel holds: `nft -j list ruleset` without comments
+/// and handles, `iptables-save` without comments and its dated lines.
+fn loaded(files: &[(String, String)]) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = String::from("set -e\n");
+    let mut names = Vec::new();
+    for (i, (name, text)) in files.iter().enumerate() {
+        let p = dir.path().join(format!("{i}-{}", name.replace('/', "_")));
+        std::fs::write(&p, text).unwrap();
+        let cmd = if name.ends_with(".nft") {
+            format!(
+                "nft flush ruleset\nnft -f {0}\nnft -j list ruleset",
+                p.display()
+            )
+        } else if name.ends_with(".rules") {
+            format!("iptables-restore {0}\niptables-save", p.display())
+        } else if name.ends_with(".rules6") {
+            format!("ip6tables-restore {0}\nip6tables-save", p.display())
+        } else {
+            continue;
+        };
+        script.push_str(&format!("{cmd}\necho '@@ctxfw-end@@'\n"));
+        names.push(name.clone());
+    }
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let out = common::in_netns(&script);
+    assert!(
+        out.status.success(),
+        "loading failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        files
+            .iter()
+            .map(|(n, t)| format!("--- {n}\n{t}"))
+            .collect::<String>()
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let parts: Vec<&str> = text.split("@@ctxfw-end@@\n").collect();
+    names
+        .into_iter()
+        .zip(parts)
+        .map(|(name, listing)| {
+            let kept = if name.ends_with(".nft") {
+                let mut v: serde_json::Value =
+                    serde_json::from_str(listing).unwrap_or_else(|e| panic!("{name}: nft -j: {e}"));
+                strip_keys(&mut v, &["comment", "handle", "metainfo"]);
+                v.to_string()
+            } else {
+                listing
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(without_ipt_comment)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            (name, kept)
+        })
+        .collect()
+}
+
+fn strip_keys(v: &mut serde_json::Value, keys: &[&str]) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, _| !keys.contains(&k.as_str()));
+            m.values_mut().for_each(|x| strip_keys(x, keys));
+        }
+        serde_json::Value::Array(a) => {
+            a.retain(|x| {
+                !x.as_object()
+                    .is_some_and(|o| o.len() == 1 && o.contains_key("metainfo"))
+            });
+            a.iter_mut().for_each(|x| strip_keys(x, keys));
+        }
+        _ => {}
+    }
+}
+
+/// An `iptables-save` line without its `-m comment --comment ...` (quoted, with `\"` escapes,
+/// or one word).
+fn without_ipt_comment(line: &str) -> String {
+    let Some(i) = line.find("-m comment --comment ") else {
+        return line.to_string();
+    };
+    let rest = &line[i + "-m comment --comment ".len()..];
+    let end = if let Some(q) = rest.strip_prefix('"') {
+        let mut escaped = false;
+        let close = q
+            .char_indices()
+            .find(|&(_, c)| {
+                let stop = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                stop
+            })
+            .map(|(j, _)| j)
+            .unwrap_or_else(|| panic!("unclosed comment: {line}"));
+        close + 2
+    } else {
+        rest.find(' ').unwrap_or(rest.len())
+    };
+    format!("{}{}", &line[..i], rest[end..].trim_start())
+}
+
+static TEXT_CASE: AtomicUsize = AtomicUsize::new(0);
+
+/// Every target's files for a topology text: zone perspective, the first component's host
+/// perspective, the concatenated nftables layout.
+fn all_outputs(text: &str) -> (Vec<(String, String)>, ctxfw::resolve::Resolution) {
+    let cat = catalogue();
+    let (topo, warnings) = ctxfw::topology::parse(SourceFile::new("prop.toml", text), cat)
+        .unwrap_or_else(|e| panic!("generated topology is invalid:\n{e}\n--- topology\n{text}"));
+    let resolution = ctxfw::resolve::resolve(&topo, cat);
+    let first = topo.components.keys().next().cloned();
+    let loaded = ctxfw::Loaded {
+        catalogue: cat.clone(),
+        topology: topo,
+        resolution,
+        warnings,
+    };
+    let renderer = Renderer::new(None).unwrap();
+    let mut out = Vec::new();
+    for t in TARGETS {
+        let mut perspectives = vec![("zone", Options::default())];
+        if t.host_aware {
+            perspectives.push((
+                "host",
+                Options {
+                    host: first.clone(),
+                    ..Options::default()
+                },
+            ));
+        }
+        if t.name == "nftables" {
+            perspectives.push((
+                "concat",
+                Options {
+                    nft_layout: ctxfw::render::nftables::Layout::Concat,
+                    ..Options::default()
+                },
+            ));
+        }
+        for (label, opts) in perspectives {
+            let files = common::generate_files(&loaded, &renderer, &opts, t)
+                .unwrap_or_else(|e| panic!("{} ({label}): {e:#}\n{text}", t.name));
+            out.extend(
+                files
+                    .into_iter()
+                    .map(|f| (format!("{}/{label}/{}", t.name, f.name), f.content)),
+            );
+        }
+    }
+    (out, loaded.resolution)
+}
+
+/// A zone, a component and an addition from it to the first random component, so that free
+/// text always reaches a flow between zones (the Aerleon export holds only those, and random
+/// topologies often have none).
+fn with_text_flow(t: String, text: &mut dyn FnMut() -> String) -> String {
+    format!(
+        "{t}[zones.ztext]\ncidrs = [\"10.200.0.0/24\"]\n\
+         [components.ctext]\nkind = \"vda\"\nzone = \"ztext\"\nhosts = [\"10.200.0.5\"]\n\
+         [[additions]]\nid = \"text\"\nfrom = \"ctext\"\nto = \"c0\"\nprotocol = \"tcp\"\n\
+         ports = [22, \"2200-2210\"]\npurpose = {}\nreason = {}\n",
+        toml_str(&text()),
+        toml_str(&text())
+    )
+}
+
+/// One case: the random topology with the random texts, and with plain ones.
+fn text_changes_nothing(choices: &[u32], texts: &[String]) {
+    let mut i = 0;
+    let mut hostile_text = || {
+        i += 1;
+        texts[i % texts.len()].clone()
+    };
+    let hostile = topology_with(choices, &mut hostile_text);
+    let hostile = with_text_flow(hostile, &mut hostile_text);
+    let mut n = 0;
+    let plain = with_text_flow(topology(choices), &mut || {
+        n += 1;
+        format!("plain text {n}")
+    });
+    let (h, rh) = all_outputs(&hostile);
+    let (b, rb) = all_outputs(&plain);
+    // The same flows, ports and addresses.
+    let key = |r: &ctxfw::resolve::Resolution| {
+        r.flows
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {:?} {:?} {}",
+                    f.id,
+                    f.ports,
+                    f.from_end.addresses,
+                    f.to_end.addresses,
+                    f.parts.len()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        key(&rh),
+        key(&rb),
+        "the flows differ\n--- topology\n{hostile}"
+    );
+    let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&h), names(&b), "other files\n--- topology\n{hostile}");
+    for ((name, ht), (_, bt)) in h.iter().zip(&b) {
+        assert!(!ht.contains('\0'), "{name}: NUL");
+        assert_eq!(
+            meaning(name, ht),
+            meaning(name, bt),
+            "{name}: means something else with this text\n--- topology\n{hostile}\n--- file\n{ht}"
+        );
+    }
+    let case = TEXT_CASE.fetch_add(1, Ordering::Relaxed);
+    if tools() {
+        for ((name, hl), (_, bl)) in loaded(&h).iter().zip(loaded(&b)) {
+            assert_eq!(
+                hl, &bl,
+                "{name}: the kernel holds other rules with this text\n--- topology\n{hostile}"
+            );
+        }
+    }
+    // aclgen takes about a second a run: every third case.
+    if case % 3 == 0 {
+        if let Some(aclgen) = aclgen_once() {
+            let (ha, ba) = (aerleon(&aclgen, &h), aerleon(&aclgen, &b));
+            assert_eq!(ha.keys().collect::<Vec<_>>(), ba.keys().collect::<Vec<_>>());
+            for (name, text) in &ha {
+                assert_eq!(
+                    common::aclgen_without_comments(name, text),
+                    common::aclgen_without_comments(name, &ba[name]),
+                    "{name}: aclgen's configuration differs outside comments\n--- topology\n{hostile}\n--- file\n{text}"
+                );
+            }
+        }
+    }
+}
+
+fn aclgen_once() -> Option<std::path::PathBuf> {
+    static A: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
+    A.get_or_init(common::aclgen).clone()
+}
+
+/// aclgen's outputs for the Aerleon export among `files` (none when the topology has no flow
+/// between zones: aclgen fails on a policy without filters).
+fn aerleon(
+    aclgen: &Path,
+    files: &[(String, String)],
+) -> std::collections::BTreeMap<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut export = None;
+    for (name, text) in files {
+        let Some(rel) = name.strip_prefix("aerleon/zone/") else {
+            continue;
+        };
+        if rel.contains("/policies/") && text.contains("\"filters\": []") {
+            return Default::default();
+        }
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        export = rel.split('/').next().map(|e| dir.path().join(e));
+    }
+    match export {
+        Some(e) => common::run_aclgen(aclgen, &e),
+        None => Default::default(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// No free text, at any length up to the limit and in any Unicode a topology accepts,
+    /// changes what a target means: the rule sets the kernel loads, the scripts PowerShell
+    /// parses, the cloud templates, the Aerleon export (and aclgen's configurations from it),
+    /// the flows, the review files' structure.
+    #[test]
+    fn free_text_changes_nothing_but_comments(
+        choices in prop::collection::vec(any::<u32>(), 0..160),
+        texts in prop::collection::vec(free_text(), 1..8),
+    ) {
+        text_changes_nothing(&choices, &texts);
+    }
 }

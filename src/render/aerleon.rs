@@ -60,47 +60,33 @@ fn short_name(s: &str) -> String {
     format!("{}-{h:08x}", &t[..NAME_MAX - 9])
 }
 
-/// One line of comment text: no line breaks or control characters, no `#` (Aerleon's
-/// definitions split a comment at `#`), no double quotes (several platforms quote comments).
+/// One line of comment text that every aclgen generator carries as a comment: control
+/// characters and bidirectional marks as spaces (runs of spaces collapse), no `#` (Aerleon's
+/// definitions split a comment at `#`), `'` for `"` (several platforms quote comments), `/` for
+/// `\` (iptables-restore reads `\"` in a quoted comment as a quote), and never `*/` or `/*`,
+/// which end or open a comment in the Juniper and SRX configurations: a space goes between.
 fn comment(s: &str) -> String {
-    // One pass (mapping, then splitting and joining, was a third of this target's time),
-    // byte by byte for ASCII text, where control characters are the only whitespace but ' '.
-    if s.is_ascii() {
-        let mut out = Vec::with_capacity(s.len());
-        let mut space = false;
-        for &b in s.as_bytes() {
-            match b {
-                b'#' | b' ' => space = !out.is_empty(),
-                b if b.is_ascii_control() => space = !out.is_empty(),
-                b => {
-                    if space {
-                        out.push(b' ');
-                        space = false;
-                    }
-                    out.push(if b == b'"' { b'\'' } else { b });
-                }
-            }
-        }
-        return String::from_utf8(out).expect("ASCII");
-    }
     let mut out = String::with_capacity(s.len());
     let mut space = false;
+    let mut last = ' ';
     for c in s.chars() {
         let c = match c {
             '"' => '\'',
+            '\\' => '/',
             '#' => ' ',
-            c if c.is_control() => ' ',
+            c if c.is_control() || super::is_bidi(c) => ' ',
             c => c,
         };
         if c.is_whitespace() {
             space = !out.is_empty();
             continue;
         }
-        if space {
+        if space || matches!((last, c), ('*', '/') | ('/', '*')) {
             out.push(' ');
             space = false;
         }
         out.push(c);
+        last = c;
     }
     out
 }
@@ -379,18 +365,27 @@ mod tests {
     #[test]
     fn comments_are_one_safe_line() {
         assert_eq!(comment("a \"b\"\n# c\td"), "a 'b' c d");
-        // As mapping each character, then joining the whitespace-separated words.
+        assert_eq!(comment("x */ y /* z"), "x * / y / * z");
+        assert_eq!(comment("*/*/"), "* / * /");
+        assert_eq!(comment("a\\*b"), "a/ *b");
+        // As mapping each character, joining the whitespace-separated words, then parting
+        // every `*/` and `/*` until none is left.
         let by_words = |s: &str| {
             let one: String = s
                 .chars()
                 .map(|c| match c {
                     '"' => '\'',
+                    '\\' => '/',
                     '#' => ' ',
-                    c if c.is_control() => ' ',
+                    c if c.is_control() || super::super::is_bidi(c) => ' ',
                     c => c,
                 })
                 .collect();
-            one.split_whitespace().collect::<Vec<_>>().join(" ")
+            let mut t = one.split_whitespace().collect::<Vec<_>>().join(" ");
+            while t.contains("*/") || t.contains("/*") {
+                t = t.replace("*/", "* /").replace("/*", "/ *");
+            }
+            t
         };
         for s in [
             "",
@@ -404,6 +399,9 @@ mod tests {
             "\"quoted\" 'single' caf\u{e9} \u{1F600}",
             "x\u{85}y\u{2028}z",
             "ascii \x0b vt \x0c ff \x00 nul #\"# end ",
+            "SSH */ term evil { then accept; } /*",
+            "/*/ **// \\/ /\\* * / *\t/ #/*",
+            "rlo\u{202E}lrm\u{200E}/\u{2066}*",
         ] {
             assert_eq!(comment(s), by_words(s), "{s:?}");
         }

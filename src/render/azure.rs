@@ -10,8 +10,9 @@
 //! - At most 1000 rules per NSG and priorities up to 4094 for flows: more is an error.
 //! - Rule names: at most 80 characters of letters, digits, `_`, `.`, `-`, starting with a
 //!   letter or digit and ending with a letter, digit or `_`; long names keep a stable hash.
-//! - Descriptions: at most 140 characters (Azure's limit), cut with `...`; the text is kept
-//!   as written otherwise. A string that ARM would read as an expression (`[...]`) is escaped.
+//! - Descriptions: at most 140 characters (Azure's limit), tag values 256, cut with `...`; the
+//!   text is kept as written otherwise. A string that ARM would read as an expression (`[...]`)
+//!   is escaped, within the limit.
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ pub const LB_PRIORITY: u32 = 4095;
 pub const DENY_PRIORITY: u32 = 4096;
 pub const MAX_NAME: usize = 80;
 pub const MAX_DESCRIPTION: usize = 140;
+/// Characters of a resource tag's value.
+pub const MAX_TAG_VALUE: usize = 256;
 pub const API_VERSION: &str = "2023-09-01";
 
 /// Protocols an NSG rule can name.
@@ -43,6 +46,18 @@ pub fn arm_literal(s: &str) -> String {
         format!("[{s}")
     } else {
         s.to_string()
+    }
+}
+
+/// At most `max` characters of `s` ([`cloud::truncate`]) as a literal ARM string: the `[`
+/// that [`arm_literal`] adds to a full-length `[...]` text would make it one too long, so such a
+/// text is cut one character shorter (it then ends with `...` and needs no escape).
+pub fn arm_text(s: &str, max: usize) -> String {
+    let t = arm_literal(&cloud::truncate(s, max));
+    if t.chars().count() <= max {
+        t
+    } else {
+        arm_literal(&cloud::truncate(s, max - 1))
     }
 }
 
@@ -102,10 +117,7 @@ fn rule(
     let mut p = Map::new();
     p.insert(
         "description".into(),
-        json!(arm_literal(&cloud::truncate(
-            &cloud::describe(f),
-            MAX_DESCRIPTION
-        ))),
+        json!(arm_text(&cloud::describe(f), MAX_DESCRIPTION)),
     );
     p.insert("protocol".into(), json!(proto));
     p.insert("sourcePortRange".into(), json!("*"));
@@ -231,11 +243,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         tags.insert("ctxfw-topology".into(), json!(topo.name));
         tags.insert("ctxfw-zone".into(), json!(nsg.zone));
         if let Some(d) = zone_desc {
-            // Tag values: at most 256 characters.
-            tags.insert(
-                "description".into(),
-                json!(arm_literal(&cloud::truncate(&d, 256))),
-            );
+            tags.insert("description".into(), json!(arm_text(&d, MAX_TAG_VALUE)));
         }
         resources.push(json!({
             "type": "Microsoft.Network/networkSecurityGroups",
@@ -357,6 +365,17 @@ mod tests {
         assert_eq!(arm_literal("[concat('a')]"), "[[concat('a')]");
         assert_eq!(arm_literal("[a] b"), "[a] b");
         assert_eq!(arm_literal("plain"), "plain");
+    }
+
+    #[test]
+    fn arm_text_fits_its_limit_escaped() {
+        let full = format!("[{}]", "x".repeat(254));
+        let t = arm_text(&full, 256);
+        assert_eq!(t.chars().count(), 255, "{t}");
+        assert!(t.starts_with("[x") && t.ends_with("..."), "{t}");
+        assert_eq!(arm_text("[a]", 256), "[[a]");
+        assert_eq!(arm_text("[ab]", 4), "...");
+        assert_eq!(arm_text("plain", 256), "plain");
     }
 
     #[test]

@@ -261,7 +261,10 @@ pub fn write_rows<T>(
     Ok(w.write_all(out.as_bytes())?)
 }
 
-/// RFC 4180 quoting; cells a spreadsheet would run as a formula get a leading apostrophe.
+/// RFC 4180 quoting, with formulas kept out of every spreadsheet's reading: an apostrophe
+/// goes before each `=`, `+`, `-`, `@`, tab or carriage return where a spreadsheet could start
+/// a cell ([`cell_start`]), not only at the start of the comma-separated cell, because the
+/// reader may split the line at another separator.
 pub fn push_row<C: AsRef<str>>(out: &mut String, cells: impl IntoIterator<Item = C>) {
     let mut first = true;
     for c in cells {
@@ -271,8 +274,16 @@ pub fn push_row<C: AsRef<str>>(out: &mut String, cells: impl IntoIterator<Item =
         }
         first = false;
         let guarded;
-        let c = if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            guarded = format!("'{c}");
+        let b = c.as_bytes();
+        let c = if (0..b.len()).any(|i| formula_start(b, i)) {
+            let mut g = String::with_capacity(c.len() + 4);
+            for (i, ch) in c.char_indices() {
+                if formula_start(b, i) {
+                    g.push('\'');
+                }
+                g.push(ch);
+            }
+            guarded = g;
             guarded.as_str()
         } else {
             c
@@ -286,6 +297,23 @@ pub fn push_row<C: AsRef<str>>(out: &mut String, cells: impl IntoIterator<Item =
         }
     }
     out.push_str("\r\n");
+}
+
+/// Whether byte `i` of a cell's text starts a formula: a formula character where a cell may
+/// start.
+fn formula_start(b: &[u8], i: usize) -> bool {
+    matches!(b[i], b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') && cell_start(b, i)
+}
+
+/// Whether a spreadsheet could start a cell at byte `i` of a cell's text: at its start, or
+/// after a separator it may split at (comma, semicolon in semicolon locales, tab, space, `|`),
+/// a quote it may strip, or a line break a reader that does not follow the quoting sees.
+fn cell_start(b: &[u8], i: usize) -> bool {
+    i == 0
+        || matches!(
+            b[i - 1],
+            b',' | b';' | b'\t' | b' ' | b'|' | b'"' | b'\n' | b'\r'
+        )
 }
 
 /// An aligned table for the terminal: one line per merged flow, continuation lines for the
@@ -353,4 +381,29 @@ pub fn table(res: &Resolution) -> String {
     }
     out.push_str(&format!("{} flows\n", res.flows.len()));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_guards_formulas_wherever_a_cell_may_start() {
+        let row = |cells: &[&str]| {
+            let mut out = String::new();
+            push_row(&mut out, cells);
+            out
+        };
+        assert_eq!(row(&["=1+1", "plain"]), "'=1+1,plain\r\n");
+        assert_eq!(row(&["x;=1+1"]), "x;'=1+1\r\n");
+        assert_eq!(row(&["a\t=3", "b|@c"]), "a\t'=3,b|'@c\r\n");
+        assert_eq!(row(&["reason: -2+3"]), "reason: '-2+3\r\n");
+        assert_eq!(row(&["q\"=4"]), "\"q\"\"'=4\"\r\n");
+        assert_eq!(row(&["l\n+5"]), "\"l\n'+5\"\r\n");
+        // Where no cell can start, formula characters are text.
+        assert_eq!(
+            row(&["6910-6930", "a@b.example", "x=y"]),
+            "6910-6930,a@b.example,x=y\r\n"
+        );
+    }
 }

@@ -60,6 +60,185 @@ pub fn ctxfw(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Aerleon's `aclgen`: `CTXFW_ACLGEN`, else next to `CTXFW_PYTHON`, else `.venv/bin/aclgen`.
+/// Missing: a failure under CI (`.ci/run` installs it), a skip message otherwise.
+pub fn aclgen() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("CTXFW_ACLGEN").map(PathBuf::from),
+        std::env::var_os("CTXFW_PYTHON")
+            .map(PathBuf::from)
+            .and_then(|p| p.parent().map(|d| d.join("aclgen"))),
+        Some(root().join(".venv/bin/aclgen")),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if c.is_file() {
+            return Some(c);
+        }
+    }
+    tools::skip(
+        "aerleon",
+        "aclgen not installed (python3 -m venv .venv && .venv/bin/pip install aerleon)",
+    );
+    None
+}
+
+/// Renders an Aerleon export directory (`<topology>.aerleon`) with aclgen; its outputs by file
+/// name (`<topology>.jcl`, `.srx`, `.acl`, `.xml`).
+pub fn run_aclgen(aclgen: &Path, dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let out = std::process::Command::new(aclgen)
+        .current_dir(dir)
+        .args([
+            "--base_directory",
+            "policies",
+            "--definitions_directory",
+            "def",
+            "--output_directory",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aclgen failed in {}:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+/// What a platform loads from one of aclgen's outputs (by file extension): the text without
+/// its comments, as trimmed non-empty lines. Juniper and SRX (`jcl`, `srx`): `/* ... */`,
+/// ended by the first `*/` as Junos reads it; Cisco (`acl`): `remark` lines; Palo Alto
+/// (`xml`): `description` and `comments` elements (their text is XML-escaped).
+pub fn aclgen_without_comments(file: &str, text: &str) -> Vec<String> {
+    let ext = file.rsplit('.').next().unwrap_or_default();
+    let mut kept = String::new();
+    match ext {
+        "jcl" | "srx" => {
+            let mut rest = text;
+            while let Some(i) = rest.find("/*") {
+                kept.push_str(&rest[..i]);
+                match rest[i + 2..].find("*/") {
+                    Some(j) => rest = &rest[i + 2 + j + 2..],
+                    None => panic!("{file}: a comment is not closed"),
+                }
+            }
+            kept.push_str(rest);
+        }
+        "acl" => {
+            for l in text.lines() {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                let remark = words.first() == Some(&"remark")
+                    || (words.first() == Some(&"access-list") && words.get(2) == Some(&"remark"));
+                if !remark {
+                    kept.push_str(l);
+                    kept.push('\n');
+                }
+            }
+        }
+        "xml" => {
+            let mut rest = text;
+            loop {
+                let open = ["<description>", "<comments>"]
+                    .iter()
+                    .filter_map(|t| rest.find(t).map(|i| (i, *t)))
+                    .min();
+                let Some((i, tag)) = open else { break };
+                kept.push_str(&rest[..i]);
+                let close = format!("</{}", &tag[1..]);
+                let j = rest[i..]
+                    .find(&close)
+                    .unwrap_or_else(|| panic!("{file}: {tag} is not closed"));
+                assert!(
+                    !rest[i + tag.len()..i + j].contains('<'),
+                    "{file}: markup inside {tag}"
+                );
+                rest = &rest[i + j + close.len()..];
+            }
+            kept.push_str(rest);
+        }
+        _ => kept.push_str(text),
+    }
+    kept.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A Markdown document's structure as a GFM reader (tables, strikethrough, math, footnotes,
+/// task lists) sees it: every block and inline element, with text reduced to `text`. A line
+/// break written as `<br>` (how cells hold line breaks) and inline code (an id shown as code,
+/// or as escaped text when a code span cannot hold it) count as text.
+pub fn md_structure(md: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Options, Tag, TagEnd};
+    let opts = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_MATH
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_GFM;
+    let mut out: Vec<String> = Vec::new();
+    for e in pulldown_cmark::Parser::new_ext(md, opts) {
+        let token = match e {
+            Event::Text(_) => "text".to_string(),
+            Event::InlineHtml(h) if h.as_ref() == "<br>" => "text".to_string(),
+            Event::Start(Tag::CodeBlock(kind)) => format!("code block {kind:?}"),
+            Event::Start(tag) => format!("start {tag:?}"),
+            Event::End(TagEnd::CodeBlock) => "end code block".to_string(),
+            Event::End(tag) => format!("end {tag:?}"),
+            Event::Code(_) => "text".to_string(),
+            other => format!("{other:?}"),
+        };
+        if token == "text" && out.last().is_some_and(|t| t == "text") {
+            continue;
+        }
+        out.push(token);
+    }
+    out
+}
+
+/// Standard output or error of a command, as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// One target's files for a loaded topology: none when the target has nothing to write for it.
+pub fn generate_files(
+    loaded: &ctxfw::Loaded,
+    renderer: &ctxfw::render::Renderer,
+    opts: &ctxfw::generate::Options,
+    target: &ctxfw::generate::Target,
+) -> anyhow::Result<Vec<ctxfw::output::OutFile>> {
+    ctxfw::generate::generate(loaded, renderer, opts, &[target]).or_else(|e| {
+        if e.downcast_ref::<ctxfw::generate::NothingToRender>()
+            .is_some()
+        {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        }
+    })
+}
+
+/// Runs a shell script in a throwaway network namespace (root, `unshare -n`).
+pub fn in_netns(script: &str) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", script])
+        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+        .output()
+        .expect("unshare runs")
 }
