@@ -2,7 +2,9 @@
 //! `rendezvous != 'off'`, `!vda_tls || xml_port == 443`.
 //!
 //! A tiny expression language so that the catalogue says in one place when a flow applies,
-//! and the resolver can name the parameters that switched it.
+//! and the resolver can name the parameters that switched it. `from.<setting>` and
+//! `to.<setting>` name a setting of the flow's source or destination component (a VDA's `join`,
+//! an ADC's `mode`): such a condition is decided per pair of components, not once per topology.
 
 use std::fmt;
 
@@ -70,11 +72,17 @@ impl Cond {
         }
     }
 
-    /// Parameter names mentioned, in order of first use.
+    /// Parameter names mentioned, in order of first use (component settings left out).
     pub fn params(&self) -> Vec<&str> {
         let mut out = Vec::new();
         self.collect(&mut out);
+        out.retain(|n| setting(n).is_none());
         out
+    }
+
+    /// Whether the condition names a component setting, so that it is decided per binding.
+    pub fn has_settings(&self) -> bool {
+        self.atoms().iter().any(|(n, _)| setting(n).is_some())
     }
 
     fn collect<'a>(&'a self, out: &mut Vec<&'a str>) {
@@ -108,6 +116,22 @@ impl Cond {
         }
         walk(self, &mut out);
         out
+    }
+}
+
+/// Which end of a flow a setting atom reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    From,
+    To,
+}
+
+/// `from.join` -> (From, "join"); a plain parameter name -> None.
+pub fn setting(name: &str) -> Option<(End, &str)> {
+    if let Some(s) = name.strip_prefix("from.") {
+        Some((End::From, s))
+    } else {
+        name.strip_prefix("to.").map(|s| (End::To, s))
     }
 }
 
@@ -200,7 +224,10 @@ fn lex(text: &str) -> Result<Vec<Tok>, String> {
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let start = i;
                 while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == '-')
+                    && (chars[i].is_ascii_alphanumeric()
+                        || chars[i] == '_'
+                        || chars[i] == '-'
+                        || chars[i] == '.')
                 {
                     i += 1;
                 }
@@ -320,6 +347,23 @@ mod tests {
         assert!(Cond::parse("(edt").is_err());
         assert!(Cond::parse("edt = 1").is_err());
         assert!(Cond::parse("edt edt").is_err());
+    }
+
+    #[test]
+    fn settings_are_atoms_of_their_own() {
+        let c = Cond::parse("rendezvous != 'v2' || from.join == 'ad'").unwrap();
+        assert!(c.has_settings());
+        assert_eq!(c.params(), vec!["rendezvous"]);
+        assert_eq!(setting("from.join"), Some((End::From, "join")));
+        assert_eq!(setting("to.mode"), Some((End::To, "mode")));
+        assert_eq!(setting("edt"), None);
+        let env = |n: &str| match n {
+            "rendezvous" => Some(Literal::Str("v2".into())),
+            "from.join" => Some(Literal::Str("ad".into())),
+            _ => None,
+        };
+        assert!(c.eval(&env));
+        assert!(!Cond::parse("edt").unwrap().has_settings());
     }
 
     #[test]

@@ -168,7 +168,17 @@ fn internet_services_have_domains() {
         .collect();
     assert!(!internet.is_empty());
     for k in internet {
-        assert!(!k.fqdns.is_empty(), "{}", k.id);
+        // An internet kind without names only starts flows (the internet's DNS resolvers).
+        let reached = cat
+            .flows
+            .iter()
+            .any(|f| f.to == ctxfw::catalogue::KindRef::Kind(k.id.clone()));
+        assert!(!reached || !k.fqdns.is_empty(), "{}", k.id);
+        assert!(
+            reached || k.fqdns.is_empty() || k.legacy,
+            "{} is reached by no flow",
+            k.id
+        );
     }
 }
 
@@ -246,4 +256,175 @@ fn extension_cannot_redefine_a_kind() {
         err.contains("duplicate component kind `vda`") && err.contains("first defined here"),
         "{err}"
     );
+}
+
+/// An extension kind with a setting, a flow that depends on it and one that `needs` a kind.
+const SETTINGS_EXT: &str = r#"
+[family]
+id = "acme"
+title = "ACME in-house"
+
+[components.acme-node]
+name = "ACME node"
+platform = "linux"
+
+[components.acme-node.settings.tier]
+type = "string"
+values = ["bronze", "gold"]
+default = "bronze"
+description = "Service tier"
+source = "ACME design doc 12"
+
+[components.acme-backup]
+name = "ACME backup target"
+platform = "linux"
+
+[[flows]]
+id = "acme-gold-replication"
+from = "acme-node"
+to = "acme-backup"
+protocol = "tcp"
+ports = [7100]
+when = "from.tier == 'gold'"
+purpose = "Gold nodes replicate to the backup target"
+source = "ACME design doc 12"
+
+[[flows]]
+id = "acme-backup-report"
+from = "acme-backup"
+to = "storefront"
+protocol = "tcp"
+ports = [7200]
+needs = ["acme-node"]
+purpose = "The backup target reports into the portal, only where nodes are backed up"
+source = "ACME design doc 12"
+"#;
+
+fn settings_topology(extra: &str) -> String {
+    format!(
+        "name = \"t\"\n[zones.a]\ncidrs = [\"10.0.0.0/24\"]\n\
+         [components.backup]\nkind = \"acme-backup\"\nzone = \"a\"\nhosts = [\"10.0.0.9\"]\n\
+         [components.sf]\nkind = \"storefront\"\nzone = \"a\"\nhosts = [\"10.0.0.6\"]\n{extra}"
+    )
+}
+
+fn load_with(ext: &str, topo: &str) -> Result<ctxfw::Loaded, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let ext_dir = dir.path().join("catalogue.d");
+    std::fs::create_dir(&ext_dir).unwrap();
+    std::fs::write(ext_dir.join("acme.toml"), ext).unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, topo).unwrap();
+    ctxfw::load(&path, Some(&ext_dir)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_component_setting_decides_its_own_flows() {
+    let topo = settings_topology(
+        "[components.plain]\nkind = \"acme-node\"\nzone = \"a\"\nhosts = [\"10.0.0.1\"]\n\
+         [components.premium]\nkind = \"acme-node\"\nzone = \"a\"\nhosts = [\"10.0.0.2\"]\ntier = \"gold\"\n",
+    );
+    let loaded = load_with(SETTINGS_EXT, &topo).unwrap_or_else(|e| panic!("{e}"));
+    let repl: Vec<&str> = loaded
+        .resolution
+        .flows
+        .iter()
+        .filter(|f| {
+            f.parts
+                .iter()
+                .any(|p| &*p.catalogue == "acme-gold-replication")
+        })
+        .map(|f| &*f.from)
+        .collect();
+    assert_eq!(repl, ["premium"], "only the gold node replicates");
+    // The condition is shown with the flow; a setting is no parameter.
+    let f = loaded
+        .resolution
+        .flows
+        .iter()
+        .find(|f| &*f.from == "premium")
+        .unwrap();
+    assert!(f.parameters.is_empty(), "{:?}", f.parameters);
+    assert_eq!(f.parts[0].condition.as_deref(), Some("from.tier == 'gold'"));
+}
+
+#[test]
+fn a_flow_that_needs_a_kind_binds_only_where_it_is_placed() {
+    let reported = |topo: &str| {
+        load_with(SETTINGS_EXT, topo)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .resolution
+            .flows
+            .iter()
+            .any(|f| {
+                f.parts
+                    .iter()
+                    .any(|p| &*p.catalogue == "acme-backup-report")
+            })
+    };
+    assert!(
+        !reported(&settings_topology("")),
+        "no node placed: no report"
+    );
+    assert!(reported(&settings_topology(
+        "[components.n]\nkind = \"acme-node\"\nzone = \"a\"\nhosts = [\"10.0.0.1\"]\n"
+    )));
+}
+
+#[test]
+fn settings_are_checked_in_the_topology() {
+    let bad = settings_topology(
+        "[components.n]\nkind = \"acme-node\"\nzone = \"a\"\ntier = \"platinum\"\n\
+         [components.m]\nkind = \"storefront\"\nzone = \"a\"\ntier = \"gold\"\n",
+    );
+    let Err(err) = load_with(SETTINGS_EXT, &bad) else {
+        panic!("a bad setting was accepted")
+    };
+    assert!(
+        err.contains("setting `tier` cannot be \"platinum\"")
+            && err.contains("allowed values: \"bronze\", \"gold\" (default \"bronze\")"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`tier` is not a setting of storefront")
+            && err.contains("`tier` is a setting of acme-node"),
+        "{err}"
+    );
+}
+
+#[test]
+fn catalogue_settings_and_conditions_are_checked() {
+    let named_like_a_key = SETTINGS_EXT.replace("settings.tier]", "settings.zone]");
+    let err = Catalogue::load(Some(&write_dir(&named_like_a_key)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has the name of a component key"), "{err}");
+    let unknown = SETTINGS_EXT.replace("from.tier == 'gold'", "to.tier == 'gold'");
+    let err = Catalogue::load(Some(&write_dir(&unknown)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("condition names `to.tier`, but acme-backup has no setting `tier`"),
+        "{err}"
+    );
+    let bad_value = SETTINGS_EXT.replace("from.tier == 'gold'", "from.tier == 'silver'");
+    let err = Catalogue::load(Some(&write_dir(&bad_value)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("compares `from.tier` with a value it cannot have"),
+        "{err}"
+    );
+    let needs = SETTINGS_EXT.replace("needs = [\"acme-node\"]", "needs = [\"acme-nod\"]");
+    let err = Catalogue::load(Some(&write_dir(&needs)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`needs` names unknown acme-nod"), "{err}");
+}
+
+fn write_dir(text: &str) -> std::path::PathBuf {
+    // Kept for the test's life: the catalogue is read from it after this returns.
+    let dir = tempfile::tempdir().unwrap().keep();
+    std::fs::write(dir.join("acme.toml"), text).unwrap();
+    dir
 }

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::catalogue::{CatFlow, Catalogue, PortItem};
+use crate::catalogue::{CatFlow, Catalogue, Parameter, PortItem};
+use crate::cond;
 
 fn ports(f: &CatFlow) -> String {
     f.ports
@@ -67,15 +68,6 @@ pub fn overview(cat: &Catalogue) -> String {
 pub fn parameters(cat: &Catalogue) -> String {
     let mut out = String::from("Parameters (set them in the topology's [parameters]):\n");
     for p in cat.parameters.values() {
-        let values = if p.values.is_empty() {
-            format!("{:?}", p.ty).to_lowercase()
-        } else {
-            p.values
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" | ")
-        };
         let switched: Vec<&str> = cat
             .flows
             .iter()
@@ -87,13 +79,69 @@ pub fn parameters(cat: &Catalogue) -> String {
             })
             .map(|f| f.id.as_str())
             .collect();
-        let _ = writeln!(out, "  {} = {}   ({values})", p.name, p.default);
-        let _ = writeln!(out, "      {}", p.description);
-        if !switched.is_empty() {
-            let _ = writeln!(out, "      switches: {}", switched.join(", "));
+        describe(&mut out, cat, "", p, &switched);
+    }
+    out.push_str(
+        "\nComponent settings (set them on a component, next to kind and zone: join = \"entra\"):\n",
+    );
+    for k in cat.kinds.values() {
+        for p in k.settings.values() {
+            let switched: Vec<&str> = cat
+                .flows
+                .iter()
+                .filter(|f| {
+                    f.when.as_ref().is_some_and(|c| {
+                        c.atoms().iter().any(|(n, _)| {
+                            cond::setting(n).is_some_and(|(end, name)| {
+                                let r = match end {
+                                    cond::End::From => &f.from,
+                                    cond::End::To => &f.to,
+                                };
+                                name == p.name && cat.matches(&k.id, r)
+                            })
+                        })
+                    })
+                })
+                .map(|f| f.id.as_str())
+                .collect();
+            describe(&mut out, cat, &format!("{}: ", k.id), p, &switched);
         }
     }
     out
+}
+
+/// One parameter or setting: default and values, description, the evidence for its default
+/// and the flows it switches.
+fn describe(out: &mut String, cat: &Catalogue, prefix: &str, p: &Parameter, switched: &[&str]) {
+    let values = if p.values.is_empty() {
+        format!("{:?}", p.ty).to_lowercase()
+    } else {
+        p.values
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let _ = writeln!(out, "  {prefix}{} = {}   ({values})", p.name, p.default);
+    let _ = writeln!(out, "      {}", p.description);
+    if !p.source.is_empty() {
+        let _ = writeln!(out, "      evidence: {}", p.source);
+    }
+    for r in p.refs.iter().filter_map(|r| cat.references.get(r)) {
+        let _ = writeln!(
+            out,
+            "        [{}] {}{}",
+            r.id,
+            r.title,
+            r.url
+                .as_deref()
+                .map(|u| format!(" <{u}>"))
+                .unwrap_or_default()
+        );
+    }
+    if !switched.is_empty() {
+        let _ = writeln!(out, "      switches: {}", switched.join(", "));
+    }
 }
 
 /// One kind: what it is and every flow that names it.
@@ -121,6 +169,19 @@ pub fn kind(cat: &Catalogue, id: &str) -> Option<String> {
     }
     if !k.fqdns.is_empty() {
         let _ = writeln!(out, "  domains:  {}", k.fqdns.join(", "));
+    }
+    for p in k.settings.values() {
+        let values = p
+            .values
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let _ = writeln!(
+            out,
+            "  setting:  {} = {} ({values}): {}",
+            p.name, p.default, p.description
+        );
     }
     if !k.description.is_empty() {
         let _ = writeln!(out, "  {}", k.description);
