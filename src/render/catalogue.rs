@@ -206,6 +206,10 @@ pub fn kind(cat: &Catalogue, id: &str) -> Option<String> {
         if let Some(w) = &f.when_text {
             let _ = writeln!(out, "    when: {w}");
         }
+        if !f.needs.is_empty() {
+            let needs: Vec<String> = f.needs.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "    needs: {}", needs.join(", "));
+        }
         let _ = writeln!(out, "    source: {}", f.source);
         if let Some(n) = &f.note {
             let _ = writeln!(out, "    note: {n}");
