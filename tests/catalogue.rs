@@ -428,3 +428,69 @@ fn write_dir(text: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("acme.toml"), text).unwrap();
     dir
 }
+
+/// Every kind an administrator manages through a console of its own (a web GUI, an API, a
+/// CLI over SSH, a management client) has a flow from the admin workstation to it.
+#[test]
+fn every_kind_with_a_console_is_reached_from_admin_workstations() {
+    let cat = common::catalogue();
+    let admin = ctxfw::catalogue::KindRef::Kind("admin-workstation".into());
+    for kind in [
+        "netscaler-adc",
+        "netscaler-gateway",
+        "netscaler-adm",
+        "netscaler-sdwan",
+        "sdwan-center",
+        "sdwan-wanop",
+        "netscaler-sdx-svm",
+        "netscaler-sdx-hypervisor",
+        "netscaler-lom",
+        "command-center",
+        "insight-center",
+        "workload-balancing",
+        "license-server",
+        "delivery-controller",
+        "director",
+        "wem-infrastructure",
+        "pvs-server",
+        "xenserver-host",
+        "session-recording-server",
+        "xenmobile-server",
+        "app-layering-appliance",
+        "merchandising-server",
+        "edgesight-server",
+        "smartauditor-server",
+        "xenclient-synchronizer",
+        "workflow-studio-runtime",
+        "xenapp-server",
+    ] {
+        assert!(
+            cat.flows
+                .iter()
+                .any(|f| f.from == admin && cat.matches(kind, &f.to)),
+            "{kind} has a console but no flow from admin-workstation"
+        );
+    }
+}
+
+/// Every kind that keeps a database on SQL Server (the sql-client trait) has its own flow to
+/// SQL Server, next to the trait's named-instance flows.
+#[test]
+fn every_sql_client_has_its_database_flow() {
+    let cat = common::catalogue();
+    let sql = ctxfw::catalogue::KindRef::Kind("sql-server".into());
+    let clients: Vec<&str> = cat
+        .kinds
+        .values()
+        .filter(|k| k.traits.iter().any(|t| t == "sql-client"))
+        .map(|k| k.id.as_str())
+        .collect();
+    assert!(clients.len() >= 10, "{clients:?}");
+    for kind in clients {
+        assert!(
+            cat.flows.iter().any(|f| f.to == sql
+                && matches!(&f.from, ctxfw::catalogue::KindRef::Kind(k) if k == kind)),
+            "{kind} is a sql-client without a flow of its own to sql-server"
+        );
+    }
+}
