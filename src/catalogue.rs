@@ -816,12 +816,7 @@ fn read_file(
                     let Some(tt) = r.table(p.value, p.key) else {
                         continue;
                     };
-                    let mut hint = String::new();
-                    for f in r.fields(tt, &["hint"], "a retired parameter") {
-                        if let Some(s) = r.string(f.value, "hint") {
-                            hint = s.into_inner();
-                        }
-                    }
+                    let hint = lone_string(r, tt, "hint", "a retired parameter");
                     if hint.is_empty() {
                         r.error(
                             p.key_span.clone(),
@@ -855,12 +850,7 @@ fn read_file(
                     let Some(tt) = r.table(p.value, p.key) else {
                         continue;
                     };
-                    let mut description = String::new();
-                    for f in r.fields(tt, &["description"], "a trait") {
-                        if let Some(s) = r.string(f.value, "description") {
-                            description = s.into_inner();
-                        }
-                    }
+                    let description = lone_string(r, tt, "description", "a trait");
                     dup_check(
                         r,
                         cat.traits.contains_key(p.key),
@@ -1001,6 +991,17 @@ fn read_file(
             _ => unreachable!("fields() filtered unknown keys"),
         }
     }
+}
+
+/// The one string field of a small table (`[traits.x] description`), empty when absent.
+fn lone_string(r: &mut Reader<'_>, t: &Table<'_>, key: &str, context: &str) -> String {
+    let mut out = String::new();
+    for f in r.fields(t, &[key], context) {
+        if let Some(s) = r.string(f.value, key) {
+            out = s.into_inner();
+        }
+    }
+    out
 }
 
 fn dup_check(r: &mut Reader<'_>, dup: bool, what: &str, id: &str, span: Span) {

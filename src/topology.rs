@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use toml::Spanned;
 
-use crate::catalogue::{param_value, Catalogue, ParamValue, Platform};
+use crate::catalogue::{param_value, Catalogue, ParamValue, Parameter, Platform};
 use crate::diag::{choice_hint, Diagnostic, Invalid, SourceFile, Span};
 use crate::doc::{self, Reader, Table};
 use crate::flow::{PortRange, PortSet, Protocol};
@@ -566,25 +566,37 @@ fn read_parameters(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
             );
             continue;
         };
-        let Some(val) = param_value(r, p.ty, e.value, e.key) else {
-            continue;
-        };
-        if !p.values.is_empty() && !p.values.contains(&val) {
-            let allowed: Vec<String> = p.values.iter().map(ToString::to_string).collect();
-            r.error(
-                e.value.span(),
-                format!("parameter `{}` cannot be {val}", e.key),
-                format!(
-                    "allowed values: {} (default {})",
-                    allowed.join(", "),
-                    p.default
-                ),
-            );
-            continue;
+        let what = format!("parameter `{}`", e.key);
+        if let Some(val) = allowed_value(r, p, e.value, e.key, &what) {
+            t.parameters
+                .insert(e.key.to_string(), Spanned::new(e.value.span(), val));
         }
-        t.parameters
-            .insert(e.key.to_string(), Spanned::new(e.value.span(), val));
     }
+}
+
+/// A parameter's or a setting's value, of its type and among its allowed values.
+fn allowed_value(
+    r: &mut Reader<'_>,
+    p: &Parameter,
+    v: &doc::Value<'_>,
+    key: &str,
+    what: &str,
+) -> Option<ParamValue> {
+    let val = param_value(r, p.ty, v, key)?;
+    if !p.values.is_empty() && !p.values.contains(&val) {
+        let allowed: Vec<String> = p.values.iter().map(ToString::to_string).collect();
+        r.error(
+            v.span(),
+            format!("{what} cannot be {val}"),
+            format!(
+                "allowed values: {} (default {})",
+                allowed.join(", "),
+                p.default
+            ),
+        );
+        return None;
+    }
+    Some(val)
 }
 
 /// A component's own keys; the settings its kinds declare (`join`, `mode`...) sit beside them.
@@ -808,24 +820,11 @@ fn read_setting(
         }
         return;
     };
-    let Some(val) = param_value(r, decl.ty, f.value, f.key) else {
-        return;
-    };
-    if !decl.values.is_empty() && !decl.values.contains(&val) {
-        let allowed: Vec<String> = decl.values.iter().map(ToString::to_string).collect();
-        r.error(
-            f.value.span(),
-            format!("{owner}: setting `{}` cannot be {val}", f.key),
-            format!(
-                "allowed values: {} (default {})",
-                allowed.join(", "),
-                decl.default
-            ),
-        );
-        return;
+    let what = format!("{owner}: setting `{}`", f.key);
+    if let Some(val) = allowed_value(r, decl, f.value, f.key, &what) {
+        comp.settings
+            .insert(f.key.to_string(), Spanned::new(f.value.span(), val));
     }
-    comp.settings
-        .insert(f.key.to_string(), Spanned::new(f.value.span(), val));
 }
 
 fn component_ref(r: &mut Reader<'_>, t: &Topology, s: &Spanned<String>) -> Option<String> {

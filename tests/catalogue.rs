@@ -395,31 +395,30 @@ fn settings_are_checked_in_the_topology() {
 #[test]
 fn catalogue_settings_and_conditions_are_checked() {
     let named_like_a_key = SETTINGS_EXT.replace("settings.tier]", "settings.zone]");
-    let err = Catalogue::load(Some(&write_dir(&named_like_a_key)))
-        .unwrap_err()
-        .to_string();
+    let err = catalogue_error(&named_like_a_key);
     assert!(err.contains("has the name of a component key"), "{err}");
     let unknown = SETTINGS_EXT.replace("from.tier == 'gold'", "to.tier == 'gold'");
-    let err = Catalogue::load(Some(&write_dir(&unknown)))
-        .unwrap_err()
-        .to_string();
+    let err = catalogue_error(&unknown);
     assert!(
         err.contains("condition names `to.tier`, but acme-backup has no setting `tier`"),
         "{err}"
     );
     let bad_value = SETTINGS_EXT.replace("from.tier == 'gold'", "from.tier == 'silver'");
-    let err = Catalogue::load(Some(&write_dir(&bad_value)))
-        .unwrap_err()
-        .to_string();
+    let err = catalogue_error(&bad_value);
     assert!(
         err.contains("compares `from.tier` with a value it cannot have"),
         "{err}"
     );
     let needs = SETTINGS_EXT.replace("needs = [\"acme-node\"]", "needs = [\"acme-nod\"]");
-    let err = Catalogue::load(Some(&write_dir(&needs)))
-        .unwrap_err()
-        .to_string();
+    let err = catalogue_error(&needs);
     assert!(err.contains("`needs` names unknown acme-nod"), "{err}");
+}
+
+/// The error an extension catalogue of this text gets.
+fn catalogue_error(text: &str) -> String {
+    Catalogue::load(Some(&write_dir(text)))
+        .unwrap_err()
+        .to_string()
 }
 
 fn write_dir(text: &str) -> std::path::PathBuf {
