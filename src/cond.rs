@@ -72,17 +72,32 @@ impl Cond {
         }
     }
 
+    /// Evaluate with the parameters alone, component settings unknown: `Some` when the
+    /// parameters decide it whatever the settings are, `None` when the settings decide.
+    pub fn decided(&self, get: &dyn Fn(&str) -> Option<Literal>) -> Option<bool> {
+        match self {
+            Cond::Param(p) | Cond::Eq(p, _) | Cond::Ne(p, _) if setting(p).is_some() => None,
+            Cond::Param(_) | Cond::Eq(..) | Cond::Ne(..) => Some(self.eval(get)),
+            Cond::Not(c) => c.decided(get).map(|b| !b),
+            Cond::And(a, b) => match (a.decided(get), b.decided(get)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            Cond::Or(a, b) => match (a.decided(get), b.decided(get)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+        }
+    }
+
     /// Parameter names mentioned, in order of first use (component settings left out).
     pub fn params(&self) -> Vec<&str> {
         let mut out = Vec::new();
         self.collect(&mut out);
         out.retain(|n| setting(n).is_none());
         out
-    }
-
-    /// Whether the condition names a component setting, so that it is decided per binding.
-    pub fn has_settings(&self) -> bool {
-        self.atoms().iter().any(|(n, _)| setting(n).is_some())
     }
 
     fn collect<'a>(&'a self, out: &mut Vec<&'a str>) {
@@ -352,18 +367,28 @@ mod tests {
     #[test]
     fn settings_are_atoms_of_their_own() {
         let c = Cond::parse("rendezvous != 'v2' || from.join == 'ad'").unwrap();
-        assert!(c.has_settings());
+        // env has rendezvous = v2: the setting decides.
+        assert_eq!(c.decided(&env), None);
         assert_eq!(c.params(), vec!["rendezvous"]);
         assert_eq!(setting("from.join"), Some((End::From, "join")));
         assert_eq!(setting("to.mode"), Some((End::To, "mode")));
         assert_eq!(setting("edt"), None);
-        let env = |n: &str| match n {
-            "rendezvous" => Some(Literal::Str("v2".into())),
+        let pair = |n: &str| match n {
             "from.join" => Some(Literal::Str("ad".into())),
-            _ => None,
+            other => env(other),
         };
-        assert!(c.eval(&env));
-        assert!(!Cond::parse("edt").unwrap().has_settings());
+        assert!(c.eval(&pair));
+        assert_eq!(Cond::parse("edt").unwrap().decided(&env), Some(true));
+    }
+
+    #[test]
+    fn parameters_decide_what_they_can_without_the_settings() {
+        let d = |s: &str| Cond::parse(s).unwrap().decided(&env);
+        assert_eq!(d("html5 && from.mode == 'cluster'"), Some(false));
+        assert_eq!(d("edt || from.mode == 'cluster'"), Some(true));
+        assert_eq!(d("edt && from.mode == 'cluster'"), None);
+        assert_eq!(d("!(html5 || to.join == 'ad')"), None);
+        assert_eq!(d("!html5 && edt"), Some(true));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::cond::{self, Cond, Literal};
 use crate::diag::Diagnostic;
 use crate::flow::{ser_ports, shared_key, Flow, FlowEnd, FlowPart, Part, PortSet, Protocol};
 use crate::topology::{Component, Topology};
+use toml::Spanned;
 
 /// A catalogue flow the topology removed, with its reason.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -272,12 +273,8 @@ pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
         .collect();
     let mut total = topo.additions.len();
     for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
-        // A condition on component settings may hold for some pairs: counted, never skipped.
-        if cf
-            .when
-            .as_ref()
-            .is_some_and(|c| !c.has_settings() && !c.eval(&get))
-        {
+        // A condition the component settings decide may hold for some pairs: counted.
+        if cf.when.as_ref().and_then(|c| c.decided(&get)) == Some(false) {
             continue;
         }
         let from = index.components(&cf.from);
@@ -340,13 +337,13 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
         HashMap::default();
 
     for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
-        // A condition on component settings is decided for each pair below.
-        let per_pair = cf.when.as_ref().filter(|c| c.has_settings());
-        if let Some(c) = &cf.when {
-            if per_pair.is_none() && !c.eval(&get) {
-                continue;
-            }
-        }
+        // What the parameters decide is decided here; a condition the component settings
+        // decide is tried for each pair below.
+        let per_pair = match cf.when.as_ref().map(|c| (c, c.decided(&get))) {
+            Some((_, Some(false))) => continue,
+            Some((c, None)) => Some(c),
+            _ => None,
+        };
         let mut ends = |r: &KindRef, role: &Option<String>, dest: bool| {
             ends_cache
                 .entry((r.clone(), role.clone(), dest))
@@ -670,42 +667,48 @@ fn internet_kind<'c>(cat: &'c Catalogue, r: &KindRef) -> Option<&'c str> {
     }
 }
 
-/// Every component's settings as its flows see them: the file's value, or the default of the
-/// first of its kinds (with the kinds they extend) that declares the setting.
+/// Settings as flows see them: a component's own value, or the default of the first of its
+/// kinds (with the kinds they extend) that declares the setting. Defaults are gathered per kind,
+/// not per component: a topology has thousands of components and a few dozen kinds.
 struct Settings<'t> {
-    by_comp: HashMap<&'t str, Vec<(&'t str, Literal)>>,
+    defaults: HashMap<&'t str, Vec<(&'t str, &'t ParamValue)>>,
 }
 
 impl<'t> Settings<'t> {
     fn new(topo: &'t Topology, cat: &'t Catalogue) -> Settings<'t> {
-        let mut by_comp = HashMap::default();
+        let mut defaults: HashMap<&'t str, Vec<(&'t str, &'t ParamValue)>> = HashMap::default();
         for c in topo.components.values() {
-            let mut values: Vec<(&str, Literal)> = Vec::new();
-            for k in c.kinds.iter().flat_map(|k| cat.expand_kind(k)) {
-                let Some(kind) = cat.kind(&k) else { continue };
-                for (name, p) in &kind.settings {
-                    if values.iter().any(|(n, _)| n == name) {
-                        continue;
-                    }
-                    let v = c.settings.get(name).map_or(&p.default, |v| v.get_ref());
-                    if let Some(l) = v.literal() {
-                        values.push((name.as_str(), l));
+            for k in &c.kinds {
+                if defaults.contains_key(k.as_str()) {
+                    continue;
+                }
+                let mut values: Vec<(&str, &ParamValue)> = Vec::new();
+                for e in cat.expand_kind(k) {
+                    for (name, p) in cat.kind(&e).map(|kd| &kd.settings).into_iter().flatten() {
+                        if !values.iter().any(|(n, _)| n == name) {
+                            values.push((name.as_str(), &p.default));
+                        }
                     }
                 }
-            }
-            if !values.is_empty() {
-                by_comp.insert(c.name.as_str(), values);
+                defaults.insert(k.as_str(), values);
             }
         }
-        Settings { by_comp }
+        Settings { defaults }
     }
 
     fn get(&self, e: &End<'_>, name: &str) -> Option<Literal> {
-        let values = self.by_comp.get(e.comp?.name.as_str())?;
-        values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, l)| l.clone())
+        let c = e.comp?;
+        let own = c.settings.get(name).map(Spanned::get_ref);
+        let value = own.or_else(|| {
+            c.kinds.iter().find_map(|k| {
+                self.defaults
+                    .get(k.as_str())?
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| *v)
+            })
+        });
+        value.and_then(ParamValue::literal)
     }
 
     /// Whether a condition naming `from.<setting>` / `to.<setting>` holds for this pair.

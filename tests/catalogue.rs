@@ -493,3 +493,25 @@ fn every_sql_client_has_its_database_flow() {
         );
     }
 }
+
+/// A flow whose condition names a component setting is still left out of the size bound when
+/// the parameters alone make it false: 60 ADCs in 60 sites do not count GSLB's cross-site
+/// cluster sync (60 x 60 pairs) while gslb is off.
+#[test]
+fn the_size_bound_skips_what_the_parameters_rule_out() {
+    let cat = common::catalogue();
+    let mut t = String::from("name = \"t\"\n[zones.a]\ncidrs = [\"10.0.0.0/16\"]\n");
+    for i in 0..60 {
+        t.push_str(&format!(
+            "[components.adc{i}]\nkind = \"netscaler-adc\"\nzone = \"a\"\nsite = \"s{i}\"\nhosts = [\"10.0.{i}.1\"]\n"
+        ));
+    }
+    let bound = |text: &str| {
+        let topo = common::parse_str("t.toml", text).unwrap_or_else(|e| panic!("{e}"));
+        ctxfw::resolve::binding_bound(&topo, &cat)
+    };
+    let off = bound(&t);
+    let on = bound(&format!("{t}[parameters]\ngslb = true\n"));
+    assert!(off < 60 * 60, "gslb off still counts cross-site pairs: {off}");
+    assert!(on >= 60 * 59, "gslb on counts them: {on}");
+}
