@@ -512,6 +512,52 @@ fn the_size_bound_skips_what_the_parameters_rule_out() {
     };
     let off = bound(&t);
     let on = bound(&format!("{t}[parameters]\ngslb = true\n"));
-    assert!(off < 60 * 60, "gslb off still counts cross-site pairs: {off}");
+    assert!(
+        off < 60 * 60,
+        "gslb off still counts cross-site pairs: {off}"
+    );
     assert!(on >= 60 * 59, "gslb on counts them: {on}");
+}
+
+/// `ctxfw catalogue --parameters` shows every parameter and component setting with its
+/// default and the evidence for it.
+#[test]
+fn every_parameter_and_setting_shows_its_default_and_evidence() {
+    let out = std::process::Command::new(common::bin())
+        .args(["catalogue", "--parameters"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cat = common::catalogue();
+    let settings = cat
+        .kinds
+        .values()
+        .flat_map(|k| k.settings.values().map(move |p| (format!("{}: ", k.id), p)));
+    for (prefix, p) in cat
+        .parameters
+        .values()
+        .map(|p| (String::new(), p))
+        .chain(settings)
+    {
+        assert!(!p.source.is_empty(), "{} has no evidence", p.name);
+        let head = format!("  {prefix}{} = {}   (", p.name, p.default);
+        let at = text
+            .find(&head)
+            .unwrap_or_else(|| panic!("{head:?} not listed"));
+        let block: String = text[at..].lines().take(4).collect::<Vec<_>>().join("\n");
+        assert!(
+            block.contains(&format!("evidence: {}", p.source)),
+            "{block}"
+        );
+    }
+    for name in [
+        "rpc_secure",
+        "sql_named_instance_ports",
+        "sso_central_store",
+    ] {
+        let refs = &cat.parameters[name].refs;
+        assert!(!refs.is_empty(), "{name} cites no official page");
+        assert!(text.contains(&format!("[{}] ", refs[0])), "{name}");
+    }
 }
