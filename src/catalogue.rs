@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use toml::Spanned;
 
-use crate::cond::{Cond, Literal};
+use crate::cond::{self, Cond, Literal};
 use crate::diag::{choice_hint, Diagnostic, Invalid, SourceFile, Span};
 use crate::doc::{self, Reader, Table};
 use crate::flow::{PortRange, PortSet, Protocol};
@@ -130,6 +130,10 @@ pub struct Parameter {
     pub default: ParamValue,
     pub description: String,
     pub source: String,
+    /// Official pages (`[references]`) that give the default and the alternatives.
+    pub refs: Vec<String>,
+    pub span: Span,
+    pub file: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +158,9 @@ pub struct Kind {
     /// Other names engineers use for it (`ddc`, `sql`, `pvs`): for finding the id, never
     /// accepted in its place.
     pub aliases: Vec<String>,
+    /// Per-component settings a topology may give a component of this kind (`join = "entra"`),
+    /// read like parameters; flow conditions name them as `from.<name>` / `to.<name>`.
+    pub settings: IndexMap<String, Parameter>,
     pub span: Span,
     pub file: usize,
 }
@@ -212,6 +219,9 @@ pub struct CatFlow {
     /// Binds only between the addresses of one component (an HA pair is one component).
     pub within_component: bool,
     pub versions: Option<String>,
+    /// The flow binds only where the topology also places one of these kinds (in the site of
+    /// either end, or without a site): a Gateway's EDT listener only where it fronts VDAs.
+    pub needs: Vec<KindRef>,
     pub fixes: Arc<[String]>,
     pub note: Option<Arc<str>>,
     pub confidence: Option<String>,
@@ -255,6 +265,18 @@ pub struct Catalogue {
     pub flows: Vec<CatFlow>,
     pub references: IndexMap<String, Reference>,
     pub defects: IndexMap<String, Defect>,
+    /// Parameters that no longer exist, with what replaced them, so an old topology is told.
+    pub retired: IndexMap<String, Retired>,
+}
+
+/// A parameter a topology may still name from an older release.
+#[derive(Debug, Clone)]
+pub struct Retired {
+    pub name: String,
+    /// What to write instead; the error's hint.
+    pub hint: String,
+    pub span: Span,
+    pub file: usize,
 }
 
 impl Catalogue {
@@ -333,6 +355,26 @@ impl Catalogue {
         roles
     }
 
+    /// A setting of a kind or of a kind it extends.
+    pub fn setting_of(&self, kind: &str, name: &str) -> Option<&Parameter> {
+        self.expand_kind(kind)
+            .iter()
+            .find_map(|k| self.kinds.get(k).and_then(|kd| kd.settings.get(name)))
+    }
+
+    /// Kinds a flow end names: the kind itself, or every kind with the trait.
+    fn end_kinds<'a>(&'a self, r: &'a KindRef) -> Vec<&'a str> {
+        match r {
+            KindRef::Kind(k) => vec![k.as_str()],
+            KindRef::Trait(t) => self
+                .kinds
+                .values()
+                .filter(|k| k.traits.contains(t))
+                .map(|k| k.id.as_str())
+                .collect(),
+        }
+    }
+
     /// Whether a kind (with the kinds it extends) matches a flow end.
     pub fn matches(&self, kind: &str, r: &KindRef) -> bool {
         self.expand_kind(kind).iter().any(|k| match r {
@@ -383,7 +425,13 @@ impl Catalogue {
                     );
                 }
             }
-            if kind.platform == Platform::Internet && kind.fqdns.is_empty() {
+            // An internet service a flow reaches needs its names; one that only starts flows
+            // (resolvers on the internet querying an ADC's ADNS) stands for the whole internet.
+            let reached = self
+                .flows
+                .iter()
+                .any(|f| matches!(&f.to, KindRef::Kind(k) if *k == kind.id));
+            if kind.platform == Platform::Internet && kind.fqdns.is_empty() && reached {
                 diags.push(
                     Diagnostic::error(format!("internet kind `{}` lists no domain names", kind.id))
                         .at(file, kind.span.clone())
@@ -391,6 +439,7 @@ impl Catalogue {
                 );
             }
         }
+        self.check_parameters(diags);
         let mut seen_ids: IndexMap<&str, &CatFlow> = IndexMap::new();
         for f in &self.flows {
             let file = &self.files[f.file];
@@ -486,17 +535,62 @@ impl Catalogue {
                     }
                 }
             }
+            for r in &f.needs {
+                let known = match r {
+                    KindRef::Kind(k) => self.kinds.contains_key(k),
+                    KindRef::Trait(t) => self.traits.contains_key(t),
+                };
+                if !known {
+                    diags.push(
+                        Diagnostic::error(format!("flow `{}`: `needs` names unknown {r}", f.id))
+                            .at(file, f.span.clone())
+                            .hint(choice_hint(&r.to_string(), kind_ids.iter().copied())),
+                    );
+                }
+            }
             if let Some(c) = &f.when {
                 for (p, lit) in c.atoms() {
-                    let Some(param) = self.parameters.get(p) else {
-                        diags.push(
-                            Diagnostic::error(format!(
-                                "flow `{}`: condition names unknown parameter `{p}`",
-                                f.id
-                            ))
-                            .at(file, f.span.clone())
-                            .hint(choice_hint(p, self.parameters.keys().map(String::as_str))),
-                        );
+                    let param = match cond::setting(p) {
+                        Some((end, name)) => {
+                            let r = match end {
+                                cond::End::From => &f.from,
+                                cond::End::To => &f.to,
+                            };
+                            let found = self
+                                .end_kinds(r)
+                                .iter()
+                                .find_map(|k| self.setting_of(k, name));
+                            if found.is_none() {
+                                diags.push(
+                                    Diagnostic::error(format!(
+                                        "flow `{}`: condition names `{p}`, but {r} has no setting `{name}`",
+                                        f.id
+                                    ))
+                                    .at(file, f.span.clone())
+                                    .hint("declare it under [components.<kind>.settings] of that kind"),
+                                );
+                            }
+                            found
+                        }
+                        None => {
+                            let found = self.parameters.get(p);
+                            if found.is_none() {
+                                diags.push(
+                                    Diagnostic::error(format!(
+                                        "flow `{}`: condition names unknown parameter `{p}`",
+                                        f.id
+                                    ))
+                                    .at(file, f.span.clone())
+                                    .hint(choice_hint(
+                                        p,
+                                        self.parameters.keys().map(String::as_str),
+                                    )),
+                                );
+                            }
+                            found
+                        }
+                    };
+                    let Some(param) = param else {
                         continue;
                     };
                     let ok = match (param.ty, lit) {
@@ -565,6 +659,52 @@ impl Catalogue {
     }
 }
 
+impl Catalogue {
+    /// Parameters and kind settings: known references, and setting names a topology can tell
+    /// apart from a component's own keys.
+    fn check_parameters(&self, diags: &mut Vec<Diagnostic>) {
+        let settings = self
+            .kinds
+            .values()
+            .flat_map(|k| k.settings.values().map(move |p| (Some(k), p)));
+        for (kind, p) in self.parameters.values().map(|p| (None, p)).chain(settings) {
+            let file = &self.files[p.file];
+            let what = match kind {
+                Some(k) => format!("setting `{}` of kind `{}`", p.name, k.id),
+                None => format!("parameter `{}`", p.name),
+            };
+            for r in &p.refs {
+                if !self.references.contains_key(r) {
+                    diags.push(
+                        Diagnostic::error(format!("{what}: unknown reference `{r}`"))
+                            .at(file, p.span.clone())
+                            .hint(choice_hint(r, self.references.keys().map(String::as_str))),
+                    );
+                }
+            }
+            if kind.is_some() && crate::topology::COMPONENT_KEYS.contains(&p.name.as_str()) {
+                diags.push(
+                    Diagnostic::error(format!("{what} has the name of a component key"))
+                        .at(file, p.span.clone())
+                        .hint("a topology writes settings next to kind, zone and hosts; choose another name"),
+                );
+            }
+        }
+        for r in self.retired.values() {
+            if self.parameters.contains_key(&r.name) {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "parameter `{}` is both defined and retired",
+                        r.name
+                    ))
+                    .at(&self.files[r.file], r.span.clone())
+                    .hint("remove it from [retired]"),
+                );
+            }
+        }
+    }
+}
+
 fn read_dir_files(dir: &Path) -> Result<Vec<SourceFile>, Invalid> {
     let fail = |msg: String, hint: &str| Invalid {
         diagnostics: vec![Diagnostic::error(msg).hint(hint.to_string())],
@@ -604,6 +744,7 @@ fn read_dir_files(dir: &Path) -> Result<Vec<SourceFile>, Invalid> {
 const FILE_KEYS: &[&str] = &[
     "family",
     "parameters",
+    "retired",
     "traits",
     "components",
     "flows",
@@ -658,7 +799,7 @@ fn read_file(
                     continue;
                 };
                 for p in r.entries(t) {
-                    if let Some(param) = read_param(r, p.key, p.value) {
+                    if let Some(param) = read_param(r, p.key, p.key_span.clone(), p.value, idx) {
                         dup_check(
                             r,
                             cat.parameters.contains_key(p.key),
@@ -670,6 +811,40 @@ fn read_file(
                     }
                 }
             }
+            "retired" => {
+                let Some(t) = r.table(e.value, "retired") else {
+                    continue;
+                };
+                for p in r.entries(t) {
+                    let Some(tt) = r.table(p.value, p.key) else {
+                        continue;
+                    };
+                    let hint = lone_string(r, tt, "hint", "a retired parameter");
+                    if hint.is_empty() {
+                        r.error(
+                            p.key_span.clone(),
+                            format!("retired parameter `{}` has no hint", p.key),
+                            "add hint = \"what to write instead\"",
+                        );
+                    }
+                    dup_check(
+                        r,
+                        cat.retired.contains_key(p.key),
+                        "retired parameter",
+                        p.key,
+                        p.key_span.clone(),
+                    );
+                    cat.retired.insert(
+                        p.key.to_string(),
+                        Retired {
+                            name: p.key.to_string(),
+                            hint,
+                            span: p.key_span.clone(),
+                            file: idx,
+                        },
+                    );
+                }
+            }
             "traits" => {
                 let Some(t) = r.table(e.value, "traits") else {
                     continue;
@@ -678,12 +853,7 @@ fn read_file(
                     let Some(tt) = r.table(p.value, p.key) else {
                         continue;
                     };
-                    let mut description = String::new();
-                    for f in r.fields(tt, &["description"], "a trait") {
-                        if let Some(s) = r.string(f.value, "description") {
-                            description = s.into_inner();
-                        }
-                    }
+                    let description = lone_string(r, tt, "description", "a trait");
                     dup_check(
                         r,
                         cat.traits.contains_key(p.key),
@@ -826,12 +996,38 @@ fn read_file(
     }
 }
 
+/// The one string field of a small table (`[traits.x] description`), empty when absent.
+fn lone_string(r: &mut Reader<'_>, t: &Table<'_>, key: &str, context: &str) -> String {
+    let mut out = String::new();
+    for f in r.fields(t, &[key], context) {
+        if let Some(s) = r.string(f.value, key) {
+            out = s.into_inner();
+        }
+    }
+    out
+}
+
 fn dup_check(r: &mut Reader<'_>, dup: bool, what: &str, id: &str, span: Span) {
     if dup {
         r.error(
             span,
             format!("duplicate {what} `{id}`"),
             format!("each {what} is defined once across the catalogue"),
+        );
+    }
+}
+
+/// Setting names are written as component keys in a topology: lowercase and underscores.
+fn check_setting_name(r: &mut Reader<'_>, name: &str, span: Span) {
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        r.error(
+            span,
+            format!("setting name `{name}` must be lowercase letters, digits and underscores"),
+            "e.g. `join`",
         );
     }
 }
@@ -851,13 +1047,20 @@ fn check_id(r: &mut Reader<'_>, id: &str, span: Span, what: &str) {
     }
 }
 
-fn read_param(r: &mut Reader<'_>, name: &str, v: &doc::Value<'_>) -> Option<Parameter> {
+fn read_param(
+    r: &mut Reader<'_>,
+    name: &str,
+    span: Span,
+    v: &doc::Value<'_>,
+    file: usize,
+) -> Option<Parameter> {
     let t = r.table(v, name)?;
     let fields = r.fields(
         t,
-        &["type", "values", "default", "description", "source"],
+        &["type", "values", "default", "description", "source", "refs"],
         "a parameter",
     );
+    let mut refs = Vec::new();
     let mut ty = None;
     let mut values_v = None;
     let mut default_v = None;
@@ -885,6 +1088,14 @@ fn read_param(r: &mut Reader<'_>, name: &str, v: &doc::Value<'_>) -> Option<Para
             }
             "values" => values_v = Some(f.value),
             "default" => default_v = Some(f.value),
+            "refs" => {
+                refs = r
+                    .strings(f.value, "refs")
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect()
+            }
             "description" => {
                 description = r
                     .string(f.value, "description")
@@ -933,6 +1144,9 @@ fn read_param(r: &mut Reader<'_>, name: &str, v: &doc::Value<'_>) -> Option<Para
         default,
         description,
         source,
+        refs,
+        span,
+        file,
     })
 }
 
@@ -976,6 +1190,7 @@ const KIND_KEYS: &[&str] = &[
     "fqdns",
     "description",
     "aliases",
+    "settings",
 ];
 
 fn read_kind(
@@ -1000,6 +1215,7 @@ fn read_kind(
         fqdns: Vec::new(),
         description: String::new(),
         aliases: Vec::new(),
+        settings: IndexMap::new(),
         span,
         file,
     };
@@ -1018,6 +1234,24 @@ fn read_kind(
             "extends" => kind.extends = list(r),
             "fqdns" => kind.fqdns = domain_names(r, f.value),
             "aliases" => kind.aliases = list(r),
+            "settings" => {
+                let Some(t) = r.table(f.value, "settings") else {
+                    continue;
+                };
+                for p in r.entries(t) {
+                    check_setting_name(r, p.key, p.key_span.clone());
+                    if let Some(param) = read_param(r, p.key, p.key_span.clone(), p.value, file) {
+                        dup_check(
+                            r,
+                            kind.settings.contains_key(p.key),
+                            "setting",
+                            p.key,
+                            p.key_span.clone(),
+                        );
+                        kind.settings.insert(p.key.to_string(), param);
+                    }
+                }
+            }
             "legacy" => {
                 kind.legacy = r
                     .boolean(f.value, "legacy")
@@ -1158,6 +1392,7 @@ const FLOW_KEYS: &[&str] = &[
     "cross_site",
     "within_component",
     "versions",
+    "needs",
     "fixes",
     "note",
     "confidence",
@@ -1191,6 +1426,7 @@ fn read_flow(r: &mut Reader<'_>, v: &doc::Value<'_>, family: &str, file: usize) 
         cross_site: false,
         within_component: false,
         versions: None,
+        needs: Vec::new(),
         fixes: Vec::new().into(),
         note: None,
         confidence: None,
@@ -1206,6 +1442,14 @@ fn read_flow(r: &mut Reader<'_>, v: &doc::Value<'_>, family: &str, file: usize) 
                     .unwrap_or_default()
                     .into_iter()
                     .map(Spanned::into_inner)
+                    .collect()
+            }
+            "needs" => {
+                f.needs = r
+                    .strings(e.value, "needs")
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| kind_ref(s.get_ref()))
                     .collect()
             }
             "fixes" => {

@@ -2,7 +2,9 @@
 //! `rendezvous != 'off'`, `!vda_tls || xml_port == 443`.
 //!
 //! A tiny expression language so that the catalogue says in one place when a flow applies,
-//! and the resolver can name the parameters that switched it.
+//! and the resolver can name the parameters that switched it. `from.<setting>` and
+//! `to.<setting>` name a setting of the flow's source or destination component (a VDA's `join`,
+//! an ADC's `mode`): such a condition is decided per pair of components, not once per topology.
 
 use std::fmt;
 
@@ -70,10 +72,31 @@ impl Cond {
         }
     }
 
-    /// Parameter names mentioned, in order of first use.
+    /// Evaluate with the parameters alone, component settings unknown: `Some` when the
+    /// parameters decide it whatever the settings are, `None` when the settings decide.
+    pub fn decided(&self, get: &dyn Fn(&str) -> Option<Literal>) -> Option<bool> {
+        match self {
+            Cond::Param(p) | Cond::Eq(p, _) | Cond::Ne(p, _) if setting(p).is_some() => None,
+            Cond::Param(_) | Cond::Eq(..) | Cond::Ne(..) => Some(self.eval(get)),
+            Cond::Not(c) => c.decided(get).map(|b| !b),
+            Cond::And(a, b) => match (a.decided(get), b.decided(get)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            Cond::Or(a, b) => match (a.decided(get), b.decided(get)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+        }
+    }
+
+    /// Parameter names mentioned, in order of first use (component settings left out).
     pub fn params(&self) -> Vec<&str> {
         let mut out = Vec::new();
         self.collect(&mut out);
+        out.retain(|n| setting(n).is_none());
         out
     }
 
@@ -108,6 +131,22 @@ impl Cond {
         }
         walk(self, &mut out);
         out
+    }
+}
+
+/// Which end of a flow a setting atom reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    From,
+    To,
+}
+
+/// `from.join` -> (From, "join"); a plain parameter name -> None.
+pub fn setting(name: &str) -> Option<(End, &str)> {
+    if let Some(s) = name.strip_prefix("from.") {
+        Some((End::From, s))
+    } else {
+        name.strip_prefix("to.").map(|s| (End::To, s))
     }
 }
 
@@ -200,7 +239,10 @@ fn lex(text: &str) -> Result<Vec<Tok>, String> {
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let start = i;
                 while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == '-')
+                    && (chars[i].is_ascii_alphanumeric()
+                        || chars[i] == '_'
+                        || chars[i] == '-'
+                        || chars[i] == '.')
                 {
                     i += 1;
                 }
@@ -320,6 +362,33 @@ mod tests {
         assert!(Cond::parse("(edt").is_err());
         assert!(Cond::parse("edt = 1").is_err());
         assert!(Cond::parse("edt edt").is_err());
+    }
+
+    #[test]
+    fn settings_are_atoms_of_their_own() {
+        let c = Cond::parse("rendezvous != 'v2' || from.join == 'ad'").unwrap();
+        // env has rendezvous = v2: the setting decides.
+        assert_eq!(c.decided(&env), None);
+        assert_eq!(c.params(), vec!["rendezvous"]);
+        assert_eq!(setting("from.join"), Some((End::From, "join")));
+        assert_eq!(setting("to.mode"), Some((End::To, "mode")));
+        assert_eq!(setting("edt"), None);
+        let pair = |n: &str| match n {
+            "from.join" => Some(Literal::Str("ad".into())),
+            other => env(other),
+        };
+        assert!(c.eval(&pair));
+        assert_eq!(Cond::parse("edt").unwrap().decided(&env), Some(true));
+    }
+
+    #[test]
+    fn parameters_decide_what_they_can_without_the_settings() {
+        let d = |s: &str| Cond::parse(s).unwrap().decided(&env);
+        assert_eq!(d("html5 && from.mode == 'cluster'"), Some(false));
+        assert_eq!(d("edt || from.mode == 'cluster'"), Some(true));
+        assert_eq!(d("edt && from.mode == 'cluster'"), None);
+        assert_eq!(d("!(html5 || to.join == 'ad')"), None);
+        assert_eq!(d("!html5 && edt"), Some(true));
     }
 
     #[test]

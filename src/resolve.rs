@@ -14,9 +14,11 @@ use indexmap::IndexMap;
 use crate::catalogue::{
     lookup, CatFlow, Catalogue, KindRef, ParamType, ParamValue, Platform, PortItem, Scope,
 };
+use crate::cond::{self, Cond, Literal};
 use crate::diag::Diagnostic;
 use crate::flow::{ser_ports, shared_key, Flow, FlowEnd, FlowPart, Part, PortSet, Protocol};
 use crate::topology::{Component, Topology};
+use toml::Spanned;
 
 /// A catalogue flow the topology removed, with its reason.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -271,7 +273,8 @@ pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
         .collect();
     let mut total = topo.additions.len();
     for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
-        if cf.when.as_ref().is_some_and(|c| !c.eval(&get)) {
+        // A condition the component settings decide may hold for some pairs: counted.
+        if cf.when.as_ref().and_then(|c| c.decided(&get)) == Some(false) {
             continue;
         }
         let from = index.components(&cf.from);
@@ -327,17 +330,20 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
     let mut removal_used = vec![false; topo.removals.len()];
     let mut warned_internet: Vec<String> = Vec::new();
     let index = KindIndex::new(topo, cat);
+    let settings = Settings::new(topo, cat);
     let names = Names::default();
     // The ends of a kind and role, made once: many catalogue flows share them.
     let mut ends_cache: HashMap<(KindRef, Option<String>, bool), Rc<Vec<End<'_>>>> =
         HashMap::default();
 
     for cf in cat.flows.iter().filter(|f| f.scope == Scope::Network) {
-        if let Some(c) = &cf.when {
-            if !c.eval(&get) {
-                continue;
-            }
-        }
+        // What the parameters decide is decided here; a condition the component settings
+        // decide is tried for each pair below.
+        let per_pair = match cf.when.as_ref().map(|c| (c, c.decided(&get))) {
+            Some((_, Some(false))) => continue,
+            Some((c, None)) => Some(c),
+            _ => None,
+        };
         let mut ends = |r: &KindRef, role: &Option<String>, dest: bool| {
             ends_cache
                 .entry((r.clone(), role.clone(), dest))
@@ -348,6 +354,22 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
         };
         let sources = ends(&cf.from, &cf.from_role, false);
         if sources.is_empty() {
+            if let Some(k) = internet_kind(cat, &cf.from) {
+                if topo.internet_zones().next().is_none()
+                    && !warned_internet.iter().any(|w| w == k)
+                    && !ends(&cf.to, &cf.to_role, true).is_empty()
+                {
+                    warned_internet.push(k.to_string());
+                    warnings.push(
+                        Diagnostic::warning(format!(
+                            "components here are reached from `{k}` on the internet ({}), but no zone holds 0.0.0.0/0 or ::/0",
+                            cat.kinds[k].name
+                        ))
+                        .in_file(&topo.file)
+                        .hint("add an internet zone with cidrs = [\"0.0.0.0/0\"] so these flows get rules"),
+                    );
+                }
+            }
             continue;
         }
         let dests = ends(&cf.to, &cf.to_role, true);
@@ -382,6 +404,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
             }
         }
         let no_site: &[usize] = by_site.get(&None).map_or(&[], Vec::as_slice);
+        let needed = (!cf.needs.is_empty()).then(|| Needed::new(topo, &index, &cf.needs));
         let mut pairs = Vec::new();
         let mut candidates: Vec<usize> = Vec::new();
         for s in sources.iter() {
@@ -397,7 +420,10 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
             }
             for &i in &candidates {
                 let d = &dests[i];
-                if binds(topo, cf, s, d) {
+                if binds(topo, cf, s, d)
+                    && per_pair.is_none_or(|c| settings.hold(c, &get, s, d))
+                    && needed.as_ref().is_none_or(|n| n.present(s, d))
+                {
                     pairs.push((s, d));
                 }
             }
@@ -599,7 +625,10 @@ fn ends<'a>(
             end_of(topo, names, c, role, fqdns)
         })
         .collect();
-    if dest && out.is_empty() {
+    // An internet service nobody places stands for the internet zone: as a destination with its
+    // domain names (Citrix Cloud), as a source for what the internet at large starts (resolvers
+    // querying a public ADNS service).
+    if out.is_empty() {
         if let KindRef::Kind(k) = r {
             if let Some(kind) = cat.kind(k).filter(|k| k.platform == Platform::Internet) {
                 for z in topo.internet_zones() {
@@ -618,13 +647,112 @@ fn ends<'a>(
                                 .collect(),
                             site: None,
                         }),
-                        fqdns: kind.fqdns.clone(),
+                        fqdns: if dest { kind.fqdns.clone() } else { Vec::new() },
                     });
                 }
             }
         }
     }
     out
+}
+
+/// The kind a flow end names when it is an internet service.
+fn internet_kind<'c>(cat: &'c Catalogue, r: &KindRef) -> Option<&'c str> {
+    match r {
+        KindRef::Kind(k) => cat
+            .kind(k)
+            .filter(|k| k.platform == Platform::Internet)
+            .map(|k| k.id.as_str()),
+        KindRef::Trait(_) => None,
+    }
+}
+
+/// Settings as flows see them: a component's own value, or the default of the first of its
+/// kinds (with the kinds they extend) that declares the setting. Defaults are gathered per kind,
+/// not per component: a topology has thousands of components and a few dozen kinds.
+struct Settings<'t> {
+    defaults: HashMap<&'t str, Vec<(&'t str, &'t ParamValue)>>,
+}
+
+impl<'t> Settings<'t> {
+    fn new(topo: &'t Topology, cat: &'t Catalogue) -> Settings<'t> {
+        let mut defaults: HashMap<&'t str, Vec<(&'t str, &'t ParamValue)>> = HashMap::default();
+        for c in topo.components.values() {
+            for k in &c.kinds {
+                if defaults.contains_key(k.as_str()) {
+                    continue;
+                }
+                let mut values: Vec<(&str, &ParamValue)> = Vec::new();
+                for e in cat.expand_kind(k) {
+                    for (name, p) in cat.kind(&e).map(|kd| &kd.settings).into_iter().flatten() {
+                        if !values.iter().any(|(n, _)| n == name) {
+                            values.push((name.as_str(), &p.default));
+                        }
+                    }
+                }
+                defaults.insert(k.as_str(), values);
+            }
+        }
+        Settings { defaults }
+    }
+
+    fn get(&self, e: &End<'_>, name: &str) -> Option<Literal> {
+        let c = e.comp?;
+        let own = c.settings.get(name).map(Spanned::get_ref);
+        let value = own.or_else(|| {
+            c.kinds.iter().find_map(|k| {
+                self.defaults
+                    .get(k.as_str())?
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| *v)
+            })
+        });
+        value.and_then(ParamValue::literal)
+    }
+
+    /// Whether a condition naming `from.<setting>` / `to.<setting>` holds for this pair.
+    fn hold(
+        &self,
+        c: &Cond,
+        get: &dyn Fn(&str) -> Option<Literal>,
+        s: &End<'_>,
+        d: &End<'_>,
+    ) -> bool {
+        c.eval(&|n: &str| match cond::setting(n) {
+            Some((cond::End::From, name)) => self.get(s, name),
+            Some((cond::End::To, name)) => self.get(d, name),
+            None => get(n),
+        })
+    }
+}
+
+/// The sites holding a kind a flow `needs` (`None`: a component without a site).
+struct Needed<'t> {
+    sites: Vec<Option<&'t str>>,
+}
+
+impl<'t> Needed<'t> {
+    fn new(topo: &'t Topology, index: &KindIndex, needs: &[KindRef]) -> Needed<'t> {
+        let comps: Vec<&Component> = topo.components.values().collect();
+        let mut sites: Vec<Option<&str>> = needs
+            .iter()
+            .flat_map(|r| index.components(r))
+            .map(|&i| comps[i].site.as_deref())
+            .collect();
+        sites.sort_unstable();
+        sites.dedup();
+        Needed { sites }
+    }
+
+    /// A needed component sits in the site of either end, without a site, or anywhere when
+    /// neither end has a site.
+    fn present(&self, s: &End<'_>, d: &End<'_>) -> bool {
+        let (a, b) = (s.end.site.as_deref(), d.end.site.as_deref());
+        self.sites
+            .iter()
+            .any(|site| site.is_none() || (a.is_none() && b.is_none()) || *site == a || *site == b)
+    }
 }
 
 /// Which components match a kind or a trait (through the kinds they extend), computed once per

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use toml::Spanned;
 
-use crate::catalogue::{param_value, Catalogue, ParamValue, Platform};
+use crate::catalogue::{param_value, Catalogue, ParamValue, Parameter, Platform};
 use crate::diag::{choice_hint, Diagnostic, Invalid, SourceFile, Span};
 use crate::doc::{self, Reader, Table};
 use crate::flow::{PortRange, PortSet, Protocol};
@@ -73,6 +73,8 @@ pub struct Component {
     pub site: Option<String>,
     pub description: Option<String>,
     pub interfaces: IndexMap<String, Interface>,
+    /// Settings of its kinds the file sets (`join = "entra"`); the others take their defaults.
+    pub settings: IndexMap<String, Spanned<ParamValue>>,
     pub span: Span,
 }
 
@@ -555,6 +557,14 @@ fn read_parameters(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
     };
     for e in r.entries(table) {
         let Some(p) = cat.parameters.get(e.key) else {
+            if let Some(old) = cat.retired.get(e.key) {
+                r.error(
+                    e.key_span.clone(),
+                    format!("parameter `{}` no longer exists", e.key),
+                    old.hint.clone(),
+                );
+                continue;
+            }
             let hint = choice_hint(e.key, cat.parameters.keys().map(String::as_str));
             r.error(
                 e.key_span.clone(),
@@ -563,28 +573,41 @@ fn read_parameters(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
             );
             continue;
         };
-        let Some(val) = param_value(r, p.ty, e.value, e.key) else {
-            continue;
-        };
-        if !p.values.is_empty() && !p.values.contains(&val) {
-            let allowed: Vec<String> = p.values.iter().map(ToString::to_string).collect();
-            r.error(
-                e.value.span(),
-                format!("parameter `{}` cannot be {val}", e.key),
-                format!(
-                    "allowed values: {} (default {})",
-                    allowed.join(", "),
-                    p.default
-                ),
-            );
-            continue;
+        let what = format!("parameter `{}`", e.key);
+        if let Some(val) = allowed_value(r, p, e.value, e.key, &what) {
+            t.parameters
+                .insert(e.key.to_string(), Spanned::new(e.value.span(), val));
         }
-        t.parameters
-            .insert(e.key.to_string(), Spanned::new(e.value.span(), val));
     }
 }
 
-const COMPONENT_KEYS: &[&str] = &["kind", "zone", "hosts", "site", "description", "interfaces"];
+/// A parameter's or a setting's value, of its type and among its allowed values.
+fn allowed_value(
+    r: &mut Reader<'_>,
+    p: &Parameter,
+    v: &doc::Value<'_>,
+    key: &str,
+    what: &str,
+) -> Option<ParamValue> {
+    let val = param_value(r, p.ty, v, key)?;
+    if !p.values.is_empty() && !p.values.contains(&val) {
+        let allowed: Vec<String> = p.values.iter().map(ToString::to_string).collect();
+        r.error(
+            v.span(),
+            format!("{what} cannot be {val}"),
+            format!(
+                "allowed values: {} (default {})",
+                allowed.join(", "),
+                p.default
+            ),
+        );
+        return None;
+    }
+    Some(val)
+}
+
+/// A component's own keys; the settings its kinds declare (`join`, `mode`...) sit beside them.
+pub const COMPONENT_KEYS: &[&str] = &["kind", "zone", "hosts", "site", "description", "interfaces"];
 
 fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &mut Topology) {
     let Some(table) = r.table(v, "components") else {
@@ -597,7 +620,15 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
         let Some(ct) = r.table(e.value, &format!("components.{}", e.key)) else {
             continue;
         };
-        let fields = r.fields(ct, COMPONENT_KEYS, &owner);
+        // Every setting any kind declares is a known key here; whether this component's kinds
+        // declare it is checked once its kinds are known.
+        let mut keys: Vec<&str> = COMPONENT_KEYS.to_vec();
+        for k in cat.kinds.values() {
+            keys.extend(k.settings.keys().map(String::as_str));
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let fields = r.fields(ct, &keys, &owner);
         let get = |k: &str| fields.iter().find(|f| f.key == k);
         let mut comp = Component {
             name: e.key.to_string(),
@@ -607,6 +638,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
             site: None,
             description: None,
             interfaces: IndexMap::new(),
+            settings: IndexMap::new(),
             span: e.key_span.clone(),
         };
         match get("kind") {
@@ -676,6 +708,9 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
         }
         if let Some(f) = get("description") {
             comp.description = text(r, f.value, "description");
+        }
+        for f in fields.iter().filter(|f| !COMPONENT_KEYS.contains(&f.key)) {
+            read_setting(r, cat, &mut comp, f, &owner);
         }
         if let Some(f) = get("interfaces") {
             let roles: Vec<String> = comp.kinds.iter().flat_map(|k| cat.roles_of(k)).collect();
@@ -755,6 +790,47 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
             }
             t.components.insert(e.key.to_string(), comp);
         }
+    }
+}
+
+/// A setting of one of the component's kinds (`join = "entra"` on a VDA), checked against the
+/// kind's declaration like a parameter against the catalogue's.
+fn read_setting(
+    r: &mut Reader<'_>,
+    cat: &Catalogue,
+    comp: &mut Component,
+    f: &doc::Entry<'_, '_>,
+    owner: &str,
+) {
+    let Some(decl) = comp.kinds.iter().find_map(|k| cat.setting_of(k, f.key)) else {
+        let mut owners: Vec<&str> = cat
+            .kinds
+            .values()
+            .filter(|k| k.settings.contains_key(f.key))
+            .map(|k| k.id.as_str())
+            .collect();
+        owners.truncate(4);
+        if !comp.kinds.is_empty() {
+            r.error(
+                f.key_span.clone(),
+                format!(
+                    "{owner}: `{}` is not a setting of {}",
+                    f.key,
+                    comp.kinds.join(", ")
+                ),
+                format!(
+                    "`{}` is a setting of {}; `ctxfw catalogue KIND` lists a kind's settings",
+                    f.key,
+                    owners.join(", ")
+                ),
+            );
+        }
+        return;
+    };
+    let what = format!("{owner}: setting `{}`", f.key);
+    if let Some(val) = allowed_value(r, decl, f.value, f.key, &what) {
+        comp.settings
+            .insert(f.key.to_string(), Spanned::new(f.value.span(), val));
     }
 }
 

@@ -168,7 +168,17 @@ fn internet_services_have_domains() {
         .collect();
     assert!(!internet.is_empty());
     for k in internet {
-        assert!(!k.fqdns.is_empty(), "{}", k.id);
+        // An internet kind without names only starts flows (the internet's DNS resolvers).
+        let reached = cat
+            .flows
+            .iter()
+            .any(|f| f.to == ctxfw::catalogue::KindRef::Kind(k.id.clone()));
+        assert!(!reached || !k.fqdns.is_empty(), "{}", k.id);
+        assert!(
+            reached || k.fqdns.is_empty() || k.legacy,
+            "{} is reached by no flow",
+            k.id
+        );
     }
 }
 
@@ -268,4 +278,308 @@ fn aliases_are_other_names_never_ids() {
         }
     }
     assert!(cat.kinds.values().filter(|k| !k.aliases.is_empty()).count() >= 40);
+}
+
+/// An extension kind with a setting, a flow that depends on it and one that `needs` a kind.
+const SETTINGS_EXT: &str = r#"
+[family]
+id = "acme"
+title = "ACME in-house"
+
+[components.acme-node]
+name = "ACME node"
+platform = "linux"
+
+[components.acme-node.settings.tier]
+type = "string"
+values = ["bronze", "gold"]
+default = "bronze"
+description = "Service tier"
+source = "ACME design doc 12"
+
+[components.acme-backup]
+name = "ACME backup target"
+platform = "linux"
+
+[[flows]]
+id = "acme-gold-replication"
+from = "acme-node"
+to = "acme-backup"
+protocol = "tcp"
+ports = [7100]
+when = "from.tier == 'gold'"
+purpose = "Gold nodes replicate to the backup target"
+source = "ACME design doc 12"
+
+[[flows]]
+id = "acme-backup-report"
+from = "acme-backup"
+to = "storefront"
+protocol = "tcp"
+ports = [7200]
+needs = ["acme-node"]
+purpose = "The backup target reports into the portal, only where nodes are backed up"
+source = "ACME design doc 12"
+"#;
+
+fn settings_topology(extra: &str) -> String {
+    format!(
+        "name = \"t\"\n[zones.a]\ncidrs = [\"10.0.0.0/24\"]\n\
+         [components.backup]\nkind = \"acme-backup\"\nzone = \"a\"\nhosts = [\"10.0.0.9\"]\n\
+         [components.sf]\nkind = \"storefront\"\nzone = \"a\"\nhosts = [\"10.0.0.6\"]\n{extra}"
+    )
+}
+
+fn load_with(ext: &str, topo: &str) -> Result<ctxfw::Loaded, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let ext_dir = dir.path().join("catalogue.d");
+    std::fs::create_dir(&ext_dir).unwrap();
+    std::fs::write(ext_dir.join("acme.toml"), ext).unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, topo).unwrap();
+    ctxfw::load(&path, Some(&ext_dir)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_component_setting_decides_its_own_flows() {
+    let topo = settings_topology(
+        "[components.plain]\nkind = \"acme-node\"\nzone = \"a\"\nhosts = [\"10.0.0.1\"]\n\
+         [components.premium]\nkind = \"acme-node\"\nzone = \"a\"\nhosts = [\"10.0.0.2\"]\ntier = \"gold\"\n",
+    );
+    let loaded = load_with(SETTINGS_EXT, &topo).unwrap_or_else(|e| panic!("{e}"));
+    let repl: Vec<&str> = loaded
+        .resolution
+        .flows
+        .iter()
+        .filter(|f| {
+            f.parts
+                .iter()
+                .any(|p| &*p.catalogue == "acme-gold-replication")
+        })
+        .map(|f| &*f.from)
+        .collect();
+    assert_eq!(repl, ["premium"], "only the gold node replicates");
+    // The condition is shown with the flow; a setting is no parameter.
+    let f = loaded
+        .resolution
+        .flows
+        .iter()
+        .find(|f| &*f.from == "premium")
+        .unwrap();
+    assert!(f.parameters.is_empty(), "{:?}", f.parameters);
+    assert_eq!(f.parts[0].condition.as_deref(), Some("from.tier == 'gold'"));
+}
+
+#[test]
+fn a_flow_that_needs_a_kind_binds_only_where_it_is_placed() {
+    let reported = |topo: &str| {
+        load_with(SETTINGS_EXT, topo)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .resolution
+            .flows
+            .iter()
+            .any(|f| {
+                f.parts
+                    .iter()
+                    .any(|p| &*p.catalogue == "acme-backup-report")
+            })
+    };
+    assert!(
+        !reported(&settings_topology("")),
+        "no node placed: no report"
+    );
+    assert!(reported(&settings_topology(
+        "[components.n]\nkind = \"acme-node\"\nzone = \"a\"\nhosts = [\"10.0.0.1\"]\n"
+    )));
+}
+
+#[test]
+fn settings_are_checked_in_the_topology() {
+    let bad = settings_topology(
+        "[components.n]\nkind = \"acme-node\"\nzone = \"a\"\ntier = \"platinum\"\n\
+         [components.m]\nkind = \"storefront\"\nzone = \"a\"\ntier = \"gold\"\n",
+    );
+    let Err(err) = load_with(SETTINGS_EXT, &bad) else {
+        panic!("a bad setting was accepted")
+    };
+    assert!(
+        err.contains("setting `tier` cannot be \"platinum\"")
+            && err.contains("allowed values: \"bronze\", \"gold\" (default \"bronze\")"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`tier` is not a setting of storefront")
+            && err.contains("`tier` is a setting of acme-node"),
+        "{err}"
+    );
+}
+
+#[test]
+fn catalogue_settings_and_conditions_are_checked() {
+    let named_like_a_key = SETTINGS_EXT.replace("settings.tier]", "settings.zone]");
+    let err = catalogue_error(&named_like_a_key);
+    assert!(err.contains("has the name of a component key"), "{err}");
+    let unknown = SETTINGS_EXT.replace("from.tier == 'gold'", "to.tier == 'gold'");
+    let err = catalogue_error(&unknown);
+    assert!(
+        err.contains("condition names `to.tier`, but acme-backup has no setting `tier`"),
+        "{err}"
+    );
+    let bad_value = SETTINGS_EXT.replace("from.tier == 'gold'", "from.tier == 'silver'");
+    let err = catalogue_error(&bad_value);
+    assert!(
+        err.contains("compares `from.tier` with a value it cannot have"),
+        "{err}"
+    );
+    let needs = SETTINGS_EXT.replace("needs = [\"acme-node\"]", "needs = [\"acme-nod\"]");
+    let err = catalogue_error(&needs);
+    assert!(err.contains("`needs` names unknown acme-nod"), "{err}");
+}
+
+/// The error an extension catalogue of this text gets.
+fn catalogue_error(text: &str) -> String {
+    Catalogue::load(Some(&write_dir(text)))
+        .unwrap_err()
+        .to_string()
+}
+
+fn write_dir(text: &str) -> std::path::PathBuf {
+    // Kept for the test's life: the catalogue is read from it after this returns.
+    let dir = tempfile::tempdir().unwrap().keep();
+    std::fs::write(dir.join("acme.toml"), text).unwrap();
+    dir
+}
+
+/// Every kind an administrator manages through a console of its own (a web GUI, an API, a
+/// CLI over SSH, a management client) has a flow from the admin workstation to it.
+#[test]
+fn every_kind_with_a_console_is_reached_from_admin_workstations() {
+    let cat = common::catalogue();
+    let admin = ctxfw::catalogue::KindRef::Kind("admin-workstation".into());
+    for kind in [
+        "netscaler-adc",
+        "netscaler-gateway",
+        "netscaler-adm",
+        "netscaler-sdwan",
+        "sdwan-center",
+        "sdwan-wanop",
+        "netscaler-sdx-svm",
+        "netscaler-sdx-hypervisor",
+        "netscaler-lom",
+        "command-center",
+        "insight-center",
+        "workload-balancing",
+        "license-server",
+        "delivery-controller",
+        "director",
+        "wem-infrastructure",
+        "pvs-server",
+        "xenserver-host",
+        "session-recording-server",
+        "xenmobile-server",
+        "app-layering-appliance",
+        "merchandising-server",
+        "edgesight-server",
+        "smartauditor-server",
+        "xenclient-synchronizer",
+        "workflow-studio-runtime",
+        "xenapp-server",
+    ] {
+        assert!(
+            cat.flows
+                .iter()
+                .any(|f| f.from == admin && cat.matches(kind, &f.to)),
+            "{kind} has a console but no flow from admin-workstation"
+        );
+    }
+}
+
+/// Every kind that keeps a database on SQL Server (the sql-client trait) has its own flow to
+/// SQL Server, next to the trait's named-instance flows.
+#[test]
+fn every_sql_client_has_its_database_flow() {
+    let cat = common::catalogue();
+    let sql = ctxfw::catalogue::KindRef::Kind("sql-server".into());
+    let clients: Vec<&str> = cat
+        .kinds
+        .values()
+        .filter(|k| k.traits.iter().any(|t| t == "sql-client"))
+        .map(|k| k.id.as_str())
+        .collect();
+    assert!(clients.len() >= 10, "{clients:?}");
+    for kind in clients {
+        assert!(
+            cat.flows.iter().any(|f| f.to == sql
+                && matches!(&f.from, ctxfw::catalogue::KindRef::Kind(k) if k == kind)),
+            "{kind} is a sql-client without a flow of its own to sql-server"
+        );
+    }
+}
+
+/// A flow whose condition names a component setting is still left out of the size bound when
+/// the parameters alone make it false: 60 ADCs in 60 sites do not count GSLB's cross-site
+/// cluster sync (60 x 60 pairs) while gslb is off.
+#[test]
+fn the_size_bound_skips_what_the_parameters_rule_out() {
+    let cat = common::catalogue();
+    let mut t = String::from("name = \"t\"\n[zones.a]\ncidrs = [\"10.0.0.0/16\"]\n");
+    for i in 0..60 {
+        t.push_str(&format!(
+            "[components.adc{i}]\nkind = \"netscaler-adc\"\nzone = \"a\"\nsite = \"s{i}\"\nhosts = [\"10.0.{i}.1\"]\n"
+        ));
+    }
+    let bound = |text: &str| {
+        let topo = common::parse_str("t.toml", text).unwrap_or_else(|e| panic!("{e}"));
+        ctxfw::resolve::binding_bound(&topo, &cat)
+    };
+    let off = bound(&t);
+    let on = bound(&format!("{t}[parameters]\ngslb = true\n"));
+    assert!(
+        off < 60 * 60,
+        "gslb off still counts cross-site pairs: {off}"
+    );
+    assert!(on >= 60 * 59, "gslb on counts them: {on}");
+}
+
+/// `ctxfw catalogue --parameters` shows every parameter and component setting with its
+/// default and the evidence for it.
+#[test]
+fn every_parameter_and_setting_shows_its_default_and_evidence() {
+    let out = std::process::Command::new(common::bin())
+        .args(["catalogue", "--parameters"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cat = common::catalogue();
+    let settings = cat
+        .kinds
+        .values()
+        .flat_map(|k| k.settings.values().map(move |p| (format!("{}: ", k.id), p)));
+    for (prefix, p) in cat
+        .parameters
+        .values()
+        .map(|p| (String::new(), p))
+        .chain(settings)
+    {
+        assert!(!p.source.is_empty(), "{} has no evidence", p.name);
+        let head = format!("  {prefix}{} = {}   (", p.name, p.default);
+        let at = text
+            .find(&head)
+            .unwrap_or_else(|| panic!("{head:?} not listed"));
+        let block: String = text[at..].lines().take(4).collect::<Vec<_>>().join("\n");
+        assert!(
+            block.contains(&format!("evidence: {}", p.source)),
+            "{block}"
+        );
+    }
+    for name in [
+        "rpc_secure",
+        "sql_named_instance_ports",
+        "sso_central_store",
+    ] {
+        let refs = &cat.parameters[name].refs;
+        assert!(!refs.is_empty(), "{name} cites no official page");
+        assert!(text.contains(&format!("[{}] ", refs[0])), "{name}");
+    }
 }

@@ -99,6 +99,9 @@ fn cases() -> Vec<Case> {
         case("addition with bad port", "\n[[additions]]\nid = \"x\"\nfrom = \"sf\"\nto = \"sf\"\nprotocol = \"tcp\"\nports = [70000]\nreason = \"r\"\n", "port 70000 is above 65535", "70000", "write 443"),
         case("addition to unknown component", "\n[[additions]]\nid = \"x\"\nfrom = \"sf\"\nto = \"sff\"\nprotocol = \"tcp\"\nports = [22]\nreason = \"r\"\n", "unknown component `sff`", "\"sff\"", "did you mean \"sf\"?"),
         case("removal of unknown flow", "\n[[removals]]\ncatalogue = \"ad-member-smbb\"\nreason = \"r\"\n", "unknown catalogue flow `ad-member-smbb`", "\"ad-member-smbb\"", "did you mean \"ad-member-smb\"?"),
+        case("setting of another kind", "\n[components.x]\nkind = \"storefront\"\nzone = \"core\"\nmode = \"cluster\"\n", "component `x`: `mode` is not a setting of storefront", "mode =", "`mode` is a setting of netscaler-adc"),
+        case("setting with a bad value", "\n[components.v]\nkind = \"vda\"\nzone = \"core\"\njoin = \"azure\"\n", "component `v`: setting `join` cannot be \"azure\"", "\"azure\"", "allowed values: \"ad\", \"hybrid\", \"entra\", \"none\" (default \"ad\")"),
+        case("retired parameter", "\n[parameters]\nha_secure = false\n", "parameter `ha_secure` no longer exists", "ha_secure", "use rpc_secure"),
         case("bad topology name", "", "topology name \"Bad Name\" must match", "\"Bad Name\"", "it names the output files"),
         case("TOML syntax error", "\n[components.x\nkind = \"vda\"\n", "TOML syntax", "\n[components.x\n", "check quotes"),
     ]

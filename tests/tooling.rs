@@ -265,11 +265,16 @@ fn catalogue_json_for_scripts() {
     assert!(!v["flows"].as_array().unwrap().is_empty());
     let out = ctxfw(&["catalogue", "--parameters", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v
+    assert!(v["parameters"]
         .as_array()
         .unwrap()
         .iter()
         .any(|p| p["name"] == "xml_port"));
+    assert!(v["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["kind"] == "vda" && p["name"] == "join"));
 }
 
 #[test]

@@ -58,13 +58,13 @@ $added = 0
 
 # Inbound: what this component serves (3 rules).
 
-if ($PSCmdlet.ShouldProcess('aws-connectors <- admins TCP 443', 'New-NetFirewallRule')) {
-    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-aws-connectors-admins-to-aws-connectors-tcp-in' `
-        -DisplayName 'aws-connectors <- admins TCP 443' `
+if ($PSCmdlet.ShouldProcess('aws-connectors <- aws-vdas TCP 80', 'New-NetFirewallRule')) {
+    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-aws-connectors-aws-vdas-to-aws-connectors-tcp-in' `
+        -DisplayName 'aws-connectors <- aws-vdas TCP 80' `
         -Group $Group `
-        -Description 'Purpose: The Provisioning console integrates with Citrix DaaS (Studio) through the Cloud Connectors. | From: admins (onprem-admin) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: admins-to-aws-connectors-tcp (ctxfw)' `
-        -Direction Inbound -Protocol 'TCP' -LocalPort '443' `
-        -RemoteAddress '10.0.9.0/24' `
+        -Description 'Purpose: VDAs register with the Cloud Connectors listed as their controllers (ListOfDDCs). | From: aws-vdas (aws-vda) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: aws-vdas-to-aws-connectors-tcp (ctxfw)' `
+        -Direction Inbound -Protocol 'TCP' -LocalPort '80' `
+        -RemoteAddress '10.51.0.0/16' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }

@@ -102,7 +102,7 @@ if ($PSCmdlet.ShouldProcess('aws-vdas <- gateway UDP 1494,2598', 'New-NetFirewal
     $added++
 }
 
-# Outbound: no rules (5 flows initiated by this component). Windows allows outbound
+# Outbound: no rules (6 flows initiated by this component). Windows allows outbound
 # traffic by default; generate with --outbound when outbound traffic is blocked here.
 
 Write-Verbose ('{0} rule(s) added to group {1}' -f $added, $Group)

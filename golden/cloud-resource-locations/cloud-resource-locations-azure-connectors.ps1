@@ -58,13 +58,13 @@ $added = 0
 
 # Inbound: what this component serves (1 rule).
 
-if ($PSCmdlet.ShouldProcess('azure-connectors <- admins TCP 443', 'New-NetFirewallRule')) {
-    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-azure-connectors-admins-to-azure-connectors-tcp-in' `
-        -DisplayName 'azure-connectors <- admins TCP 443' `
+if ($PSCmdlet.ShouldProcess('azure-connectors <- azure-vdas TCP 80', 'New-NetFirewallRule')) {
+    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-azure-connectors-azure-vdas-to-azure-connectors-tcp-in' `
+        -DisplayName 'azure-connectors <- azure-vdas TCP 80' `
         -Group $Group `
-        -Description 'Purpose: The Provisioning console integrates with Citrix DaaS (Studio) through the Cloud Connectors. | From: admins (onprem-admin) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: admins-to-azure-connectors-tcp (ctxfw)' `
-        -Direction Inbound -Protocol 'TCP' -LocalPort '443' `
-        -RemoteAddress '10.0.9.0/24' `
+        -Description 'Purpose: VDAs register with the Cloud Connectors listed as their controllers (ListOfDDCs). | From: azure-vdas (azure-vda) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: azure-vdas-to-azure-connectors-tcp (ctxfw)' `
+        -Direction Inbound -Protocol 'TCP' -LocalPort '80' `
+        -RemoteAddress '10.61.0.0/16' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }

@@ -168,12 +168,12 @@ if ($PSCmdlet.ShouldProcess('dc <- gateway UDP 53', 'New-NetFirewallRule')) {
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- gateway TCP 53,636,3269', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- gateway TCP 53,389,3268', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-dc-gateway.snip-to-dc-tcp-in' `
-        -DisplayName 'dc <- gateway TCP 53,636,3269' `
+        -DisplayName 'dc <- gateway TCP 53,389,3268' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against LDAP over TLS (LDAPS 636, or the Global Catalog over TLS on 3269). | From: gateway (aws-dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: gateway.snip-to-dc-tcp (ctxfw)' `
-        -Direction Inbound -Protocol 'TCP' -LocalPort '53', '636', '3269' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: gateway (aws-dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: gateway.snip-to-dc-tcp (ctxfw)' `
+        -Direction Inbound -Protocol 'TCP' -LocalPort '53', '389', '3268' `
         -RemoteAddress '10.50.0.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++

@@ -58,13 +58,13 @@ $added = 0
 
 # Inbound: what this component serves (1 rule).
 
-if ($PSCmdlet.ShouldProcess('gcp-connectors <- admins TCP 443', 'New-NetFirewallRule')) {
-    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-gcp-connectors-admins-to-gcp-connectors-tcp-in' `
-        -DisplayName 'gcp-connectors <- admins TCP 443' `
+if ($PSCmdlet.ShouldProcess('gcp-connectors <- gcp-vdas TCP 80', 'New-NetFirewallRule')) {
+    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-gcp-connectors-gcp-vdas-to-gcp-connectors-tcp-in' `
+        -DisplayName 'gcp-connectors <- gcp-vdas TCP 80' `
         -Group $Group `
-        -Description 'Purpose: The Provisioning console integrates with Citrix DaaS (Studio) through the Cloud Connectors. | From: admins (onprem-admin) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: admins-to-gcp-connectors-tcp (ctxfw)' `
-        -Direction Inbound -Protocol 'TCP' -LocalPort '443' `
-        -RemoteAddress '10.0.9.0/24' `
+        -Description 'Purpose: VDAs register with the Cloud Connectors listed as their controllers (ListOfDDCs). | From: gcp-vdas (gcp-vda) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: gcp-vdas-to-gcp-connectors-tcp (ctxfw)' `
+        -Direction Inbound -Protocol 'TCP' -LocalPort '80' `
+        -RemoteAddress '10.71.0.0/16' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }

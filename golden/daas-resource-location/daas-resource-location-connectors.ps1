@@ -58,13 +58,13 @@ $added = 0
 
 # Inbound: what this component serves (1 rule).
 
-if ($PSCmdlet.ShouldProcess('connectors <- admins TCP 443', 'New-NetFirewallRule')) {
-    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-daas-resource-location-connectors-admins-to-connectors-tcp-in' `
-        -DisplayName 'connectors <- admins TCP 443' `
+if ($PSCmdlet.ShouldProcess('connectors <- vdas TCP 80', 'New-NetFirewallRule')) {
+    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-daas-resource-location-connectors-vdas-to-connectors-tcp-in' `
+        -DisplayName 'connectors <- vdas TCP 80' `
         -Group $Group `
-        -Description 'Purpose: The Provisioning console integrates with Citrix DaaS (Studio) through the Cloud Connectors. | From: admins (admin) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: admins-to-connectors-tcp (ctxfw)' `
-        -Direction Inbound -Protocol 'TCP' -LocalPort '443' `
-        -RemoteAddress '10.29.0.0/24' `
+        -Description 'Purpose: VDAs register with the Cloud Connectors listed as their controllers (ListOfDDCs). | From: vdas (vda) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: vdas-to-connectors-tcp (ctxfw)' `
+        -Direction Inbound -Protocol 'TCP' -LocalPort '80' `
+        -RemoteAddress '10.21.0.0/16' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }

@@ -80,7 +80,7 @@ if ($PSCmdlet.ShouldProcess('vdas <- admins UDP 49152-65535', 'New-NetFirewallRu
     $added++
 }
 
-# Outbound: no rules (5 flows initiated by this component). Windows allows outbound
+# Outbound: no rules (6 flows initiated by this component). Windows allows outbound
 # traffic by default; generate with --outbound when outbound traffic is blocked here.
 
 Write-Verbose ('{0} rule(s) added to group {1}' -f $added, $Group)

@@ -62,7 +62,7 @@ if ($PSCmdlet.ShouldProcess('ddc <- admins TCP 80,443', 'New-NetFirewallRule')) 
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-ddc-admins-to-ddc-tcp-in' `
         -DisplayName 'ddc <- admins TCP 80,443' `
         -Group $Group `
-        -Description 'Purpose: Administrators and help desk open the Director website in a browser. A locally installed Studio console or the PowerShell SDK talks to the controller''s services (Broker, AD Identity, Configuration, Configuration Logging, Delegated Admin, Host, MCS, Machine Identity, Licensing Config). Console wizards create machine catalogs on an on-premises Delivery Controller. | From: admins (mgmt) | Source: Citrix Ports and Commands, XenDesktop/XenApp 7.5 and Later Versions; Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: admins-to-ddc-tcp (ctxfw)' `
+        -Description 'Purpose: Administrators and help desk open the Director website in a browser. A locally installed Studio console or the PowerShell SDK talks to the controller''s services (Broker, AD Identity, Configuration, Configuration Logging, Delegated Admin, Host, MCS, Machine Identity, Licensing Config). Administrators use Web Studio in a browser; the installer puts it on the controller and binds it to HTTPS 443, and the browser also calls the controllers'' API there. | From: admins (mgmt) | Source: Citrix Ports and Commands, XenDesktop/XenApp 7.5 and Later Versions; Citrix Virtual Apps and Desktops: Enable TLS on Web Studio and Director | Flow: admins-to-ddc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '80', '443' `
         -RemoteAddress '10.0.99.50/31' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

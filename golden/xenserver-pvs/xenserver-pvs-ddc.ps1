@@ -56,7 +56,7 @@ if ($Remove) {
 
 $added = 0
 
-# Inbound: what this component serves (3 rules).
+# Inbound: what this component serves (4 rules).
 
 if ($PSCmdlet.ShouldProcess('ddc <- ddc TCP 80,89,9095', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-xenserver-pvs-ddc-ddc-to-ddc-tcp-in' `
@@ -65,6 +65,17 @@ if ($PSCmdlet.ShouldProcess('ddc <- ddc TCP 80,89,9095', 'New-NetFirewallRule'))
         -Description 'Purpose: Local Host Cache: controllers synchronise the secondary broker''s configuration with each other. Controllers in a site communicate with each other. The Orchestration service on each controller talks to its peers. | From: ddc (servers) | Source: Citrix Ports and Commands, Common Citrix Communication Ports; Citrix Ports and Commands, XenDesktop/XenApp 7.5 and Later Versions | Flow: ddc-to-ddc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '80', '89', '9095' `
         -RemoteAddress '10.32.0.11', '10.32.0.12' `
+        -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
+    $added++
+}
+
+if ($PSCmdlet.ShouldProcess('ddc <- pvs TCP 80', 'New-NetFirewallRule')) {
+    New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-xenserver-pvs-ddc-pvs-to-ddc-tcp-in' `
+        -DisplayName 'ddc <- pvs TCP 80' `
+        -Group $Group `
+        -Description 'Purpose: The Setup Wizard in the console on a Provisioning server creates machine catalogs on an on-premises Delivery Controller. | From: pvs (servers) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: pvs-to-ddc-tcp (ctxfw)' `
+        -Direction Inbound -Protocol 'TCP' -LocalPort '80' `
+        -RemoteAddress '10.32.0.21', '10.32.0.22' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
@@ -80,12 +91,12 @@ if ($PSCmdlet.ShouldProcess('ddc <- targets TCP 80', 'New-NetFirewallRule')) {
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('ddc <- xencenter TCP 80', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('ddc <- xencenter TCP 80,443', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-xenserver-pvs-ddc-xencenter-to-ddc-tcp-in' `
-        -DisplayName 'ddc <- xencenter TCP 80' `
+        -DisplayName 'ddc <- xencenter TCP 80,443' `
         -Group $Group `
-        -Description 'Purpose: A locally installed Studio console or the PowerShell SDK talks to the controller''s services (Broker, AD Identity, Configuration, Configuration Logging, Delegated Admin, Host, MCS, Machine Identity, Licensing Config). Console wizards create machine catalogs on an on-premises Delivery Controller. | From: xencenter (admin) | Source: Citrix Ports and Commands, XenDesktop/XenApp 7.5 and Later Versions; Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: xencenter-to-ddc-tcp (ctxfw)' `
-        -Direction Inbound -Protocol 'TCP' -LocalPort '80' `
+        -Description 'Purpose: A locally installed Studio console or the PowerShell SDK talks to the controller''s services (Broker, AD Identity, Configuration, Configuration Logging, Delegated Admin, Host, MCS, Machine Identity, Licensing Config). Administrators use Web Studio in a browser; the installer puts it on the controller and binds it to HTTPS 443, and the browser also calls the controllers'' API there. | From: xencenter (admin) | Source: Citrix Ports and Commands, XenDesktop/XenApp 7.5 and Later Versions; Citrix Virtual Apps and Desktops: Enable TLS on Web Studio and Director | Flow: xencenter-to-ddc-tcp (ctxfw)' `
+        -Direction Inbound -Protocol 'TCP' -LocalPort '80', '443' `
         -RemoteAddress '10.39.0.10' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++

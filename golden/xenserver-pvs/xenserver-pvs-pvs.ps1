@@ -113,7 +113,7 @@ if ($PSCmdlet.ShouldProcess('pvs <- xencenter TCP 54321-54323', 'New-NetFirewall
     $added++
 }
 
-# Outbound: no rules (7 flows initiated by this component). Windows allows outbound
+# Outbound: no rules (9 flows initiated by this component). Windows allows outbound
 # traffic by default; generate with --outbound when outbound traffic is blocked here.
 
 Write-Verbose ('{0} rule(s) added to group {1}' -f $added, $Group)

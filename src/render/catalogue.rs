@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use crate::catalogue::{CatFlow, Catalogue, Kind, PortItem};
+use crate::catalogue::{CatFlow, Catalogue, Kind, Parameter, PortItem};
+use crate::cond;
 
 fn ports(f: &CatFlow) -> String {
     f.ports
@@ -80,26 +81,81 @@ fn switches<'a>(cat: &'a Catalogue, p: &crate::catalogue::Parameter) -> Vec<&'a 
         .collect()
 }
 
+/// The flows a component setting of kind `k` switches on or off.
+fn setting_switches<'a>(cat: &'a Catalogue, k: &Kind, p: &Parameter) -> Vec<&'a str> {
+    cat.flows
+        .iter()
+        .filter(|f| {
+            f.when.as_ref().is_some_and(|c| {
+                c.atoms().iter().any(|(n, _)| {
+                    cond::setting(n).is_some_and(|(end, name)| {
+                        let r = match end {
+                            cond::End::From => &f.from,
+                            cond::End::To => &f.to,
+                        };
+                        name == p.name && cat.matches(&k.id, r)
+                    })
+                })
+            })
+        })
+        .map(|f| f.id.as_str())
+        .collect()
+}
+
 pub fn parameters(cat: &Catalogue) -> String {
     let mut out = String::from("Parameters (set them in the topology's [parameters]):\n");
     for p in cat.parameters.values() {
-        let values = if p.values.is_empty() {
-            format!("{:?}", p.ty).to_lowercase()
-        } else {
-            p.values
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" | ")
-        };
-        let switched = switches(cat, p);
-        let _ = writeln!(out, "  {} = {}   ({values})", p.name, p.default);
-        let _ = writeln!(out, "      {}", p.description);
-        if !switched.is_empty() {
-            let _ = writeln!(out, "      switches: {}", switched.join(", "));
+        describe(&mut out, cat, "", p, &switches(cat, p));
+    }
+    out.push_str(
+        "\nComponent settings (set them on a component, next to kind and zone: join = \"entra\"):\n",
+    );
+    for k in cat.kinds.values() {
+        for p in k.settings.values() {
+            describe(
+                &mut out,
+                cat,
+                &format!("{}: ", k.id),
+                p,
+                &setting_switches(cat, k, p),
+            );
         }
     }
     out
+}
+
+/// One parameter or setting: default and values, description, the evidence for its default
+/// and the flows it switches.
+fn describe(out: &mut String, cat: &Catalogue, prefix: &str, p: &Parameter, switched: &[&str]) {
+    let values = if p.values.is_empty() {
+        format!("{:?}", p.ty).to_lowercase()
+    } else {
+        p.values
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let _ = writeln!(out, "  {prefix}{} = {}   ({values})", p.name, p.default);
+    let _ = writeln!(out, "      {}", p.description);
+    if !p.source.is_empty() {
+        let _ = writeln!(out, "      evidence: {}", p.source);
+    }
+    for r in p.refs.iter().filter_map(|r| cat.references.get(r)) {
+        let _ = writeln!(
+            out,
+            "        [{}] {}{}",
+            r.id,
+            r.title,
+            r.url
+                .as_deref()
+                .map(|u| format!(" <{u}>"))
+                .unwrap_or_default()
+        );
+    }
+    if !switched.is_empty() {
+        let _ = writeln!(out, "      switches: {}", switched.join(", "));
+    }
 }
 
 /// One kind: what it is and every flow that names it.
@@ -130,6 +186,19 @@ pub fn kind(cat: &Catalogue, id: &str) -> Option<String> {
     }
     if !k.aliases.is_empty() {
         let _ = writeln!(out, "  also:     {}", k.aliases.join(", "));
+    }
+    for p in k.settings.values() {
+        let values = p
+            .values
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let _ = writeln!(
+            out,
+            "  setting:  {} = {} ({values}): {}",
+            p.name, p.default, p.description
+        );
     }
     if !k.description.is_empty() {
         let _ = writeln!(out, "  {}", k.description);
@@ -226,19 +295,42 @@ fn flow_json(f: &CatFlow) -> Value {
     })
 }
 
+/// One parameter or component setting, with the evidence for its default and what it switches.
+fn parameter_json(cat: &Catalogue, p: &Parameter, switches: Vec<&str>) -> Value {
+    let refs: Vec<Value> = p
+        .refs
+        .iter()
+        .filter_map(|r| cat.references.get(r))
+        .map(|r| json!({ "id": r.id, "title": r.title, "url": r.url }))
+        .collect();
+    json!({
+        "name": p.name,
+        "type": format!("{:?}", p.ty).to_lowercase(),
+        "values": p.values.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
+        "default": p.default.to_json(),
+        "description": p.description,
+        "source": p.source,
+        "references": refs,
+        "switches": switches,
+    })
+}
+
 fn parameters_value(cat: &Catalogue) -> Value {
     cat.parameters
         .values()
-        .map(|p| {
-            let switches = switches(cat, p);
-            json!({
-                "name": p.name,
-                "type": format!("{:?}", p.ty).to_lowercase(),
-                "values": p.values.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
-                "default": p.default.to_json(),
-                "description": p.description,
-                "source": p.source,
-                "switches": switches,
+        .map(|p| parameter_json(cat, p, switches(cat, p)))
+        .collect()
+}
+
+/// Every kind's component settings: `[{kind, ...parameter}]`.
+fn settings_value(cat: &Catalogue) -> Value {
+    cat.kinds
+        .values()
+        .flat_map(|k| {
+            k.settings.values().map(move |p| {
+                let mut v = parameter_json(cat, p, setting_switches(cat, k, p));
+                v["kind"] = k.id.clone().into();
+                v
             })
         })
         .collect()
@@ -271,12 +363,20 @@ pub fn overview_json(cat: &Catalogue) -> String {
             })
         })
         .collect();
-    pretty(&json!({ "families": families, "parameters": parameters_value(cat) }))
+    pretty(&json!({
+        "families": families,
+        "parameters": parameters_value(cat),
+        "settings": settings_value(cat),
+    }))
 }
 
-/// `--format json` of `--parameters`: the list of parameters, each with the flows it switches.
+/// `--format json` of `--parameters`: `{"parameters": [...], "settings": [...]}`, each with the
+/// evidence for its default and the flows it switches.
 pub fn parameters_json(cat: &Catalogue) -> String {
-    pretty(&parameters_value(cat))
+    pretty(&json!({
+        "parameters": parameters_value(cat),
+        "settings": settings_value(cat),
+    }))
 }
 
 /// `--format json` of one kind: its fields and `flows`, every catalogue flow that names it.
