@@ -508,7 +508,7 @@ fn random_topologies_exercise_the_resolver() {
         x
     };
     let (mut flows, mut merged, mut ifaces, mut v6, mut params) = (0, 0, 0, 0, 0);
-    for _ in 0..64 {
+    for _ in 0..128 {
         let choices: Vec<u32> = (0..160).map(|_| next()).collect();
         let text = topology(&choices);
         let (topo, _) = ctxfw::topology::parse(SourceFile::new("prop.toml", text.as_str()), cat)
