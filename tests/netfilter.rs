@@ -427,8 +427,8 @@ fn allowed(rules: &[plan::Rule], p: &Probe) -> bool {
     rules.iter().any(|r| {
         r.protocol == p.proto
             && r.ports.contains(p.port)
-            && r.src.iter().any(|n| n.contains(&p.src))
-            && r.dst.iter().any(|n| n.contains(&p.dst))
+            && r.src.nets.iter().any(|n| n.contains(&p.src))
+            && r.dst.nets.iter().any(|n| n.contains(&p.dst))
     })
 }
 
@@ -438,7 +438,7 @@ fn run_packet_test(kind: &str) {
     let path = common::root().join("tests/fixtures/netfilter-lab.toml");
     let loaded = ctxfw::load(&path, None).unwrap();
     let r = Renderer::new(None).unwrap();
-    let rules = plan::plan(&loaded.resolution, &Perspective::Zone);
+    let rules = plan::plan(&loaded.topology, &loaded.resolution, &Perspective::Zone);
     let targets: Vec<_> = TARGETS
         .iter()
         .filter(|t| {
@@ -557,7 +557,8 @@ fn run_packet_test(kind: &str) {
             continue;
         }
         for v6 in [false, true] {
-            let (Some(src), Some(dst)) = (host_of(&rule.src, v6), host_of(&rule.dst, v6)) else {
+            let (Some(src), Some(dst)) = (host_of(&rule.src.nets, v6), host_of(&rule.dst.nets, v6))
+            else {
                 continue;
             };
             for range in rule.ports.ranges() {

@@ -383,7 +383,15 @@ fn inbound_rules_serve_ports_outbound_only_when_asked() {
         .iter()
         .find(|r| get(r, "-Name").is_some_and(|n| n.contains("acme-cloud")))
         .expect("rule to the internet service");
-    assert_eq!(get(cloud, "-RemoteAddress"), Some("'Any'"));
+    // Every address no other zone holds: the ranges between the zones' networks, per family.
+    assert_eq!(
+        get(cloud, "-RemoteAddress"),
+        Some(
+            "'0.0.0.0-10.0.9.255', '10.0.11.0-10.8.255.255', '10.10.0.0-255.255.255.255', \
+             '::-2001:db8:f:ffff:ffff:ffff:ffff:ffff', \
+             '2001:db8:10:1::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'"
+        )
+    );
     assert_eq!(get(cloud, "-RemotePort"), Some("'443'"));
     assert!(get(cloud, "-Description")
         .unwrap()

@@ -71,15 +71,34 @@ pub struct FwRule {
     pub family: Family,
     pub src_set: Arc<str>,
     pub dst_set: Arc<str>,
+    /// The end is every address outside its set: a default route, which leaves out the
+    /// networks of the other zones (its set is [`INSIDE`], and its addresses below are those
+    /// networks).
+    pub src_not: bool,
+    pub dst_not: bool,
     /// Shared by the rules with the same addresses (formatted once).
     pub src: Arc<[String]>,
     pub dst: Arc<[String]>,
     /// The same addresses as networks (aggregated, sorted), for layouts that compare them.
     pub src_nets: Arc<[IpNet]>,
     pub dst_nets: Arc<[IpNet]>,
+    /// Zone firewall: the interfaces facing the source's and the destination's zone, when the
+    /// topology names them.
+    pub iif: Option<Bound>,
+    pub oif: Option<Bound>,
     /// The same flow's rule for the other family came just before (its notes are there).
     pub repeat: bool,
 }
+
+/// A zone's firewall interfaces, as a rule matches them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Bound {
+    pub zone: Arc<str>,
+    pub names: Arc<[String]>,
+}
+
+/// The set of the networks a default route leaves out: `inside.v4`, `inside.v6`.
+pub const INSIDE: &str = "inside";
 
 /// One chain a perspective owns.
 #[derive(Debug, Clone)]
@@ -163,9 +182,18 @@ fn model(ctx: &Ctx<'_>) -> Model {
         nets: HashMap::default(),
         topo,
     };
+    let mut ends = plan::Ends::new(topo);
+    let bound = |zone: &Arc<str>| -> Option<Bound> {
+        let z = topo.zone(zone);
+        (matches!(perspective, Perspective::Zone) && !z.interfaces.is_empty()).then(|| Bound {
+            zone: zone.clone(),
+            names: z.interfaces.clone().into(),
+        })
+    };
     for &(i, direction) in &selected {
         let f = &res.flows[i];
         let mut made = false;
+        let (from, to) = (ends.of(&f.from_end.addresses), ends.of(&f.to_end.addresses));
         for &fam in &families {
             if (f.protocol == Protocol::Icmp && fam != Family::Ipv4)
                 || (f.protocol == Protocol::Icmpv6 && fam != Family::Ipv6)
@@ -173,14 +201,16 @@ fn model(ctx: &Ctx<'_>) -> Model {
                 continue;
             }
             let (src, dst) = (
-                sets_of.nets(&f.from_end.addresses, fam),
-                sets_of.nets(&f.to_end.addresses, fam),
+                sets_of.nets(&f.from_end.addresses, &from, fam),
+                sets_of.nets(&f.to_end.addresses, &to, fam),
             );
             if src.is_empty() || dst.is_empty() {
                 continue;
             }
-            let src_set = sets_of.set_for(f, true, fam, &src);
-            let dst_set = sets_of.set_for(f, false, fam, &dst);
+            let v6 = fam == Family::Ipv6;
+            let (src_not, dst_not) = (from.outside(v6), to.outside(v6));
+            let src_set = sets_of.set_for(f, true, fam, &src, src_not);
+            let dst_set = sets_of.set_for(f, false, fam, &dst, dst_not);
             let chain = chains
                 .iter_mut()
                 .find(|c| c.direction == direction)
@@ -190,10 +220,14 @@ fn model(ctx: &Ctx<'_>) -> Model {
                 family: fam,
                 src_set,
                 dst_set,
+                src_not,
+                dst_not,
                 src: sets_of.text(&src),
                 dst: sets_of.text(&dst),
                 src_nets: src,
                 dst_nets: dst,
+                iif: bound(&f.from_end.zone),
+                oif: bound(&f.to_end.zone),
                 repeat: chain.rules.last().is_some_and(|p| p.flow == i),
             });
             made = true;
@@ -251,12 +285,19 @@ struct SetIndex<'t> {
 }
 
 impl<'t> SetIndex<'t> {
-    /// The addresses of one family of a flow end, aggregated once per shared list (every
-    /// flow of a component shares its list) and shared by the rules.
-    fn nets(&mut self, list: &Arc<[IpNet]>, fam: Family) -> Arc<[IpNet]> {
+    /// The addresses of one family of a flow end (`end`, made from `list`), made once per
+    /// shared list (every flow of a component shares its list) and shared by the rules: its
+    /// networks, or for a default route the networks it leaves out.
+    fn nets(&mut self, list: &Arc<[IpNet]>, end: &plan::EndNets, fam: Family) -> Arc<[IpNet]> {
         self.nets
             .entry((shared_key(list), fam))
-            .or_insert_with(|| only(&plan::aggregate(list), fam).into())
+            .or_insert_with(|| {
+                if end.outside(fam == Family::Ipv6) {
+                    only(&end.except, fam).into()
+                } else {
+                    only(&end.nets, fam).into()
+                }
+            })
             .clone()
     }
 
@@ -270,14 +311,19 @@ impl<'t> SetIndex<'t> {
         t
     }
 
-    /// The set an end of `flow` (its source or destination) goes in, added on first use.
+    /// The set an end of `flow` (its source or destination) goes in, added on first use; for
+    /// an end outside every other zone (`not`), the set of those zones' networks.
     fn set_for(
         &mut self,
         flow: &'t Flow,
         source: bool,
         fam: Family,
         nets: &Arc<[IpNet]>,
+        not: bool,
     ) -> Arc<str> {
+        if not {
+            return self.inside(fam, nets);
+        }
         let (comp, zone, iface) = if source {
             (
                 &flow.from,
@@ -300,6 +346,26 @@ impl<'t> SetIndex<'t> {
             .entry(key)
             .or_default()
             .push((nets.clone(), name.clone()));
+        name
+    }
+
+    /// `inside.v4`: the networks of every zone that does not hold the default route.
+    fn inside(&mut self, fam: Family, nets: &Arc<[IpNet]>) -> Arc<str> {
+        let name: Arc<str> = format!("{INSIDE}.{}", fam.suffix()).into();
+        if let Some(known) = self.seen.get(&name) {
+            return known.clone();
+        }
+        self.seen.insert(name.clone());
+        let elements = self.text(nets);
+        self.sets.push(AddrSet {
+            name: name.clone(),
+            family: fam,
+            label: format!(
+                "the networks of every zone but the default route's, {}: a default route (the internet) is every address outside them",
+                fam_label(fam)
+            ),
+            elements,
+        });
         name
     }
 
