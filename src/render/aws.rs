@@ -559,6 +559,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         );
     }
     let tpl = template(t, &r.flows)?;
+    cloud::warn_shared(ctx, Location::Aws, "security group");
     let content = ctx.renderer.render_json("aws.json.j2", "template", tpl)?;
     Ok(vec![OutFile {
         name: format!("{}.aws.json", t.name),

@@ -545,6 +545,7 @@ fn check(topo: &Topology, r: &Firewall<'_>) -> Result<()> {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let fw = firewalls(t, &r.flows)?;
+    cloud::warn_shared(ctx, Location::Gcp, "network tag");
     ctx.write(&format!("{}.gcp.json", t.name), |w| {
         ctx.renderer
             .render_doc_to("gcp.json.j2", "firewalls", fw, w)
