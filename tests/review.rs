@@ -385,6 +385,10 @@ kind = "rt-lonely"
 zone = "data"
 hosts = ["198.51.100.9"]
 
+[components.dataset]
+kind = "rt-client"
+zone = "data"
+
 [[additions]]
 id = "open-db"
 from = "users"
@@ -431,6 +435,10 @@ reason = "CHG-4"
         "dynamic RPC range is not wide: {e}"
     );
     assert!(e.contains("component `lonely` has no flow"), "{e}");
+    assert!(
+        e.contains("component `dataset` has no hosts, so it is all of zone `data`, which also holds `db`, `lonely`: every flow to or from `dataset` applies to them as well"),
+        "{e}"
+    );
     assert!(
         e.contains("parameter `rt_api_port` is set to its default (8443)"),
         "{e}"
