@@ -204,6 +204,37 @@ fn for_optimiser(text: &str) -> String {
     out.join("\n")
 }
 
+/// The commands an iptables file's header gives to apply it (restore, then the checked jump
+/// from each built-in chain), for `file` at `path`, with the `nft` or `legacy` tools.
+fn header_apply(content: &str, file: &str, path: &str, flavour: &str) -> String {
+    let base = if file.ends_with(".rules6") {
+        "ip6tables"
+    } else {
+        "iptables"
+    };
+    let apply: Vec<String> = content
+        .lines()
+        .filter_map(|l| l.strip_prefix("#   apply:"))
+        .chain(
+            content
+                .lines()
+                .filter(|l| l.starts_with("#              "))
+                .map(|l| l.trim_start_matches('#')),
+        )
+        .map(|l| {
+            l.trim()
+                .replace(file, path)
+                .replace(
+                    &format!("{base}-restore"),
+                    &format!("{base}-{flavour}-restore"),
+                )
+                .replace(&format!("{base} -"), &format!("{base}-{flavour} -"))
+        })
+        .collect();
+    assert!(apply.len() >= 2, "{file}: apply commands in the header");
+    apply.join("\n")
+}
+
 /// Load every file of one variant for real, twice, next to other people's rules.
 fn load_all(label: &str, files: &[OutFile], dir: &Path) -> Vec<String> {
     let mut failures = Vec::new();
@@ -252,32 +283,9 @@ fn load_all(label: &str, files: &[OutFile], dir: &Path) -> Vec<String> {
             let v6 = f.name.ends_with(".rules6");
             let base = if v6 { "ip6tables" } else { "iptables" };
             let foreign = if v6 { "2001:db8:ffff::1" } else { "192.0.2.1" };
-            // The apply commands, exactly as the file header gives them.
-            let apply: Vec<String> = f
-                .content
-                .lines()
-                .filter_map(|l| l.strip_prefix("#   apply:"))
-                .chain(
-                    f.content
-                        .lines()
-                        .filter(|l| l.starts_with("#              "))
-                        .map(|l| l.trim_start_matches('#')),
-                )
-                .map(|l| l.trim().replace(&f.name, &p))
-                .collect();
-            assert!(apply.len() >= 2, "{}: apply commands in the header", f.name);
+            let apply_for = |flavour: &str| header_apply(&f.content, &f.name, &p, flavour);
             for flavour in ["nft", "legacy"] {
-                let apply: Vec<String> = apply
-                    .iter()
-                    .map(|c| {
-                        c.replace(
-                            &format!("{base}-restore"),
-                            &format!("{base}-{flavour}-restore"),
-                        )
-                        .replace(&format!("{base} -"), &format!("{base}-{flavour} -"))
-                    })
-                    .collect();
-                let apply = apply.join("\n");
+                let apply = apply_for(flavour);
                 let save =
                     format!("{base}-{flavour}-save | grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'");
                 let script = format!(
@@ -860,28 +868,30 @@ impl ZoneLab {
         }
     }
 
-    /// Apply the rule set in `dir` as its file headers say. `kind`: `nftables`,
+    /// Apply the rule set in `dir` on the router as its file headers say. `kind`: `nftables`,
     /// `nftables-concat`, `iptables-nft` or `iptables-legacy`.
     fn apply(&self, kind: &str, dir: &Path) {
+        self.apply_in(&self.router, kind, dir);
+    }
+
+    /// [`ZoneLab::apply`] in any of the lab's namespaces (a host firewall on a leaf).
+    fn apply_in(&self, ns: &str, kind: &str, dir: &Path) {
         let t = &self.topology;
-        let d = dir.display();
         let script = match kind.strip_prefix("iptables-") {
-            None => format!("nft -f {d}/{t}.nft"),
-            Some(fl) => {
-                let chain = ctxfw::render::iptables::chain_name(t, "");
-                let mut s = String::new();
-                for (cmd, ext) in [("iptables", "rules"), ("ip6tables", "rules6")] {
-                    if dir.join(format!("{t}.{ext}")).exists() {
-                        s.push_str(&format!(
-                            "{cmd}-{fl}-restore --noflush {d}/{t}.{ext}
-                             {cmd}-{fl} -C FORWARD -j {chain} 2>/dev/null || {cmd}-{fl} -I FORWARD 1 -j {chain}\n"
-                        ));
-                    }
-                }
-                s
-            }
+            None => format!("nft -f {}/{t}.nft", dir.display()),
+            Some(fl) => ["rules", "rules6"]
+                .iter()
+                .map(|ext| format!("{t}.{ext}"))
+                .filter(|name| dir.join(name).exists())
+                .map(|name| {
+                    let path = dir.join(&name);
+                    let content = std::fs::read_to_string(&path).unwrap();
+                    header_apply(&content, &name, &path.display().to_string(), fl)
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
         };
-        self.lab.must_in(&self.router, &script);
+        self.lab.must_in(ns, &script);
     }
 
     /// Remove every rule set `apply` loaded.
@@ -900,8 +910,9 @@ impl Lab {
     }
 }
 
-/// The rule sets of one perspective for each kind of load, written to `dir/<kind>/`.
-fn write_rule_sets(loaded: &ctxfw::Loaded, dir: &Path, kinds: &[&str]) {
+/// The rule sets of one perspective (the zone firewall, or `host`'s) for each kind of load,
+/// written to `dir/<kind>/`.
+fn write_rule_sets(loaded: &ctxfw::Loaded, dir: &Path, kinds: &[&str], host: Option<&str>) {
     let r = Renderer::new(None).unwrap();
     for kind in kinds {
         let target = if kind.starts_with("nftables") {
@@ -916,6 +927,7 @@ fn write_rule_sets(loaded: &ctxfw::Loaded, dir: &Path, kinds: &[&str]) {
             } else {
                 Layout::Sets
             },
+            host: host.map(str::to_string),
             ..Options::default()
         };
         let sub = dir.join(kind);
@@ -1290,7 +1302,7 @@ fn explain_agrees(paths: &[PathBuf], tag: char) {
         );
         total += probes.len();
         let tmp = tempfile::tempdir().unwrap();
-        write_rule_sets(&loaded, tmp.path(), &KINDS);
+        write_rule_sets(&loaded, tmp.path(), &KINDS, None);
         let mut zl = ZoneLab::new(&loaded.topology, &format!("{tag}{n}"));
         let only: Vec<Raw> = probes.iter().map(|(p, _)| p.clone()).collect();
         for (kind, i, arrived) in run_raw(&mut zl, &only, tmp.path(), &KINDS) {
@@ -1346,7 +1358,9 @@ fn run_internet_lab(kind: &str, tag: char) {
     let loaded = ctxfw::load(&path, None).unwrap();
     let topo = &loaded.topology;
     let tmp = tempfile::tempdir().unwrap();
-    write_rule_sets(&loaded, tmp.path(), &[kind]);
+    write_rule_sets(&loaded, tmp.path(), &[kind], None);
+    let host_dir = tmp.path().join("host");
+    write_rule_sets(&loaded, &host_dir, &[kind], Some("pool"));
     let mut zl = ZoneLab::new(topo, &format!("i{tag}"));
     let places = Places::new(topo);
     // Every host address on the leaf of its zone, and an internet address on the internet's.
@@ -1496,6 +1510,20 @@ fn run_internet_lab(kind: &str, tag: char) {
         if !open {
             failures.push(format!(
                 "control: {p:?} does not connect without the firewall"
+            ));
+        }
+    }
+    // The pool's host firewall alone (the router flushed): the same for what goes to or comes
+    // from the pool.
+    let pool_leaf = places.zone(host("pool", None, false)).unwrap();
+    zl.apply_in(&zl.leaves[pool_leaf].ns, kind, &host_dir.join(kind));
+    for ((p, want), open) in probes.iter().zip(run(&zl, "1.5")) {
+        let pool = [host("pool", None, false), host("pool", None, true)];
+        if (pool.contains(&p.src) || pool.contains(&p.dst)) && open != *want {
+            failures.push(format!(
+                "host firewall of pool: {p:?}: expected {}, got {}",
+                if *want { "open" } else { "blocked" },
+                if open { "open" } else { "blocked" }
             ));
         }
     }
