@@ -669,21 +669,36 @@ fn universe(loaded: &ctxfw::Loaded, loc: &str) -> (Vec<Point>, Vec<(ctxfw::flow:
     (points, ports)
 }
 
-fn explain_allows(
-    loaded: &ctxfw::Loaded,
-    proto: ctxfw::flow::Protocol,
-    src: std::net::IpAddr,
-    dst: std::net::IpAddr,
-    port: u16,
-) -> bool {
-    use ctxfw::explain::{explain, End, Query};
-    let q = Query {
-        topology: &loaded.topology,
-        from: End::Net(ipnet::IpNet::from(src)),
-        to: End::Net(ipnet::IpNet::from(dst)),
-        port: Some((proto, Some(port))),
-    };
-    !explain(&loaded.resolution.flows, &q).allowed.is_empty()
+/// Every example and the injection fixture with its output for one cloud (those without zones
+/// there are left out).
+fn rendered(cloud: &str) -> Vec<(PathBuf, ctxfw::Loaded, String)> {
+    let mut inputs: Vec<(PathBuf, bool)> = common::example_topologies()
+        .into_iter()
+        .map(|p| (p, false))
+        .collect();
+    inputs.push((fixture("cloud-injection.toml"), true));
+    let mut out = Vec::new();
+    for (path, ext) in inputs {
+        let loaded = load(&path, ext);
+        match render(&loaded, cloud) {
+            Ok(t) => out.push((path, loaded, t)),
+            Err(e) if e.downcast_ref::<NothingToRender>().is_some() => {}
+            Err(e) => panic!("{}: {cloud}: {e:#}", path.display()),
+        }
+    }
+    out
+}
+
+/// Every ordered pair of points of one family with an instance of the cloud on one side.
+fn pairs(points: &[Point]) -> impl Iterator<Item = (&Point, &Point)> {
+    points.iter().flat_map(move |s| {
+        points.iter().filter_map(move |d| {
+            let keep = s.addr.is_ipv6() == d.addr.is_ipv6()
+                && s.addr != d.addr
+                && (s.instance.is_some() || d.instance.is_some());
+            keep.then_some((s, d))
+        })
+    })
 }
 
 fn cidr_has(v: &Value, a: std::net::IpAddr) -> bool {
@@ -761,51 +776,32 @@ fn gcp_allows(
 #[test]
 fn gcp_rules_allow_exactly_the_flows() {
     let mut checked = 0;
-    let mut inputs: Vec<(PathBuf, bool)> = common::example_topologies()
-        .into_iter()
-        .map(|p| (p, false))
-        .collect();
-    inputs.push((fixture("cloud-injection.toml"), true));
-    for (path, ext) in inputs {
-        let loaded = load(&path, ext);
-        let text = match render(&loaded, "gcp") {
-            Ok(t) => t,
-            Err(e) if e.downcast_ref::<NothingToRender>().is_some() => continue,
-            Err(e) => panic!("{e:#}"),
-        };
+    for (path, loaded, text) in rendered("gcp") {
         let rules = json(&text).as_array().unwrap().clone();
         let (points, ports) = universe(&loaded, "gcp");
         let tag = |c: &str| ctxfw::render::gcp::rfc1035(c);
         let mut wrong = Vec::new();
-        for s in &points {
-            for d in &points {
-                if s.addr.is_ipv6() != d.addr.is_ipv6()
-                    || s.addr == d.addr
-                    || (s.instance.is_none() && d.instance.is_none())
-                {
-                    continue;
-                }
-                let (st, dt) = (
-                    s.instance.as_deref().map(tag),
-                    d.instance.as_deref().map(tag),
-                );
-                for &(proto, port) in &ports {
-                    let out = st.as_ref().is_none_or(|t| {
-                        gcp_allows(&rules, false, t, d, dt.as_deref(), proto, port)
-                    });
-                    let inb = dt
-                        .as_ref()
-                        .is_none_or(|t| gcp_allows(&rules, true, t, s, st.as_deref(), proto, port));
-                    let want = explain_allows(&loaded, proto, s.addr, d.addr, port);
-                    checked += 1;
-                    if (out && inb) != want {
-                        wrong.push(format!(
-                            "{} -> {} {proto}/{port}: explain {want}, GCP {}",
-                            s.addr,
-                            d.addr,
-                            out && inb
-                        ));
-                    }
+        for (s, d) in pairs(&points) {
+            let (st, dt) = (
+                s.instance.as_deref().map(tag),
+                d.instance.as_deref().map(tag),
+            );
+            for &(proto, port) in &ports {
+                let out = st
+                    .as_ref()
+                    .is_none_or(|t| gcp_allows(&rules, false, t, d, dt.as_deref(), proto, port));
+                let inb = dt
+                    .as_ref()
+                    .is_none_or(|t| gcp_allows(&rules, true, t, s, st.as_deref(), proto, port));
+                let want = common::explain_allows(&loaded, proto, s.addr, d.addr, port);
+                checked += 1;
+                if (out && inb) != want {
+                    wrong.push(format!(
+                        "{} -> {} {proto}/{port}: explain {want}, GCP {}",
+                        s.addr,
+                        d.addr,
+                        out && inb
+                    ));
                 }
             }
         }
@@ -908,18 +904,7 @@ fn aws_allows(
 fn aws_groups_allow_the_flows_and_what_the_warnings_say() {
     use ctxfw::render::aws::exposures;
     let mut seen_exposures = 0;
-    let mut inputs: Vec<(PathBuf, bool)> = common::example_topologies()
-        .into_iter()
-        .map(|p| (p, false))
-        .collect();
-    inputs.push((fixture("cloud-injection.toml"), true));
-    for (path, ext) in inputs {
-        let loaded = load(&path, ext);
-        let text = match render(&loaded, "aws") {
-            Ok(t) => t,
-            Err(e) if e.downcast_ref::<NothingToRender>().is_some() => continue,
-            Err(e) => panic!("{e:#}"),
-        };
+    for (path, loaded, text) in rendered("aws") {
         let tpl = json(&text);
         let res = tpl["Resources"].as_object().unwrap();
         let groups = aws_groups(res);
@@ -972,53 +957,45 @@ fn aws_groups_allow_the_flows_and_what_the_warnings_say() {
         let (points, ports) = universe(&loaded, "aws");
         let mut wrong = Vec::new();
         let mut found: Vec<(String, String)> = Vec::new();
-        for s in &points {
-            for d in &points {
-                if s.addr.is_ipv6() != d.addr.is_ipv6()
-                    || s.addr == d.addr
-                    || (s.instance.is_none() && d.instance.is_none())
-                {
+        for (s, d) in pairs(&points) {
+            let v6 = s.addr.is_ipv6();
+            for &(proto, port) in &ports {
+                let out = s
+                    .instance
+                    .as_ref()
+                    .is_none_or(|c| aws_allows(res, &groups, true, c, d, proto, port));
+                let inb = d
+                    .instance
+                    .as_ref()
+                    .is_none_or(|c| aws_allows(res, &groups, false, c, s, proto, port));
+                let want = common::explain_allows(&loaded, proto, s.addr, d.addr, port);
+                let got = out && inb;
+                if got == want {
                     continue;
                 }
-                let v6 = s.addr.is_ipv6();
-                for &(proto, port) in &ports {
-                    let out = s
-                        .instance
-                        .as_ref()
-                        .is_none_or(|c| aws_allows(res, &groups, true, c, d, proto, port));
-                    let inb = d
-                        .instance
-                        .as_ref()
-                        .is_none_or(|c| aws_allows(res, &groups, false, c, s, proto, port));
-                    let want = explain_allows(&loaded, proto, s.addr, d.addr, port);
-                    let got = out && inb;
-                    if got == want {
-                        continue;
-                    }
-                    let internet_src = !internal.overlaps(&ipnet::IpNet::from(s.addr));
-                    let internet_dst = !internal.overlaps(&ipnet::IpNet::from(d.addr));
-                    let documented = got
-                        && (as_component(s, d, proto, port)
-                            || match (&s.instance, &d.instance) {
-                                (Some(a), Some(b)) => warned.iter().any(|e| {
-                                    e.from == *a
-                                        && e.to == *b
-                                        && e.protocol == proto
-                                        && e.ports.contains(port)
-                                }),
-                                (Some(a), None) => !internet_dst && wide(a, true, proto, port, v6),
-                                (None, Some(b)) => !internet_src && wide(b, false, proto, port, v6),
-                                (None, None) => false,
-                            });
-                    if let (true, Some(a), Some(b)) = (documented, &s.instance, &d.instance) {
-                        found.push((a.clone(), b.clone()));
-                    }
-                    if !documented {
-                        wrong.push(format!(
-                            "{} ({:?}) -> {} ({:?}) {proto}/{port}: explain {want}, AWS {got}",
-                            s.addr, s.instance, d.addr, d.instance
-                        ));
-                    }
+                let internet_src = !internal.overlaps(&ipnet::IpNet::from(s.addr));
+                let internet_dst = !internal.overlaps(&ipnet::IpNet::from(d.addr));
+                let documented = got
+                    && (as_component(s, d, proto, port)
+                        || match (&s.instance, &d.instance) {
+                            (Some(a), Some(b)) => warned.iter().any(|e| {
+                                e.from == *a
+                                    && e.to == *b
+                                    && e.protocol == proto
+                                    && e.ports.contains(port)
+                            }),
+                            (Some(a), None) => !internet_dst && wide(a, true, proto, port, v6),
+                            (None, Some(b)) => !internet_src && wide(b, false, proto, port, v6),
+                            (None, None) => false,
+                        });
+                if let (true, Some(a), Some(b)) = (documented, &s.instance, &d.instance) {
+                    found.push((a.clone(), b.clone()));
+                }
+                if !documented {
+                    wrong.push(format!(
+                        "{} ({:?}) -> {} ({:?}) {proto}/{port}: explain {want}, AWS {got}",
+                        s.addr, s.instance, d.addr, d.instance
+                    ));
                 }
             }
         }

@@ -1057,24 +1057,6 @@ struct Raw {
     to: usize,
 }
 
-/// What `explain` says of traffic from `src` to `dst` on `proto`/`port`.
-fn explain_allows(
-    loaded: &ctxfw::Loaded,
-    proto: Protocol,
-    src: IpAddr,
-    dst: IpAddr,
-    port: u16,
-) -> bool {
-    use ctxfw::explain::{explain, End, Query};
-    let q = Query {
-        topology: &loaded.topology,
-        from: End::Net(ipnet::IpNet::from(src)),
-        to: End::Net(ipnet::IpNet::from(dst)),
-        port: Some((proto, Some(port))),
-    };
-    !explain(&loaded.resolution.flows, &q).allowed.is_empty()
-}
-
 /// Every flow through the zone firewall (TCP and UDP) with its near misses: the same pair of
 /// addresses on another port and in reverse, every other component's address towards the
 /// flow's destination on its port, and, for a flow to the internet, the source towards every
@@ -1092,7 +1074,7 @@ fn agreement_probes(loaded: &ctxfw::Loaded) -> Vec<(Raw, bool)> {
         if from == to || !seen.insert((proto, src, dst, port)) {
             return;
         }
-        let allowed = explain_allows(loaded, proto, src, dst, port);
+        let allowed = common::explain_allows(loaded, proto, src, dst, port);
         out.push((
             Raw {
                 proto,
@@ -1451,7 +1433,7 @@ fn run_internet_lab(kind: &str, tag: char) {
     }
     for (pr, want) in &probes {
         assert_eq!(
-            explain_allows(&loaded, pr.proto, pr.src, pr.dst, pr.port),
+            common::explain_allows(&loaded, pr.proto, pr.src, pr.dst, pr.port),
             *want,
             "explain on {pr:?}"
         );

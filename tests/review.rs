@@ -594,17 +594,7 @@ fn aclgen_renders_the_export() {
     // Every example topology too (where the embedded catalogue knows its kinds).
     for topo in common::example_topologies() {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(common::bin())
-            .args([
-                "generate",
-                s(&topo),
-                "--target",
-                "aerleon",
-                "--out",
-                s(dir.path()),
-            ])
-            .output()
-            .unwrap();
+        let out = export_aerleon(&topo, dir.path());
         if out.status.code() == Some(2) {
             eprintln!(
                 "skipped {}: does not load with this catalogue",
@@ -616,6 +606,14 @@ fn aclgen_renders_the_export() {
         let name = topo.file_stem().unwrap().to_string_lossy().to_string();
         run_aclgen(&aclgen, &dir.path().join(format!("{name}.aerleon")), &name);
     }
+}
+
+/// `ctxfw generate TOPO --target aerleon --out DIR` with the embedded catalogue.
+fn export_aerleon(topo: &Path, dir: &Path) -> Output {
+    Command::new(common::bin())
+        .args(["generate", s(topo), "--target", "aerleon", "--out", s(dir)])
+        .output()
+        .unwrap()
 }
 
 fn aclgen() -> Option<PathBuf> {
@@ -682,17 +680,7 @@ fn aclgen_leaves_the_zones_out_of_the_internet() {
     };
     let topo = common::root().join("topologies/onprem-cvad.toml");
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(common::bin())
-        .args([
-            "generate",
-            s(&topo),
-            "--target",
-            "aerleon",
-            "--out",
-            s(dir.path()),
-        ])
-        .output()
-        .unwrap();
+    let out = export_aerleon(&topo, dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let base = dir.path().join("onprem-cvad.aerleon");
     run_aclgen(&aclgen, &base, "onprem-cvad");
