@@ -159,12 +159,6 @@ impl EndNets {
     pub fn outside(&self, v6: bool) -> bool {
         self.except.iter().any(|n| is_v6(n) == v6)
     }
-
-    /// Whether the rule matches every address of `q`.
-    pub fn contains(&self, q: &IpNet) -> bool {
-        self.given.iter().any(|n| n.contains(q))
-            && !self.except.iter().any(|n| n.contains(q) || q.contains(n))
-    }
 }
 
 /// Every address of one family outside `inside` (aggregated, sorted), as networks.
@@ -505,18 +499,31 @@ mod tests {
             v4: nets(&["10.0.0.0/24"]),
             v6: Vec::new(),
         };
-        let e = internal.end(&nets(&["0.0.0.0/0", "::/0"]));
+        let wide = nets(&["0.0.0.0/0", "::/0"]);
+        let e = internal.end(&wide);
         assert_eq!(e.except, nets(&["10.0.0.0/24"]));
         assert!(e.outside(false) && !e.outside(true));
         // IPv6 has no other zone: all of it.
         assert!(e.nets.contains(&"::/0".parse().unwrap()));
-        assert!(!e.contains(&"10.0.0.5/32".parse().unwrap()));
-        assert!(
-            !e.contains(&"10.0.0.0/8".parse().unwrap()),
-            "overlaps an internal zone"
-        );
-        assert!(e.contains(&"10.0.1.5/32".parse().unwrap()));
-        assert!(e.contains(&"2001:db8::1/128".parse().unwrap()));
+        let holds = |q: &str| internal.contains(&wide, &q.parse().unwrap());
+        assert!(!holds("10.0.0.5/32"));
+        assert!(!holds("10.0.0.0/8"), "overlaps an internal zone");
+        assert!(holds("10.0.1.5/32"));
+        assert!(holds("2001:db8::1/128"));
+        // What a rule end matches is what `contains` says.
+        for q in [
+            "10.0.0.5/32",
+            "10.0.1.5/32",
+            "9.255.255.255/32",
+            "10.0.0.255/32",
+        ] {
+            let q: IpNet = q.parse().unwrap();
+            assert_eq!(
+                e.nets.iter().any(|n| n.contains(&q)),
+                internal.contains(&wide, &q),
+                "{q}"
+            );
+        }
         // An end without a default route is its addresses.
         let host = internal.end(&nets(&["198.51.100.7/32"]));
         assert_eq!(

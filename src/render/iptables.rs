@@ -401,6 +401,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         ctx.write(&file, |w| {
             let mut lines = LineLimit {
                 out: w,
+                file: &file,
                 run: 0,
                 line: 1,
             };
@@ -416,6 +417,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
 /// far shorter; this holds for an overriding template too.
 struct LineLimit<'a> {
     out: &'a mut dyn Write,
+    file: &'a str,
     /// Bytes of the current line so far.
     run: usize,
     line: usize,
@@ -431,8 +433,8 @@ impl Write for LineLimit<'_> {
                 self.run += 1;
                 if self.run > LINE_MAX {
                     return Err(std::io::Error::other(format!(
-                        "line {} is longer than {LINE_MAX} bytes: iptables-restore would read the rest as another line",
-                        self.line
+                        "{}: line {} is longer than {LINE_MAX} bytes: iptables-restore would read the rest as another line",
+                        self.file, self.line
                     )));
                 }
             }
@@ -474,5 +476,67 @@ mod tests {
         assert_eq!(chunks[1], vec![PortRange { lo: 1000, hi: 2000 }]);
         let exactly: Vec<PortRange> = (1..=15).map(PortRange::single).collect();
         assert_eq!(port_chunks(&exactly).len(), 1);
+    }
+
+    #[test]
+    fn address_lists_are_cut_into_words_iptables_restore_takes() {
+        let addrs: Vec<String> = (0..1000)
+            .map(|i| format!("10.20.{}.{}", i / 100, 2 * (i % 100) + 1))
+            .collect();
+        let chunks = address_chunks(&addrs);
+        assert!(chunks.len() > 10);
+        assert!(chunks.iter().all(|c| c.len() <= PARAM_MAX), "{chunks:?}");
+        assert_eq!(chunks.join(","), addrs.join(","));
+        assert_eq!(address_chunks(&["10.0.0.1".to_string()]), ["10.0.0.1"]);
+    }
+
+    #[test]
+    fn long_notes_wrap_at_a_character_boundary() {
+        let text = format!("{} {}", "\u{1F600}".repeat(700), "a,b ".repeat(400));
+        let pieces = wrap(&text, NOTE_MAX);
+        assert!(pieces.len() > 3);
+        assert!(pieces.iter().all(|p| p.len() <= NOTE_MAX));
+        assert_eq!(pieces.concat(), text);
+        assert_eq!(wrap("short", NOTE_MAX), ["short"]);
+    }
+
+    #[test]
+    fn helper_chains_keep_their_main_chains_hash() {
+        assert_eq!(
+            helper_name("onprem-cvad", "", "-xs"),
+            "CTXFW-onprem-cvad-xs"
+        );
+        let main = chain_name("cloud-resource-locations", "-out");
+        let helper = helper_name("cloud-resource-locations", "-out", "-xsd");
+        assert!(helper.len() <= CHAIN_MAX, "{helper}");
+        let tag = &main[main.len() - "-out".len() - 4..main.len() - "-out".len()];
+        assert!(
+            helper.ends_with(&format!("{tag}-out-xsd")),
+            "{main} {helper}"
+        );
+    }
+
+    #[test]
+    fn a_line_iptables_restore_would_split_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // Line 1 is 10,238 bytes, line 2 one more (the block's own newline is trimmed).
+        std::fs::write(
+            dir.path().join("iptables.rules.j2"),
+            "# {% for i in range(10236) %}x{% endfor %}\n\n# {% for i in range(10236) %}y{% endfor %}z\n",
+        )
+        .unwrap();
+        let renderer = crate::render::Renderer::new(Some(dir.path())).unwrap();
+        let loaded = crate::load(
+            std::path::Path::new("tests/fixtures/netfilter-lab.toml"),
+            None,
+        )
+        .expect("fixture loads");
+        let ipt = crate::generate::select("iptables").unwrap();
+        let err =
+            crate::generate::generate(&loaded, &renderer, &Default::default(), &ipt).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("netfilter-lab.rules: line 2 is longer than 10238 bytes"),
+            "{err:#}"
+        );
     }
 }
