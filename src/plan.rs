@@ -118,6 +118,15 @@ impl Internal {
         held(false) || (held(true) && !self.overlaps(q))
     }
 
+    /// Whether, in one family, a rule end made of `addresses` is the default route less the
+    /// internal networks (and so written as "not these" where a target can).
+    pub fn wide(&self, addresses: &[IpNet], v6: bool) -> bool {
+        !self.nets(v6).is_empty()
+            && addresses
+                .iter()
+                .any(|n| n.prefix_len() == 0 && is_v6(n) == v6)
+    }
+
     /// One end of a rule from the flow end's addresses.
     pub fn end(&self, addresses: &[IpNet]) -> EndNets {
         let given = aggregate(addresses);
@@ -126,7 +135,7 @@ impl Internal {
         for v6 in [false, true] {
             let fam: Vec<IpNet> = given.iter().filter(|n| is_v6(n) == v6).copied().collect();
             let inside = self.nets(v6);
-            if fam.iter().any(|n| n.prefix_len() == 0) && !inside.is_empty() {
+            if self.wide(&fam, v6) {
                 except.extend_from_slice(inside);
                 nets.extend(outside(inside, v6));
             } else {

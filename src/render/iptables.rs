@@ -138,7 +138,7 @@ fn note_lines(notes: Vec<String>) -> Vec<String> {
 /// The `-i`/`-o` arguments of a zone firewall's rule: one for every pair of the interfaces
 /// facing its zones (none when the topology binds none).
 fn interface_args(r: &FwRule) -> Vec<String> {
-    let names = |b: &Option<netfilter::Bound>| -> Vec<Option<String>> {
+    let names = |b: &Option<Arc<netfilter::Bound>>| -> Vec<Option<String>> {
         match b {
             Some(b) => b.names.iter().cloned().map(Some).collect(),
             None => vec![None],
@@ -425,19 +425,20 @@ struct LineLimit<'a> {
 
 impl Write for LineLimit<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for &b in buf {
-            if b == b'\n' {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', buf).chain([buf.len()]) {
+            self.run += end - start;
+            if self.run > LINE_MAX {
+                return Err(std::io::Error::other(format!(
+                    "{}: line {} is longer than {LINE_MAX} bytes: iptables-restore would read the rest as another line",
+                    self.file, self.line
+                )));
+            }
+            if end < buf.len() {
                 self.run = 0;
                 self.line += 1;
-            } else {
-                self.run += 1;
-                if self.run > LINE_MAX {
-                    return Err(std::io::Error::other(format!(
-                        "{}: line {} is longer than {LINE_MAX} bytes: iptables-restore would read the rest as another line",
-                        self.file, self.line
-                    )));
-                }
             }
+            start = end + 1;
         }
         self.out.write_all(buf)?;
         Ok(buf.len())

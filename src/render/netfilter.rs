@@ -84,8 +84,8 @@ pub struct FwRule {
     pub dst_nets: Arc<[IpNet]>,
     /// Zone firewall: the interfaces facing the source's and the destination's zone, when the
     /// topology names them.
-    pub iif: Option<Bound>,
-    pub oif: Option<Bound>,
+    pub iif: Option<Arc<Bound>>,
+    pub oif: Option<Arc<Bound>>,
     /// The same flow's rule for the other family came just before (its notes are there).
     pub repeat: bool,
 }
@@ -173,6 +173,7 @@ fn model(ctx: &Ctx<'_>) -> Model {
         })
         .collect();
     let mut domains = BTreeSet::new();
+    let internal = plan::Internal::of(topo);
     let mut sets_of = SetIndex {
         sets: Vec::new(),
         seen: HashSet::default(),
@@ -180,35 +181,48 @@ fn model(ctx: &Ctx<'_>) -> Model {
         names: HashMap::default(),
         texts: HashMap::default(),
         nets: HashMap::default(),
+        inside: [false, true].map(|v6| internal.nets(v6).into()),
+        internal,
         topo,
     };
-    let mut ends = plan::Ends::new(topo);
-    let bound = |zone: &Arc<str>| -> Option<Bound> {
-        let z = topo.zone(zone);
-        (matches!(perspective, Perspective::Zone) && !z.interfaces.is_empty()).then(|| Bound {
-            zone: zone.clone(),
-            names: z.interfaces.clone().into(),
-        })
+    // Zone firewall: the bound zones' interfaces, one shared value per zone.
+    let bound_zones: HashMap<&str, Arc<Bound>> = match perspective {
+        Perspective::Zone => topo
+            .zones
+            .values()
+            .filter(|z| !z.interfaces.is_empty())
+            .map(|z| {
+                let b = Bound {
+                    zone: z.name.as_str().into(),
+                    names: z.interfaces.clone().into(),
+                };
+                (z.name.as_str(), Arc::new(b))
+            })
+            .collect(),
+        Perspective::Host(_) => HashMap::default(),
+    };
+    let bound = |zone: &str| -> Option<Arc<Bound>> {
+        if bound_zones.is_empty() {
+            return None;
+        }
+        bound_zones.get(zone).cloned()
     };
     for &(i, direction) in &selected {
         let f = &res.flows[i];
         let mut made = false;
-        let (from, to) = (ends.of(&f.from_end.addresses), ends.of(&f.to_end.addresses));
         for &fam in &families {
             if (f.protocol == Protocol::Icmp && fam != Family::Ipv4)
                 || (f.protocol == Protocol::Icmpv6 && fam != Family::Ipv6)
             {
                 continue;
             }
-            let (src, dst) = (
-                sets_of.nets(&f.from_end.addresses, &from, fam),
-                sets_of.nets(&f.to_end.addresses, &to, fam),
+            let ((src, src_not), (dst, dst_not)) = (
+                sets_of.nets(&f.from_end.addresses, fam),
+                sets_of.nets(&f.to_end.addresses, fam),
             );
             if src.is_empty() || dst.is_empty() {
                 continue;
             }
-            let v6 = fam == Family::Ipv6;
-            let (src_not, dst_not) = (from.outside(v6), to.outside(v6));
             let src_set = sets_of.set_for(f, true, fam, &src, src_not);
             let dst_set = sets_of.set_for(f, false, fam, &dst, dst_not);
             let chain = chains
@@ -266,6 +280,9 @@ fn model(ctx: &Ctx<'_>) -> Model {
 /// An end of a rule: its component's and interface's shared names (by address), a family.
 type EndKey = (usize, usize, Family);
 
+/// A flow end's addresses of one family, and whether they stand for a default route.
+type EndOf = (Arc<[IpNet]>, bool);
+
 /// A set's addresses and its name.
 type NamedNets = (Arc<[IpNet]>, Arc<str>);
 
@@ -279,23 +296,29 @@ struct SetIndex<'t> {
     names: HashMap<EndKey, Vec<NamedNets>>,
     /// Addresses as text, made once for each list of them.
     texts: HashMap<Arc<[IpNet]>, Arc<[String]>>,
-    /// A flow end's addresses of one family, aggregated, by its shared address list.
-    nets: HashMap<(usize, Family), Arc<[IpNet]>>,
+    /// A flow end's addresses of one family by its shared address list, and whether they
+    /// stand for a default route ([`SetIndex::nets`]).
+    nets: HashMap<(usize, Family), EndOf>,
+    /// What a default route leaves out, and those networks per family (IPv4, IPv6).
+    internal: plan::Internal,
+    inside: [Arc<[IpNet]>; 2],
     topo: &'t Topology,
 }
 
 impl<'t> SetIndex<'t> {
-    /// The addresses of one family of a flow end (`end`, made from `list`), made once per
-    /// shared list (every flow of a component shares its list) and shared by the rules: its
-    /// networks, or for a default route the networks it leaves out.
-    fn nets(&mut self, list: &Arc<[IpNet]>, end: &plan::EndNets, fam: Family) -> Arc<[IpNet]> {
+    /// The addresses of one family of a flow end, made once per shared list (every flow of a
+    /// component shares its list) and shared by the rules: its networks, aggregated; or for a
+    /// default route (`true`) the networks it leaves out ([`plan::Internal`]).
+    fn nets(&mut self, list: &Arc<[IpNet]>, fam: Family) -> EndOf {
+        let (internal, inside) = (&self.internal, &self.inside);
         self.nets
             .entry((shared_key(list), fam))
             .or_insert_with(|| {
-                if end.outside(fam == Family::Ipv6) {
-                    only(&end.except, fam).into()
+                let v6 = fam == Family::Ipv6;
+                if internal.wide(list, v6) {
+                    (inside[usize::from(v6)].clone(), true)
                 } else {
-                    only(&end.nets, fam).into()
+                    (only(&plan::aggregate(list), fam).into(), false)
                 }
             })
             .clone()

@@ -171,7 +171,7 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                     flow: &f.id,
                     family: r.family,
                     matcher: super::concat(&[
-                        &interfaces(r.iif.as_ref(), r.oif.as_ref()),
+                        &interfaces(r.iif.as_deref(), r.oif.as_deref()),
                         kw,
                         " saddr ",
                         not(r.src_not),
@@ -297,6 +297,9 @@ fn depths(nets: &HashSet<IpNet>) -> HashMap<IpNet, usize> {
 /// connections only.
 pub const SHARD_MAX: usize = 2048;
 
+/// The interfaces a rule matches coming in and going out (zone firewall, bound zones only).
+type Ifs = (Option<Arc<netfilter::Bound>>, Option<Arc<netfilter::Bound>>);
+
 /// What the sets of one layer share: the key of their elements and the rule matching them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Layer {
@@ -307,8 +310,8 @@ struct Layer {
     src: Option<usize>,
     dst: Option<usize>,
     /// Zone firewall: the interfaces facing the source's and the destination's zones.
-    iif: Option<netfilter::Bound>,
-    oif: Option<netfilter::Bound>,
+    iif: Option<Arc<netfilter::Bound>>,
+    oif: Option<Arc<netfilter::Bound>>,
 }
 
 impl Layer {
@@ -333,7 +336,7 @@ impl Layer {
     /// The rule matching the layer's set `name`.
     fn matcher(&self, fam: Family, name: &str) -> String {
         let k = addr_keyword(fam);
-        let mut out = interfaces(self.iif.as_ref(), self.oif.as_ref());
+        let mut out = interfaces(self.iif.as_deref(), self.oif.as_deref());
         let mut key = Vec::new();
         for (dir, depth) in [("saddr", self.src), ("daddr", self.dst)] {
             match depth {
@@ -462,7 +465,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
             // `bound`) -> index in `sets` of its current (last) shard.
             let mut current: HashMap<(bool, Option<usize>, Option<usize>, u32), usize> =
                 HashMap::default();
-            let mut bound: Vec<(Option<netfilter::Bound>, Option<netfilter::Bound>)> = Vec::new();
+            let mut bound: Vec<Ifs> = Vec::new();
             let fr: Vec<&FwRule> = c.rules.iter().filter(|r| r.family == fam).collect();
             let src: HashSet<IpNet> = fr
                 .iter()
