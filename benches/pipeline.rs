@@ -101,7 +101,7 @@ fn resolve(b: divan::Bencher, flows: usize) {
 #[divan::bench(args = sizes(), sample_count = 10)]
 fn plan_zone(b: divan::Bencher, flows: usize) {
     let l = loaded(flows);
-    b.bench(|| plan::plan(&l.resolution, &Perspective::Zone));
+    b.bench(|| plan::plan(&l.topology, &l.resolution, &Perspective::Zone));
 }
 
 /// One benchmark per registered target: `render::<target>/<flows>`.

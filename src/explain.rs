@@ -2,9 +2,10 @@
 //! flows that almost match.
 //!
 //! An end is a component (`ddc`, or `netscaler.snip` for one interface), a zone (`dmz`: every
-//! flow from or to something in it), an address or network
-//! (matched when a flow's addresses contain it; an address inside another zone does not match
-//! the default-route zone's `0.0.0.0/0`), or, for the destination, a domain name
+//! flow from or to something in it), an address or network (matched when a flow's rule
+//! addresses contain it, [`crate::plan::Internal::contains`]: the default route `0.0.0.0/0` is
+//! every address no other zone holds, so an address or network in or overlapping another zone
+//! does not match it), or, for the destination, a domain name
 //! (matched against `to_fqdns`; `*.cloud.com` there matches `a.cloud.com`, not `cloud.com`).
 
 use std::fmt::Write as _;
@@ -13,6 +14,7 @@ use ipnet::IpNet;
 
 use crate::flow::{Flow, Protocol};
 use crate::generate::UsageError;
+use crate::plan::Internal;
 use crate::render::flows::{end_label, switched_by};
 use crate::topology::Topology;
 
@@ -155,19 +157,16 @@ struct Side<'a> {
     iface: &'a Option<std::sync::Arc<str>>,
     nets: &'a [IpNet],
     fqdns: &'a [String],
-    /// The side sits in a zone holding the default route.
-    internet: bool,
 }
 
-fn end_matches(end: &End, internal: bool, side: &Side<'_>) -> bool {
+fn end_matches(end: &End, internal: &Internal, side: &Side<'_>) -> bool {
     match end {
         End::Component { name: c, interface } => {
             c == side.name && (interface.is_none() || interface.as_deref() == side.iface.as_deref())
         }
-        // The default-route zone is "everything not in another zone": an address inside
-        // another zone is not on its side.
         End::Zone(z) => z == side.zone,
-        End::Net(q) => !(side.internet && internal) && side.nets.iter().any(|n| n.contains(q)),
+        // As the rule sets match it: a default route is "everything not in another zone".
+        End::Net(q) => internal.contains(side.nets, q),
         End::Domain(d) => side.fqdns.iter().any(|p| domain_matches(p, d)),
     }
 }
@@ -180,44 +179,29 @@ pub struct Query<'t> {
 }
 
 impl Query<'_> {
-    /// An address end inside a zone that does not hold the default route.
-    fn internal(&self, end: &End) -> bool {
-        match end {
-            End::Net(q) => self
-                .topology
-                .zones
-                .values()
-                .any(|z| !z.default_route && z.cidrs.iter().any(|c| c.contains(q))),
-            _ => false,
-        }
+    /// What the default route leaves out, made once for all the flows a query is asked of.
+    fn sides(&self) -> Internal {
+        Internal::of(self.topology)
     }
-    fn internet(&self, zone: &str) -> bool {
-        self.topology
-            .zones
-            .get(zone)
-            .is_some_and(|z| z.default_route)
-    }
-    fn source_ok(&self, f: &Flow) -> bool {
+    fn source_ok(&self, internal: &Internal, f: &Flow) -> bool {
         let side = Side {
             name: &f.from,
             zone: &f.from_end.zone,
             iface: &f.from_end.interface,
             nets: &f.from_end.addresses,
             fqdns: &[],
-            internet: self.internet(&f.from_end.zone),
         };
-        end_matches(&self.from, self.internal(&self.from), &side)
+        end_matches(&self.from, internal, &side)
     }
-    fn to_ok(&self, f: &Flow) -> bool {
+    fn to_ok(&self, internal: &Internal, f: &Flow) -> bool {
         let side = Side {
             name: &f.to,
             zone: &f.to_end.zone,
             iface: &f.to_end.interface,
             nets: &f.to_end.addresses,
             fqdns: &f.to_fqdns,
-            internet: self.internet(&f.to_end.zone),
         };
-        end_matches(&self.to, self.internal(&self.to), &side)
+        end_matches(&self.to, internal, &side)
     }
     fn port_ok(&self, f: &Flow) -> bool {
         match self.port {
@@ -245,13 +229,16 @@ pub struct Answer<'a> {
 const NEAR_MAX: usize = 8;
 
 pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
+    let internal = &q.sides();
+    let source_ok = |f: &Flow| q.source_ok(internal, f);
+    let to_ok = |f: &Flow| q.to_ok(internal, f);
     let allowed: Vec<&Flow> = flows
         .iter()
-        .filter(|f| q.source_ok(f) && q.to_ok(f) && q.port_ok(f))
+        .filter(|f| source_ok(f) && to_ok(f) && q.port_ok(f))
         .collect();
     let mut near: Vec<(&Flow, String)> = Vec::new();
     if allowed.is_empty() {
-        for f in flows.iter().filter(|f| q.source_ok(f) && q.to_ok(f)) {
+        for f in flows.iter().filter(|f| source_ok(f) && to_ok(f)) {
             near.push((
                 f,
                 "same source and destination, another protocol or port".into(),
@@ -260,7 +247,7 @@ pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
         if q.port.is_some() {
             for f in flows
                 .iter()
-                .filter(|f| q.to_ok(f) && q.port_ok(f) && !q.source_ok(f))
+                .filter(|f| to_ok(f) && q.port_ok(f) && !source_ok(f))
             {
                 near.push((
                     f,
@@ -273,7 +260,7 @@ pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
             }
             for f in flows
                 .iter()
-                .filter(|f| q.source_ok(f) && q.port_ok(f) && !q.to_ok(f))
+                .filter(|f| source_ok(f) && q.port_ok(f) && !to_ok(f))
             {
                 near.push((
                     f,
@@ -286,7 +273,7 @@ pub fn explain<'a>(flows: &'a [Flow], q: &Query<'_>) -> Answer<'a> {
             }
         }
         if near.is_empty() {
-            for f in flows.iter().filter(|f| q.to_ok(f)) {
+            for f in flows.iter().filter(|f| to_ok(f)) {
                 near.push((
                     f,
                     format!(

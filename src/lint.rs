@@ -13,6 +13,8 @@
 //! - wide port ranges: more than `WIDE_PORTS` ports in one flow, not counting the documented
 //!   dynamic RPC range 49152-65535 (Windows RPC, AD); `1-65535` is reported as any port;
 //! - components that no flow touches;
+//! - a component without hosts (all of its zone) in a zone that also holds other components:
+//!   its flows apply to their addresses too;
 //! - parameters set to their default value.
 
 use crate::{HashMap, HashSet};
@@ -181,6 +183,43 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
                 Diagnostic::warning(format!("component `{}` has no flow", c.name))
                     .at(file, c.span.clone())
                     .hint("its kinds have no flow to or from the other components here; check the kind, the zone's internet setting and the sites, or remove it"),
+            );
+        }
+    }
+
+    // A whole-zone component beside others: its rules name the zone's networks, theirs too.
+    for c in topo.components.values() {
+        if c.hosts.is_some()
+            || topo.zone(&c.zone).default_route
+            || !touched.contains(c.name.as_str())
+        {
+            continue;
+        }
+        let others: Vec<&str> = topo
+            .components
+            .values()
+            .filter(|o| {
+                o.name != c.name
+                    && (o.zone == c.zone || o.interfaces.values().any(|i| i.zone == c.zone))
+            })
+            .map(|o| o.name.as_str())
+            .collect();
+        if let Some(first) = others.first() {
+            let list = others
+                .iter()
+                .map(|o| format!("`{o}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(
+                Diagnostic::warning(format!(
+                    "component `{}` has no hosts, so it is all of zone `{}`, which also holds {list}: every flow to or from `{}` applies to them as well",
+                    c.name, c.zone, c.name
+                ))
+                .at(file, c.span.clone())
+                .hint(format!(
+                    "list the hosts of `{}`, or put `{first}` in a zone of its own, if its flows are not meant for them",
+                    c.name
+                )),
             );
         }
     }

@@ -5,7 +5,9 @@
 use crate::HashMap;
 use std::sync::Arc;
 
-use ipnet::IpNet;
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use serde::Serialize;
 
 use crate::flow::{ser_nets, ser_ports, shared_key, Flow, PortSet, Protocol};
@@ -43,10 +45,12 @@ pub struct Rule {
     pub from_zone: Arc<str>,
     pub to: Arc<str>,
     pub to_zone: Arc<str>,
-    #[serde(serialize_with = "ser_nets")]
-    pub src: Vec<IpNet>,
-    #[serde(serialize_with = "ser_nets")]
-    pub dst: Vec<IpNet>,
+    /// What the rule matches at each end: [`EndNets::nets`] is what a target writes as
+    /// networks, [`EndNets::except`] what a target with a "not these" form leaves out.
+    #[serde(serialize_with = "ser_end")]
+    pub src: Arc<EndNets>,
+    #[serde(serialize_with = "ser_end")]
+    pub dst: Arc<EndNets>,
     pub fqdns: Vec<String>,
     pub protocol: Protocol,
     #[serde(serialize_with = "ser_ports")]
@@ -56,36 +60,163 @@ pub struct Rule {
     pub reason: Option<String>,
 }
 
-impl Rule {
-    /// Addresses of one IP family; a rule may hold both (dual-stack zones).
-    pub fn src_v4(&self) -> Vec<IpNet> {
-        self.src
-            .iter()
-            .filter(|n| matches!(n, IpNet::V4(_)))
-            .copied()
-            .collect()
+fn ser_end<S: serde::Serializer>(e: &Arc<EndNets>, s: S) -> Result<S::Ok, S::Error> {
+    ser_nets(&e.nets, s)
+}
+
+/// Whether a network is IPv6.
+fn is_v6(n: &IpNet) -> bool {
+    matches!(n, IpNet::V6(_))
+}
+
+/// The networks of the zones that do not hold the default route, per IP family, aggregated:
+/// what a default route (`0.0.0.0/0`, `::/0`) leaves out. The zone holding it is "everything
+/// not in another zone", so a rule towards it must not reach another zone's hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Internal {
+    v4: Vec<IpNet>,
+    v6: Vec<IpNet>,
+}
+
+impl Internal {
+    pub fn of(topo: &Topology) -> Internal {
+        let nets: Vec<IpNet> = topo
+            .zones
+            .values()
+            .filter(|z| !z.default_route)
+            .flat_map(|z| z.cidrs.iter().copied())
+            .collect();
+        let (v6, v4): (Vec<IpNet>, Vec<IpNet>) = aggregate(&nets).into_iter().partition(is_v6);
+        Internal { v4, v6 }
     }
-    pub fn src_v6(&self) -> Vec<IpNet> {
-        self.src
-            .iter()
-            .filter(|n| matches!(n, IpNet::V6(_)))
-            .copied()
-            .collect()
+
+    /// The internal networks of one family.
+    pub fn nets(&self, v6: bool) -> &[IpNet] {
+        if v6 {
+            &self.v6
+        } else {
+            &self.v4
+        }
     }
-    pub fn dst_v4(&self) -> Vec<IpNet> {
-        self.dst
+
+    /// Whether `q` lies in (or overlaps) an internal network: a default route does not
+    /// reach it.
+    pub fn overlaps(&self, q: &IpNet) -> bool {
+        self.nets(is_v6(q))
             .iter()
-            .filter(|n| matches!(n, IpNet::V4(_)))
-            .copied()
-            .collect()
+            .any(|n| n.contains(q) || q.contains(n))
     }
-    pub fn dst_v6(&self) -> Vec<IpNet> {
-        self.dst
-            .iter()
-            .filter(|n| matches!(n, IpNet::V6(_)))
-            .copied()
-            .collect()
+
+    /// Whether a rule end made of `addresses` matches every address of `q`: the addresses
+    /// hold it, and when they hold it only through a default route, `q` is in no other zone.
+    pub fn contains(&self, addresses: &[IpNet], q: &IpNet) -> bool {
+        let held = |wide: bool| {
+            addresses
+                .iter()
+                .any(|n| (n.prefix_len() == 0) == wide && n.contains(q))
+        };
+        held(false) || (held(true) && !self.overlaps(q))
     }
+
+    /// Whether, in one family, a rule end made of `addresses` is the default route less the
+    /// internal networks (and so written as "not these" where a target can).
+    pub fn wide(&self, addresses: &[IpNet], v6: bool) -> bool {
+        !self.nets(v6).is_empty()
+            && addresses
+                .iter()
+                .any(|n| n.prefix_len() == 0 && is_v6(n) == v6)
+    }
+
+    /// One end of a rule from the flow end's addresses.
+    pub fn end(&self, addresses: &[IpNet]) -> EndNets {
+        let given = aggregate(addresses);
+        let mut except = Vec::new();
+        let mut nets = Vec::new();
+        for v6 in [false, true] {
+            let fam: Vec<IpNet> = given.iter().filter(|n| is_v6(n) == v6).copied().collect();
+            let inside = self.nets(v6);
+            if self.wide(&fam, v6) {
+                except.extend_from_slice(inside);
+                nets.extend(outside(inside, v6));
+            } else {
+                nets.extend(fam);
+            }
+        }
+        EndNets {
+            given,
+            except,
+            nets,
+        }
+    }
+}
+
+/// One end of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndNets {
+    /// The flow's addresses, aggregated: what the review files show.
+    pub given: Vec<IpNet>,
+    /// In each family where `given` is the default route, the networks of the zones that do
+    /// not hold it ([`Internal`]): the rule must not match them.
+    pub except: Vec<IpNet>,
+    /// What the rule matches, as networks (aggregated, sorted): `given` without `except`.
+    pub nets: Vec<IpNet>,
+}
+
+impl EndNets {
+    /// Whether, in this family, the end is the default route less [`EndNets::except`]: a
+    /// target with a "not in" form writes that instead of [`EndNets::nets`].
+    pub fn outside(&self, v6: bool) -> bool {
+        self.except.iter().any(|n| is_v6(n) == v6)
+    }
+}
+
+/// Every address of one family outside `inside` (aggregated, sorted), as networks.
+pub fn outside(inside: &[IpNet], v6: bool) -> Vec<IpNet> {
+    gaps(inside, v6)
+        .into_iter()
+        .flat_map(|(lo, hi)| match (lo, hi) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect(),
+            (IpAddr::V6(a), IpAddr::V6(b)) => Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect(),
+            _ => Vec::<IpNet>::new(),
+        })
+        .collect()
+}
+
+/// The address ranges of one family between the networks of `inside` (aggregated, sorted):
+/// the whole family when it is empty.
+pub fn gaps(inside: &[IpNet], v6: bool) -> Vec<(IpAddr, IpAddr)> {
+    let (first, last) = if v6 {
+        (0, u128::MAX)
+    } else {
+        (0, u128::from(u32::MAX))
+    };
+    let num = |a: IpAddr| match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    let addr = |n: u128| -> IpAddr {
+        if v6 {
+            IpAddr::V6(n.into())
+        } else {
+            IpAddr::V4((n as u32).into())
+        }
+    };
+    let mut out = Vec::new();
+    // The next address not yet covered; `None` once the end of the family is covered.
+    let mut next = Some(first);
+    for n in inside.iter().filter(|n| is_v6(n) == v6) {
+        let (lo, hi) = (num(n.network()), num(n.broadcast()));
+        if let Some(at) = next {
+            if lo > at {
+                out.push((addr(at), addr(lo - 1)));
+            }
+        }
+        next = (hi < last).then(|| hi + 1);
+    }
+    if let Some(at) = next {
+        out.push((addr(at), addr(last)));
+    }
+    out
 }
 
 /// Smallest equivalent list of networks, sorted (adjacent and contained networks merged).
@@ -112,24 +243,37 @@ pub fn component_addresses(topo: &Topology, name: &str) -> Vec<IpNet> {
     aggregate(&out)
 }
 
-/// Aggregated addresses by the shared list they come from: a component's (or interface's)
-/// addresses are one list in every flow it has, aggregated once here.
-#[derive(Default)]
-struct Aggregates(HashMap<usize, Vec<IpNet>>);
+/// Rule ends by the shared address list they come from: a component's (or interface's)
+/// addresses are one list in every flow it has, made into an end once here.
+pub struct Ends {
+    internal: Internal,
+    made: HashMap<usize, Arc<EndNets>>,
+}
 
-impl Aggregates {
-    fn of(&mut self, nets: &Arc<[IpNet]>) -> Vec<IpNet> {
-        if nets.len() <= 1 {
-            return aggregate(nets);
+impl Ends {
+    pub fn new(topo: &Topology) -> Ends {
+        Ends {
+            internal: Internal::of(topo),
+            made: HashMap::default(),
         }
-        self.0
+    }
+
+    /// The networks a default route leaves out.
+    pub fn internal(&self) -> &Internal {
+        &self.internal
+    }
+
+    /// The rule end of a flow end's addresses.
+    pub fn of(&mut self, nets: &Arc<[IpNet]>) -> Arc<EndNets> {
+        let internal = &self.internal;
+        self.made
             .entry(shared_key(nets))
-            .or_insert_with(|| aggregate(nets))
+            .or_insert_with(|| Arc::new(internal.end(nets)))
             .clone()
     }
 }
 
-fn rule(f: &Flow, direction: Direction, agg: &mut Aggregates) -> Rule {
+fn rule(f: &Flow, direction: Direction, ends: &mut Ends) -> Rule {
     Rule {
         direction,
         flow: f.id.clone(),
@@ -137,8 +281,8 @@ fn rule(f: &Flow, direction: Direction, agg: &mut Aggregates) -> Rule {
         from_zone: f.from_end.zone.clone(),
         to: f.to.clone(),
         to_zone: f.to_end.zone.clone(),
-        src: agg.of(&f.from_end.addresses),
-        dst: agg.of(&f.to_end.addresses),
+        src: ends.of(&f.from_end.addresses),
+        dst: ends.of(&f.to_end.addresses),
         fqdns: f.to_fqdns.clone(),
         protocol: f.protocol,
         ports: f.ports.clone(),
@@ -150,11 +294,11 @@ fn rule(f: &Flow, direction: Direction, agg: &mut Aggregates) -> Rule {
 
 /// The rules a firewall in `perspective` needs, in the resolver's deterministic order
 /// (inbound before outbound for a host; a flow between two hosts of the component is both).
-pub fn plan(res: &Resolution, perspective: &Perspective) -> Vec<Rule> {
-    let agg = &mut Aggregates::default();
+pub fn plan(topo: &Topology, res: &Resolution, perspective: &Perspective) -> Vec<Rule> {
+    let ends = &mut Ends::new(topo);
     selected(res, perspective)
         .into_iter()
-        .map(|(i, direction)| rule(&res.flows[i], direction, agg))
+        .map(|(i, direction)| rule(&res.flows[i], direction, ends))
         .collect()
 }
 
@@ -187,11 +331,11 @@ pub struct HostIndex<'a> {
     res: &'a Resolution,
     inbound: HashMap<&'a str, Vec<usize>>,
     outbound: HashMap<&'a str, Vec<usize>>,
-    agg: std::cell::RefCell<Aggregates>,
+    ends: std::cell::RefCell<Ends>,
 }
 
 impl<'a> HostIndex<'a> {
-    pub fn new(res: &'a Resolution) -> HostIndex<'a> {
+    pub fn new(topo: &Topology, res: &'a Resolution) -> HostIndex<'a> {
         let mut inbound: HashMap<&str, Vec<usize>> = HashMap::default();
         let mut outbound: HashMap<&str, Vec<usize>> = HashMap::default();
         for (i, f) in res.flows.iter().enumerate() {
@@ -202,25 +346,25 @@ impl<'a> HostIndex<'a> {
             res,
             inbound,
             outbound,
-            agg: Default::default(),
+            ends: std::cell::RefCell::new(Ends::new(topo)),
         }
     }
 
-    /// Exactly `plan(res, &Perspective::Host(name))`.
+    /// Exactly `plan(topo, res, &Perspective::Host(name))`.
     pub fn plan(&self, name: &str) -> Vec<Rule> {
         let flows = |m: &HashMap<&str, Vec<usize>>| -> Vec<usize> {
             m.get(name).cloned().unwrap_or_default()
         };
         let (inb, out) = (flows(&self.inbound), flows(&self.outbound));
-        let agg = &mut self.agg.borrow_mut();
+        let ends = &mut self.ends.borrow_mut();
         let mut rules = Vec::with_capacity(inb.len() + out.len());
         rules.extend(
             inb.iter()
-                .map(|&i| rule(&self.res.flows[i], Direction::Inbound, agg)),
+                .map(|&i| rule(&self.res.flows[i], Direction::Inbound, ends)),
         );
         rules.extend(
             out.iter()
-                .map(|&i| rule(&self.res.flows[i], Direction::Outbound, agg)),
+                .map(|&i| rule(&self.res.flows[i], Direction::Outbound, ends)),
         );
         rules
     }
@@ -248,10 +392,14 @@ mod tests {
     fn the_host_index_plans_as_plan_does() {
         for (t, loaded) in examples() {
             let res = &loaded.resolution;
-            let index = HostIndex::new(res);
+            let index = HostIndex::new(&loaded.topology, res);
             for name in loaded.topology.components.keys() {
                 let host = Perspective::Host(name.clone());
-                assert_eq!(index.plan(name), plan(res, &host), "{t}: {name}");
+                assert_eq!(
+                    index.plan(name),
+                    plan(&loaded.topology, res, &host),
+                    "{t}: {name}"
+                );
             }
         }
     }
@@ -270,7 +418,7 @@ mod tests {
                     .map(Perspective::Host),
             );
             for p in perspectives {
-                let rules = plan(res, &p);
+                let rules = plan(&loaded.topology, res, &p);
                 let selected = selected(res, &p);
                 assert_eq!(rules.len(), selected.len(), "{t}: {p:?}");
                 for (r, &(i, d)) in rules.iter().zip(&selected) {
@@ -303,5 +451,93 @@ mod tests {
             assert_eq!(aggregate(&[n]), general, "{one}");
         }
         assert!(aggregate(&[]).is_empty());
+    }
+
+    fn nets(s: &[&str]) -> Vec<IpNet> {
+        s.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_outside_of_a_few_networks_is_what_they_leave() {
+        let inside = nets(&["10.0.10.0/24", "10.1.0.0/16"]);
+        let out = outside(&inside, false);
+        // Nothing inside is outside, everything else is, and the pieces do not overlap.
+        for probe in ["10.0.10.0", "10.0.10.255", "10.1.77.1"] {
+            let a: IpNet = format!("{probe}/32").parse().unwrap();
+            assert!(!out.iter().any(|n| n.contains(&a)), "{probe}");
+        }
+        for probe in [
+            "0.0.0.0",
+            "10.0.9.255",
+            "10.0.11.0",
+            "10.0.255.255",
+            "10.2.0.0",
+            "255.255.255.255",
+        ] {
+            let a: IpNet = format!("{probe}/32").parse().unwrap();
+            assert_eq!(out.iter().filter(|n| n.contains(&a)).count(), 1, "{probe}");
+        }
+        assert_eq!(aggregate(&out), out, "already aggregated");
+        let g: Vec<String> = gaps(&inside, false)
+            .iter()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect();
+        assert_eq!(
+            g,
+            [
+                "0.0.0.0-10.0.9.255",
+                "10.0.11.0-10.0.255.255",
+                "10.2.0.0-255.255.255.255"
+            ]
+        );
+        // The ends of the family, and nothing inside.
+        assert_eq!(
+            gaps(&nets(&["0.0.0.0/8", "255.0.0.0/8"]), false),
+            [(
+                "1.0.0.0".parse().unwrap(),
+                "254.255.255.255".parse().unwrap()
+            )]
+        );
+        assert_eq!(outside(&[], true), nets(&["::/0"]));
+        assert!(outside(&nets(&["::/1", "8000::/1"]), true).is_empty());
+    }
+
+    #[test]
+    fn a_default_route_end_leaves_out_the_other_zones() {
+        let internal = Internal {
+            v4: nets(&["10.0.0.0/24"]),
+            v6: Vec::new(),
+        };
+        let wide = nets(&["0.0.0.0/0", "::/0"]);
+        let e = internal.end(&wide);
+        assert_eq!(e.except, nets(&["10.0.0.0/24"]));
+        assert!(e.outside(false) && !e.outside(true));
+        // IPv6 has no other zone: all of it.
+        assert!(e.nets.contains(&"::/0".parse().unwrap()));
+        let holds = |q: &str| internal.contains(&wide, &q.parse().unwrap());
+        assert!(!holds("10.0.0.5/32"));
+        assert!(!holds("10.0.0.0/8"), "overlaps an internal zone");
+        assert!(holds("10.0.1.5/32"));
+        assert!(holds("2001:db8::1/128"));
+        // What a rule end matches is what `contains` says.
+        for q in [
+            "10.0.0.5/32",
+            "10.0.1.5/32",
+            "9.255.255.255/32",
+            "10.0.0.255/32",
+        ] {
+            let q: IpNet = q.parse().unwrap();
+            assert_eq!(
+                e.nets.iter().any(|n| n.contains(&q)),
+                internal.contains(&wide, &q),
+                "{q}"
+            );
+        }
+        // An end without a default route is its addresses.
+        let host = internal.end(&nets(&["198.51.100.7/32"]));
+        assert_eq!(
+            (host.nets.clone(), host.except.len()),
+            (host.given.clone(), 0)
+        );
     }
 }

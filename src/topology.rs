@@ -53,6 +53,10 @@ pub struct Zone {
     pub location: Location,
     /// Holds 0.0.0.0/0 or ::/0: "everything not in another zone", usually the internet.
     pub default_route: bool,
+    /// The zone firewall's interfaces facing this zone (`interfaces = ["eth1"]`): its rule
+    /// sets then also match the interface a packet comes in and goes out on. Empty: addresses
+    /// alone.
+    pub interfaces: Vec<String>,
     pub span: Span,
 }
 
@@ -329,6 +333,8 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
         return;
     };
     let mut all: Vec<(IpNet, String, Span)> = Vec::new();
+    // Firewall interfaces named so far, with their zone and where: one faces one zone.
+    let mut ifaces: Vec<(String, String, Span)> = Vec::new();
     for e in r.entries(table) {
         check_name(r, e.key_span.clone(), e.key, "zone");
         let Some(zt) = r.table(e.value, &format!("zones.{}", e.key)) else {
@@ -340,6 +346,7 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
             description: None,
             location: Location::OnPremises,
             default_route: false,
+            interfaces: Vec::new(),
             span: e.key_span.clone(),
         };
         let mut location = None;
@@ -349,7 +356,7 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
         let own = all.len();
         for f in r.fields(
             zt,
-            &["cidrs", "description", "location"],
+            &["cidrs", "description", "location", "interfaces"],
             &format!("zone `{}`", e.key),
         ) {
             match f.key {
@@ -386,6 +393,9 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                     }
                 }
                 "description" => zone.description = text(r, f.value, "description"),
+                "interfaces" => {
+                    zone.interfaces = read_interfaces(r, f.value, e.key, &mut ifaces);
+                }
                 _ => {
                     if let Some(s) = r.string(f.value, "location") {
                         match Location::parse(s.get_ref()) {
@@ -440,6 +450,63 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
         }
         widest = Some(cur);
     }
+}
+
+/// Longest interface name Linux allows (IFNAMSIZ less the final NUL).
+pub const MAX_IFNAME: usize = 15;
+
+/// A zone's firewall interfaces: Linux interface names, each facing one zone.
+fn read_interfaces(
+    r: &mut Reader<'_>,
+    v: &doc::Value<'_>,
+    zone: &str,
+    seen: &mut Vec<(String, String, Span)>,
+) -> Vec<String> {
+    let Some(items) = r.strings(v, "interfaces") else {
+        return Vec::new();
+    };
+    if items.is_empty() {
+        r.error(
+            v.span(),
+            format!("zone `{zone}` has an empty interfaces list"),
+            "name the firewall's interfaces facing this zone, e.g. [\"eth1\"], or leave `interfaces` out to match addresses only",
+        );
+    }
+    let mut out = Vec::new();
+    for s in items {
+        let name = s.get_ref();
+        let ok = !name.is_empty()
+            && name.len() <= MAX_IFNAME
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !ok {
+            r.error(
+                s.span(),
+                format!("interface name {name:?} must be 1 to {MAX_IFNAME} letters, digits, '.', '-' or '_'"),
+                "write the name `ip link` shows for the firewall's interface facing this zone, e.g. \"eth1\" or \"bond0.20\"",
+            );
+            continue;
+        }
+        if let Some((_, other, first)) = seen.iter().find(|(n, _, _)| n == name) {
+            let msg = if other == zone {
+                format!("interface {name} is listed twice in zone `{zone}`")
+            } else {
+                format!("interface {name} is listed in zone `{other}` and in zone `{zone}`")
+            };
+            let d = Diagnostic::error(msg)
+                .at(r.file, s.span())
+                .label(r.file, first.clone(), "first listed here")
+                .hint("a firewall interface faces one zone; list it once, in the zone behind it");
+            r.diags.push(d);
+            continue;
+        }
+        seen.push((name.clone(), zone.to_string(), s.span()));
+        out.push(name.clone());
+    }
+    out
 }
 
 /// A network with no host bits set (`10.0.0.0/24`, not `10.0.0.5/24`).
@@ -507,9 +574,11 @@ fn host(r: &mut Reader<'_>, s: &Spanned<String>) -> Option<IpNet> {
 fn read_hosts(
     r: &mut Reader<'_>,
     v: &doc::Value<'_>,
-    zone: Option<&Zone>,
+    zones: &IndexMap<String, Zone>,
+    zone: Option<&String>,
     owner: &str,
 ) -> Option<Vec<IpNet>> {
+    let zone = zone.map(|z| &zones[z]);
     let items = r.strings(v, "hosts")?;
     if items.is_empty() {
         r.error(
@@ -535,6 +604,29 @@ fn read_hosts(
                     ),
                 );
                 continue;
+            }
+            // A zone holding the default route is every address no other zone holds.
+            if z.default_route && net.prefix_len() > 0 {
+                let inside = zones.values().filter(|o| !o.default_route).find_map(|o| {
+                    o.cidrs
+                        .iter()
+                        .find(|c| c.contains(&net) || net.contains(*c))
+                        .map(|c| (o, c))
+                });
+                if let Some((o, c)) = inside {
+                    r.error(
+                        s.span(),
+                        format!(
+                            "{owner}: host {net} is in zone `{}` ({c}), not in zone `{}`",
+                            o.name, z.name
+                        ),
+                        format!(
+                            "zone `{}` holds the default route: it is every address no other zone holds; place the component in zone `{}`, or list only addresses outside the other zones",
+                            z.name, o.name
+                        ),
+                    );
+                    continue;
+                }
             }
         }
         if out.contains(&net) {
@@ -697,7 +789,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
             }
         };
         if let Some(f) = get("hosts") {
-            comp.hosts = read_hosts(r, f.value, zone.as_ref().map(|z| &t.zones[z]), &owner);
+            comp.hosts = read_hosts(r, f.value, &t.zones, zone.as_ref(), &owner);
         }
         if let Some(f) = get("site") {
             if let Some(s) = r.string(f.value, "site") {
@@ -748,9 +840,10 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                             }
                         });
                     }
-                    let hosts = ifields.iter().find(|x| x.key == "hosts").and_then(|hf| {
-                        read_hosts(r, hf.value, izone.as_ref().map(|z| &t.zones[z]), &iowner)
-                    });
+                    let hosts = ifields
+                        .iter()
+                        .find(|x| x.key == "hosts")
+                        .and_then(|hf| read_hosts(r, hf.value, &t.zones, izone.as_ref(), &iowner));
                     if let Some(z) = izone {
                         comp.interfaces.insert(
                             ie.key.to_string(),

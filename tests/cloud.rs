@@ -279,11 +279,33 @@ fn internet_domains_become_egress_to_the_default_route() {
     let rules = azure["resources"][0]["properties"]["securityRules"]
         .as_array()
         .unwrap();
-    assert!(rules
+    // The internet is every address no other zone holds: in IPv4, where every zone is in a
+    // range Azure does not route outside the virtual network, the `Internet` tag; in IPv6
+    // (2001:db8::/32 is routable) the networks between the zones'.
+    let outbound = |key: &str, want: serde_json::Value| {
+        rules.iter().any(|r| {
+            r["properties"]["direction"] == "Outbound"
+                && r["properties"][key] == want
+                && r["properties"]["destinationPortRanges"] == serde_json::json!(["443", "8443"])
+        })
+    };
+    assert!(outbound(
+        "destinationAddressPrefix",
+        serde_json::json!("Internet")
+    ));
+    let inside: Vec<ipnet::IpNet> = ["2001:db8:1::/64", "2001:db8:2::/64", "2001:db8:3::/64"]
         .iter()
-        .any(|r| r["properties"]["direction"] == "Outbound"
-            && r["properties"]["destinationAddressPrefixes"] == serde_json::json!(["::/0"])
-            && r["properties"]["destinationPortRanges"] == serde_json::json!(["443", "8443"])));
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let v6: Vec<String> = ctxfw::plan::outside(&inside, true)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(v6.len() > 3, "{v6:?}");
+    assert!(outbound(
+        "destinationAddressPrefixes",
+        serde_json::json!(v6)
+    ));
 }
 
 #[test]
@@ -682,4 +704,443 @@ fn strings(v: &Value, path: &mut Vec<String>) -> Vec<(Vec<String>, String)> {
         Value::String(s) => vec![(path.clone(), s.clone())],
         _ => Vec::new(),
     }
+}
+
+// ---- the internet in per-instance rules ------------------------------------------------------
+
+/// An address standing for one end in the probes, with the component whose instance holds it
+/// when it lies in a zone of `loc` (its security groups or network tag apply), else `None`.
+#[derive(Clone, Debug)]
+struct Point {
+    addr: std::net::IpAddr,
+    instance: Option<String>,
+}
+
+/// One address of every component end, and of the internet (outside every zone), per family;
+/// every TCP and UDP port the flows name (each range's ends).
+fn universe(loaded: &ctxfw::Loaded, loc: &str) -> (Vec<Point>, Vec<(ctxfw::flow::Protocol, u16)>) {
+    let topo = &loaded.topology;
+    let in_loc = |a: &std::net::IpAddr| {
+        topo.zones
+            .values()
+            .any(|z| z.location.name() == loc && z.cidrs.iter().any(|c| c.contains(a)))
+    };
+    let first = |n: &ipnet::IpNet| -> std::net::IpAddr {
+        if n.prefix_len() == n.max_prefix_len() {
+            return n.addr();
+        }
+        match n.network() {
+            std::net::IpAddr::V4(a) => std::net::IpAddr::V4((u32::from(a) + 10).into()),
+            std::net::IpAddr::V6(a) => std::net::IpAddr::V6((u128::from(a) + 0x10).into()),
+        }
+    };
+    let mut points = Vec::new();
+    for c in topo.components.values() {
+        let mut lists = vec![topo.addresses(c, None).1];
+        lists.extend(c.interfaces.keys().map(|r| topo.addresses(c, Some(r)).1));
+        for nets in lists {
+            for v6 in [false, true] {
+                if let Some(n) = nets
+                    .iter()
+                    .find(|n| n.addr().is_ipv6() == v6 && n.prefix_len() > 0)
+                {
+                    let addr = first(n);
+                    let instance = in_loc(&addr).then(|| c.name.clone());
+                    points.push(Point { addr, instance });
+                }
+            }
+        }
+    }
+    let internal = ctxfw::plan::Internal::of(topo);
+    for a in [
+        "192.0.2.80",
+        "203.0.113.200",
+        "2001:db8:ff::80",
+        "2001:db8:fff::80",
+    ] {
+        let addr: std::net::IpAddr = a.parse().unwrap();
+        let wide = topo.zones.values().any(|z| {
+            z.cidrs
+                .iter()
+                .any(|c| c.prefix_len() == 0 && c.addr().is_ipv6() == addr.is_ipv6())
+        });
+        let fam_has = points.iter().any(|p| {
+            p.instance.is_none()
+                && p.addr.is_ipv6() == addr.is_ipv6()
+                && !internal.overlaps(&ipnet::IpNet::from(p.addr))
+        });
+        if wide && !internal.overlaps(&ipnet::IpNet::from(addr)) && !fam_has {
+            points.push(Point {
+                addr,
+                instance: None,
+            });
+        }
+    }
+    let mut ports = Vec::new();
+    for f in loaded.resolution.flows.iter() {
+        if !f.protocol.has_ports() || f.protocol == ctxfw::flow::Protocol::Sctp {
+            continue;
+        }
+        for r in f.ports.ranges() {
+            for p in [r.lo, r.hi] {
+                if !ports.contains(&(f.protocol, p)) {
+                    ports.push((f.protocol, p));
+                }
+            }
+        }
+    }
+    (points, ports)
+}
+
+/// Every example and the injection fixture with its output for one cloud (those without zones
+/// there are left out).
+fn rendered(cloud: &str) -> Vec<(PathBuf, ctxfw::Loaded, String)> {
+    let mut inputs: Vec<(PathBuf, bool)> = common::example_topologies()
+        .into_iter()
+        .map(|p| (p, false))
+        .collect();
+    inputs.push((fixture("cloud-injection.toml"), true));
+    let mut out = Vec::new();
+    for (path, ext) in inputs {
+        let loaded = load(&path, ext);
+        match render(&loaded, cloud) {
+            Ok(t) => out.push((path, loaded, t)),
+            Err(e) if e.downcast_ref::<NothingToRender>().is_some() => {}
+            Err(e) => panic!("{}: {cloud}: {e:#}", path.display()),
+        }
+    }
+    out
+}
+
+/// Every ordered pair of points of one family with an instance of the cloud on one side.
+fn pairs(points: &[Point]) -> impl Iterator<Item = (&Point, &Point)> {
+    points.iter().flat_map(move |s| {
+        points.iter().filter_map(move |d| {
+            let keep = s.addr.is_ipv6() == d.addr.is_ipv6()
+                && s.addr != d.addr
+                && (s.instance.is_some() || d.instance.is_some());
+            keep.then_some((s, d))
+        })
+    })
+}
+
+fn cidr_has(v: &Value, a: std::net::IpAddr) -> bool {
+    v.as_str()
+        .and_then(|s| s.parse::<ipnet::IpNet>().ok())
+        .is_some_and(|n| n.contains(&a))
+}
+
+/// GCP as it evaluates the generated rules for one instance and direction: the matching rule
+/// with the lowest priority number decides (a deny before an allow of the same priority); no
+/// match is GCP's implied rule (egress allowed, ingress denied).
+fn gcp_allows(
+    rules: &[Value],
+    ingress: bool,
+    tag: &str,
+    peer: &Point,
+    peer_tag: Option<&str>,
+    proto: ctxfw::flow::Protocol,
+    port: u16,
+) -> bool {
+    let proto_match = |entries: &Value| {
+        entries.as_array().into_iter().flatten().any(|e| {
+            let p = e["IPProtocol"].as_str().unwrap();
+            (p == "all" || p == proto.name())
+                && e["ports"].as_array().is_none_or(|ps| {
+                    ps.iter().any(|x| {
+                        let x = x.as_str().unwrap();
+                        let (lo, hi) = x.split_once('-').unwrap_or((x, x));
+                        (lo.parse::<u16>().unwrap()..=hi.parse::<u16>().unwrap()).contains(&port)
+                    })
+                })
+        })
+    };
+    let mut best: Option<(u64, bool)> = None;
+    for r in rules {
+        if (r["direction"] == "INGRESS") != ingress
+            || !r["targetTags"].as_array().unwrap().iter().any(|t| t == tag)
+        {
+            continue;
+        }
+        let peer_ok = if ingress {
+            r["sourceRanges"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|n| cidr_has(n, peer.addr)))
+                || r["sourceTags"]
+                    .as_array()
+                    .is_some_and(|v| peer_tag.is_some_and(|pt| v.iter().any(|t| t == pt)))
+        } else {
+            r["destinationRanges"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|n| cidr_has(n, peer.addr)))
+        };
+        let (allow, entries) = match (r.get("allowed"), r.get("denied")) {
+            (Some(a), _) => (true, a),
+            (_, Some(d)) => (false, d),
+            _ => continue,
+        };
+        if !peer_ok || !proto_match(entries) {
+            continue;
+        }
+        let prio = r["priority"].as_u64().unwrap();
+        best = match best {
+            Some((bp, ba)) if bp < prio || (bp == prio && !ba) => Some((bp, ba)),
+            _ => Some((prio, allow)),
+        };
+    }
+    best.map_or(!ingress, |(_, allow)| allow)
+}
+
+/// GCP firewall rules are per instance and stateful, and a connection needs the sender's
+/// egress and the receiver's ingress. The internet rules say `0.0.0.0/0` but come after a deny
+/// of the zones' networks for the same instances: for every pair of points with a GCP instance
+/// on at least one side and every port the flows name, GCP's verdict on its side(s) is
+/// `explain`'s.
+#[test]
+fn gcp_rules_allow_exactly_the_flows() {
+    let mut checked = 0;
+    for (path, loaded, text) in rendered("gcp") {
+        let rules = json(&text).as_array().unwrap().clone();
+        let (points, ports) = universe(&loaded, "gcp");
+        let tag = |c: &str| ctxfw::render::gcp::rfc1035(c);
+        let mut wrong = Vec::new();
+        for (s, d) in pairs(&points) {
+            let (st, dt) = (
+                s.instance.as_deref().map(tag),
+                d.instance.as_deref().map(tag),
+            );
+            for &(proto, port) in &ports {
+                let out = st
+                    .as_ref()
+                    .is_none_or(|t| gcp_allows(&rules, false, t, d, dt.as_deref(), proto, port));
+                let inb = dt
+                    .as_ref()
+                    .is_none_or(|t| gcp_allows(&rules, true, t, s, st.as_deref(), proto, port));
+                let want = common::explain_allows(&loaded, proto, s.addr, d.addr, port);
+                checked += 1;
+                if (out && inb) != want {
+                    wrong.push(format!(
+                        "{} -> {} {proto}/{port}: explain {want}, GCP {}",
+                        s.addr,
+                        d.addr,
+                        out && inb
+                    ));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{}: {} disagreements:\n{}",
+            path.display(),
+            wrong.len(),
+            wrong.join("\n")
+        );
+    }
+    assert!(checked > 1000, "{checked} probes");
+}
+
+/// The security groups of one component (all its parts), by logical id.
+fn aws_groups(res: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    res.iter()
+        .filter(|(_, r)| r["Type"] == "AWS::EC2::SecurityGroup")
+        .map(|(id, r)| {
+            let comp = r["Properties"]["Tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["Key"] == "ctxfw:component")
+                .unwrap()["Value"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (id.clone(), comp)
+        })
+        .collect()
+}
+
+/// Whether one of `comp`'s security groups lets traffic out to (`egress`) or in from `peer`.
+fn aws_allows(
+    res: &serde_json::Map<String, Value>,
+    groups: &[(String, String)],
+    egress: bool,
+    comp: &str,
+    peer: &Point,
+    proto: ctxfw::flow::Protocol,
+    port: u16,
+) -> bool {
+    let mine: Vec<&str> = groups
+        .iter()
+        .filter(|(_, c)| c == comp)
+        .map(|(g, _)| g.as_str())
+        .collect();
+    let peer_groups: Vec<&str> = groups
+        .iter()
+        .filter(|(_, c)| Some(c) == peer.instance.as_ref())
+        .map(|(g, _)| g.as_str())
+        .collect();
+    let getatt = |v: &Value| v["Fn::GetAtt"][0].as_str().map(str::to_string);
+    let mut rules: Vec<&Value> = Vec::new();
+    let (inline, kind, other) = if egress {
+        (
+            "SecurityGroupEgress",
+            "AWS::EC2::SecurityGroupEgress",
+            "DestinationSecurityGroupId",
+        )
+    } else {
+        (
+            "SecurityGroupIngress",
+            "AWS::EC2::SecurityGroupIngress",
+            "SourceSecurityGroupId",
+        )
+    };
+    for (id, r) in res {
+        if mine.contains(&id.as_str()) {
+            rules.extend(r["Properties"][inline].as_array().into_iter().flatten());
+        }
+        if r["Type"] == kind
+            && getatt(&r["Properties"]["GroupId"]).is_some_and(|g| mine.contains(&g.as_str()))
+        {
+            rules.push(&r["Properties"]);
+        }
+    }
+    rules.iter().any(|r| {
+        let p = r["IpProtocol"].as_str().unwrap();
+        let proto_ok = p == "-1"
+            || (p == proto.name()
+                && (r["FromPort"].as_i64().unwrap()..=r["ToPort"].as_i64().unwrap())
+                    .contains(&i64::from(port)));
+        let peer_ok = cidr_has(&r["CidrIp"], peer.addr)
+            || cidr_has(&r["CidrIpv6"], peer.addr)
+            || getatt(&r[other]).is_some_and(|g| peer_groups.contains(&g.as_str()));
+        proto_ok && peer_ok
+    })
+}
+
+/// AWS security groups are per instance and stateful too, but cannot deny: the internet is
+/// written `0.0.0.0/0`. What they allow beyond `explain` is exactly what docs/cloud.md says and
+/// `generate` warns about: between two AWS components, the pairs `aws::exposures` lists (an
+/// internet egress meeting an internet ingress on a port); between an AWS component and another
+/// zone, only the AWS side's internet ports (the other zone's firewall decides); and for a
+/// component with several interfaces in AWS, what its flows allow any of them (one group for
+/// all). They never refuse a flow.
+#[test]
+fn aws_groups_allow_the_flows_and_what_the_warnings_say() {
+    use ctxfw::render::aws::exposures;
+    let mut seen_exposures = 0;
+    for (path, loaded, text) in rendered("aws") {
+        let tpl = json(&text);
+        let res = tpl["Resources"].as_object().unwrap();
+        let groups = aws_groups(res);
+        let warned = exposures(&loaded.topology, &loaded.resolution.flows);
+        let internal = ctxfw::plan::Internal::of(&loaded.topology);
+        // The ports of a component's internet rules, one direction.
+        let wide = |comp: &str, egress: bool, proto, port: u16, v6: bool| {
+            loaded.resolution.flows.iter().any(|f| {
+                let (me, other) = if egress {
+                    (&f.from, &f.to_end)
+                } else {
+                    (&f.to, &f.from_end)
+                };
+                **me == *comp
+                    && f.protocol == proto
+                    && f.ports.contains(port)
+                    && !internal.nets(v6).is_empty()
+                    && other
+                        .addresses
+                        .iter()
+                        .any(|n| n.prefix_len() == 0 && n.addr().is_ipv6() == v6)
+            })
+        };
+        let shared: Vec<String> = ctxfw::render::cloud::shared_by_interfaces(
+            &loaded.topology,
+            ctxfw::topology::Location::Aws,
+        )
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+        // `explain` with an instance as its whole component: what a group shared by the
+        // component's interfaces allows.
+        let as_component = |s: &Point, d: &Point, proto, port: u16| {
+            use ctxfw::explain::{explain, End, Query};
+            let end = |p: &Point| match &p.instance {
+                Some(c) if shared.contains(c) => End::Component {
+                    name: c.clone(),
+                    interface: None,
+                },
+                _ => End::Net(ipnet::IpNet::from(p.addr)),
+            };
+            let q = Query {
+                topology: &loaded.topology,
+                from: end(s),
+                to: end(d),
+                port: Some((proto, Some(port))),
+            };
+            !explain(&loaded.resolution.flows, &q).allowed.is_empty()
+        };
+        let (points, ports) = universe(&loaded, "aws");
+        let mut wrong = Vec::new();
+        let mut found: Vec<(String, String)> = Vec::new();
+        for (s, d) in pairs(&points) {
+            let v6 = s.addr.is_ipv6();
+            for &(proto, port) in &ports {
+                let out = s
+                    .instance
+                    .as_ref()
+                    .is_none_or(|c| aws_allows(res, &groups, true, c, d, proto, port));
+                let inb = d
+                    .instance
+                    .as_ref()
+                    .is_none_or(|c| aws_allows(res, &groups, false, c, s, proto, port));
+                let want = common::explain_allows(&loaded, proto, s.addr, d.addr, port);
+                let got = out && inb;
+                if got == want {
+                    continue;
+                }
+                let internet_src = !internal.overlaps(&ipnet::IpNet::from(s.addr));
+                let internet_dst = !internal.overlaps(&ipnet::IpNet::from(d.addr));
+                let documented = got
+                    && (as_component(s, d, proto, port)
+                        || match (&s.instance, &d.instance) {
+                            (Some(a), Some(b)) => warned.iter().any(|e| {
+                                e.from == *a
+                                    && e.to == *b
+                                    && e.protocol == proto
+                                    && e.ports.contains(port)
+                            }),
+                            (Some(a), None) => !internet_dst && wide(a, true, proto, port, v6),
+                            (None, Some(b)) => !internet_src && wide(b, false, proto, port, v6),
+                            (None, None) => false,
+                        });
+                if let (true, Some(a), Some(b)) = (documented, &s.instance, &d.instance) {
+                    found.push((a.clone(), b.clone()));
+                }
+                if !documented {
+                    wrong.push(format!(
+                        "{} ({:?}) -> {} ({:?}) {proto}/{port}: explain {want}, AWS {got}",
+                        s.addr, s.instance, d.addr, d.instance
+                    ));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{}: {} undocumented disagreements:\n{}",
+            path.display(),
+            wrong.len(),
+            wrong.join("\n")
+        );
+        // Every warning is true: the pair it names does get through.
+        for e in &warned {
+            assert!(
+                found.iter().any(|(a, b)| *a == e.from && *b == e.to),
+                "{}: warned but not seen: {e:?}",
+                path.display()
+            );
+            seen_exposures += 1;
+        }
+    }
+    assert!(
+        seen_exposures > 0,
+        "the examples have internet rules that meet"
+    );
 }

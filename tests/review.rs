@@ -385,6 +385,10 @@ kind = "rt-lonely"
 zone = "data"
 hosts = ["198.51.100.9"]
 
+[components.dataset]
+kind = "rt-client"
+zone = "data"
+
 [[additions]]
 id = "open-db"
 from = "users"
@@ -431,6 +435,10 @@ reason = "CHG-4"
         "dynamic RPC range is not wide: {e}"
     );
     assert!(e.contains("component `lonely` has no flow"), "{e}");
+    assert!(
+        e.contains("component `dataset` has no hosts, so it is all of zone `data`, which also holds `db`, `lonely`: every flow to or from `dataset` applies to them as well"),
+        "{e}"
+    );
     assert!(
         e.contains("parameter `rt_api_port` is set to its default (8443)"),
         "{e}"
@@ -586,17 +594,7 @@ fn aclgen_renders_the_export() {
     // Every example topology too (where the embedded catalogue knows its kinds).
     for topo in common::example_topologies() {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(common::bin())
-            .args([
-                "generate",
-                s(&topo),
-                "--target",
-                "aerleon",
-                "--out",
-                s(dir.path()),
-            ])
-            .output()
-            .unwrap();
+        let out = export_aerleon(&topo, dir.path());
         if out.status.code() == Some(2) {
             eprintln!(
                 "skipped {}: does not load with this catalogue",
@@ -608,6 +606,14 @@ fn aclgen_renders_the_export() {
         let name = topo.file_stem().unwrap().to_string_lossy().to_string();
         run_aclgen(&aclgen, &dir.path().join(format!("{name}.aerleon")), &name);
     }
+}
+
+/// `ctxfw generate TOPO --target aerleon --out DIR` with the embedded catalogue.
+fn export_aerleon(topo: &Path, dir: &Path) -> Output {
+    Command::new(common::bin())
+        .args(["generate", s(topo), "--target", "aerleon", "--out", s(dir)])
+        .output()
+        .unwrap()
 }
 
 fn run_aclgen(aclgen: &Path, dir: &Path, name: &str) {
@@ -622,4 +628,87 @@ fn run_aclgen(aclgen: &Path, dir: &Path, name: &str) {
             "{file}: no allowing rule:\n{body}"
         );
     }
+}
+
+/// The Aerleon export leaves the zones' networks out of the internet (`source-exclude`), and
+/// every platform aclgen renders says so: Juniper with `except`, Cisco and SRX by listing the
+/// networks between the zones'. Their networks cover every address outside the zones and none
+/// inside.
+#[test]
+fn aclgen_leaves_the_zones_out_of_the_internet() {
+    let Some(aclgen) = common::aclgen() else {
+        return;
+    };
+    let topo = common::root().join("topologies/onprem-cvad.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = export_aerleon(&topo, dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let base = dir.path().join("onprem-cvad.aerleon");
+    run_aclgen(&aclgen, &base, "onprem-cvad");
+    let read =
+        |ext: &str| std::fs::read_to_string(base.join(format!("out/onprem-cvad.{ext}"))).unwrap();
+    let zones: Vec<ipnet::Ipv4Net> = [
+        "10.0.10.0/24",
+        "10.0.99.0/24",
+        "10.1.0.0/16",
+        "198.51.100.0/24",
+    ]
+    .iter()
+    .map(|n| n.parse().unwrap())
+    .collect();
+    let term = "remote-users-to-netscaler_vip-tcp";
+    // Juniper: the default route with each zone's network excepted.
+    let jcl = read("jcl");
+    let at = jcl.find(&format!("term {term} {{")).expect("the term");
+    let block = &jcl[at..at + jcl[at..].find("then accept").unwrap()];
+    assert!(block.contains("0.0.0.0/0;"), "{block}");
+    for z in &zones {
+        assert!(block.contains(&format!("{z} except;")), "{z}: {block}");
+    }
+    // Networks that cover exactly what no zone holds: none inside a zone, 2^32 minus the zones'
+    // addresses in all.
+    let exact = |nets: &[ipnet::Ipv4Net], what: &str| {
+        for n in nets {
+            assert!(
+                !zones.iter().any(|z| z.contains(n) || n.contains(z)),
+                "{what}: {n} overlaps a zone"
+            );
+        }
+        let size = |n: &ipnet::Ipv4Net| 1u64 << (32 - n.prefix_len());
+        let inside: u64 = zones.iter().map(size).sum();
+        assert_eq!(
+            nets.iter().map(size).sum::<u64>(),
+            (1u64 << 32) - inside,
+            "{what}: {nets:?}"
+        );
+    };
+    // Cisco: one `permit` per network, written as address and wildcard.
+    let acl = read("acl");
+    let at = acl
+        .find(&format!("remark {term}\n"))
+        .expect("the Cisco term");
+    let cisco: Vec<ipnet::Ipv4Net> = acl[at..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with(" permit") || l.starts_with(" remark"))
+        .filter(|l| l.starts_with(" permit"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let wildcard: std::net::Ipv4Addr = w[3].parse().unwrap();
+            let len = 32 - u32::from(wildcard).count_ones() as u8;
+            ipnet::Ipv4Net::new(w[2].parse().unwrap(), len).unwrap()
+        })
+        .collect();
+    exact(&cisco, "cisco");
+    // SRX: an address book entry per network of the term's source.
+    let srx = read("srx");
+    let prefix = format!("address {}_SRC_EXCLUDE_", term.to_uppercase());
+    let book: Vec<ipnet::Ipv4Net> = srx
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(&prefix))
+        // `<n> <network>;` defines an entry; `<n>;` names one in an address set.
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|n| n.trim_end_matches(';').parse().unwrap())
+        .collect();
+    exact(&book, "srx");
 }

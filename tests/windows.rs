@@ -383,7 +383,15 @@ fn inbound_rules_serve_ports_outbound_only_when_asked() {
         .iter()
         .find(|r| get(r, "-Name").is_some_and(|n| n.contains("acme-cloud")))
         .expect("rule to the internet service");
-    assert_eq!(get(cloud, "-RemoteAddress"), Some("'Any'"));
+    // Every address no other zone holds: the ranges between the zones' networks, per family.
+    assert_eq!(
+        get(cloud, "-RemoteAddress"),
+        Some(
+            "'0.0.0.0-10.0.9.255', '10.0.11.0-10.8.255.255', '10.10.0.0-255.255.255.255', \
+             '::-2001:db8:f:ffff:ffff:ffff:ffff:ffff', \
+             '2001:db8:10:1::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'"
+        )
+    );
     assert_eq!(get(cloud, "-RemotePort"), Some("'443'"));
     assert!(get(cloud, "-Description")
         .unwrap()
@@ -552,5 +560,159 @@ fn cli_writes_the_scripts() {
             "win-injection-sql-01_x.ps1"
         ]
         .map(PathBuf::from)
+    );
+}
+
+/// Address ranges as (family, first, last) numbers, merged: what a list of remote addresses
+/// covers.
+fn merged(mut v: Vec<(bool, u128, u128)>) -> Vec<(bool, u128, u128)> {
+    v.sort();
+    let mut out: Vec<(bool, u128, u128)> = Vec::new();
+    for r in v {
+        match out.last_mut() {
+            Some(l) if l.0 == r.0 && r.1 <= l.2.saturating_add(1) => l.2 = l.2.max(r.2),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+fn num(a: std::net::IpAddr) -> (bool, u128) {
+    match a {
+        std::net::IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+        std::net::IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+fn span(n: &ipnet::IpNet) -> (bool, u128, u128) {
+    let (v6, lo) = num(n.network());
+    (v6, lo, num(n.broadcast()).1)
+}
+
+/// Every rule's `-RemoteAddress`, in every example and fixture with Windows components, covers
+/// exactly the peer's addresses, where a default route (the internet) is every address outside
+/// the other zones' networks: an internet rule never names an address of another zone.
+#[test]
+fn remote_addresses_are_the_peers_addresses_and_the_internet_leaves_the_zones_out() {
+    let root = common::root();
+    let mut topologies: Vec<(PathBuf, Option<PathBuf>)> = common::example_topologies()
+        .into_iter()
+        .map(|t| (t, None))
+        .collect();
+    topologies.push((root.join(FIXTURE), Some(root.join(FIXTURE_CATALOGUE))));
+    topologies.push((root.join("tests/fixtures/internet-lab.toml"), None));
+    let mut internet_rules = 0;
+    for (t, cat) in &topologies {
+        let loaded = ctxfw::load(t, cat.as_deref()).unwrap();
+        let topo = &loaded.topology;
+        let inside: Vec<(bool, u128, u128)> = merged(
+            topo.zones
+                .values()
+                .filter(|z| !z.default_route)
+                .flat_map(|z| z.cidrs.iter().map(span))
+                .collect(),
+        );
+        // What a rule end may match, computed here from the zones (not by ctxfw's own code).
+        let expected = |nets: &[ipnet::IpNet], families: [bool; 2]| {
+            let mut v = Vec::new();
+            for v6 in [false, true] {
+                if !families[usize::from(v6)] {
+                    continue;
+                }
+                let fam: Vec<&ipnet::IpNet> =
+                    nets.iter().filter(|n| n.addr().is_ipv6() == v6).collect();
+                if fam.iter().any(|n| n.prefix_len() == 0) {
+                    let last = if v6 { u128::MAX } else { u128::from(u32::MAX) };
+                    let mut at = Some(0u128);
+                    for &(f, lo, hi) in inside.iter().filter(|r| r.0 == v6) {
+                        if let Some(a) = at {
+                            if lo > a {
+                                v.push((f, a, lo - 1));
+                            }
+                        }
+                        at = (hi < last).then(|| hi + 1);
+                    }
+                    if let Some(a) = at {
+                        v.push((v6, a, last));
+                    }
+                } else {
+                    v.extend(fam.iter().map(|n| span(n)));
+                }
+            }
+            merged(v)
+        };
+        let files = generate(
+            t,
+            cat.as_deref(),
+            &Options {
+                outbound: true,
+                ..Options::default()
+            },
+        );
+        for f in &files {
+            let tree = parse(&f.content);
+            for r in rules(&tree, &f.content) {
+                let name = get(&r, "-Name").unwrap().trim_matches('\'');
+                let flow = loaded
+                    .resolution
+                    .flows
+                    .iter()
+                    .find(|fl| {
+                        name.ends_with(&format!("-{}-in", fl.id))
+                            || name.ends_with(&format!("-{}-out", fl.id))
+                    })
+                    .unwrap_or_else(|| panic!("{}: no flow for {name}", f.name));
+                let inbound = get(&r, "-Direction") == Some("Inbound");
+                let peer = if inbound {
+                    &flow.from_end
+                } else {
+                    &flow.to_end
+                };
+                let families = match get(&r, "-Protocol") {
+                    Some("'ICMPv4'") => [true, false],
+                    Some("'ICMPv6'") => [false, true],
+                    _ => [true, true],
+                };
+                let listed = get(&r, "-RemoteAddress").unwrap();
+                let mut got = Vec::new();
+                for a in listed.split(", ").map(|a| a.trim_matches('\'')) {
+                    if a == "Any" {
+                        got.push((false, 0, u128::from(u32::MAX)));
+                        got.push((true, 0, u128::MAX));
+                    } else if let Some((lo, hi)) = a.split_once('-') {
+                        let (v6, lo) = num(lo.parse().unwrap());
+                        got.push((v6, lo, num(hi.parse().unwrap()).1));
+                    } else if let Ok(n) = a.parse::<ipnet::IpNet>() {
+                        got.push(span(&n));
+                    } else {
+                        let (v6, x) = num(a.parse().unwrap());
+                        got.push((v6, x, x));
+                    }
+                }
+                let got = merged(got);
+                assert_eq!(
+                    got,
+                    expected(&peer.addresses, families),
+                    "{}: {name}: {listed}",
+                    f.name
+                );
+                if peer.addresses.iter().any(|n| n.prefix_len() == 0) {
+                    internet_rules += 1;
+                    for g in &got {
+                        assert!(
+                            !inside
+                                .iter()
+                                .any(|z| z.0 == g.0 && z.1 <= g.2 && g.1 <= z.2),
+                            "{}: {name}: {listed} reaches a zone",
+                            f.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        internet_rules >= 3,
+        "{internet_rules} rules with the internet"
     );
 }

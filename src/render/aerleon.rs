@@ -126,6 +126,20 @@ impl Nets {
         }
         Ok(name)
     }
+
+    /// The network a default-route end excludes (the zones' networks it does not reach), named
+    /// by the families it covers; `None` for any other end.
+    fn exclusion(&mut self, end: &plan::EndNets, topo: &str) -> Result<Option<String>> {
+        if end.except.is_empty() {
+            return Ok(None);
+        }
+        let name = match (end.outside(false), end.outside(true)) {
+            (true, true) => "internal__networks",
+            (true, false) => "internal__ipv4",
+            _ => "internal__ipv6",
+        };
+        self.add(name.to_string(), &end.except, topo).map(Some)
+    }
 }
 
 /// One Aerleon term, keys in the order Aerleon's examples write them.
@@ -135,11 +149,18 @@ struct Term {
     comment: String,
     #[serde(rename = "source-address", skip_serializing_if = "Option::is_none")]
     source_address: Option<String>,
+    #[serde(rename = "source-exclude", skip_serializing_if = "Option::is_none")]
+    source_exclude: Option<String>,
     #[serde(
         rename = "destination-address",
         skip_serializing_if = "Option::is_none"
     )]
     destination_address: Option<String>,
+    #[serde(
+        rename = "destination-exclude",
+        skip_serializing_if = "Option::is_none"
+    )]
+    destination_exclude: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     protocol: Option<&'static str>,
     #[serde(rename = "destination-port", skip_serializing_if = "Option::is_none")]
@@ -188,7 +209,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &loaded.topology;
     let res = &loaded.resolution;
     let file = &topo.file.name;
-    let rules: Vec<Rule> = plan::plan(res, &Perspective::Zone);
+    let rules: Vec<Rule> = plan::plan(topo, res, &Perspective::Zone);
     let by_id: BTreeMap<&str, &crate::flow::Flow> =
         res.flows.iter().map(|f| (f.id.as_str(), f)).collect();
 
@@ -201,19 +222,27 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let mut term_names: BTreeMap<String, String> = BTreeMap::new();
     for r in &rules {
         let f = by_id[r.flow.as_str()];
-        if r.src.is_empty() || r.dst.is_empty() {
+        if r.src.nets.is_empty() || r.dst.nets.is_empty() {
             bail!(
                 "{file}: flow {} has no addresses on one side, which Aerleon cannot express; \
                  give the component hosts or its zone cidrs",
                 r.flow
             );
         }
+        // A default route stays one network with the other zones' networks excluded in the
+        // term, which each platform writes its own way (Juniper `except`, the others expand).
         let src = nets.add(
             end_name(&r.from, f.from_end.interface.as_deref()),
-            &r.src,
+            &r.src.given,
             file,
         )?;
-        let dst = nets.add(end_name(&r.to, f.to_end.interface.as_deref()), &r.dst, file)?;
+        let dst = nets.add(
+            end_name(&r.to, f.to_end.interface.as_deref()),
+            &r.dst.given,
+            file,
+        )?;
+        let src_exclude = nets.exclusion(&r.src, file)?;
+        let dst_exclude = nets.exclusion(&r.dst, file)?;
         let name = short_name(&r.flow);
         if let Some(other) = term_names.insert(name.clone(), r.flow.clone()) {
             bail!(
@@ -257,7 +286,9 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                 name,
                 comment: comment(&text),
                 source_address: Some(src),
+                source_exclude: src_exclude,
                 destination_address: Some(dst),
+                destination_exclude: dst_exclude,
                 protocol: Some(protocol(r.protocol)),
                 destination_port: port,
                 action: "accept",
@@ -272,7 +303,9 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                 name: "default-deny".into(),
                 comment: comment(&format!("Everything else from zone {from} to zone {to}")),
                 source_address: None,
+                source_exclude: None,
                 destination_address: None,
+                destination_exclude: None,
                 protocol: None,
                 destination_port: None,
                 action: "deny",

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
-use crate::flow::{Flow, Protocol};
+use crate::flow::{Flow, PortSet, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::topology::{Location, Topology};
@@ -458,9 +458,108 @@ fn check(topo: &Topology, resources: &Map<String, Value>) -> Result<()> {
     Ok(())
 }
 
+/// Where two internet rules meet inside AWS: `from`'s egress to the internet and `to`'s
+/// ingress from it share a protocol and ports that no flow from `from` to `to` has. Security
+/// groups cannot leave the zones' networks out of `0.0.0.0/0`, so they let `from` connect to
+/// `to` on those ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    pub from: String,
+    pub to: String,
+    pub family: Family,
+    pub protocol: Protocol,
+    /// Empty for a protocol without ports.
+    pub ports: PortSet,
+}
+
+/// Every [`Exposure`] of the topology's AWS components, in flow order.
+pub fn exposures(topo: &Topology, flows: &[Flow]) -> Vec<Exposure> {
+    let internal = crate::plan::Internal::of(topo);
+    let wide = |addrs: &[ipnet::IpNet], fam: Family| {
+        !internal.nets(fam == Family::V6).is_empty()
+            && addrs
+                .iter()
+                .any(|n| n.prefix_len() == 0 && Family::of(n) == fam)
+    };
+    // Internet egress and ingress per component, family and protocol: ports.
+    type Side = Vec<(String, Family, Protocol, PortSet)>;
+    let (mut out, mut inb): (Side, Side) = (Vec::new(), Vec::new());
+    let add = |side: &mut Side, comp: &str, fam: Family, f: &Flow| match side
+        .iter_mut()
+        .find(|(c, fm, p, _)| c == comp && *fm == fam && *p == f.protocol)
+    {
+        Some(e) => e.3 = e.3.union(&f.ports),
+        None => side.push((comp.to_string(), fam, f.protocol, f.ports.clone())),
+    };
+    for f in flows {
+        for fam in cloud::families(f) {
+            if cloud::in_cloud(topo, &f.from_end.zone, Location::Aws)
+                && wide(&f.to_end.addresses, fam)
+            {
+                add(&mut out, &f.from, fam, f);
+            }
+            if cloud::in_cloud(topo, &f.to_end.zone, Location::Aws)
+                && wide(&f.from_end.addresses, fam)
+            {
+                add(&mut inb, &f.to, fam, f);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for (a, fam, proto, pa) in &out {
+        for (b, _, _, pb) in inb.iter().filter(|(_, fm, p, _)| fm == fam && p == proto) {
+            // What both allow, less what the flows from `a` to `b` allow anyway.
+            let mut meet = pa.minus(&pa.minus(pb));
+            let mut flowed = false;
+            for f in flows
+                .iter()
+                .filter(|f| *f.from == **a && *f.to == **b && f.protocol == *proto)
+            {
+                meet = meet.minus(&f.ports);
+                flowed = true;
+            }
+            let open = if proto.has_ports() {
+                !meet.is_empty()
+            } else {
+                !flowed
+            };
+            if open {
+                found.push(Exposure {
+                    from: a.clone(),
+                    to: b.clone(),
+                    family: *fam,
+                    protocol: *proto,
+                    ports: meet,
+                });
+            }
+        }
+    }
+    found
+}
+
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
+    for e in exposures(t, &r.flows) {
+        let what = if e.ports.is_empty() {
+            e.protocol.to_string()
+        } else {
+            format!("{}/{}", e.protocol, e.ports)
+        };
+        let all = if e.family == Family::V6 {
+            "::/0"
+        } else {
+            "0.0.0.0/0"
+        };
+        ctx.warn(
+            format!(
+                "aws: `{}` can connect to `{}` on {what}, which no flow allows: its security group allows {what} out to the internet ({all}) and the other's allows it in from the internet",
+                e.from, e.to
+            ),
+            "AWS security groups cannot leave the zones' networks out of the internet; close it with a network ACL between their subnets or AWS Network Firewall (docs/cloud.md, \"The internet in security groups\")",
+        );
+    }
     let tpl = template(t, &r.flows)?;
+    cloud::warn_shared(ctx, Location::Aws, "security group");
     let content = ctx.renderer.render_json("aws.json.j2", "template", tpl)?;
     Ok(vec![OutFile {
         name: format!("{}.aws.json", t.name),

@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 use crate::flow::{Flow, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
+use crate::plan;
 use crate::topology::{Location, Topology};
 
 use super::cloud::{self, Family};
@@ -107,9 +108,41 @@ struct Nsg {
     outbound: Vec<Value>,
 }
 
+/// The networks Azure's system routes drop unless the virtual network holds them or routes
+/// them to a gateway: a zone inside them is part of the `VirtualNetwork` tag or unreachable,
+/// never part of `Internet`.
+const UNROUTED: [&str; 4] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+];
+
+/// An end's address prefixes of one family (`sourceAddressPrefixes` /
+/// `destinationAddressPrefixes`), or the service tag standing for them (`...AddressPrefix`).
+/// A default route is every address no other zone holds: the `Internet` tag (the address space
+/// outside the virtual network) where every other zone lies in [`UNROUTED`], else the
+/// networks between those zones'.
+fn prefixes(end: &plan::EndNets, internal: &plan::Internal, fam: Family) -> Value {
+    let v6 = fam == Family::V6;
+    if end.outside(v6) {
+        let unrouted: Vec<ipnet::IpNet> = UNROUTED.iter().map(|n| n.parse().unwrap()).collect();
+        let tag = !v6
+            && internal
+                .nets(v6)
+                .iter()
+                .all(|n| unrouted.iter().any(|u| u.contains(n)));
+        if tag {
+            return json!("Internet");
+        }
+    }
+    json!(cloud::nets(&end.nets, fam))
+}
+
 fn rule(
     name: String,
     f: &Flow,
+    ends: (&plan::EndNets, &plan::EndNets, &plan::Internal),
     proto: &str,
     dir: &str,
     fam: Family,
@@ -126,14 +159,13 @@ fn rule(
     } else {
         p.insert("destinationPortRange".into(), json!("*"));
     }
-    p.insert(
-        "sourceAddressPrefixes".into(),
-        json!(cloud::nets(&f.from_end.addresses, fam)),
-    );
-    p.insert(
-        "destinationAddressPrefixes".into(),
-        json!(cloud::nets(&f.to_end.addresses, fam)),
-    );
+    let (src, dst, internal) = ends;
+    for (key, end) in [("source", src), ("destination", dst)] {
+        match prefixes(end, internal, fam) {
+            Value::String(tag) => p.insert(format!("{key}AddressPrefix"), json!(tag)),
+            list => p.insert(format!("{key}AddressPrefixes"), list),
+        };
+    }
     p.insert("access".into(), json!("Allow"));
     p.insert("direction".into(), json!(dir));
     (name, p)
@@ -167,6 +199,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
             outbound: Vec::new(),
         })
         .collect();
+    let mut ends = plan::Ends::new(topo);
     for f in flows {
         let from_in = cloud::in_cloud(topo, &f.from_end.zone, Location::Azure);
         let to_in = cloud::in_cloud(topo, &f.to_end.zone, Location::Azure);
@@ -174,6 +207,8 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
             continue;
         }
         let proto = protocol(topo, f)?;
+        let (src, dst) = (ends.of(&f.from_end.addresses), ends.of(&f.to_end.addresses));
+        let ends3 = (&*src, &*dst, ends.internal());
         let label = |s: &str, i: &Option<Arc<str>>| match i {
             Some(i) => format!("{s}.{i}"),
             None => s.to_string(),
@@ -188,7 +223,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
             );
             if to_in {
                 let nsg = nsgs.iter_mut().find(|n| *n.zone == *f.to_end.zone).unwrap();
-                let (n, mut p) = rule(name(&format!("in-{base}")), f, proto, "Inbound", fam);
+                let (n, mut p) = rule(name(&format!("in-{base}")), f, ends3, proto, "Inbound", fam);
                 let prio = FIRST_PRIORITY + nsg.inbound.len() as u32;
                 p.insert("priority".into(), json!(prio));
                 nsg.inbound.push(json!({ "name": n, "properties": p }));
@@ -198,7 +233,14 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
                     .iter_mut()
                     .find(|n| *n.zone == *f.from_end.zone)
                     .unwrap();
-                let (n, mut p) = rule(name(&format!("out-{base}")), f, proto, "Outbound", fam);
+                let (n, mut p) = rule(
+                    name(&format!("out-{base}")),
+                    f,
+                    ends3,
+                    proto,
+                    "Outbound",
+                    fam,
+                );
                 let prio = FIRST_PRIORITY + nsg.outbound.len() as u32;
                 p.insert("priority".into(), json!(prio));
                 nsg.outbound.push(json!({ "name": n, "properties": p }));

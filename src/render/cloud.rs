@@ -48,6 +48,44 @@ pub fn components(topo: &Topology, loc: Location) -> Vec<&str> {
         .collect()
 }
 
+/// Components whose rules in a cloud stand for several of their address lists: a security group
+/// (AWS) or network tag (GCP) belongs to the instance, not to one of its interfaces, so a flow
+/// to or from one interface opens its ports on the others. The component with those lists'
+/// names (`main` for its own hosts), in topology order.
+pub fn shared_by_interfaces(topo: &Topology, loc: Location) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for c in topo.components.values() {
+        let mut ends: Vec<String> = Vec::new();
+        if in_cloud(topo, &c.zone, loc) {
+            ends.push("main".into());
+        }
+        ends.extend(
+            c.interfaces
+                .values()
+                .filter(|i| in_cloud(topo, &i.zone, loc))
+                .map(|i| i.role.clone()),
+        );
+        if ends.len() > 1 {
+            out.push((c.name.clone(), ends));
+        }
+    }
+    out
+}
+
+/// Say so for each of [`shared_by_interfaces`]; `what` names the cloud's rule owner.
+pub fn warn_shared(ctx: &crate::generate::Ctx<'_>, loc: Location, what: &str) {
+    for (c, ends) in shared_by_interfaces(&ctx.loaded.topology, loc) {
+        ctx.warn(
+            format!(
+                "{}: component `{c}` has one {what} for all its addresses ({}): a flow to or from one of them opens its ports on all of them",
+                loc.name(),
+                ends.join(", ")
+            ),
+            "describe an interface that must stay apart as a component of its own (docs/cloud.md, \"What the clouds cannot tell apart\")",
+        );
+    }
+}
+
 /// IP family of a rule: the clouds keep IPv4 and IPv6 ranges in separate fields or rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {

@@ -24,6 +24,7 @@ use ipnet::IpNet;
 use crate::flow::{shared_key, Flow, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
+use crate::plan;
 use crate::topology::{Location, Topology};
 use crate::HashMap;
 
@@ -33,6 +34,12 @@ use super::flows::end_label;
 pub const MAX_NAME: usize = 63;
 pub const MAX_DESCRIPTION: usize = 2048;
 pub const ALLOW_PRIORITY: u32 = 1000;
+/// Rules from or to the internet (a default route): after the flows between zones and after
+/// [`INSIDE_PRIORITY`], so they reach only what no other zone holds.
+pub const OUTSIDE_PRIORITY: u32 = 1100;
+/// Denies the zones' networks to and from an instance with internet rules, so those rules
+/// (which say `0.0.0.0/0`) do not reach them.
+pub const INSIDE_PRIORITY: u32 = 1050;
 pub const DENY_PRIORITY: u32 = 65000;
 
 /// RFC 1035 label as GCP wants it: `[a-z]([-a-z0-9]{0,61}[a-z0-9])?`.
@@ -136,13 +143,16 @@ enum Spec {
     Out(u32, Family),
     /// The egress deny rule of one family.
     Deny(Family),
+    /// The deny rule, ingress (`true`) or egress, of one family, for the zones' networks to and
+    /// from the instances with internet rules.
+    Inside(bool, Family),
 }
 
 impl Spec {
     fn flow(self) -> Option<usize> {
         match self {
             Spec::In(i, _) | Spec::Out(i, _) => Some(i as usize),
-            Spec::Deny(_) => None,
+            Spec::Deny(_) | Spec::Inside(..) => None,
         }
     }
 }
@@ -161,6 +171,11 @@ pub struct Firewalls {
     /// A flow end's ranges of one family, by its shared address list (every flow of a
     /// component shares its list).
     ranges: HashMap<(usize, Family), Arc<[String]>>,
+    /// The zones' networks a default route leaves out.
+    internal: plan::Internal,
+    /// The tags of the instances with internet rules, per [`Spec::Inside`] rule (ingress
+    /// first, then by family).
+    inside_tags: HashMap<(bool, Family), Vec<Arc<str>>>,
 }
 
 impl Firewalls {
@@ -184,6 +199,14 @@ impl Firewalls {
             Spec::Out(i, fam) => ("out", i, Some(fam)),
             Spec::Deny(fam) => {
                 return rfc1035(&format!("{}-deny-egress{}", self.topology, v6(Some(fam))))
+            }
+            Spec::Inside(ingress, fam) => {
+                let way = if ingress { "ingress" } else { "egress" };
+                return rfc1035(&format!(
+                    "{}-deny-inside-{way}{}",
+                    self.topology,
+                    v6(Some(fam))
+                ));
             }
         };
         let f = &self.flows[i as usize];
@@ -224,7 +247,12 @@ impl Firewalls {
                 let mut r = rule("INGRESS", vec![self.tag(&f.to)]);
                 match fam {
                     None => r.source_tags = Some([self.tag(&f.from)]),
-                    Some(fam) => r.source_ranges = Some(self.ranges(&f.from_end.addresses, fam)),
+                    Some(fam) => {
+                        r.source_ranges = Some(self.ranges(&f.from_end.addresses, fam));
+                        if self.outside(&f.from_end.addresses, fam) {
+                            r.priority = OUTSIDE_PRIORITY;
+                        }
+                    }
                 }
                 r.allowed = allowed(f);
                 r
@@ -233,7 +261,31 @@ impl Firewalls {
                 let f = &self.flows[i as usize];
                 let mut r = rule("EGRESS", vec![self.tag(&f.from)]);
                 r.destination_ranges = Some(self.ranges(&f.to_end.addresses, fam));
+                if self.outside(&f.to_end.addresses, fam) {
+                    r.priority = OUTSIDE_PRIORITY;
+                }
                 r.allowed = allowed(f);
+                r
+            }
+            Spec::Inside(ingress, fam) => {
+                let tags = self.inside_tags[&(ingress, fam)].clone();
+                let mut r = rule(if ingress { "INGRESS" } else { "EGRESS" }, tags);
+                r.priority = INSIDE_PRIORITY;
+                let nets: Arc<[String]> = self
+                    .internal
+                    .nets(fam == Family::V6)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                if ingress {
+                    r.source_ranges = Some(nets);
+                } else {
+                    r.destination_ranges = Some(nets);
+                }
+                r.denied = Some([Allowed {
+                    ip_protocol: "all",
+                    ports: None,
+                }]);
                 r
             }
             Spec::Deny(fam) => {
@@ -254,8 +306,25 @@ impl Firewalls {
         }
     }
 
+    /// Whether addresses of one family are a default route less the other zones' networks.
+    fn outside(&self, addrs: &[IpNet], fam: Family) -> bool {
+        let v6 = fam == Family::V6;
+        !self.internal.nets(v6).is_empty()
+            && addrs
+                .iter()
+                .any(|n| n.prefix_len() == 0 && matches!(n, IpNet::V6(_)) == v6)
+    }
+
     /// A flow's rule description, or the deny rule's.
     fn description(&self, spec: Spec) -> Arc<str> {
+        if let Spec::Inside(ingress, _) = spec {
+            return format!(
+                "ctxfw {}: the internet rules (priority {OUTSIDE_PRIORITY}, 0.0.0.0/0 or ::/0) mean every address no other zone holds: deny the zones' networks {} these instances first; flows between zones are allowed at priority {ALLOW_PRIORITY}",
+                self.topology,
+                if ingress { "to" } else { "from" }
+            )
+            .into();
+        }
         match spec.flow() {
             Some(i) => cloud::truncate(&cloud::describe(&self.flows[i]), MAX_DESCRIPTION).into(),
             None => format!(
@@ -268,9 +337,10 @@ impl Firewalls {
 
     /// Who a resource is for, in the error about two of one name.
     fn owner(&self, spec: Spec) -> String {
-        match spec.flow() {
-            Some(i) => format!("flow {}", self.flows[i].id),
-            None => "the egress deny rule".into(),
+        match (spec.flow(), spec) {
+            (Some(i), _) => format!("flow {}", self.flows[i].id),
+            (None, Spec::Inside(..)) => "the deny rule for the zones' networks".into(),
+            (None, _) => "the egress deny rule".into(),
         }
     }
 
@@ -349,6 +419,8 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
         tags,
         specs: Vec::new(),
         ranges: HashMap::default(),
+        internal: plan::Internal::of(topo),
+        inside_tags: HashMap::default(),
     };
     let mut ranges = |addrs: &Arc<[IpNet]>, fam: Family| {
         fws.ranges
@@ -381,6 +453,38 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
             }
         }
     }
+    // Instances with internet rules: the zones' networks are denied to and from them before
+    // those rules, in the order their rules come.
+    let mut inside: Vec<(bool, Family)> = Vec::new();
+    for k in 0..fws.specs.len() {
+        let (ingress, fam, tag) = match fws.specs[k] {
+            Spec::In(i, Some(fam)) => {
+                let f = &flows[i as usize];
+                if !fws.outside(&f.from_end.addresses, fam) {
+                    continue;
+                }
+                (true, fam, fws.tag(&f.to))
+            }
+            Spec::Out(i, fam) => {
+                let f = &flows[i as usize];
+                if !fws.outside(&f.to_end.addresses, fam) {
+                    continue;
+                }
+                (false, fam, fws.tag(&f.from))
+            }
+            _ => continue,
+        };
+        let tags = fws.inside_tags.entry((ingress, fam)).or_default();
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+        if !inside.contains(&(ingress, fam)) {
+            inside.push((ingress, fam));
+        }
+    }
+    inside.sort_by_key(|&(ingress, fam)| (!ingress, fam));
+    fws.specs
+        .extend(inside.into_iter().map(|(i, fam)| Spec::Inside(i, fam)));
     // GCP's implied egress rule allows everything: deny what no rule above allows.
     fws.specs.push(Spec::Deny(Family::V4));
     if topo.has_ipv6() {
@@ -441,6 +545,7 @@ fn check(topo: &Topology, r: &Firewall<'_>) -> Result<()> {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let fw = firewalls(t, &r.flows)?;
+    cloud::warn_shared(ctx, Location::Gcp, "network tag");
     ctx.write(&format!("{}.gcp.json", t.name), |w| {
         ctx.renderer
             .render_doc_to("gcp.json.j2", "firewalls", fw, w)

@@ -71,15 +71,34 @@ pub struct FwRule {
     pub family: Family,
     pub src_set: Arc<str>,
     pub dst_set: Arc<str>,
+    /// The end is every address outside its set: a default route, which leaves out the
+    /// networks of the other zones (its set is [`INSIDE`], and its addresses below are those
+    /// networks).
+    pub src_not: bool,
+    pub dst_not: bool,
     /// Shared by the rules with the same addresses (formatted once).
     pub src: Arc<[String]>,
     pub dst: Arc<[String]>,
     /// The same addresses as networks (aggregated, sorted), for layouts that compare them.
     pub src_nets: Arc<[IpNet]>,
     pub dst_nets: Arc<[IpNet]>,
+    /// Zone firewall: the interfaces facing the source's and the destination's zone, when the
+    /// topology names them.
+    pub iif: Option<Arc<Bound>>,
+    pub oif: Option<Arc<Bound>>,
     /// The same flow's rule for the other family came just before (its notes are there).
     pub repeat: bool,
 }
+
+/// A zone's firewall interfaces, as a rule matches them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Bound {
+    pub zone: Arc<str>,
+    pub names: Arc<[String]>,
+}
+
+/// The set of the networks a default route leaves out: `inside.v4`, `inside.v6`.
+pub const INSIDE: &str = "inside";
 
 /// One chain a perspective owns.
 #[derive(Debug, Clone)]
@@ -154,6 +173,7 @@ fn model(ctx: &Ctx<'_>) -> Model {
         })
         .collect();
     let mut domains = BTreeSet::new();
+    let internal = plan::Internal::of(topo);
     let mut sets_of = SetIndex {
         sets: Vec::new(),
         seen: HashSet::default(),
@@ -161,7 +181,31 @@ fn model(ctx: &Ctx<'_>) -> Model {
         names: HashMap::default(),
         texts: HashMap::default(),
         nets: HashMap::default(),
+        inside: [false, true].map(|v6| internal.nets(v6).into()),
+        internal,
         topo,
+    };
+    // Zone firewall: the bound zones' interfaces, one shared value per zone.
+    let bound_zones: HashMap<&str, Arc<Bound>> = match perspective {
+        Perspective::Zone => topo
+            .zones
+            .values()
+            .filter(|z| !z.interfaces.is_empty())
+            .map(|z| {
+                let b = Bound {
+                    zone: z.name.as_str().into(),
+                    names: z.interfaces.clone().into(),
+                };
+                (z.name.as_str(), Arc::new(b))
+            })
+            .collect(),
+        Perspective::Host(_) => HashMap::default(),
+    };
+    let bound = |zone: &str| -> Option<Arc<Bound>> {
+        if bound_zones.is_empty() {
+            return None;
+        }
+        bound_zones.get(zone).cloned()
     };
     for &(i, direction) in &selected {
         let f = &res.flows[i];
@@ -172,15 +216,15 @@ fn model(ctx: &Ctx<'_>) -> Model {
             {
                 continue;
             }
-            let (src, dst) = (
+            let ((src, src_not), (dst, dst_not)) = (
                 sets_of.nets(&f.from_end.addresses, fam),
                 sets_of.nets(&f.to_end.addresses, fam),
             );
             if src.is_empty() || dst.is_empty() {
                 continue;
             }
-            let src_set = sets_of.set_for(f, true, fam, &src);
-            let dst_set = sets_of.set_for(f, false, fam, &dst);
+            let src_set = sets_of.set_for(f, true, fam, &src, src_not);
+            let dst_set = sets_of.set_for(f, false, fam, &dst, dst_not);
             let chain = chains
                 .iter_mut()
                 .find(|c| c.direction == direction)
@@ -190,10 +234,14 @@ fn model(ctx: &Ctx<'_>) -> Model {
                 family: fam,
                 src_set,
                 dst_set,
+                src_not,
+                dst_not,
                 src: sets_of.text(&src),
                 dst: sets_of.text(&dst),
                 src_nets: src,
                 dst_nets: dst,
+                iif: bound(&f.from_end.zone),
+                oif: bound(&f.to_end.zone),
                 repeat: chain.rules.last().is_some_and(|p| p.flow == i),
             });
             made = true;
@@ -232,6 +280,9 @@ fn model(ctx: &Ctx<'_>) -> Model {
 /// An end of a rule: its component's and interface's shared names (by address), a family.
 type EndKey = (usize, usize, Family);
 
+/// A flow end's addresses of one family, and whether they stand for a default route.
+type EndOf = (Arc<[IpNet]>, bool);
+
 /// A set's addresses and its name.
 type NamedNets = (Arc<[IpNet]>, Arc<str>);
 
@@ -245,18 +296,31 @@ struct SetIndex<'t> {
     names: HashMap<EndKey, Vec<NamedNets>>,
     /// Addresses as text, made once for each list of them.
     texts: HashMap<Arc<[IpNet]>, Arc<[String]>>,
-    /// A flow end's addresses of one family, aggregated, by its shared address list.
-    nets: HashMap<(usize, Family), Arc<[IpNet]>>,
+    /// A flow end's addresses of one family by its shared address list, and whether they
+    /// stand for a default route ([`SetIndex::nets`]).
+    nets: HashMap<(usize, Family), EndOf>,
+    /// What a default route leaves out, and those networks per family (IPv4, IPv6).
+    internal: plan::Internal,
+    inside: [Arc<[IpNet]>; 2],
     topo: &'t Topology,
 }
 
 impl<'t> SetIndex<'t> {
-    /// The addresses of one family of a flow end, aggregated once per shared list (every
-    /// flow of a component shares its list) and shared by the rules.
-    fn nets(&mut self, list: &Arc<[IpNet]>, fam: Family) -> Arc<[IpNet]> {
+    /// The addresses of one family of a flow end, made once per shared list (every flow of a
+    /// component shares its list) and shared by the rules: its networks, aggregated; or for a
+    /// default route (`true`) the networks it leaves out ([`plan::Internal`]).
+    fn nets(&mut self, list: &Arc<[IpNet]>, fam: Family) -> EndOf {
+        let (internal, inside) = (&self.internal, &self.inside);
         self.nets
             .entry((shared_key(list), fam))
-            .or_insert_with(|| only(&plan::aggregate(list), fam).into())
+            .or_insert_with(|| {
+                let v6 = fam == Family::Ipv6;
+                if internal.wide(list, v6) {
+                    (inside[usize::from(v6)].clone(), true)
+                } else {
+                    (only(&plan::aggregate(list), fam).into(), false)
+                }
+            })
             .clone()
     }
 
@@ -270,14 +334,19 @@ impl<'t> SetIndex<'t> {
         t
     }
 
-    /// The set an end of `flow` (its source or destination) goes in, added on first use.
+    /// The set an end of `flow` (its source or destination) goes in, added on first use; for
+    /// an end outside every other zone (`not`), the set of those zones' networks.
     fn set_for(
         &mut self,
         flow: &'t Flow,
         source: bool,
         fam: Family,
         nets: &Arc<[IpNet]>,
+        not: bool,
     ) -> Arc<str> {
+        if not {
+            return self.inside(fam, nets);
+        }
         let (comp, zone, iface) = if source {
             (
                 &flow.from,
@@ -300,6 +369,26 @@ impl<'t> SetIndex<'t> {
             .entry(key)
             .or_default()
             .push((nets.clone(), name.clone()));
+        name
+    }
+
+    /// `inside.v4`: the networks of every zone that does not hold the default route.
+    fn inside(&mut self, fam: Family, nets: &Arc<[IpNet]>) -> Arc<str> {
+        let name: Arc<str> = format!("{INSIDE}.{}", fam.suffix()).into();
+        if let Some(known) = self.seen.get(&name) {
+            return known.clone();
+        }
+        self.seen.insert(name.clone());
+        let elements = self.text(nets);
+        self.sets.push(AddrSet {
+            name: name.clone(),
+            family: fam,
+            label: format!(
+                "the networks of every zone but the default route's, {}: a default route (the internet) is every address outside them",
+                fam_label(fam)
+            ),
+            elements,
+        });
         name
     }
 

@@ -79,6 +79,36 @@ fn proto_name(p: Protocol) -> String {
     }
 }
 
+/// A lookup's operator: an end outside every other zone is "not in" their networks.
+fn not(outside: bool) -> &'static str {
+    if outside {
+        "!= "
+    } else {
+        ""
+    }
+}
+
+/// `iifname "eth1" oifname { "eth2", "eth3" } `: the interfaces a zone firewall's rule
+/// matches, when the topology binds its zones to them (nothing otherwise).
+fn interfaces(iif: Option<&netfilter::Bound>, oif: Option<&netfilter::Bound>) -> String {
+    let mut out = String::new();
+    for (kw, b) in [("iifname", iif), ("oifname", oif)] {
+        let Some(b) = b else { continue };
+        let names: Vec<String> = b.names.iter().map(|n| format!("\"{n}\"")).collect();
+        out.push_str(kw);
+        if names.len() == 1 {
+            out.push(' ');
+            out.push_str(&names[0]);
+        } else {
+            out.push_str(" { ");
+            out.push_str(&names.join(", "));
+            out.push_str(" }");
+        }
+        out.push(' ');
+    }
+    out
+}
+
 fn addr_keyword(f: Family) -> &'static str {
     match f {
         Family::Ipv4 => "ip",
@@ -140,12 +170,22 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                 minijinja::Value::from_serialize(RuleCtx {
                     flow: &f.id,
                     family: r.family,
-                    matcher: format!(
-                        "{kw} saddr @{} {kw} daddr @{} {}",
-                        r.src_set,
-                        r.dst_set,
-                        matcher(f)
-                    ),
+                    matcher: super::concat(&[
+                        &interfaces(r.iif.as_deref(), r.oif.as_deref()),
+                        kw,
+                        " saddr ",
+                        not(r.src_not),
+                        "@",
+                        &r.src_set,
+                        " ",
+                        kw,
+                        " daddr ",
+                        not(r.dst_not),
+                        "@",
+                        &r.dst_set,
+                        " ",
+                        &matcher(f),
+                    ]),
                     comment: netfilter::comment(f),
                     notes: netfilter::notes(f),
                     repeat: r.repeat,
@@ -257,16 +297,98 @@ fn depths(nets: &HashSet<IpNet>) -> HashMap<IpNet, usize> {
 /// connections only.
 pub const SHARD_MAX: usize = 2048;
 
+/// The interfaces a rule matches coming in and going out (zone firewall, bound zones only).
+type Ifs = (Option<Arc<netfilter::Bound>>, Option<Arc<netfilter::Bound>>);
+
+/// What the sets of one layer share: the key of their elements and the rule matching them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Layer {
+    ports: bool,
+    /// How deeply the source networks nest among the chain's; `None`: the source is a default
+    /// route, every address outside the other zones, which the rule matches with
+    /// `!= @inside.<family>` and the elements leave out.
+    src: Option<usize>,
+    dst: Option<usize>,
+    /// Zone firewall: the interfaces facing the source's and the destination's zones.
+    iif: Option<Arc<netfilter::Bound>>,
+    oif: Option<Arc<netfilter::Bound>>,
+}
+
+impl Layer {
+    /// `<hook>.<family>.<ports|proto>.s<depth|x>.d<depth|x>[.from-<zone>][.to-<zone>]`.
+    fn name(&self, hook: &str, fam: Family) -> String {
+        let depth = |d: Option<usize>| d.map_or("x".to_string(), |d| d.to_string());
+        let mut name = format!(
+            "{hook}.{}.{}.s{}.d{}",
+            fam.suffix(),
+            if self.ports { "ports" } else { "proto" },
+            depth(self.src),
+            depth(self.dst)
+        );
+        for (way, b) in [("from", &self.iif), ("to", &self.oif)] {
+            if let Some(b) = b {
+                name.push_str(&format!(".{way}-{}", b.zone));
+            }
+        }
+        name
+    }
+
+    /// The rule matching the layer's set `name`.
+    fn matcher(&self, fam: Family, name: &str) -> String {
+        let k = addr_keyword(fam);
+        let mut out = interfaces(self.iif.as_deref(), self.oif.as_deref());
+        let mut key = Vec::new();
+        for (dir, depth) in [("saddr", self.src), ("daddr", self.dst)] {
+            match depth {
+                Some(_) => key.push(format!("{k} {dir}")),
+                None => out.push_str(&format!(
+                    "{k} {dir} != @{}.{} ",
+                    netfilter::INSIDE,
+                    fam.suffix()
+                )),
+            }
+        }
+        key.push("meta l4proto".into());
+        if self.ports {
+            key.push("th dport".into());
+        }
+        out.push_str(&key.join(" . "));
+        out.push_str(" @");
+        out.push_str(name);
+        out
+    }
+
+    /// The set's element type and what it says, for the label.
+    fn key(&self, fam: Family) -> (String, String) {
+        let addr = fam.nft_type();
+        let mut ty = Vec::new();
+        let mut what = Vec::new();
+        for (end, depth) in [("source", self.src), ("destination", self.dst)] {
+            if depth.is_some() {
+                ty.push(addr);
+                what.push(end);
+            }
+        }
+        ty.push("inet_proto");
+        what.push("protocol");
+        if self.ports {
+            ty.push("inet_service");
+            what.push("port");
+        }
+        (ty.join(" . "), what.join(" . "))
+    }
+}
+
 /// One concatenated set in the making: the flows' elements in rule order, each flow's block
 /// under its notes.
 struct ConcatSet {
-    /// `<hook>.<family>.<ports|proto>.s<depth>.d<depth>`: the sets of one layer are its shards.
+    /// [`Layer::name`]: the sets of one layer are its shards.
     layer: String,
+    key: Layer,
     shard: usize,
     name: String,
     label: String,
     ty: String,
-    ports: bool,
     family: Family,
     /// The networks of the set's chain and family, which its elements name by index.
     nets: Arc<Vec<IpNet>>,
@@ -288,13 +410,16 @@ struct Block {
     end: u32,
 }
 
-/// A source and destination network (by index into the set's networks) and, for a protocol
-/// with ports, one port range.
+/// A source and destination network (by index into the set's networks, [`OUTSIDE`] for an
+/// end the layer matches outside the set) and, for a protocol with ports, one port range.
 struct Element {
     src: u32,
     dst: u32,
     ports: Option<PortRange>,
 }
+
+/// An element's end that is not in the set's key: a default route.
+const OUTSIDE: u32 = u32::MAX;
 
 /// The ports a pair of networks already has in a layer: the ports of the flow at this index
 /// (most pairs are in one flow), or the union at this index of several flows' ports.
@@ -304,15 +429,16 @@ enum Have {
     Union(u32),
 }
 
-/// `10.0.0.5 . 10.1.0.0/24 . tcp`: the start of an element and of a note on one.
-fn pair_text(src: &IpNet, dst: &IpNet, proto: &str) -> String {
-    super::concat(&[
-        NetText::host_or_net(src).as_str(),
-        " . ",
-        NetText::host_or_net(dst).as_str(),
-        " . ",
-        proto,
-    ])
+/// `10.0.0.5 . 10.1.0.0/24 . tcp`: the start of an element and of a note on one (an end that
+/// is not in the key is left out).
+fn pair_text(src: Option<&IpNet>, dst: Option<&IpNet>, proto: &str) -> String {
+    let mut out = String::new();
+    for n in [src, dst].into_iter().flatten() {
+        out.push_str(NetText::host_or_net(n).as_str());
+        out.push_str(" . ");
+    }
+    out.push_str(proto);
+    out
 }
 
 /// Every flow of a chain in a few concatenated interval sets, one rule per set.
@@ -322,6 +448,11 @@ fn pair_text(src: &IpNet, dst: &IpNet, proto: &str) -> String {
 /// go into sets by how deeply their source and destination networks nest among the chain's
 /// networks (networks at equal depth are equal or disjoint), and within a set the ports a pair
 /// of networks already has are taken out of a later flow's element (noted in the file).
+///
+/// A concatenated lookup cannot be negated, and a default route less the other zones' networks
+/// would be dozens of networks in every element of every flow to the internet: an end that is
+/// a default route is left out of the key, and the layer's rule matches it with
+/// `!= @inside.<family>` before the lookup.
 fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
     let m = &shared.0;
     let mut sets: Vec<ConcatSet> = Vec::new();
@@ -330,19 +461,30 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         let mut rules: Vec<minijinja::Value> = Vec::new();
         for &fam in &m.families {
             let first = sets.len();
-            // Layer (with ports, source depth, destination depth) -> index in `sets` of its
-            // current (last) shard.
-            let mut current: HashMap<(bool, usize, usize), usize> = HashMap::default();
+            // Layer (with ports, source depth, destination depth, interfaces by index into
+            // `bound`) -> index in `sets` of its current (last) shard.
+            let mut current: HashMap<(bool, Option<usize>, Option<usize>, u32), usize> =
+                HashMap::default();
+            let mut bound: Vec<Ifs> = Vec::new();
             let fr: Vec<&FwRule> = c.rules.iter().filter(|r| r.family == fam).collect();
-            let src: HashSet<IpNet> = fr.iter().flat_map(|r| r.src_nets.iter().copied()).collect();
-            let dst: HashSet<IpNet> = fr.iter().flat_map(|r| r.dst_nets.iter().copied()).collect();
+            let src: HashSet<IpNet> = fr
+                .iter()
+                .filter(|r| !r.src_not)
+                .flat_map(|r| r.src_nets.iter().copied())
+                .collect();
+            let dst: HashSet<IpNet> = fr
+                .iter()
+                .filter(|r| !r.dst_not)
+                .flat_map(|r| r.dst_nets.iter().copied())
+                .collect();
             let (src_depth, dst_depth) = (depths(&src), depths(&dst));
             // Every network once, named by index in the elements and the maps below (a pair
             // of networks was 36 bytes in each).
             let mut ids: HashMap<IpNet, u32> = HashMap::default();
             let mut nets: Vec<IpNet> = Vec::new();
             for r in &fr {
-                for n in r.src_nets.iter().chain(r.dst_nets.iter()) {
+                let (s, d) = (ends(r.src_not, &r.src_nets), ends(r.dst_not, &r.dst_nets));
+                for n in s.iter().chain(d.iter()).flatten() {
                     ids.entry(*n).or_insert_with(|| {
                         nets.push(*n);
                         (nets.len() - 1) as u32
@@ -350,11 +492,11 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                 }
             }
             let nets = Arc::new(nets);
-            // Ports already in the layer of a pair of networks, and for protocols without
-            // ports, the pairs already present.
-            let mut covered: HashMap<(u32, u32, Protocol), Have> = HashMap::default();
+            // Ports already in the layer of a pair of networks (and interfaces), and for
+            // protocols without ports, the pairs already present.
+            let mut covered: HashMap<(u32, u32, Protocol, u32), Have> = HashMap::default();
             let mut unions: Vec<PortSet> = Vec::new();
-            let mut present: HashSet<(u32, u32, Protocol)> = HashSet::default();
+            let mut present: HashSet<(u32, u32, Protocol, u32)> = HashSet::default();
             let ports_of =
                 |i: usize| PortSet::from_ranges(m.flows[i].ports.ranges().iter().copied());
             for r in &fr {
@@ -362,11 +504,21 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                 let flow = r.flow as u32;
                 let ports = f.protocol.has_ports();
                 let want = ports_of(r.flow);
-                for s in r.src_nets.iter() {
-                    for d in r.dst_nets.iter() {
-                        let (ds, dd) = (src_depth[s], dst_depth[d]);
-                        let (si, di) = (ids[s], ids[d]);
-                        let layer = (ports, ds, dd);
+                // The same pair of networks on other interfaces is another match.
+                let ifs = (r.iif.clone(), r.oif.clone());
+                let ifs_id = match bound.iter().position(|b| *b == ifs) {
+                    Some(k) => k as u32,
+                    None => {
+                        bound.push(ifs);
+                        (bound.len() - 1) as u32
+                    }
+                };
+                for s in ends(r.src_not, &r.src_nets) {
+                    for d in ends(r.dst_not, &r.dst_nets) {
+                        let (ds, dd) = (s.map(|s| src_depth[&s]), d.map(|d| dst_depth[&d]));
+                        let layer = (ports, ds, dd, ifs_id);
+                        let id = |n: Option<IpNet>| n.map_or(OUTSIDE, |n| ids[&n]);
+                        let (si, di) = (id(s), id(d));
                         // The current shard of this layer; a full one is closed at a flow's
                         // first element, so a flow's block stays in one set.
                         let shard = match current.get(&layer) {
@@ -379,14 +531,16 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                             Some(&i) => Some(sets[i].shard + 1),
                             None => Some(0),
                         };
+                        let pair = (si, di, f.protocol, ifs_id);
                         if let Some(n) = shard {
-                            let name = format!(
-                                "{}.{}.{}.s{ds}.d{dd}",
-                                c.hook,
-                                fam.suffix(),
-                                if ports { "ports" } else { "proto" }
-                            );
-                            let mut set = new_set(name, n, &c.hook, fam, ports, ds, dd);
+                            let key = Layer {
+                                ports,
+                                src: ds,
+                                dst: dd,
+                                iif: r.iif.clone(),
+                                oif: r.oif.clone(),
+                            };
+                            let mut set = new_set(key, n, &c.hook, fam);
                             set.nets = nets.clone();
                             sets.push(set);
                             current.insert(layer, sets.len() - 1);
@@ -394,9 +548,9 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                         let idx = current[&layer];
                         let set = &mut sets[idx];
                         let note = if ports {
-                            let fresh = match covered.get(&(si, di, f.protocol)).copied() {
+                            let fresh = match covered.get(&pair).copied() {
                                 None => {
-                                    covered.insert((si, di, f.protocol), Have::Flow(flow));
+                                    covered.insert(pair, Have::Flow(flow));
                                     want.clone()
                                 }
                                 Some(Have::Flow(i)) => {
@@ -404,7 +558,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                                     let fresh = want.minus(&have);
                                     unions.push(have.union(&want));
                                     let u = Have::Union((unions.len() - 1) as u32);
-                                    covered.insert((si, di, f.protocol), u);
+                                    covered.insert(pair, u);
                                     fresh
                                 }
                                 Some(Have::Union(u)) => {
@@ -422,10 +576,10 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                             });
                             set.elements.extend(elements);
                             (skipped > 0).then(|| {
-                                let pair = pair_text(s, d, &proto_name(f.protocol));
+                                let pair = pair_text(s.as_ref(), d.as_ref(), &proto_name(f.protocol));
                                 format!("{pair}: {skipped} of these ports are already in this set for an earlier flow")
                             })
-                        } else if present.insert((si, di, f.protocol)) {
+                        } else if present.insert(pair) {
                             set.elements.push(Element {
                                 src: si,
                                 dst: di,
@@ -433,7 +587,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                             });
                             None
                         } else {
-                            let pair = pair_text(s, d, &proto_name(f.protocol));
+                            let pair = pair_text(s.as_ref(), d.as_ref(), &proto_name(f.protocol));
                             Some(format!("{pair}: already in this set for an earlier flow"))
                         };
                         let end = set.elements.len() as u32;
@@ -450,16 +604,10 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
             // By layer, then shard number (a name sort would put shard 10 before 2).
             sets[first..].sort_by(|a, b| (&a.layer, a.shard).cmp(&(&b.layer, b.shard)));
             for set in &sets[first..] {
-                let k = addr_keyword(set.family);
-                let what = if set.ports {
-                    "meta l4proto . th dport"
-                } else {
-                    "meta l4proto"
-                };
                 rules.push(minijinja::Value::from_serialize(RuleCtx {
                     flow: &set.name,
                     family: set.family,
-                    matcher: format!("{k} saddr . {k} daddr . {what} @{}", set.name),
+                    matcher: set.key.matcher(set.family, &set.name),
                     comment: format!("flows in set {}", set.name),
                     notes: vec![format!(
                         "{} elements of {} flows: set {}",
@@ -473,8 +621,23 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         }
         chains.push(chain_ctx(c, minijinja::Value::from(rules)));
     }
+    // The sets of the networks a default route leaves out, which the rules negate, come first.
+    let inside: Vec<usize> = (0..m.sets.len())
+        .filter(|&i| m.sets[i].name.starts_with(netfilter::INSIDE))
+        .collect();
     let (sets, model) = (Arc::new(sets), shared.clone());
-    let sets = super::lazy_indexed(sets.len(), move |i| {
+    let sets = super::lazy_indexed(inside.len() + sets.len(), move |i| {
+        if let Some(&k) = inside.get(i) {
+            let s = &model.0.sets[k];
+            return minijinja::Value::from_serialize(SetCtx {
+                name: &s.name,
+                ty: s.family.nft_type(),
+                label: &s.label,
+                elements: Some(&s.elements),
+                blocks: None,
+            });
+        }
+        let i = i - inside.len();
         let s = &sets[i];
         let (model, all) = (model.clone(), sets.clone());
         let blocks =
@@ -488,6 +651,16 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         })
     });
     (sets, chains)
+}
+
+/// The networks an end of a rule puts in elements: its networks, or for a default route none
+/// (`None`, matched outside the set).
+fn ends(not: bool, nets: &[IpNet]) -> Vec<Option<IpNet>> {
+    if not {
+        vec![None]
+    } else {
+        nets.iter().copied().map(Some).collect()
+    }
 }
 
 /// A block as the template reads it: the flow's summary and the block's notes, then its
@@ -509,10 +682,11 @@ fn block_value(m: &Model, set: &ConcatSet, k: usize) -> minijinja::Value {
     let comment = super::nft_str(&f.id);
     let start = k.checked_sub(1).map_or(0, |p| set.blocks[p].end as usize);
     let nets = &set.nets;
+    let net = |i: u32| (i != OUTSIDE).then(|| &nets[i as usize]);
     let elements = set.elements[start..b.end as usize]
         .iter()
         .map(|e| {
-            let pair = pair_text(&nets[e.src as usize], &nets[e.dst as usize], &proto);
+            let pair = pair_text(net(e.src), net(e.dst), &proto);
             match e.ports {
                 Some(p) => super::concat(&[&pair, " . ", &p.text(), " comment ", &comment]),
                 None => super::concat(&[&pair, " comment ", &comment]),
@@ -522,31 +696,37 @@ fn block_value(m: &Model, set: &ConcatSet, k: usize) -> minijinja::Value {
     minijinja::Value::from_serialize(BlockCtx { notes, elements })
 }
 
-fn new_set(
-    layer: String,
-    shard: usize,
-    hook: &str,
-    fam: Family,
-    ports: bool,
-    ds: usize,
-    dd: usize,
-) -> ConcatSet {
-    let (addr, fam_label) = (fam.nft_type(), netfilter::fam_label(fam));
-    ConcatSet {
-        label: format!(
-            "{hook} {fam_label} flows {}: source networks nested {ds} deep, destination networks {dd} deep (source . destination . protocol{})",
-            if ports { "with ports" } else { "without ports" },
-            if ports { " . port" } else { "" }
-        ),
-        ty: if ports {
-            format!("{addr} . {addr} . inet_proto . inet_service")
+fn new_set(key: Layer, shard: usize, hook: &str, fam: Family) -> ConcatSet {
+    let fam_label = netfilter::fam_label(fam);
+    let nested = |end: &str, word: &str, d: Option<usize>| match d {
+        Some(d) => format!("{end} networks{word} {d} deep"),
+        None => format!("{end} outside the other zones (a default route)"),
+    };
+    let (ty, what) = key.key(fam);
+    let mut label = format!(
+        "{hook} {fam_label} flows {}: {}, {}",
+        if key.ports {
+            "with ports"
         } else {
-            format!("{addr} . {addr} . inet_proto")
+            "without ports"
         },
+        nested("source", " nested", key.src),
+        nested("destination", "", key.dst),
+    );
+    for (way, b) in [("in from", &key.iif), ("out to", &key.oif)] {
+        if let Some(b) = b {
+            label.push_str(&format!(", {way} zone {} ({})", b.zone, b.names.join(", ")));
+        }
+    }
+    label.push_str(&format!(" ({what})"));
+    let layer = key.name(hook, fam);
+    ConcatSet {
+        label,
+        ty,
         name: format!("{layer}.{shard}"),
         layer,
+        key,
         shard,
-        ports,
         family: fam,
         nets: Arc::default(),
         elements: Vec::new(),

@@ -18,7 +18,7 @@ use crate::catalogue::Platform;
 use crate::flow::Protocol;
 use crate::generate::Ctx;
 use crate::output::OutFile;
-use crate::plan::{self, Direction, Rule};
+use crate::plan::{self, Direction, EndNets, Rule};
 use crate::topology::Component;
 
 /// Whether any kind of the component runs Windows.
@@ -40,7 +40,7 @@ pub fn group_name(topology: &str, component: &str) -> String {
 /// (only the `--host` component when it runs Windows).
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
-    let hosts = plan::HostIndex::new(&ctx.loaded.resolution);
+    let hosts = plan::HostIndex::new(topo, &ctx.loaded.resolution);
     for c in topo.components.values() {
         if !runs_windows(ctx, c) {
             continue;
@@ -128,7 +128,7 @@ fn script<'a>(ctx: &Ctx<'a>, c: &'a Component, rules: &[Rule]) -> Result<Script<
 fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
     let file = &ctx.loaded.topology.file.name;
     let inbound = r.direction == Direction::Inbound;
-    let remote_nets = if inbound { &r.src } else { &r.dst };
+    let remote = if inbound { &r.src } else { &r.dst };
     let protocol = protocol_name(r.protocol).ok_or_else(|| {
         anyhow::anyhow!(
             "{file}: flow `{}` uses {}, which Windows Firewall cannot filter by port; \
@@ -138,23 +138,15 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
             r.protocol
         )
     })?;
-    let remote_nets: Vec<IpNet> = match r.protocol {
-        Protocol::Icmp => remote_nets
-            .iter()
-            .filter(|n| matches!(n, IpNet::V4(_)))
-            .copied()
-            .collect(),
-        Protocol::Icmpv6 => remote_nets
-            .iter()
-            .filter(|n| matches!(n, IpNet::V6(_)))
-            .copied()
-            .collect(),
-        _ => remote_nets.clone(),
+    let families = match r.protocol {
+        Protocol::Icmp => [true, false],
+        Protocol::Icmpv6 => [false, true],
+        _ => [true, true],
     };
-    if remote_nets.is_empty() {
+    let remote_address = remote_addresses(remote, families);
+    if remote_address.is_empty() {
         return Ok(None);
     }
-    let remote_address = remote_addresses(&remote_nets);
     let ports = if r.protocol.has_ports() {
         r.ports.to_strings()
     } else {
@@ -243,38 +235,51 @@ pub fn protocol_name(p: Protocol) -> Option<String> {
     )
 }
 
-/// `-RemoteAddress` values: hosts without `/32` or `/128`, networks in prefix notation; the
-/// whole IPv4 and IPv6 space is `Any`, one family's whole space is its address range (so an
-/// IPv4 internet zone does not open IPv6).
-pub fn remote_addresses(nets: &[IpNet]) -> Vec<String> {
-    let all_v4 = nets
-        .iter()
-        .any(|n| matches!(n, IpNet::V4(_)) && n.prefix_len() == 0);
-    let all_v6 = nets
-        .iter()
-        .any(|n| matches!(n, IpNet::V6(_)) && n.prefix_len() == 0);
-    if all_v4 && all_v6 {
+/// `-RemoteAddress` values of one end in the families wanted (IPv4, IPv6): hosts without `/32`
+/// or `/128`, networks in prefix notation. A default route is every address no other zone
+/// holds, written as the ranges between the other zones' networks (`0.0.0.0-10.0.9.255`);
+/// one family's whole space is its range (so an IPv4 internet zone does not open IPv6), both
+/// families whole are `Any`.
+pub fn remote_addresses(end: &EndNets, families: [bool; 2]) -> Vec<String> {
+    let whole = |v6: bool| {
+        families[usize::from(v6)]
+            && !end.outside(v6)
+            && end
+                .given
+                .iter()
+                .any(|n| matches!(n, IpNet::V6(_)) == v6 && n.prefix_len() == 0)
+    };
+    if whole(false) && whole(true) {
         return vec!["Any".to_string()];
     }
     let mut out = Vec::new();
-    if all_v4 {
-        out.push("0.0.0.0-255.255.255.255".to_string());
-    }
-    if all_v6 {
-        out.push("::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".to_string());
-    }
-    for n in nets {
-        let covered = match n {
-            IpNet::V4(_) => all_v4,
-            IpNet::V6(_) => all_v6,
-        };
-        if covered {
+    for v6 in [false, true] {
+        if !families[usize::from(v6)] {
             continue;
         }
-        if n.prefix_len() == n.max_prefix_len() {
-            out.push(n.addr().to_string());
+        if end.outside(v6) {
+            let ranges = plan::gaps(&end.except, v6);
+            out.extend(ranges.into_iter().map(|(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            }));
+        } else if whole(v6) {
+            out.push(if v6 {
+                "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".to_string()
+            } else {
+                "0.0.0.0-255.255.255.255".to_string()
+            });
         } else {
-            out.push(n.to_string());
+            for n in end.given.iter().filter(|n| matches!(n, IpNet::V6(_)) == v6) {
+                if n.prefix_len() == n.max_prefix_len() {
+                    out.push(n.addr().to_string());
+                } else {
+                    out.push(n.to_string());
+                }
+            }
         }
     }
     out
@@ -349,14 +354,27 @@ mod tests {
 
     #[test]
     fn addresses_as_netsecurity_spells_them() {
+        let alone = plan::Internal::default();
+        let both = [true, true];
         assert_eq!(
-            remote_addresses(&nets(&["10.0.10.11/32", "10.1.0.0/16", "2001:db8::1/128"])),
+            remote_addresses(
+                &alone.end(&nets(&["10.0.10.11/32", "10.1.0.0/16", "2001:db8::1/128"])),
+                both
+            ),
             ["10.0.10.11", "10.1.0.0/16", "2001:db8::1"]
         );
-        assert_eq!(remote_addresses(&nets(&["0.0.0.0/0", "::/0"])), ["Any"]);
         assert_eq!(
-            remote_addresses(&nets(&["0.0.0.0/0", "2001:db8::/64"])),
+            remote_addresses(&alone.end(&nets(&["0.0.0.0/0", "::/0"])), both),
+            ["Any"]
+        );
+        assert_eq!(
+            remote_addresses(&alone.end(&nets(&["0.0.0.0/0", "2001:db8::/64"])), both),
             ["0.0.0.0-255.255.255.255", "2001:db8::/64"]
+        );
+        // ICMPv4: only the IPv4 side.
+        assert_eq!(
+            remote_addresses(&alone.end(&nets(&["0.0.0.0/0", "::/0"])), [true, false]),
+            ["0.0.0.0-255.255.255.255"]
         );
     }
 

@@ -242,3 +242,22 @@ pub fn in_netns(script: &str) -> std::process::Output {
         .output()
         .expect("unshare runs")
 }
+
+/// Whether `ctxfw explain` allows traffic from `src` to `dst` on `proto`/`port`: the oracle
+/// the packet and cloud-rule tests compare the generated rules with.
+pub fn explain_allows(
+    loaded: &ctxfw::Loaded,
+    proto: ctxfw::flow::Protocol,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    port: u16,
+) -> bool {
+    use ctxfw::explain::{explain, End, Query};
+    let q = Query {
+        topology: &loaded.topology,
+        from: End::Net(ipnet::IpNet::from(src)),
+        to: End::Net(ipnet::IpNet::from(dst)),
+        port: Some((proto, Some(port))),
+    };
+    !explain(&loaded.resolution.flows, &q).allowed.is_empty()
+}
