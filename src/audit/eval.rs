@@ -254,7 +254,8 @@ impl<'m> Evaluator<'m> {
                     }
                 }
             }
-            if reach.is_empty() {
+            if reach.is_empty() || rule.action == Action::Continue {
+                // A rule without a verdict (log, counter) decides nothing.
                 continue;
             }
             // A terminal rule that matches the whole input ends the chain: the rest of the

@@ -686,7 +686,9 @@ pub fn audit_required(
                     });
                 }
                 (Some(false), _) | (None, None)
-                    if rule.action == Action::Accept && rule.unknown.is_empty() =>
+                    if rule.action == Action::Accept
+                        && rule.unknown.is_empty()
+                        && rule.space.iter().any(|c| req.families.contains(&c.fam)) =>
                 {
                     unused.push(RuleNote {
                         rule: rule_info(model, point, By::Rule(r)),
