@@ -650,5 +650,6 @@ fn read_rule(
         unknown,
         action,
         stateful_only,
+        implicit: false,
     })
 }

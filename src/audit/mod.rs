@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod cloud;
 pub mod eval;
 pub mod flows;
 pub mod gcp;
@@ -223,10 +224,15 @@ fn nets_text(fam: Fam, set: &Set) -> Vec<String> {
     out
 }
 
-/// Pieces of space, cut by zone pair and protocol, as openings (largest first).
+/// Pieces of space, cut by zone pair and protocol, as openings (largest first). Protocols
+/// without ports or types are one opening, listed by number.
 fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
-    type Key = (String, String, u8, Fam);
+    // Protocol class: a protocol with ports or types, or every other one (256).
+    type Key = (String, String, u16, Fam);
     let mut acc: BTreeMap<Key, (Set, Set, Set, f64)> = BTreeMap::new();
+    let has_selector = |p: u8| {
+        matches!(p, ICMP | ICMPV6) || space::port_protocols().intersects(&Set::point(p as u128))
+    };
     for c in cubes {
         for (zs, s) in req.by_zone(c.fam, &c.src) {
             for (zd, d) in req.by_zone(c.fam, &c.dst) {
@@ -235,6 +241,11 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
                 }
                 for &(a, b) in c.proto.ivs() {
                     for p in a..=b {
+                        let p8 = p as u8;
+                        // Each family's own ICMP only.
+                        if (c.fam == Fam::V4 && p8 == ICMPV6) || (c.fam == Fam::V6 && p8 == ICMP) {
+                            continue;
+                        }
                         let piece = Cube {
                             fam: c.fam,
                             src: s.clone(),
@@ -246,12 +257,17 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
                         if size == 0.0 {
                             continue;
                         }
+                        let (class, sel) = if has_selector(p8) {
+                            (p8 as u16, c.sel.clone())
+                        } else {
+                            (256, Set::point(p))
+                        };
                         let e = acc
-                            .entry((zs.to_string(), zd.to_string(), p as u8, c.fam))
+                            .entry((zs.to_string(), zd.to_string(), class, c.fam))
                             .or_insert((Set::empty(), Set::empty(), Set::empty(), 0.0));
                         e.0 = e.0.union(&s);
                         e.1 = e.1.union(&d);
-                        e.2 = e.2.union(&c.sel);
+                        e.2 = e.2.union(&sel);
                         e.3 += size;
                     }
                 }
@@ -260,17 +276,34 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
     }
     let mut out: Vec<Opening> = acc
         .into_iter()
-        .map(|((zs, zd, p, fam), (s, d, sel, size))| Opening {
-            from_zone: zs,
-            to_zone: zd,
-            protocol: space::proto_name(p),
-            ports: selector_text(p, &sel),
-            from_addresses: nets_text(fam, &s),
-            to_addresses: nets_text(fam, &d),
-            size,
+        .map(|((zs, zd, class, fam), (s, d, sel, size))| {
+            let (protocol, ports) = if class == 256 {
+                let n = sel
+                    .ivs()
+                    .iter()
+                    .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                ("other IP protocols".to_string(), n)
+            } else {
+                (space::proto_name(class as u8), selector_text(class as u8, &sel))
+            };
+            Opening {
+                from_zone: zs,
+                to_zone: zd,
+                protocol,
+                ports,
+                from_addresses: nets_text(fam, &s),
+                to_addresses: nets_text(fam, &d),
+                size,
+            }
         })
         .collect();
-    out.sort_by(|a, b| b.size.total_cmp(&a.size));
+    out.sort_by(|a, b| {
+        b.size
+            .total_cmp(&a.size)
+            .then_with(|| (&a.from_zone, &a.to_zone, &a.protocol).cmp(&(&b.from_zone, &b.to_zone, &b.protocol)))
+    });
     out
 }
 
@@ -422,6 +455,11 @@ pub fn run(
         req: &req,
         interfaces,
         bind,
+        locations: t
+            .zones
+            .values()
+            .map(|z| (z.name.clone(), z.location))
+            .collect(),
     };
     let format = format.and_then(parse::Format::parse);
     let mut model: Option<Model> = None;
@@ -499,6 +537,7 @@ pub fn audit_required(
         // Every required flow through this point.
         let mut required: Vec<Cube> = infra.clone();
         required.extend(loopback());
+        required.extend(model.infrastructure.iter().cloned());
         for &(i, need) in &crossing {
             let (mine, others): (Vec<Cube>, Vec<Cube>) = need
                 .cubes
@@ -669,7 +708,7 @@ pub fn audit_required(
         };
         for (i, rule) in chain.rules.iter().enumerate() {
             let r = RuleRef { chain: c, rule: i };
-            if rule.stateful_only {
+            if rule.stateful_only || rule.implicit {
                 continue;
             }
             match (reached.get(&r), shadowed.get(&r)) {

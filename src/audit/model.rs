@@ -40,6 +40,8 @@ pub struct Rule {
     /// Matches only packets of established or related connections: it never decides a new
     /// connection, so it is neither shadowed nor unused.
     pub stateful_only: bool,
+    /// A rule the platform adds (Azure's default rules): never reported as shadowed or unused.
+    pub implicit: bool,
 }
 
 impl Rule {
@@ -52,6 +54,7 @@ impl Rule {
             unknown: Vec::new(),
             action,
             stateful_only: false,
+            implicit: false,
         }
     }
 }
@@ -111,6 +114,8 @@ pub struct Model {
     pub notes: Vec<String>,
     /// Groups, NSGs or tags in the file and what they were bound to, for the report.
     pub bindings: Vec<String>,
+    /// Traffic the platform itself needs (Azure's health probes): never too open.
+    pub infrastructure: Vec<Cube>,
 }
 
 impl Model {
@@ -149,5 +154,6 @@ impl Model {
         self.file = format!("{}, {}", self.file, other.file);
         self.notes.extend(other.notes);
         self.bindings.extend(other.bindings);
+        self.infrastructure.extend(other.infrastructure);
     }
 }

@@ -802,6 +802,7 @@ fn finish(acc: Acc, action: Action, label: String, text: String) -> Rule {
         unknown,
         action,
         stateful_only: acc.stateful_only,
+        implicit: false,
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Context<'a> {
     pub interfaces: Vec<(String, Vec<String>)>,
     /// `--bind NAME=COMPONENT|ZONE`: a security group, ASG, tag or service account.
     pub bind: Vec<(String, String)>,
+    /// Each zone's location.
+    pub locations: Vec<(String, crate::topology::Location)>,
 }
 
 impl Context<'_> {
@@ -62,6 +64,14 @@ impl Context<'_> {
         Some(zones.iter().fold(Set::empty(), |a, z| {
             a.union(&self.req.zone(z).map_or(Set::empty(), |z| z.set(fam).clone()))
         }))
+    }
+
+    /// Where a zone is (on premises, in a cloud).
+    pub fn zone_location(&self, zone: &str) -> Option<crate::topology::Location> {
+        self.locations
+            .iter()
+            .find(|(z, _)| z == zone)
+            .map(|(_, l)| *l)
     }
 
     /// What `--bind` says a name stands for.
