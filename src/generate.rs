@@ -229,6 +229,14 @@ pub const TARGETS: &[Target] = &[
         render: crate::render::matrix::render,
     },
     Target {
+        name: "probes",
+        about: "connectivity probes, <topology>-<component>.probes.ps1 / .sh per source component, notes in <topology>.probes.txt",
+        host_aware: false,
+        netfilter: false,
+        cost: 1,
+        render: crate::render::probes::render,
+    },
+    Target {
         name: "aerleon",
         about: "Aerleon policy and definitions under <topology>.aerleon/ for aclgen",
         host_aware: false,

@@ -175,6 +175,20 @@ enum Command {
         #[arg(long = "bind", value_name = "NAME=COMPONENT")]
         binds: Vec<String>,
     },
+    /// Read the probe scripts' result files: which required flows did not get through, and
+    /// which were not tried.
+    #[command(
+        after_help = "Examples:\n  ctxfw generate site.toml --target probes --out probes/\n  (run each script on its component's host; each writes <topology>-<component>.probes.json)\n  ctxfw verify site.toml site-ddc.probes.json site-pool.probes.json\n  ctxfw verify site.toml results/*.json --format markdown > verify.md\n\nExit codes: 0 nothing blocked, 1 a required flow was blocked, 2 invalid topology or result\nfile, 64 usage error, 74 unreadable file."
+    )]
+    Verify {
+        /// The topology file.
+        file: PathBuf,
+        /// Result files written by the probe scripts.
+        #[arg(required = true, value_name = "RESULTS")]
+        results: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+        format: DiffFormat,
+    },
     /// Browse the catalogue: families and kinds, one kind's flows, or the parameters.
     #[command(
         after_help = "Examples:\n  ctxfw catalogue\n  ctxfw catalogue storefront\n  ctxfw catalogue --parameters"
@@ -495,6 +509,26 @@ fn run(cli: Cli) -> Result<u8> {
             };
             stdout(&text)?;
             Ok(if report.has_findings() {
+                exit::FINDINGS
+            } else {
+                exit::OK
+            })
+        }
+        Command::Verify {
+            file,
+            results,
+            format,
+        } => {
+            let loaded = load(&file, cat_dir)?;
+            print_warnings(&loaded.warnings);
+            let v = ctxfw::audit::verify::verify(&loaded, &results)?;
+            let text = match format {
+                DiffFormat::Table => ctxfw::audit::verify::table(&v),
+                DiffFormat::Json => ctxfw::audit::verify::json(&v),
+                DiffFormat::Markdown => ctxfw::audit::verify::markdown(&v),
+            };
+            stdout(&text)?;
+            Ok(if v.has_findings() {
                 exit::FINDINGS
             } else {
                 exit::OK

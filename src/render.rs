@@ -13,6 +13,7 @@ pub mod json;
 pub mod matrix;
 pub mod netfilter;
 pub mod nftables;
+pub mod probes;
 pub mod windows;
 
 use std::path::Path;
@@ -49,6 +50,7 @@ impl Renderer {
         });
         env.add_filter("md", unless_plain(md_cell, md_special));
         env.add_filter("ps", ps_filter);
+        env.add_filter("sh", |s: &str| sh_quote(s));
         env.add_filter("nft_str", nft_str);
         env.add_filter("ipt_str", ipt_str);
         env.add_filter("hash_line", unless_plain(hash_line, |_| false));
@@ -945,6 +947,22 @@ pub fn ipt_str(s: &str) -> String {
 }
 
 /// Text for a `#` comment line (nftables and iptables-restore files): one line, nothing else.
+/// A POSIX shell single-quoted word: nothing inside is expanded; `'` is closed, escaped and
+/// reopened; control and bidirectional characters become U+FFFD, so a line stays one line.
+pub fn sh_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            c if c.is_control() || is_bidi(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 pub fn hash_line(s: &str) -> String {
     flatten(s)
 }

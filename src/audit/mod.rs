@@ -19,6 +19,7 @@ pub mod nft_text;
 pub mod parse;
 pub mod report;
 pub mod space;
+pub mod verify;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
