@@ -186,6 +186,8 @@ fn side(
     if let Some(s) = p[one].as_str() {
         items.push(s.to_string());
     }
+    items.retain(|s| !s.is_empty());
+    let unknown_before = unknown.len();
     for s in items {
         match prefix(&s, ctx) {
             Ok(a) => out = out.union(&a),
@@ -201,6 +203,10 @@ fn side(
                 "application security group {name} (bound to no component: --bind {name}=COMPONENT)"
             )),
         }
+    }
+    // Only what cannot be evaluated: the rule may match anything, and is unknown.
+    if out == Addrs::default() && unknown.len() > unknown_before {
+        return Addrs::all();
     }
     out
 }
@@ -260,8 +266,8 @@ fn read_rule(
         direction,
         access,
         if port_items.is_empty() { "*".to_string() } else { port_items.join(",") },
-        prefixes_text(p, "sourceAddressPrefix", "sourceAddressPrefixes"),
-        prefixes_text(p, "destinationAddressPrefix", "destinationAddressPrefixes"),
+        prefixes_text(p, "sourceAddressPrefix", "sourceAddressPrefixes", "sourceApplicationSecurityGroups"),
+        prefixes_text(p, "destinationAddressPrefix", "destinationAddressPrefixes", "destinationApplicationSecurityGroups"),
     );
     let mut rule = Rule::new(
         format!("{nsg} rule {name} (priority {priority})"),
@@ -274,11 +280,17 @@ fn read_rule(
     Ok((inbound, priority, name, rule))
 }
 
-fn prefixes_text(p: &Value, one: &str, many: &str) -> String {
+fn prefixes_text(p: &Value, one: &str, many: &str, asgs: &str) -> String {
     let mut v: Vec<&str> = cloud::list(p, many).iter().filter_map(Value::as_str).collect();
+    v.extend(
+        cloud::list(p, asgs)
+            .iter()
+            .filter_map(|g| g["id"].as_str()?.rsplit('/').next()),
+    );
     if let Some(s) = p[one].as_str() {
         v.push(s);
     }
+    v.retain(|s| !s.is_empty());
     if v.len() > 4 {
         format!("{} and {} more", v[..4].join(","), v.len() - 4)
     } else {

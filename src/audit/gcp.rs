@@ -94,11 +94,16 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
         let peers = |key: &str, what: &str, unknown: &mut Vec<String>| -> Option<Addrs> {
             v.get(key)?;
             let mut a = Addrs::default();
+            let before = unknown.len();
             for t in cloud::list(v, key).iter().filter_map(Value::as_str) {
                 match component_of(ctx, t).and_then(|c| Addrs::component(ctx.req, &c)) {
                     Some(x) => a = a.union(&x),
                     None => unknown.push(format!("{what} {t} (bound to no component: --bind {t}=COMPONENT)")),
                 }
+            }
+            // Only what cannot be evaluated: the rule may match anything, and is unknown.
+            if a == Addrs::default() && unknown.len() > before {
+                return Some(Addrs::all());
             }
             Some(a)
         };
@@ -165,6 +170,7 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                 cloud::list(v, if ingress { "sourceRanges" } else { "destinationRanges" })
                     .iter()
                     .chain(cloud::list(v, "sourceTags"))
+                    .chain(cloud::list(v, "sourceServiceAccounts"))
                     .filter_map(Value::as_str)
                     .collect::<Vec<_>>()
                     .join(",")
