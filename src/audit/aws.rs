@@ -126,6 +126,12 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
         families: vec![super::space::Fam::V4, super::space::Fam::V6],
         ..Model::default()
     };
+    // Every permission is read, bound or not, so a mistake anywhere in the file is reported.
+    for g in &groups {
+        for (k, p) in g.perms.iter().enumerate() {
+            perm_rules(&doc, p, &g.id, k, ctx, &|_| None)?;
+        }
+    }
     // Which component each group is for.
     let topo = &ctx.req.topology;
     let mut bound: BTreeMap<String, Vec<usize>> = BTreeMap::new();

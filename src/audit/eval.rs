@@ -164,15 +164,18 @@ impl<'m> Evaluator<'m> {
     /// accepts meets the next. `leftover`: also work out what falls to a drop policy (the
     /// whole-space walk skips it: nothing there is allowed).
     pub fn point(&self, chains: &[usize], input: Vec<Cube>, leftover: bool, w: &mut Walk) {
-        let mut pass = input;
+        // Each piece with what accepted it last (a chain that does not see its family lets
+        // it pass without deciding anything).
+        let mut pass: Vec<(Cube, Option<By>)> = input.into_iter().map(|c| (c, None)).collect();
         let last = chains.len().saturating_sub(1);
         for (k, &c) in chains.iter().enumerate() {
             let chain = &self.model.chains[c];
-            let (mine, other): (Vec<Cube>, Vec<Cube>) = pass
+            let (mine, other): (Vec<_>, Vec<_>) = pass
                 .into_iter()
-                .partition(|x| chain.families.contains(&x.fam));
+                .partition(|(x, _)| chain.families.contains(&x.fam));
             let mut own = Walk::default();
             let want = leftover || chain.policy == Some(true);
+            let mine: Vec<Cube> = mine.into_iter().map(|(x, _)| x).collect();
             let (_, rest) = self.walk(c, mine, want, 0, &mut own);
             if let Some(rest) = rest {
                 let accept = chain.policy.unwrap_or(true);
@@ -192,7 +195,7 @@ impl<'m> Evaluator<'m> {
             pass = Vec::new();
             for d in own.decided {
                 if d.accept && k < last {
-                    pass.push(d.cube);
+                    pass.push((d.cube, Some(d.by)));
                 } else {
                     w.decided.push(d);
                 }
@@ -201,10 +204,10 @@ impl<'m> Evaluator<'m> {
                 pass.extend(other);
             } else {
                 // A family no chain of the point sees is not filtered here: it passes.
-                w.decided.extend(other.into_iter().map(|cube| Decided {
+                w.decided.extend(other.into_iter().map(|(cube, by)| Decided {
                     cube,
                     accept: true,
-                    by: By::Policy(c),
+                    by: by.unwrap_or(By::Policy(c)),
                 }));
             }
         }

@@ -579,7 +579,13 @@ pub fn audit_required(
         // Everything the point allows between the topology's addresses.
         let index = DstIndex::new(required.iter().map(std::slice::from_ref));
         let mut w = Walk::default();
-        space_ev.point(&p.chains, req.scope_space(&p.scope, host), false, &mut w);
+        // Only the families the rule set speaks for (the others are not audited, and said so).
+        let space: Vec<Cube> = req
+            .scope_space(&p.scope, host)
+            .into_iter()
+            .filter(|c| model.families.contains(&c.fam))
+            .collect();
+        space_ev.point(&p.chains, space, false, &mut w);
         for d in &w.decided {
             if !d.accept {
                 continue;

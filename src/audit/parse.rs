@@ -90,7 +90,7 @@ pub fn detect(file: &SourceFile) -> Result<Format, Diagnostic> {
     let unclear = |why: &str| {
         Diagnostic::error(format!("cannot tell the rule set's format: {why}"))
             .in_file(file)
-            .hint(format!("pass --format, one of: {}", Format::NAMES.join(", ")))
+            .hint(format!("pass --ruleset-format, one of: {}", Format::NAMES.join(", ")))
     };
     if matches!(first, Some('{') | Some('[')) {
         let v: serde_json::Value = match serde_json::from_str(text) {
