@@ -123,6 +123,7 @@ const VALIDATORS: &[(&str, Validator)] = &[
     ("nftables", nft_same_rules),
     ("iptables", iptables_same_rules),
     ("windows", windows_same_commands),
+    ("probes", probes_same_commands),
 ];
 
 fn target_of(label: &str) -> &str {
@@ -422,6 +423,48 @@ fn windows_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
             b.name
         );
         assert_eq!(ch, cb, "{label}: {}: commands differ", h.name);
+    }
+}
+
+/// Probe scripts: PowerShell parses and runs the same commands; POSIX sh passes `sh -n` and
+/// runs the same probes (one `probe` line per connection attempt).
+fn probes_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
+    for (h, b) in hostile.iter().zip(benign) {
+        if h.name.ends_with(".ps1") {
+            let ps = |f: &OutFile| -> Vec<String> {
+                let mut p = tree_sitter::Parser::new();
+                p.set_language(&tree_sitter_powershell::LANGUAGE.into())
+                    .unwrap();
+                let tree = p.parse(&f.content, None).unwrap();
+                let mut out = Vec::new();
+                let mut stack = vec![tree.root_node()];
+                while let Some(n) = stack.pop() {
+                    assert!(
+                        !n.is_error() && !n.is_missing(),
+                        "{label}: {} does not parse at {:?}",
+                        f.name,
+                        n.start_position()
+                    );
+                    if n.kind() == "command_name" {
+                        out.push(f.content[n.byte_range()].to_string());
+                    }
+                    let mut c = n.walk();
+                    stack.extend(n.children(&mut c).collect::<Vec<_>>());
+                }
+                out
+            };
+            assert_eq!(ps(h), ps(b), "{label}: {}: commands differ", h.name);
+        } else if h.name.ends_with(".sh") {
+            for f in [h, b] {
+                let dir = tempfile::tempdir().unwrap();
+                let p = dir.path().join(&f.name);
+                std::fs::write(&p, &f.content).unwrap();
+                let ok = Command::new("sh").arg("-n").arg(&p).status().unwrap();
+                assert!(ok.success(), "{label}: {} does not parse", f.name);
+            }
+            let probes = |f: &OutFile| f.content.lines().filter(|l| l.starts_with("probe ")).count();
+            assert_eq!(probes(h), probes(b), "{label}: {}", h.name);
+        }
     }
 }
 

@@ -30,7 +30,9 @@ param(
 Set-StrictMode -Version Latest
 
 $Topology = 'cloud-resource-locations'
+$Description = 'Citrix DaaS resource locations in AWS, Azure and Google Cloud, AD on premises'
 $Component = 'aws-connectors'
+Write-Output ('probes of {0} ({1}): {2}' -f $Component, $Topology, $Description)
 
 $Probes = @(
     @{ Flow = 'aws-connectors-to-dc-tcp'; Address = '10.0.0.5'; Port = 53; Note = ''; To = 'dc' }

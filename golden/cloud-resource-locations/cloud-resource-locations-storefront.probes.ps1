@@ -30,7 +30,9 @@ param(
 Set-StrictMode -Version Latest
 
 $Topology = 'cloud-resource-locations'
+$Description = 'Citrix DaaS resource locations in AWS, Azure and Google Cloud, AD on premises'
 $Component = 'storefront'
+Write-Output ('probes of {0} ({1}): {2}' -f $Component, $Topology, $Description)
 
 $Probes = @(
     @{ Flow = 'storefront-to-aws-connectors-tcp'; Address = '10.50.1.11'; Port = 80; Note = ''; To = 'aws-connectors' }

@@ -30,7 +30,9 @@ param(
 Set-StrictMode -Version Latest
 
 $Topology = 'daas-resource-location'
+$Description = 'Citrix DaaS resource location with Cloud Connectors and Rendezvous V2'
 $Component = 'vdas'
+Write-Output ('probes of {0} ({1}): {2}' -f $Component, $Topology, $Description)
 
 $Probes = @(
     @{ Flow = 'vdas-to-dc-tcp'; Address = '10.20.0.5'; Port = 53; Note = ''; To = 'dc' }

@@ -30,7 +30,9 @@ param(
 Set-StrictMode -Version Latest
 
 $Topology = 'onprem-cvad'
+$Description = 'Virtual Apps and Desktops 7.x, NetScaler Gateway in a DMZ'
 $Component = 'vdas'
+Write-Output ('probes of {0} ({1}): {2}' -f $Component, $Topology, $Description)
 
 $Probes = @(
     @{ Flow = 'vdas-to-dc-tcp'; Address = '10.0.10.5'; Port = 53; Note = ''; To = 'dc' }

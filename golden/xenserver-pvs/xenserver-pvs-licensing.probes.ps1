@@ -30,7 +30,9 @@ param(
 Set-StrictMode -Version Latest
 
 $Topology = 'xenserver-pvs'
+$Description = 'XenServer 8 pool with Citrix Provisioning, NFS/iSCSI storage and Active Directory'
 $Component = 'licensing'
+Write-Output ('probes of {0} ({1}): {2}' -f $Component, $Topology, $Description)
 
 $Probes = @(
     @{ Flow = 'licensing-to-dc-tcp'; Address = '10.32.0.5'; Port = 53; Note = ''; To = 'dc' }

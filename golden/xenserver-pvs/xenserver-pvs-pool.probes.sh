@@ -12,7 +12,9 @@
 
 set -u
 topology='xenserver-pvs'
+description='XenServer 8 pool with Citrix Provisioning, NFS/iSCSI storage and Active Directory'
 component='pool'
+printf 'probes of %s (%s): %s\n' "$component" "$topology" "$description"
 out=${1:-'xenserver-pvs-pool.probes.json'}
 wait_s=${PROBE_TIMEOUT:-3}
 
