@@ -58,6 +58,8 @@ pub struct Walk {
 /// Items (rules, flows) by the destination interval of their cubes, to find those that may
 /// meet a space without looking at every one.
 pub struct DstIndex {
+    /// Index the source interval instead of the destination.
+    src: bool,
     /// Per family: rule cubes by level (common prefix bits of the interval's ends) and the
     /// block they fall in.
     buckets: HashMap<(Fam, u32, u128), Vec<usize>>,
@@ -82,12 +84,18 @@ fn key(fam: Fam, level: u32, v: u128) -> u128 {
 }
 
 impl DstIndex {
-    fn of_rules(rules: &[super::model::Rule]) -> DstIndex {
-        DstIndex::new(rules.iter().map(|r| r.space.as_slice()))
-    }
 
     /// Item `i` is the `i`th list of cubes; an empty list is always a candidate.
     pub fn new<'a>(items: impl Iterator<Item = &'a [Cube]>) -> DstIndex {
+        DstIndex::on(items, false)
+    }
+
+    /// The same on the source interval.
+    pub fn new_src<'a>(items: impl Iterator<Item = &'a [Cube]>) -> DstIndex {
+        DstIndex::on(items, true)
+    }
+
+    fn on<'a>(items: impl Iterator<Item = &'a [Cube]>, src: bool) -> DstIndex {
         let mut buckets: HashMap<(Fam, u32, u128), Vec<usize>> = HashMap::new();
         let mut levels: HashMap<Fam, Vec<u32>> = HashMap::new();
         let mut always = Vec::new();
@@ -96,7 +104,8 @@ impl DstIndex {
                 always.push(i);
             }
             for c in space {
-                let (lo, hi) = (c.dst.lo(), c.dst.hi());
+                let set = if src { &c.src } else { &c.dst };
+                let (lo, hi) = (set.lo(), set.hi());
                 let l = level_of(c.fam, lo, hi);
                 let v = buckets.entry((c.fam, l, key(c.fam, l, lo))).or_default();
                 if v.last() != Some(&i) {
@@ -109,6 +118,7 @@ impl DstIndex {
             }
         }
         DstIndex {
+            src,
             buckets,
             levels,
             always,
@@ -119,7 +129,8 @@ impl DstIndex {
     pub fn candidates(&self, input: &[Cube]) -> Option<Vec<usize>> {
         let mut out = self.always.clone();
         for c in input {
-            let (lo, hi) = (c.dst.lo(), c.dst.hi());
+            let set = if self.src { &c.src } else { &c.dst };
+            let (lo, hi) = (set.lo(), set.hi());
             for &l in self.levels.get(&c.fam).map(Vec::as_slice).unwrap_or(&[]) {
                 let (ka, kb) = (key(c.fam, l, lo), key(c.fam, l, hi));
                 if kb - ka > 256 {
@@ -138,10 +149,40 @@ impl DstIndex {
     }
 }
 
+/// Items by destination, and by source for a query whose destinations are too wide to ask
+/// (flows to the internet).
+pub struct Index {
+    dst: DstIndex,
+    src: DstIndex,
+}
+
+impl Index {
+    pub fn new(items: &[Vec<Cube>]) -> Index {
+        Index {
+            dst: DstIndex::new(items.iter().map(Vec::as_slice)),
+            src: DstIndex::new_src(items.iter().map(Vec::as_slice)),
+        }
+    }
+
+    fn of_rules(rules: &[super::model::Rule]) -> Index {
+        Index {
+            dst: DstIndex::new(rules.iter().map(|r| r.space.as_slice())),
+            src: DstIndex::new_src(rules.iter().map(|r| r.space.as_slice())),
+        }
+    }
+
+    /// Items that may meet the input, in order; `None`: look at all.
+    pub fn candidates(&self, input: &[Cube]) -> Option<Vec<usize>> {
+        self.dst
+            .candidates(input)
+            .or_else(|| self.src.candidates(input))
+    }
+}
+
 /// A model with an index per chain, ready to evaluate.
 pub struct Evaluator<'m> {
     pub model: &'m Model,
-    index: Vec<DstIndex>,
+    index: Vec<Index>,
     /// Record per-rule reach and shadowing (the whole-space walk only).
     pub record: bool,
     /// Work out what catch-all drops take piece by piece (to say what blocks a flow).
@@ -154,7 +195,7 @@ impl<'m> Evaluator<'m> {
     pub fn new(model: &'m Model) -> Evaluator<'m> {
         Evaluator {
             model,
-            index: model.chains.iter().map(|c| DstIndex::of_rules(&c.rules)).collect(),
+            index: model.chains.iter().map(|c| Index::of_rules(&c.rules)).collect(),
             record: false,
             need_drops: true,
         }
@@ -230,7 +271,11 @@ impl<'m> Evaluator<'m> {
         let rules: Vec<usize> = self.index[c]
             .candidates(&input)
             .unwrap_or_else(|| (0..chain.rules.len()).collect());
-        let mut consumed: Vec<(usize, Vec<Cube>)> = Vec::new();
+        // What each rule took, by rule; `done` lists them in order.
+        let mut consumed = Consumed {
+            by_rule: vec![None; chain.rules.len()],
+            done: Vec::new(),
+        };
         let mut terminal: Vec<Cube> = Vec::new();
         let mut all_terminal = false;
         // Something left this chain without a verdict (a return, a goto's target returning).
@@ -278,11 +323,20 @@ impl<'m> Evaluator<'m> {
                 if self.record {
                     w.reached.entry(me).or_default();
                 }
-                consumed.push((i, input.clone()));
+                consumed.push(i, input.clone());
                 continue;
             }
             let mut cut_by = Vec::new();
-            for (j, cs) in &consumed {
+            // Only earlier rules whose match meets this one's can have taken part of it.
+            let earlier: Vec<usize> = match self.index[c].candidates(&rule.space) {
+                Some(v) => v
+                    .into_iter()
+                    .filter(|&j| j < i && consumed.by_rule[j].is_some())
+                    .collect(),
+                None => consumed.done.clone(),
+            };
+            for j in earlier {
+                let cs = consumed.by_rule[j].as_ref().expect("consumed");
                 let mut touched = false;
                 for cc in cs {
                     if reach.iter().any(|x| x.intersects(cc)) {
@@ -291,7 +345,7 @@ impl<'m> Evaluator<'m> {
                     }
                 }
                 if touched {
-                    cut_by.push(RuleRef { chain: c, rule: *j });
+                    cut_by.push(RuleRef { chain: c, rule: j });
                 }
                 if reach.is_empty() {
                     break;
@@ -328,16 +382,16 @@ impl<'m> Evaluator<'m> {
                         by: By::Rule(me),
                     }));
                     terminal.extend(reach.iter().cloned());
-                    consumed.push((i, reach));
+                    consumed.push(i, reach);
                 }
                 Action::Jump(t) => match self.walk(*t, reach.clone(), false, depth + 1, w).0 {
                     Term::All => {
                         terminal.extend(reach.iter().cloned());
-                        consumed.push((i, reach));
+                        consumed.push(i, reach);
                     }
                     Term::Cubes(term) => {
                         terminal.extend(term.iter().cloned());
-                        consumed.push((i, term));
+                        consumed.push(i, term);
                     }
                 },
                 Action::Goto(t) => {
@@ -348,11 +402,11 @@ impl<'m> Evaluator<'m> {
                             terminal.extend(term);
                         }
                     }
-                    consumed.push((i, reach));
+                    consumed.push(i, reach);
                 }
                 Action::Return => {
                     returned = true;
-                    consumed.push((i, reach));
+                    consumed.push(i, reach);
                 }
                 Action::Continue => {}
                 Action::Unknown(_) => {
@@ -369,8 +423,8 @@ impl<'m> Evaluator<'m> {
                 return Vec::new();
             }
             let mut rest = input;
-            for (_, cs) in &consumed {
-                for cc in cs {
+            for &j in &consumed.done {
+                for cc in consumed.by_rule[j].as_deref().unwrap_or(&[]) {
                     if rest.iter().any(|x| x.intersects(cc)) {
                         rest = minus_all(rest, cc);
                     }
@@ -387,6 +441,24 @@ impl<'m> Evaluator<'m> {
             Term::Cubes(terminal)
         };
         (term, rest)
+    }
+}
+
+/// The space each rule of a chain took from its input.
+struct Consumed {
+    by_rule: Vec<Option<Vec<Cube>>>,
+    done: Vec<usize>,
+}
+
+impl Consumed {
+    fn push(&mut self, rule: usize, cubes: Vec<Cube>) {
+        match &mut self.by_rule[rule] {
+            Some(v) => v.extend(cubes),
+            None => {
+                self.by_rule[rule] = Some(cubes);
+                self.done.push(rule);
+            }
+        }
     }
 }
 

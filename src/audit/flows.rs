@@ -56,6 +56,9 @@ pub struct Required {
     pub components: Vec<(String, String, Vec<IpNet>)>,
     /// The IP families any zone has.
     pub families: Vec<Fam>,
+    /// Every zone interval per family, sorted (zones do not overlap once the default-route
+    /// zone is the complement of the others), with its zone's index.
+    zone_ivs: [Vec<(u128, u128, usize)>; 2],
 }
 
 fn proto_number(p: Protocol) -> u8 {
@@ -171,12 +174,22 @@ impl Required {
             .into_iter()
             .filter(|&f| zones.iter().any(|z| !z.set(f).is_empty()))
             .collect();
+        let zone_ivs = [Fam::V4, Fam::V6].map(|fam| {
+            let mut v: Vec<(u128, u128, usize)> = zones
+                .iter()
+                .enumerate()
+                .flat_map(|(i, z)| z.set(fam).ivs().iter().map(move |&(a, b)| (a, b, i)))
+                .collect();
+            v.sort_unstable();
+            v
+        });
         Required {
             topology: t.name.clone(),
             zones,
             needs,
             components,
             families,
+            zone_ivs,
         }
     }
 
@@ -241,12 +254,20 @@ impl Required {
     /// The zone an address set lies in, cut per zone (addresses outside every zone are left
     /// out).
     pub fn by_zone<'a>(&'a self, fam: Fam, set: &Set) -> Vec<(&'a str, Set)> {
-        self.zones
-            .iter()
-            .filter_map(|z| {
-                let part = z.set(fam).intersect(set);
-                (!part.is_empty()).then_some((z.name.as_str(), part))
-            })
+        let ivs = &self.zone_ivs[usize::from(fam == Fam::V6)];
+        let mut parts: std::collections::BTreeMap<usize, Vec<(u128, u128)>> = Default::default();
+        for &(lo, hi) in set.ivs() {
+            // The first zone interval that ends at or after `lo`.
+            let mut k = ivs.partition_point(|z| z.1 < lo);
+            while k < ivs.len() && ivs[k].0 <= hi {
+                let (a, b, z) = ivs[k];
+                parts.entry(z).or_default().push((a.max(lo), b.min(hi)));
+                k += 1;
+            }
+        }
+        parts
+            .into_iter()
+            .map(|(z, v)| (self.zones[z].name.as_str(), Set::from_ivs(v)))
             .collect()
     }
 }

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-use eval::{By, Decided, DstIndex, Evaluator, Maybe, RuleRef, Walk};
+use eval::{By, Decided, Evaluator, Index, Maybe, RuleRef, Walk};
 use flows::{Need, Required};
 use model::{Action, Model, Scope, Target};
 use space::{iv_nets, minus_all, Cube, Fam, Set, ICMP, ICMPV6, SEL_MAX};
@@ -210,17 +210,14 @@ const MAX_LISTED: usize = 8;
 
 fn nets_text(fam: Fam, set: &Set) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut total = 0;
     for &iv in set.ivs() {
         for n in iv_nets(fam, iv) {
-            total += 1;
-            if out.len() < MAX_LISTED {
-                out.push(n.to_string());
+            if out.len() == MAX_LISTED {
+                out.push("... and more".to_string());
+                return out;
             }
+            out.push(n.to_string());
         }
-    }
-    if total > MAX_LISTED {
-        out.push(format!("... and {} more", total - MAX_LISTED));
     }
     out
 }
@@ -309,7 +306,7 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
 }
 
 /// The space of `cube` outside every `cut` (found through `index`).
-fn outside(cube: Cube, cuts: &[Cube], index: &DstIndex) -> Vec<Cube> {
+fn outside(cube: Cube, cuts: &[Cube], index: &Index) -> Vec<Cube> {
     let mut rest = vec![cube];
     let cands = index
         .candidates(&rest)
@@ -577,7 +574,7 @@ pub fn audit_required(
             // An unevaluable rule no decided piece depends on still decides nothing here.
         }
         // Everything the point allows between the topology's addresses.
-        let index = DstIndex::new(required.iter().map(std::slice::from_ref));
+        let index = Index::new(&required.iter().map(|c| vec![c.clone()]).collect::<Vec<_>>());
         let mut w = Walk::default();
         // Only the families the rule set speaks for (the others are not audited, and said so).
         let space: Vec<Cube> = req

@@ -26,6 +26,7 @@ enum T {
 struct Tok {
     t: T,
     at: usize,
+    line: usize,
 }
 
 fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
@@ -33,6 +34,7 @@ fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    let mut line = 1;
     while i < b.len() {
         let c = b[i];
         match c {
@@ -40,7 +42,9 @@ fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
                 out.push(Tok {
                     t: T::Newline,
                     at: i,
+                    line,
                 });
+                line += usize::from(c == b'\n');
                 i += 1;
             }
             b' ' | b'\t' | b'\r' => i += 1,
@@ -70,12 +74,14 @@ fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
                 out.push(Tok {
                     t: T::Str(text),
                     at: start,
+                    line,
                 });
             }
             b'{' | b'}' | b',' | b'@' => {
                 out.push(Tok {
                     t: T::Punct(c as char),
                     at: i,
+                    line,
                 });
                 i += 1;
             }
@@ -93,6 +99,7 @@ fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
                 out.push(Tok {
                     t: T::Word(s[start..i].to_string()),
                     at: start,
+                    line,
                 });
             }
         }
@@ -160,8 +167,9 @@ impl P<'_> {
         matches!(self.peek(), Some(T::Word(x)) if x == w)
     }
 
-    fn line_of(&self, at: usize) -> usize {
-        self.file.line_col(at).0
+    /// The line the next token is on.
+    fn line(&self) -> usize {
+        self.toks.get(self.i).map_or(0, |t| t.line)
     }
 }
 
@@ -459,7 +467,7 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                                         chain.insert("policy".into(), json!(p.word()?));
                                     }
                                     Some(_) => {
-                                        let line = p.line_of(p.at());
+                                        let line = p.line();
                                         let (expr, comment) = p.rule()?;
                                         if expr.is_empty() {
                                             return Err(p.err("expected a rule"));

@@ -272,7 +272,8 @@ impl Cube {
     }
 
     pub fn intersect(&self, o: &Cube) -> Option<Cube> {
-        if self.fam != o.fam {
+        // Most pairs do not meet: find out without building the sets.
+        if !self.intersects(o) {
             return None;
         }
         let c = Cube {
