@@ -157,7 +157,12 @@ fn azure_fixture_deny_at_a_lower_priority_number_blocks_the_allow() {
     // The default rules are the platform's: never shadowed or unused.
     assert!(r.shadowed.is_empty() && r.unused.is_empty());
     // Bound, the ASG is known: admins in the users zone may use SSH (too open now).
-    let bound = run(&lab(), &[fixture("azure.json")], None, &["asg-admins=clients"]);
+    let bound = run(
+        &lab(),
+        &[fixture("azure.json")],
+        None,
+        &["asg-admins=clients"],
+    );
     assert!(bound.unknown.is_empty());
     assert!(bound
         .too_open
@@ -246,7 +251,11 @@ fn generated_cloud_json_audits_as_expected() {
             r.blocked.iter().map(|b| &b.flow).collect::<Vec<_>>()
         );
         assert!(r.unknown.is_empty(), "{target}: {:?}", r.unknown);
-        assert!(r.notes.iter().all(|n| !n.contains("not audited")), "{target}: {:?}", r.notes);
+        assert!(
+            r.notes.iter().all(|n| !n.contains("not audited")),
+            "{target}: {:?}",
+            r.notes
+        );
         if target != "aws" {
             // NSGs and GCP rules name addresses: only the internet flows' 0.0.0.0/0 opens more.
             for t in &r.too_open {
@@ -276,7 +285,13 @@ fn sh(script: &str) -> (bool, String) {
 
 fn kernel_tools(test: &str) -> bool {
     let root = sh("test \"$(id -u)\" = 0").0;
-    let tools = ["nft", "iptables-nft-save", "iptables-nft-restore", "ip6tables-nft-save", "unshare"];
+    let tools = [
+        "nft",
+        "iptables-nft-save",
+        "iptables-nft-restore",
+        "ip6tables-nft-save",
+        "unshare",
+    ];
     let missing: Vec<&str> = tools
         .iter()
         .copied()
@@ -313,7 +328,12 @@ fn nft_listed(file: &Path, change: &str) -> String {
 
 /// Load iptables-restore files with their jumps (as their headers say), run `change`, and
 /// list both families back.
-fn ipt_listed(dir: &Path, topology: &str, chains: &[(&str, &str)], change: &str) -> (String, String) {
+fn ipt_listed(
+    dir: &Path,
+    topology: &str,
+    chains: &[(&str, &str)],
+    change: &str,
+) -> (String, String) {
     let mut script = String::new();
     for (fam, ext) in [("iptables", "rules"), ("ip6tables", "rules6")] {
         let f = dir.join(format!("{topology}.{ext}"));
@@ -344,7 +364,10 @@ fn check_clean_but_internet(label: &str, loaded: &ctxfw::Loaded, r: &Report) {
     assert!(
         r.blocked.is_empty(),
         "{label}: blocked {:?}",
-        r.blocked.iter().map(|b| (&b.flow, &b.blocked_ports)).collect::<Vec<_>>()
+        r.blocked
+            .iter()
+            .map(|b| (&b.flow, &b.blocked_ports))
+            .collect::<Vec<_>>()
     );
     assert!(r.unknown.is_empty(), "{label}: unknown {:?}", r.unknown);
     assert!(r.flows_checked > 0, "{label}: nothing checked");
@@ -370,9 +393,10 @@ fn generated_rule_sets_listed_back_by_the_kernel_audit_as_expected() {
                 .values()
                 .filter(|c| {
                     c.kinds.iter().any(|k| {
-                        loaded.catalogue.kind(k).is_some_and(|k| {
-                            k.platform == ctxfw::catalogue::Platform::Linux
-                        })
+                        loaded
+                            .catalogue
+                            .kind(k)
+                            .is_some_and(|k| k.platform == ctxfw::catalogue::Platform::Linux)
                     })
                 })
                 .map(|c| Some(c.name.clone())),
@@ -486,7 +510,10 @@ fn a_change_to_the_loaded_rule_set_is_named_exactly() {
     ));
     assert!(r.blocked.is_empty());
     assert_eq!(r.too_open.len(), 1, "{}", audit::report::table(&r));
-    assert!(r.too_open[0].rule.text.contains("temporary-all-clients-to-servers"));
+    assert!(r.too_open[0]
+        .rule
+        .text
+        .contains("temporary-all-clients-to-servers"));
     assert!(r.too_open[0]
         .openings
         .iter()
@@ -511,7 +538,10 @@ fn a_change_to_the_loaded_rule_set_is_named_exactly() {
     };
     let clean = audit_ipt("");
     assert!(!clean.has_findings(), "{}", audit::report::table(&clean));
-    let r = audit_ipt(&format!("{}\niptables-nft -D {chain} $n", number("admins-to-db-tcp")));
+    let r = audit_ipt(&format!(
+        "{}\niptables-nft -D {chain} $n",
+        number("admins-to-db-tcp")
+    ));
     assert_eq!(flows(&r), [("admins-to-db-tcp", "1433")]);
     // The same rule without port 22, in its place (iptables -S quotes its comment: eval).
     let r = audit_ipt(&format!(
@@ -525,7 +555,11 @@ fn a_change_to_the_loaded_rule_set_is_named_exactly() {
     ));
     assert!(r.blocked.is_empty());
     assert_eq!(r.too_open.len(), 1, "{}", audit::report::table(&r));
-    assert!(r.too_open[0].rule.text.contains("temporary"), "{:?}", r.too_open[0].rule);
+    assert!(
+        r.too_open[0].rule.text.contains("temporary"),
+        "{:?}",
+        r.too_open[0].rule
+    );
 }
 
 // ---- the command line ---------------------------------------------------------------------
@@ -560,7 +594,14 @@ fn exit_codes_and_formats() {
         ("table", "BLOCKED"),
     ] {
         let (code, out, err) = ctxfw(&[
-            "audit", topo, "--catalogue", cat, "--ruleset", nftjson.to_str().unwrap(), "--format", format,
+            "audit",
+            topo,
+            "--catalogue",
+            cat,
+            "--ruleset",
+            nftjson.to_str().unwrap(),
+            "--format",
+            format,
         ]);
         assert_eq!(code, 1, "{err}");
         assert!(out.contains(check), "{format}: {out}");
@@ -582,9 +623,23 @@ fn exit_codes_and_formats() {
     let (code, _, err) = ctxfw(&["audit", lab, "--ruleset", host.to_str().unwrap()]);
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("--host COMPONENT"), "{err}");
-    let (code, out, err) = ctxfw(&["audit", lab, "--ruleset", host.to_str().unwrap(), "--host", "dc"]);
+    let (code, out, err) = ctxfw(&[
+        "audit",
+        lab,
+        "--ruleset",
+        host.to_str().unwrap(),
+        "--host",
+        "dc",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
-    let (code, _, err) = ctxfw(&["audit", lab, "--ruleset", host.to_str().unwrap(), "--host", "dcc"]);
+    let (code, _, err) = ctxfw(&[
+        "audit",
+        lab,
+        "--ruleset",
+        host.to_str().unwrap(),
+        "--host",
+        "dcc",
+    ]);
     assert_eq!(code, 64);
     assert!(err.contains("did you mean"), "{err}");
     let (code, _, err) = ctxfw(&["audit", lab, "--ruleset", "/nonexistent/fw.json"]);

@@ -462,7 +462,12 @@ fn probes_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
                 let ok = Command::new("sh").arg("-n").arg(&p).status().unwrap();
                 assert!(ok.success(), "{label}: {} does not parse", f.name);
             }
-            let probes = |f: &OutFile| f.content.lines().filter(|l| l.starts_with("probe ")).count();
+            let probes = |f: &OutFile| {
+                f.content
+                    .lines()
+                    .filter(|l| l.starts_with("probe "))
+                    .count()
+            };
             assert_eq!(probes(h), probes(b), "{label}: {}", h.name);
         }
     }

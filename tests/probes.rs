@@ -165,7 +165,11 @@ fn probe_script_reports_open_refused_and_blocked_and_verify_reports_them() {
         .iter()
         .find(|f| f.name == "probe-lab.probes.txt")
         .unwrap();
-    assert!(notes.content.contains("client-to-srv-open-udp"), "{}", notes.content);
+    assert!(
+        notes.content.contains("client-to-srv-open-udp"),
+        "{}",
+        notes.content
+    );
     let tmp = tempfile::tempdir().unwrap();
     let script_path = tmp.path().join(&script.name);
     std::fs::write(&script_path, &script.content).unwrap();
@@ -220,9 +224,18 @@ fn probe_script_reports_open_refused_and_blocked_and_verify_reports_them() {
     };
     assert!(line_of("198.18.2.10", 8000).starts_with("open "), "{out}");
     assert!(line_of("198.18.2.10", 9000).starts_with("open "), "{out}");
-    assert!(line_of("198.18.2.10", 9010).contains("last port of 9000-9010"), "{out}");
-    assert!(line_of("198.18.2.20", 8000).starts_with("refused "), "{out}");
-    assert!(line_of("198.18.2.30", 8000).starts_with("blocked "), "{out}");
+    assert!(
+        line_of("198.18.2.10", 9010).contains("last port of 9000-9010"),
+        "{out}"
+    );
+    assert!(
+        line_of("198.18.2.20", 8000).starts_with("refused "),
+        "{out}"
+    );
+    assert!(
+        line_of("198.18.2.30", 8000).starts_with("blocked "),
+        "{out}"
+    );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
     assert_eq!(doc["component"], "client");
@@ -238,7 +251,12 @@ fn probe_script_reports_open_refused_and_blocked_and_verify_reports_them() {
         .args(["--format", "json"])
         .output()
         .unwrap();
-    assert_eq!(v.status.code(), Some(1), "{}", String::from_utf8_lossy(&v.stderr));
+    assert_eq!(
+        v.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
     let ids = |k: &str| -> Vec<String> {
         report[k]
@@ -249,12 +267,18 @@ fn probe_script_reports_open_refused_and_blocked_and_verify_reports_them() {
             .collect()
     };
     assert_eq!(ids("blocked"), ["client-to-srv-blocked-tcp"]);
-    assert_eq!(report["blocked"][0]["purpose"], "The client reaches a server that drops it");
+    assert_eq!(
+        report["blocked"][0]["purpose"],
+        "The client reaches a server that drops it"
+    );
     assert!(report["blocked"][0]["source"]
         .as_str()
         .unwrap()
         .contains("probe-lab"));
-    assert_eq!(ids("passed"), ["client-to-srv-open-tcp", "client-to-srv-refused-tcp"]);
+    assert_eq!(
+        ids("passed"),
+        ["client-to-srv-open-tcp", "client-to-srv-refused-tcp"]
+    );
     assert_eq!(ids("not_tried"), ["client-to-srv-open-udp"]);
 }
 

@@ -75,7 +75,10 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             let rat = at.key(name).key("Properties");
             let props = &r["Properties"];
             let mut perms = Vec::new();
-            for (key, ingress) in [("SecurityGroupIngress", true), ("SecurityGroupEgress", false)] {
+            for (key, ingress) in [
+                ("SecurityGroupIngress", true),
+                ("SecurityGroupEgress", false),
+            ] {
                 for (k, p) in cloud::list(props, key).iter().enumerate() {
                     perms.push(Perm {
                         v: p,
@@ -87,7 +90,10 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             let description = props["GroupDescription"].as_str().unwrap_or("");
             groups.push(Group {
                 id: name.clone(),
-                name: props["GroupName"].as_str().unwrap_or(description).to_string(),
+                name: props["GroupName"]
+                    .as_str()
+                    .unwrap_or(description)
+                    .to_string(),
                 tags: tags(props),
                 perms,
                 default_egress: props.get("SecurityGroupEgress").is_none(),
@@ -103,10 +109,18 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             let rat = at.key(name).key("Properties");
             let props = &r["Properties"];
             let gid = reference(&props["GroupId"]).ok_or_else(|| {
-                doc.error(&rat.key("GroupId"), "GroupId is neither a Ref nor a Fn::GetAtt of a group in the template", HINT)
+                doc.error(
+                    &rat.key("GroupId"),
+                    "GroupId is neither a Ref nor a Fn::GetAtt of a group in the template",
+                    HINT,
+                )
             })?;
             let g = groups.iter_mut().find(|g| g.id == gid).ok_or_else(|| {
-                doc.error(&rat.key("GroupId"), format!("no security group `{gid}` in the template"), HINT)
+                doc.error(
+                    &rat.key("GroupId"),
+                    format!("no security group `{gid}` in the template"),
+                    HINT,
+                )
             })?;
             if !ingress {
                 g.default_egress = false;
@@ -118,7 +132,11 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             });
         }
     } else {
-        return Err(doc.error(&Path::default(), "no SecurityGroups list and no CloudFormation Resources", HINT));
+        return Err(doc.error(
+            &Path::default(),
+            "no SecurityGroups list and no CloudFormation Resources",
+            HINT,
+        ));
     }
     let mut model = Model {
         format: format.to_string(),
@@ -205,8 +223,18 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             &mut model,
             Target::Component(comp.clone()),
             &label,
-            cloud::chain(format!("{label} ingress"), inbound, false, "security groups deny what no rule allows".into()),
-            cloud::chain(format!("{label} egress"), outbound, false, "security groups deny what no rule allows".into()),
+            cloud::chain(
+                format!("{label} ingress"),
+                inbound,
+                false,
+                "security groups deny what no rule allows".into(),
+            ),
+            cloud::chain(
+                format!("{label} egress"),
+                outbound,
+                false,
+                "security groups deny what no rule allows".into(),
+            ),
         );
     }
     Ok(model)
@@ -215,7 +243,12 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
 fn tags(v: &Value) -> Vec<(String, String)> {
     cloud::list(v, "Tags")
         .iter()
-        .filter_map(|t| Some((t["Key"].as_str()?.to_string(), t["Value"].as_str()?.to_string())))
+        .filter_map(|t| {
+            Some((
+                t["Key"].as_str()?.to_string(),
+                t["Value"].as_str()?.to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -247,7 +280,11 @@ fn perm_rules(
         Value::Number(n) => n.to_string(),
         _ => return Err(doc.error(&p.at.key("IpProtocol"), "`IpProtocol` is missing", HINT)),
     };
-    let port = |key: &str| v[key].as_i64().or_else(|| v[key].as_str().and_then(|s| s.parse().ok()));
+    let port = |key: &str| {
+        v[key]
+            .as_i64()
+            .or_else(|| v[key].as_str().and_then(|s| s.parse().ok()))
+    };
     let (from, to) = (port("FromPort"), port("ToPort"));
     let is_icmp = matches!(proto.as_str(), "icmp" | "1" | "icmpv6" | "58");
     let sel = match (from, to) {
@@ -257,11 +294,19 @@ fn perm_rules(
             Some(Set::range(a as u128, b as u128))
         }
         _ => {
-            return Err(doc.error(&p.at.key("FromPort"), "FromPort/ToPort must be ports 0-65535 with FromPort <= ToPort, or -1", HINT))
+            return Err(doc.error(
+                &p.at.key("FromPort"),
+                "FromPort/ToPort must be ports 0-65535 with FromPort <= ToPort, or -1",
+                HINT,
+            ))
         }
     };
     let svc = Service::new(&proto, sel).ok_or_else(|| {
-        doc.error(&p.at.key("IpProtocol"), format!("unknown IpProtocol `{proto}`"), "AWS writes tcp, udp, icmp, icmpv6, -1 or a protocol number")
+        doc.error(
+            &p.at.key("IpProtocol"),
+            format!("unknown IpProtocol `{proto}`"),
+            "AWS writes tcp, udp, icmp, icmpv6, -1 or a protocol number",
+        )
     })?;
     let ports = match (&proto[..], from) {
         (_, None) | (_, Some(-1)) => String::new(),
@@ -317,7 +362,9 @@ fn perm_rules(
         push(
             id.to_string(),
             None,
-            Some(format!("prefix list {id} (its networks are not in the file)")),
+            Some(format!(
+                "prefix list {id} (its networks are not in the file)"
+            )),
         );
     }
     for r in cloud::list(v, "UserIdGroupPairs") {
@@ -327,7 +374,9 @@ fn perm_rules(
     // CloudFormation shape.
     for key in ["CidrIp", "CidrIpv6"] {
         if let Some(c) = v[key].as_str() {
-            let a = Addrs::cidr(c).ok_or_else(|| doc.error(&p.at.key(key), format!("`{c}` is not a network"), HINT))?;
+            let a = Addrs::cidr(c).ok_or_else(|| {
+                doc.error(&p.at.key(key), format!("`{c}` is not a network"), HINT)
+            })?;
             push(c.to_string(), Some(a), None);
         }
     }
@@ -341,7 +390,9 @@ fn perm_rules(
             push(
                 id.to_string(),
                 None,
-                Some(format!("prefix list {id} (its networks are not in the file)")),
+                Some(format!(
+                    "prefix list {id} (its networks are not in the file)"
+                )),
             );
         }
     }

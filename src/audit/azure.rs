@@ -80,7 +80,13 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                 props_at: pat,
             });
         }
-        _ => return Err(doc.error(&root, "expected an NSG object, a list of them or an ARM template", HINT)),
+        _ => {
+            return Err(doc.error(
+                &root,
+                "expected an NSG object, a list of them or an ARM template",
+                HINT,
+            ))
+        }
     }
     let mut model = Model {
         format: format.to_string(),
@@ -100,7 +106,10 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             ctx.req.zone(name).map(|_| name.to_string())
         });
         let by_name = {
-            let n = nsg.name.strip_prefix(&format!("{topo}-")).unwrap_or(&nsg.name);
+            let n = nsg
+                .name
+                .strip_prefix(&format!("{topo}-"))
+                .unwrap_or(&nsg.name);
             (ctx.req.zone(n).is_some() || ctx.req.component(n).is_some()).then(|| n.to_string())
         };
         let target = ctx
@@ -150,8 +159,18 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             &mut model,
             target,
             &label,
-            cloud::chain(format!("{label} inbound"), inbound.into_iter().map(|r| r.3).collect(), false, "no rule decided (the default rules end in DenyAll)".into()),
-            cloud::chain(format!("{label} outbound"), outbound.into_iter().map(|r| r.3).collect(), false, "no rule decided (the default rules end in DenyAll)".into()),
+            cloud::chain(
+                format!("{label} inbound"),
+                inbound.into_iter().map(|r| r.3).collect(),
+                false,
+                "no rule decided (the default rules end in DenyAll)".into(),
+            ),
+            cloud::chain(
+                format!("{label} outbound"),
+                outbound.into_iter().map(|r| r.3).collect(),
+                false,
+                "no rule decided (the default rules end in DenyAll)".into(),
+            ),
         );
     }
     Ok(model)
@@ -164,9 +183,8 @@ fn prefix(s: &str, ctx: &Context) -> Result<Addrs, String> {
         "Internet" => Ok(Addrs::internet(ctx.req)),
         "VirtualNetwork" => Ok(Addrs::private(ctx.req)),
         "AzureLoadBalancer" => Ok(Addrs::cidr("168.63.129.16/32").expect("address")),
-        _ => Addrs::cidr(s).ok_or_else(|| {
-            format!("service tag {s} (its networks are not known to ctxfw)")
-        }),
+        _ => Addrs::cidr(s)
+            .ok_or_else(|| format!("service tag {s} (its networks are not known to ctxfw)")),
     }
 }
 
@@ -197,7 +215,11 @@ fn side(
     for g in cloud::list(p, asgs) {
         let id = g["id"].as_str().unwrap_or("?");
         let name = id.rsplit('/').next().unwrap_or(id);
-        match ctx.bound(name).or(ctx.bound(id)).and_then(|c| Addrs::bound(ctx.req, c)) {
+        match ctx
+            .bound(name)
+            .or(ctx.bound(id))
+            .and_then(|c| Addrs::bound(ctx.req, c))
+        {
             Some(a) => out = out.union(&a),
             None => unknown.push(format!(
                 "application security group {name} (bound to no component: --bind {name}=COMPONENT)"
@@ -224,17 +246,29 @@ fn read_rule(
     let inbound = match direction {
         "Inbound" => true,
         "Outbound" => false,
-        d => return Err(doc.error(&pat.key("direction"), format!("direction `{d}` is neither Inbound nor Outbound"), HINT)),
+        d => {
+            return Err(doc.error(
+                &pat.key("direction"),
+                format!("direction `{d}` is neither Inbound nor Outbound"),
+                HINT,
+            ))
+        }
     };
     let access = cloud::string(doc, p, &pat, "access", HINT)?;
     let action = match access {
         "Allow" => Action::Accept,
         "Deny" => Action::Drop,
-        a => return Err(doc.error(&pat.key("access"), format!("access `{a}` is neither Allow nor Deny"), HINT)),
+        a => {
+            return Err(doc.error(
+                &pat.key("access"),
+                format!("access `{a}` is neither Allow nor Deny"),
+                HINT,
+            ))
+        }
     };
-    let priority = p["priority"].as_i64().ok_or_else(|| {
-        doc.error(&pat.key("priority"), "`priority` must be a number", HINT)
-    })?;
+    let priority = p["priority"]
+        .as_i64()
+        .ok_or_else(|| doc.error(&pat.key("priority"), "`priority` must be a number", HINT))?;
     let proto = cloud::string(doc, p, &pat, "protocol", HINT)?;
     let mut ports = Set::empty();
     let mut port_items: Vec<String> = cloud::list(p, "destinationPortRanges")
@@ -246,17 +280,43 @@ fn read_rule(
     }
     for s in &port_items {
         let set = cloud::port_text(s).ok_or_else(|| {
-            doc.error(&pat.key("destinationPortRanges"), format!("`{s}` is not a port, range or *"), HINT)
+            doc.error(
+                &pat.key("destinationPortRanges"),
+                format!("`{s}` is not a port, range or *"),
+                HINT,
+            )
         })?;
         ports = ports.union(&set);
     }
-    let ports = if port_items.is_empty() { None } else { Some(ports) };
+    let ports = if port_items.is_empty() {
+        None
+    } else {
+        Some(ports)
+    };
     let svc = Service::new(proto, ports).ok_or_else(|| {
-        doc.error(&pat.key("protocol"), format!("unknown protocol `{proto}`"), "NSGs use Tcp, Udp, Icmp, Esp, Ah or *")
+        doc.error(
+            &pat.key("protocol"),
+            format!("unknown protocol `{proto}`"),
+            "NSGs use Tcp, Udp, Icmp, Esp, Ah or *",
+        )
     })?;
     let mut unknown = Vec::new();
-    let src = side(p, "sourceAddressPrefix", "sourceAddressPrefixes", "sourceApplicationSecurityGroups", ctx, &mut unknown);
-    let dst = side(p, "destinationAddressPrefix", "destinationAddressPrefixes", "destinationApplicationSecurityGroups", ctx, &mut unknown);
+    let src = side(
+        p,
+        "sourceAddressPrefix",
+        "sourceAddressPrefixes",
+        "sourceApplicationSecurityGroups",
+        ctx,
+        &mut unknown,
+    );
+    let dst = side(
+        p,
+        "destinationAddressPrefix",
+        "destinationAddressPrefixes",
+        "destinationApplicationSecurityGroups",
+        ctx,
+        &mut unknown,
+    );
     let sport = p["sourcePortRange"].as_str().unwrap_or("*");
     if sport != "*" || !cloud::list(p, "sourcePortRanges").is_empty() {
         unknown.push("source port ranges".into());
@@ -265,9 +325,23 @@ fn read_rule(
         "{name}: {} {} priority {priority} {proto} {} from {} to {}",
         direction,
         access,
-        if port_items.is_empty() { "*".to_string() } else { port_items.join(",") },
-        prefixes_text(p, "sourceAddressPrefix", "sourceAddressPrefixes", "sourceApplicationSecurityGroups"),
-        prefixes_text(p, "destinationAddressPrefix", "destinationAddressPrefixes", "destinationApplicationSecurityGroups"),
+        if port_items.is_empty() {
+            "*".to_string()
+        } else {
+            port_items.join(",")
+        },
+        prefixes_text(
+            p,
+            "sourceAddressPrefix",
+            "sourceAddressPrefixes",
+            "sourceApplicationSecurityGroups"
+        ),
+        prefixes_text(
+            p,
+            "destinationAddressPrefix",
+            "destinationAddressPrefixes",
+            "destinationApplicationSecurityGroups"
+        ),
     );
     let mut rule = Rule::new(
         format!("{nsg} rule {name} (priority {priority})"),
@@ -281,7 +355,10 @@ fn read_rule(
 }
 
 fn prefixes_text(p: &Value, one: &str, many: &str, asgs: &str) -> String {
-    let mut v: Vec<&str> = cloud::list(p, many).iter().filter_map(Value::as_str).collect();
+    let mut v: Vec<&str> = cloud::list(p, many)
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     v.extend(
         cloud::list(p, asgs)
             .iter()
@@ -305,7 +382,13 @@ fn default_rules(ctx: &Context) -> Vec<(bool, i64, String, Rule)> {
     let lb = Addrs::cidr("168.63.129.16/32").expect("address");
     let internet = Addrs::internet(ctx.req);
     let any = Service::any();
-    let mk = |inbound: bool, prio: i64, name: &str, src: &Addrs, dst: &Addrs, allow: bool, text: &str| {
+    let mk = |inbound: bool,
+              prio: i64,
+              name: &str,
+              src: &Addrs,
+              dst: &Addrs,
+              allow: bool,
+              text: &str| {
         let mut r = Rule::new(
             format!("default rule {name} (priority {prio})"),
             text.to_string(),
@@ -316,11 +399,51 @@ fn default_rules(ctx: &Context) -> Vec<(bool, i64, String, Rule)> {
         (inbound, prio, name.to_string(), r)
     };
     vec![
-        mk(true, 65000, "AllowVnetInBound", &vnet, &vnet, true, "allow VirtualNetwork to VirtualNetwork"),
-        mk(true, 65001, "AllowAzureLoadBalancerInBound", &lb, &all, true, "allow AzureLoadBalancer to any"),
+        mk(
+            true,
+            65000,
+            "AllowVnetInBound",
+            &vnet,
+            &vnet,
+            true,
+            "allow VirtualNetwork to VirtualNetwork",
+        ),
+        mk(
+            true,
+            65001,
+            "AllowAzureLoadBalancerInBound",
+            &lb,
+            &all,
+            true,
+            "allow AzureLoadBalancer to any",
+        ),
         mk(true, 65500, "DenyAllInBound", &all, &all, false, "deny all"),
-        mk(false, 65000, "AllowVnetOutBound", &vnet, &vnet, true, "allow VirtualNetwork to VirtualNetwork"),
-        mk(false, 65001, "AllowInternetOutBound", &all, &internet, true, "allow any to Internet"),
-        mk(false, 65500, "DenyAllOutBound", &all, &all, false, "deny all"),
+        mk(
+            false,
+            65000,
+            "AllowVnetOutBound",
+            &vnet,
+            &vnet,
+            true,
+            "allow VirtualNetwork to VirtualNetwork",
+        ),
+        mk(
+            false,
+            65001,
+            "AllowInternetOutBound",
+            &all,
+            &internet,
+            true,
+            "allow any to Internet",
+        ),
+        mk(
+            false,
+            65500,
+            "DenyAllOutBound",
+            &all,
+            &all,
+            false,
+            "deny all",
+        ),
     ]
 }

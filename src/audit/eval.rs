@@ -84,7 +84,6 @@ fn key(fam: Fam, level: u32, v: u128) -> u128 {
 }
 
 impl DstIndex {
-
     /// Item `i` is the `i`th list of cubes; an empty list is always a candidate.
     pub fn new<'a>(items: impl Iterator<Item = &'a [Cube]>) -> DstIndex {
         DstIndex::on(items, false)
@@ -195,7 +194,11 @@ impl<'m> Evaluator<'m> {
     pub fn new(model: &'m Model) -> Evaluator<'m> {
         Evaluator {
             model,
-            index: model.chains.iter().map(|c| Index::of_rules(&c.rules)).collect(),
+            index: model
+                .chains
+                .iter()
+                .map(|c| Index::of_rules(&c.rules))
+                .collect(),
             record: false,
             need_drops: true,
         }
@@ -245,11 +248,12 @@ impl<'m> Evaluator<'m> {
                 pass.extend(other);
             } else {
                 // A family no chain of the point sees is not filtered here: it passes.
-                w.decided.extend(other.into_iter().map(|(cube, by)| Decided {
-                    cube,
-                    accept: true,
-                    by: by.unwrap_or(By::Policy(c)),
-                }));
+                w.decided
+                    .extend(other.into_iter().map(|(cube, by)| Decided {
+                        cube,
+                        accept: true,
+                        by: by.unwrap_or(By::Policy(c)),
+                    }));
             }
         }
     }
@@ -314,9 +318,7 @@ impl<'m> Evaluator<'m> {
                 && !returned
                 && matches!(rule.action, Action::Drop | Action::Return)
                 && !(self.need_drops && rule.action == Action::Drop)
-                && input
-                    .iter()
-                    .all(|x| rule.space.iter().any(|r| r.covers(x)));
+                && input.iter().all(|x| rule.space.iter().any(|r| r.covers(x)));
             if catch_all {
                 all_terminal = rule.action == Action::Drop;
                 ended_by = Some(i);
@@ -358,7 +360,10 @@ impl<'m> Evaluator<'m> {
                 continue;
             }
             if self.record {
-                w.reached.entry(me).or_default().extend(reach.iter().cloned());
+                w.reached
+                    .entry(me)
+                    .or_default()
+                    .extend(reach.iter().cloned());
             }
             if !rule.unknown.is_empty() {
                 let accept = match rule.action {

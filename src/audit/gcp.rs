@@ -58,13 +58,21 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
         let at = root.index(i);
         let name = cloud::string(&doc, v, &at, "name", HINT)?.to_string();
         if v["disabled"].as_bool() == Some(true) {
-            model.notes.push(format!("firewall rule {name} is disabled: it does nothing"));
+            model
+                .notes
+                .push(format!("firewall rule {name} is disabled: it does nothing"));
             continue;
         }
         let ingress = match v["direction"].as_str().unwrap_or("INGRESS") {
             "INGRESS" => true,
             "EGRESS" => false,
-            d => return Err(doc.error(&at.key("direction"), format!("direction `{d}` is neither INGRESS nor EGRESS"), HINT)),
+            d => {
+                return Err(doc.error(
+                    &at.key("direction"),
+                    format!("direction `{d}` is neither INGRESS nor EGRESS"),
+                    HINT,
+                ))
+            }
         };
         let priority = v["priority"].as_i64().unwrap_or(1000);
         let (list, deny) = if v.get("denied").is_some() {
@@ -72,7 +80,11 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
         } else if v.get("allowed").is_some() {
             ("allowed", false)
         } else {
-            return Err(doc.error(&at, format!("firewall rule {name} has neither `allowed` nor `denied`"), HINT));
+            return Err(doc.error(
+                &at,
+                format!("firewall rule {name} has neither `allowed` nor `denied`"),
+                HINT,
+            ));
         };
         let mut unknown = Vec::new();
         let ranges = |key: &str, unknown: &mut Vec<String>| -> Result<Option<Addrs>, Diagnostic> {
@@ -85,7 +97,13 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                 let s = r.as_str().unwrap_or("");
                 match Addrs::cidr(s) {
                     Some(x) => a = a.union(&x),
-                    None => return Err(doc.error(&at.key(key).index(k), format!("`{s}` is not a network"), HINT)),
+                    None => {
+                        return Err(doc.error(
+                            &at.key(key).index(k),
+                            format!("`{s}` is not a network"),
+                            HINT,
+                        ))
+                    }
                 }
             }
             let _ = unknown;
@@ -98,7 +116,9 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             for t in cloud::list(v, key).iter().filter_map(Value::as_str) {
                 match component_of(ctx, t).and_then(|c| Addrs::component(ctx.req, &c)) {
                     Some(x) => a = a.union(&x),
-                    None => unknown.push(format!("{what} {t} (bound to no component: --bind {t}=COMPONENT)")),
+                    None => unknown.push(format!(
+                        "{what} {t} (bound to no component: --bind {t}=COMPONENT)"
+                    )),
                 }
             }
             // Only what cannot be evaluated: the rule may match anything, and is unknown.
@@ -110,10 +130,17 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
         let (src, dst) = if ingress {
             let ranges_src = ranges("sourceRanges", &mut unknown)?;
             let tags = peers("sourceTags", "source tag", &mut unknown);
-            let sas = peers("sourceServiceAccounts", "source service account", &mut unknown);
+            let sas = peers(
+                "sourceServiceAccounts",
+                "source service account",
+                &mut unknown,
+            );
             let src = match (ranges_src, tags, sas) {
                 (None, None, None) => Addrs::all(),
-                (r, t, s) => [r, t, s].into_iter().flatten().fold(Addrs::default(), |a, b| a.union(&b)),
+                (r, t, s) => [r, t, s]
+                    .into_iter()
+                    .flatten()
+                    .fold(Addrs::default(), |a, b| a.union(&b)),
             };
             let dst = ranges("destinationRanges", &mut unknown)?.unwrap_or_else(Addrs::all);
             (src, dst)
@@ -131,23 +158,42 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                 Value::Number(n) => n.to_string(),
                 _ => return Err(doc.error(&eat, "`IPProtocol` is missing", HINT)),
             };
-            let ports: Vec<&str> = cloud::list(e, "ports").iter().filter_map(Value::as_str).collect();
+            let ports: Vec<&str> = cloud::list(e, "ports")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
             let mut set = Set::empty();
             for (n, p) in ports.iter().enumerate() {
                 set = set.union(&cloud::port_text(p).ok_or_else(|| {
-                    doc.error(&eat.key("ports").index(n), format!("`{p}` is not a port or range"), HINT)
+                    doc.error(
+                        &eat.key("ports").index(n),
+                        format!("`{p}` is not a port or range"),
+                        HINT,
+                    )
                 })?);
             }
             let sel = (!ports.is_empty()).then_some(set);
             let svc = Service::new(&proto, sel).ok_or_else(|| {
-                doc.error(&eat.key("IPProtocol"), format!("unknown protocol `{proto}`"), "GCP uses tcp, udp, icmp, esp, ah, sctp, ipip, all or a number")
+                doc.error(
+                    &eat.key("IPProtocol"),
+                    format!("unknown protocol `{proto}`"),
+                    "GCP uses tcp, udp, icmp, esp, ah, sctp, ipip, all or a number",
+                )
             })?;
             space.extend(cloud::cubes(&src, &dst, &svc));
-            texts.push(if ports.is_empty() { proto.clone() } else { format!("{proto}:{}", ports.join(",")) });
+            texts.push(if ports.is_empty() {
+                proto.clone()
+            } else {
+                format!("{proto}:{}", ports.join(","))
+            });
         }
         let targets = if v.get("targetTags").is_some() || v.get("targetServiceAccounts").is_some() {
             let mut t = Vec::new();
-            for name in cloud::list(v, "targetTags").iter().chain(cloud::list(v, "targetServiceAccounts")).filter_map(Value::as_str) {
+            for name in cloud::list(v, "targetTags")
+                .iter()
+                .chain(cloud::list(v, "targetServiceAccounts"))
+                .filter_map(Value::as_str)
+            {
                 t.push(component_of(ctx, name).ok_or_else(|| name.to_string()));
             }
             Some(t)
@@ -167,13 +213,20 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                 if deny { "deny" } else { "allow" },
                 texts.join(" "),
                 if ingress { "from" } else { "to" },
-                cloud::list(v, if ingress { "sourceRanges" } else { "destinationRanges" })
-                    .iter()
-                    .chain(cloud::list(v, "sourceTags"))
-                    .chain(cloud::list(v, "sourceServiceAccounts"))
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")
+                cloud::list(
+                    v,
+                    if ingress {
+                        "sourceRanges"
+                    } else {
+                        "destinationRanges"
+                    }
+                )
+                .iter()
+                .chain(cloud::list(v, "sourceTags"))
+                .chain(cloud::list(v, "sourceServiceAccounts"))
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
             ),
             space,
             if deny { Action::Drop } else { Action::Accept },
@@ -182,7 +235,13 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
         unknown.sort();
         unknown.dedup();
         rule.unknown = unknown;
-        rules.push(R { ingress, priority, deny, targets, rule });
+        rules.push(R {
+            ingress,
+            priority,
+            deny,
+            targets,
+            rule,
+        });
     }
     // Deny before allow at the same priority; otherwise the listed order.
     rules.sort_by_key(|r| (r.priority, !r.deny));
@@ -201,23 +260,44 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                 _ => r.rule.clone(),
             };
             if applies.is_none() {
-                let unbound: Vec<&String> = r.targets.iter().flatten().filter_map(|x| x.as_ref().err()).collect();
+                let unbound: Vec<&String> = r
+                    .targets
+                    .iter()
+                    .flatten()
+                    .filter_map(|x| x.as_ref().err())
+                    .collect();
                 rule.unknown.push(format!(
                     "targets {} (bound to no component: --bind NAME=COMPONENT)",
-                    unbound.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    unbound
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             chains[usize::from(!r.ingress)].push(rule);
         }
         let [inbound, outbound] = chains;
         let label = format!("GCP firewall of {c}");
-        model.bindings.push(format!("{label}: rules targeting its tag {c} or all instances"));
+        model.bindings.push(format!(
+            "{label}: rules targeting its tag {c} or all instances"
+        ));
         cloud::add_points(
             &mut model,
             Target::Component(c.clone()),
             &label,
-            cloud::chain(format!("{label} ingress"), inbound, false, "implied rule: deny all ingress (priority 65535)".into()),
-            cloud::chain(format!("{label} egress"), outbound, true, "implied rule: allow all egress (priority 65535)".into()),
+            cloud::chain(
+                format!("{label} ingress"),
+                inbound,
+                false,
+                "implied rule: deny all ingress (priority 65535)".into(),
+            ),
+            cloud::chain(
+                format!("{label} egress"),
+                outbound,
+                true,
+                "implied rule: allow all egress (priority 65535)".into(),
+            ),
         );
     }
     Ok(model)

@@ -53,7 +53,9 @@ fn words(line: &str, base: usize, file: &SourceFile) -> Result<Vec<Tok>, Diagnos
         if quoted {
             return Err(Diagnostic::error("unterminated quoted string")
                 .at(file, base + start..base + line.len())
-                .hint("close the quote; iptables-save writes comments as \"...\" with \\\" inside"));
+                .hint(
+                    "close the quote; iptables-save writes comments as \"...\" with \\\" inside",
+                ));
         }
         out.push(Tok {
             text,
@@ -75,7 +77,9 @@ fn is_v6(file: &SourceFile) -> bool {
         l.split_whitespace()
             .collect::<Vec<_>>()
             .windows(2)
-            .any(|w| matches!(w[0], "-s" | "-d" | "--source" | "--destination") && w[1].contains(':'))
+            .any(|w| {
+                matches!(w[0], "-s" | "-d" | "--source" | "--destination") && w[1].contains(':')
+            })
     });
     addr6 || t.contains("--icmpv6-type") || file.name.ends_with('6')
 }
@@ -177,9 +181,13 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                         rules: Vec::new(),
                     });
                 }
-                let c = chains.iter_mut().find(|c| c.name == name).expect("declared");
+                let c = chains
+                    .iter_mut()
+                    .find(|c| c.name == name)
+                    .expect("declared");
                 let rest: Vec<Tok> = toks.into_iter().skip(2).collect();
-                c.rules.push((line_no, base + lead, line.trim().to_string(), rest));
+                c.rules
+                    .push((line_no, base + lead, line.trim().to_string(), rest));
             }
             "-N" | "--new-chain" => {
                 if let Some(t) = toks.get(1) {
@@ -221,7 +229,11 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
         .enumerate()
         .map(|(i, c)| (c.name.clone(), i))
         .collect();
-    let family_name = if fam == Fam::V4 { "iptables" } else { "ip6tables" };
+    let family_name = if fam == Fam::V4 {
+        "iptables"
+    } else {
+        "ip6tables"
+    };
     let mut model = Model {
         format: format!("{family_name}-save"),
         file: file.name.clone(),
@@ -230,7 +242,11 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
     };
     for c in &chains {
         let builtin = matches!(c.name.as_str(), "INPUT" | "OUTPUT" | "FORWARD");
-        let policy = if builtin { Some(c.policy.unwrap_or(true)) } else { None };
+        let policy = if builtin {
+            Some(c.policy.unwrap_or(true))
+        } else {
+            None
+        };
         model.chains.push(Chain {
             name: c.name.clone(),
             rules: Vec::new(),
@@ -238,7 +254,11 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             policy_label: format!(
                 ":{} {} (line {})",
                 c.name,
-                if policy == Some(false) { "DROP" } else { "ACCEPT" },
+                if policy == Some(false) {
+                    "DROP"
+                } else {
+                    "ACCEPT"
+                },
                 c.line
             ),
             families: vec![fam],
@@ -287,8 +307,9 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
         });
         if let Some((i, c)) = entry {
             model.chains[i].policy = Some(true);
-            model.chains[i].policy_label =
-                format!("{builtin}'s policy (ACCEPT unless set; the file does not declare {builtin})");
+            model.chains[i].policy_label = format!(
+                "{builtin}'s policy (ACCEPT unless set; the file does not declare {builtin})"
+            );
             model.notes.push(format!(
                 "{}: the file does not declare {builtin}; chain {} is audited as what {builtin} jumps to first, with {builtin}'s default policy ACCEPT after it",
                 file.name, c.name
@@ -451,9 +472,8 @@ fn read_rule(
             .hint(hint.to_string())
     };
     let value = |i: usize| -> Result<&Tok, Diagnostic> {
-        toks.get(i + 1).ok_or_else(|| {
-            bad(&toks[i], format!("`{}` needs a value", toks[i].text), HINT)
-        })
+        toks.get(i + 1)
+            .ok_or_else(|| bad(&toks[i], format!("`{}` needs a value", toks[i].text), HINT))
     };
     let mut module = String::new();
     while i < toks.len() {
@@ -486,7 +506,11 @@ fn read_rule(
                     Set::range(0, 255)
                 } else {
                     let p = proto_number(&v.text).ok_or_else(|| {
-                        bad(v, format!("unknown protocol `{}`", v.text), "use a name such as tcp, udp, icmp or a number")
+                        bad(
+                            v,
+                            format!("unknown protocol `{}`", v.text),
+                            "use a name such as tcp, udp, icmp or a number",
+                        )
                     })?;
                     Set::point(p as u128)
                 };
@@ -522,8 +546,17 @@ fn read_rule(
                 module = value(i)?.text.clone();
                 if !matches!(
                     module.as_str(),
-                    "tcp" | "udp" | "sctp" | "multiport" | "conntrack" | "state" | "comment"
-                        | "icmp" | "icmp6" | "icmpv6" | "iprange"
+                    "tcp"
+                        | "udp"
+                        | "sctp"
+                        | "multiport"
+                        | "conntrack"
+                        | "state"
+                        | "comment"
+                        | "icmp"
+                        | "icmp6"
+                        | "icmpv6"
+                        | "iprange"
                 ) {
                     unknown.push(match module.as_str() {
                         "set" => "-m set (an ipset's members are not known)".to_string(),
@@ -540,14 +573,14 @@ fn read_rule(
                     "DROP" | "REJECT" => Action::Drop,
                     "RETURN" => Action::Return,
                     "LOG" | "NFLOG" | "ULOG" | "MARK" | "CONNMARK" | "TRACE" | "AUDIT"
-                    | "CLASSIFY" | "CT" | "NOTRACK" | "DSCP" | "TOS" | "TCPMSS" => {
-                        Action::Continue
-                    }
+                    | "CLASSIFY" | "CT" | "NOTRACK" | "DSCP" | "TOS" | "TCPMSS" => Action::Continue,
                     "QUEUE" | "NFQUEUE" => Action::Unknown(format!("-j {}", v.text)),
                     name => match chains.get(name) {
                         Some(&c) if goto => Action::Goto(c),
                         Some(&c) => Action::Jump(c),
-                        None => Action::Unknown(format!("-j {name} (not a chain of the filter table)")),
+                        None => {
+                            Action::Unknown(format!("-j {name} (not a chain of the filter table)"))
+                        }
                     },
                 };
                 // Target options (--reject-with, --log-prefix ...) run to the line's end.
@@ -561,7 +594,11 @@ fn read_rule(
                     ("tcp" | "udp" | "sctp", "--dport" | "--destination-port")
                     | ("multiport", "--dports" | "--destination-ports") => {
                         let set = port_list(v).ok_or_else(|| {
-                            bad(vt, format!("`{v}` is not a port, range (lo:hi) or list"), "ports are 443, 6910:6930 or 80,443")
+                            bad(
+                                vt,
+                                format!("`{v}` is not a port, range (lo:hi) or list"),
+                                "ports are 443, 6910:6930 or 80,443",
+                            )
                         })?;
                         cube.sel = cube.sel.intersect(&apply(set, Set::range(0, 65535)));
                         cube.proto = cube.proto.intersect(&port_protocols());
@@ -589,7 +626,11 @@ fn read_rule(
                     ("icmp", "--icmp-type") | ("icmp6" | "icmpv6", "--icmpv6-type") => {
                         let p = if module == "icmp" { ICMP } else { ICMPV6 };
                         let set = icmp_name(p, v).ok_or_else(|| {
-                            bad(vt, format!("unknown ICMP type `{v}`"), "use a type name as iptables-save prints it, or a number")
+                            bad(
+                                vt,
+                                format!("unknown ICMP type `{v}`"),
+                                "use a type name as iptables-save prints it, or a number",
+                            )
                         })?;
                         cube.proto = cube.proto.intersect(&Set::point(p as u128));
                         cube.sel = cube.sel.intersect(&apply(set, Set::range(0, 255)));
@@ -600,7 +641,13 @@ fn read_rule(
                             let b = addr_list(b, fam)?;
                             Some(Set::range(a.lo(), b.hi()))
                         });
-                        let set = r.ok_or_else(|| bad(vt, format!("`{v}` is not an address range"), "write 10.0.0.1-10.0.0.9"))?;
+                        let set = r.ok_or_else(|| {
+                            bad(
+                                vt,
+                                format!("`{v}` is not an address range"),
+                                "write 10.0.0.1-10.0.0.9",
+                            )
+                        })?;
                         let set = apply(set, fam.all());
                         if opt == "--src-range" {
                             cube.src = cube.src.intersect(&set);
@@ -609,7 +656,19 @@ fn read_rule(
                         }
                     }
                     (m, o) => {
-                        if matches!(m, "tcp" | "udp" | "sctp" | "multiport" | "conntrack" | "state" | "icmp" | "icmp6" | "icmpv6" | "iprange") {
+                        if matches!(
+                            m,
+                            "tcp"
+                                | "udp"
+                                | "sctp"
+                                | "multiport"
+                                | "conntrack"
+                                | "state"
+                                | "icmp"
+                                | "icmp6"
+                                | "icmpv6"
+                                | "iprange"
+                        ) {
                             unknown.push(format!("-m {m} {o}"));
                         }
                         // An unknown module's option: its values run to the next option.
@@ -626,13 +685,11 @@ fn read_rule(
                 }
                 i += if takes_value { 2 } else { 1 };
             }
-            _ => {
-                return Err(bad(
-                    t,
-                    format!("unexpected `{opt}` in a rule"),
-                    "iptables-save prints options such as -s, -d, -p, -m MODULE --OPTION, -j TARGET",
-                ))
-            }
+            _ => return Err(bad(
+                t,
+                format!("unexpected `{opt}` in a rule"),
+                "iptables-save prints options such as -s, -d, -p, -m MODULE --OPTION, -j TARGET",
+            )),
         }
     }
     let space = if empty || cube.is_empty() {

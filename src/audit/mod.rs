@@ -279,12 +279,21 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
                 let n = sel
                     .ivs()
                     .iter()
-                    .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                    .map(|&(a, b)| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(",");
                 ("other IP protocols".to_string(), n)
             } else {
-                (space::proto_name(class as u8), selector_text(class as u8, &sel))
+                (
+                    space::proto_name(class as u8),
+                    selector_text(class as u8, &sel),
+                )
             };
             Opening {
                 from_zone: zs,
@@ -298,9 +307,9 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
         })
         .collect();
     out.sort_by(|a, b| {
-        b.size
-            .total_cmp(&a.size)
-            .then_with(|| (&a.from_zone, &a.to_zone, &a.protocol).cmp(&(&b.from_zone, &b.to_zone, &b.protocol)))
+        b.size.total_cmp(&a.size).then_with(|| {
+            (&a.from_zone, &a.to_zone, &a.protocol).cmp(&(&b.from_zone, &b.to_zone, &b.protocol))
+        })
     });
     out
 }
@@ -441,7 +450,10 @@ pub fn run(
                     t.file.name,
                     crate::diag::choice_hint(
                         &x,
-                        t.components.keys().chain(t.zones.keys()).map(String::as_str)
+                        t.components
+                            .keys()
+                            .chain(t.zones.keys())
+                            .map(String::as_str)
                     )
                 ))
                 .into());
@@ -484,11 +496,7 @@ pub fn run(
 }
 
 /// Audit `model` against the topology's flows.
-pub fn audit(
-    loaded: &crate::Loaded,
-    model: &Model,
-    opts: &Options,
-) -> Result<Report, UsageError> {
+pub fn audit(loaded: &crate::Loaded, model: &Model, opts: &Options) -> Result<Report, UsageError> {
     if let Some(h) = &opts.host {
         if !loaded.topology.components.contains_key(h) {
             return Err(UsageError(format!(
@@ -503,18 +511,13 @@ pub fn audit(
 }
 
 /// [`audit`] from the flows as spaces (the benchmark times this part).
-pub fn audit_required(
-    req: &Required,
-    model: &Model,
-    opts: &Options,
-) -> Result<Report, UsageError> {
+pub fn audit_required(req: &Required, model: &Model, opts: &Options) -> Result<Report, UsageError> {
     let host = opts.host.as_deref();
     let points = points(model, opts)?;
     let infra = flows::infrastructure();
     let mut blocked: BTreeMap<(usize, By, String), (Vec<Cube>, String)> = BTreeMap::new();
     let mut too_open: BTreeMap<(String, By), Vec<Cube>> = BTreeMap::new();
-    let mut unknown_flows: BTreeMap<RuleRef, (String, HashSet<usize>, Vec<Cube>)> =
-        BTreeMap::new();
+    let mut unknown_flows: BTreeMap<RuleRef, (String, HashSet<usize>, Vec<Cube>)> = BTreeMap::new();
     let mut not_audited: BTreeMap<String, String> = BTreeMap::new();
     let mut reached: HashMap<RuleRef, bool> = HashMap::new();
     let mut shadowed: HashMap<RuleRef, Vec<(String, RuleRef)>> = HashMap::new();
@@ -545,7 +548,11 @@ pub fn audit_required(
             for c in &others {
                 not_audited.insert(
                     need.id.clone(),
-                    format!("{} (the rule set has no {} rules)", c.fam.name(), c.fam.name()),
+                    format!(
+                        "{} (the rule set has no {} rules)",
+                        c.fam.name(),
+                        c.fam.name()
+                    ),
                 );
             }
             if mine.is_empty() {

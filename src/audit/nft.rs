@@ -120,7 +120,11 @@ pub fn from_doc(
                 c.kind,
                 c.hook.as_deref().unwrap_or(""),
                 c.prio,
-                if policy == Some(false) { "drop" } else { "accept" }
+                if policy == Some(false) {
+                    "drop"
+                } else {
+                    "accept"
+                }
             ),
             families,
         });
@@ -199,11 +203,7 @@ pub fn from_doc(
         ("input", Scope::Inbound(Target::Host)),
         ("output", Scope::Outbound(Target::Host)),
     ] {
-        let cs: Vec<usize> = hooks
-            .iter()
-            .filter(|h| h.0 == hook)
-            .map(|h| h.2)
-            .collect();
+        let cs: Vec<usize> = hooks.iter().filter(|h| h.0 == hook).map(|h| h.2).collect();
         if !cs.is_empty() {
             model.points.push(Point {
                 scope,
@@ -260,9 +260,9 @@ fn named_priority_base(s: &str) -> i64 {
 
 fn names(o: &Value, doc: &Doc, at: &Path) -> Result<(String, String, String), Diagnostic> {
     let get = |k: &str| {
-        o[k].as_str().map(str::to_string).ok_or_else(|| {
-            doc.error(at, format!("object without `{k}`"), HINT)
-        })
+        o[k].as_str()
+            .map(str::to_string)
+            .ok_or_else(|| doc.error(at, format!("object without `{k}`"), HINT))
     };
     let table = if o.get("table").is_some() {
         get("table")?
@@ -341,11 +341,7 @@ fn expr_text(v: &Value) -> String {
                     }
                 }
                 "prefix" => format!("{}/{}", expr_text(&x["addr"]), expr_text(&x["len"])),
-                "range" => format!(
-                    "{}-{}",
-                    expr_text(&x[0]),
-                    expr_text(&x[1])
-                ),
+                "range" => format!("{}-{}", expr_text(&x[0]), expr_text(&x[1])),
                 "set" => match x {
                     Value::Array(a) => format!(
                         "{{ {} }}",
@@ -379,7 +375,9 @@ enum Field {
     Port(Option<u8>),
     IcmpType(u8),
     Family,
-    Iface { input: bool },
+    Iface {
+        input: bool,
+    },
     CtState,
 }
 
@@ -448,8 +446,7 @@ impl RuleReader<'_> {
                     };
                 }
                 "vmap" => return self.vmap(acc, x, &at, label, text),
-                "counter" | "log" | "comment" | "mangle" | "notrack" | "meta" | "ct"
-                | "quota" => {}
+                "counter" | "log" | "comment" | "mangle" | "notrack" | "meta" | "ct" | "quota" => {}
                 "limit" => acc.unknown.push("rate limit (limit)".into()),
                 "queue" => action = Action::Unknown("queue to user space".into()),
                 other => acc
@@ -483,14 +480,22 @@ impl RuleReader<'_> {
                 Value::Array(kv) if kv.len() == 2 => (&kv[0], &kv[1]),
                 _ => continue,
             };
-            let action = match v.as_object().and_then(|o| o.keys().next()).map(String::as_str) {
+            let action = match v
+                .as_object()
+                .and_then(|o| o.keys().next())
+                .map(String::as_str)
+            {
                 Some("accept") => Action::Accept,
                 Some("drop") | Some("reject") => Action::Drop,
                 Some("return") => Action::Return,
                 Some("continue") => Action::Continue,
                 Some(j @ ("jump" | "goto")) => {
                     let target = v[j]["target"].as_str().unwrap_or("");
-                    let id = (self.family.to_string(), self.table.to_string(), target.to_string());
+                    let id = (
+                        self.family.to_string(),
+                        self.table.to_string(),
+                        target.to_string(),
+                    );
                     match self.chains.get(&id) {
                         Some(&t) if j == "jump" => Action::Jump(t),
                         Some(&t) => Action::Goto(t),
@@ -504,7 +509,12 @@ impl RuleReader<'_> {
                 Some(f) => self.restrict(&mut a, f, false, k, at)?,
                 None => a.unknown.push(format!("map key {}", expr_text(&x["key"]))),
             }
-            out.push(finish(a, action, format!("{label} (map element {})", n + 1), text.clone()));
+            out.push(finish(
+                a,
+                action,
+                format!("{label} (map element {})", n + 1),
+                text.clone(),
+            ));
         }
         Ok(out)
     }
@@ -563,7 +573,8 @@ impl RuleReader<'_> {
         if let Some(parts) = left.get("concat").and_then(Value::as_array) {
             let fields: Option<Vec<Field>> = parts.iter().map(|p| self.field(p)).collect();
             let (Some(fields), false) = (fields, negate) else {
-                acc.unknown.push(format!("{} {}", expr_text(left), expr_text(&x["right"])));
+                acc.unknown
+                    .push(format!("{} {}", expr_text(left), expr_text(&x["right"])));
                 return Ok(());
             };
             let elems = self.values(&x["right"], at)?;
@@ -644,11 +655,8 @@ impl RuleReader<'_> {
     ) -> Result<(), Diagnostic> {
         let vals = self.values(right, at)?;
         let bad = |what: &str, v: &Value| {
-            self.doc.error(
-                at,
-                format!("`{}` is not {what}", expr_text(v)),
-                HINT,
-            )
+            self.doc
+                .error(at, format!("`{}` is not {what}", expr_text(v)), HINT)
         };
         match f {
             Field::CtState => {
@@ -697,7 +705,10 @@ impl RuleReader<'_> {
                     }
                 }
                 acc.cubes = out;
-                if names.iter().any(|n| self.ctx.interface(n, Fam::V4).is_none()) {
+                if names
+                    .iter()
+                    .any(|n| self.ctx.interface(n, Fam::V4).is_none())
+                {
                     acc.unknown.push(format!(
                         "{} {}{} (which zones it faces is not known: --interface NAME=ZONE)",
                         if input { "iifname" } else { "oifname" },
@@ -725,7 +736,9 @@ impl RuleReader<'_> {
                     }
                     let mut set = Set::empty();
                     for v in &vals {
-                        set = set.union(&addr_set(unwrap_elem(v), c.fam).ok_or_else(|| bad("an address", v))?);
+                        set = set.union(
+                            &addr_set(unwrap_elem(v), c.fam).ok_or_else(|| bad("an address", v))?,
+                        );
                     }
                     let set = if negate { c.fam.all().minus(&set) } else { set };
                     let mut c = c;
@@ -743,22 +756,37 @@ impl RuleReader<'_> {
             Field::Proto(fam) => {
                 let mut set = Set::empty();
                 for v in &vals {
-                    set = set.union(&num_set(unwrap_elem(v), 255, proto_number).ok_or_else(|| bad("a protocol", v))?);
+                    set = set.union(
+                        &num_set(unwrap_elem(v), 255, proto_number)
+                            .ok_or_else(|| bad("a protocol", v))?,
+                    );
                 }
-                let set = if negate { Set::range(0, 255).minus(&set) } else { set };
+                let set = if negate {
+                    Set::range(0, 255).minus(&set)
+                } else {
+                    set
+                };
                 for c in &mut acc.cubes {
                     if fam.is_none_or(|f| f == c.fam) {
                         c.proto = c.proto.intersect(&set);
                     }
                 }
-                acc.cubes.retain(|c| fam.is_none_or(|f| f == c.fam) && !c.is_empty());
+                acc.cubes
+                    .retain(|c| fam.is_none_or(|f| f == c.fam) && !c.is_empty());
             }
             Field::Port(proto) => {
                 let mut set = Set::empty();
                 for v in &vals {
-                    set = set.union(&num_set(unwrap_elem(v), 65535, |_| None).ok_or_else(|| bad("a port", v))?);
+                    set = set.union(
+                        &num_set(unwrap_elem(v), 65535, |_| None)
+                            .ok_or_else(|| bad("a port", v))?,
+                    );
                 }
-                let set = if negate { Set::range(0, 65535).minus(&set) } else { set };
+                let set = if negate {
+                    Set::range(0, 65535).minus(&set)
+                } else {
+                    set
+                };
                 let protos = match proto {
                     Some(p) => Set::point(p as u128),
                     None => port_protocols(),
@@ -778,7 +806,11 @@ impl RuleReader<'_> {
                             .ok_or_else(|| bad("an ICMP type", v))?,
                     );
                 }
-                let set = if negate { Set::range(0, 255).minus(&set) } else { set };
+                let set = if negate {
+                    Set::range(0, 255).minus(&set)
+                } else {
+                    set
+                };
                 for c in &mut acc.cubes {
                     c.proto = c.proto.intersect(&Set::point(p as u128));
                     c.sel = c.sel.intersect(&set);
@@ -831,8 +863,9 @@ pub fn addr_set(v: &Value, fam: Fam) -> Option<Set> {
         }),
         Value::Object(o) => {
             if let Some(p) = o.get("prefix") {
-                let net: ipnet::IpNet =
-                    format!("{}/{}", p["addr"].as_str()?, p["len"].as_u64()?).parse().ok()?;
+                let net: ipnet::IpNet = format!("{}/{}", p["addr"].as_str()?, p["len"].as_u64()?)
+                    .parse()
+                    .ok()?;
                 if Fam::of(&net) != fam {
                     return Some(Set::empty());
                 }

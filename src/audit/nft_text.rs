@@ -87,7 +87,12 @@ fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
             }
             _ => {
                 let start = i;
-                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'}' | b',' | b'"' | b'#') {
+                while i < b.len()
+                    && !matches!(
+                        b[i],
+                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'}' | b',' | b'"' | b'#'
+                    )
+                {
                     i += 1;
                 }
                 if start == i {
@@ -294,7 +299,8 @@ impl P<'_> {
                     exprs.push(json!({"reject": null}));
                     // `reject with icmp type ...` options.
                     if self.is_word("with") {
-                        while !matches!(self.peek(), None | Some(T::Newline) | Some(T::Punct('}'))) {
+                        while !matches!(self.peek(), None | Some(T::Newline) | Some(T::Punct('}')))
+                        {
                             if self.is_word("comment") {
                                 break;
                             }
@@ -320,7 +326,8 @@ impl P<'_> {
                 }
                 "log" => {
                     self.i += 1;
-                    while matches!(self.peek(), Some(T::Word(x)) if matches!(x.as_str(), "prefix" | "level" | "group" | "flags")) {
+                    while matches!(self.peek(), Some(T::Word(x)) if matches!(x.as_str(), "prefix" | "level" | "group" | "flags"))
+                    {
                         self.i += 2;
                     }
                     exprs.push(json!({"log": null}));
@@ -328,7 +335,8 @@ impl P<'_> {
                 "limit" => {
                     self.i += 1;
                     // rate [over] N/unit [burst N packets|bytes]
-                    while matches!(self.peek(), Some(T::Word(x)) if !matches!(x.as_str(), "accept" | "drop" | "log" | "counter" | "comment" | "jump" | "goto" | "return" | "reject")) {
+                    while matches!(self.peek(), Some(T::Word(x)) if !matches!(x.as_str(), "accept" | "drop" | "log" | "counter" | "comment" | "jump" | "goto" | "return" | "reject"))
+                    {
                         self.i += 1;
                     }
                     exprs.push(json!({"limit": null}));
@@ -415,7 +423,10 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                                     }
                                     Some(_) => {
                                         // type, flags, policy...: up to the line's end.
-                                        while !matches!(p.peek(), None | Some(T::Newline) | Some(T::Punct('}'))) {
+                                        while !matches!(
+                                            p.peek(),
+                                            None | Some(T::Newline) | Some(T::Punct('}'))
+                                        ) {
                                             p.i += 1;
                                         }
                                     }
@@ -454,11 +465,15 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                                         if p.is_word("priority") {
                                             p.i += 1;
                                             let mut prio = p.word()?;
-                                            while matches!(p.peek(), Some(T::Word(x)) if x == "+" || x == "-") {
+                                            while matches!(p.peek(), Some(T::Word(x)) if x == "+" || x == "-")
+                                            {
                                                 let op = p.word()?;
                                                 prio = format!("{prio} {op} {}", p.word()?);
                                             }
-                                            let v = prio.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(prio));
+                                            let v = prio
+                                                .parse::<i64>()
+                                                .map(|n| json!(n))
+                                                .unwrap_or(json!(prio));
                                             chain.insert("prio".into(), v);
                                         }
                                     }

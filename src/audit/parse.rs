@@ -62,7 +62,12 @@ impl Context<'_> {
         }
         let (_, zones) = self.interfaces.iter().find(|(n, _)| n == name)?;
         Some(zones.iter().fold(Set::empty(), |a, z| {
-            a.union(&self.req.zone(z).map_or(Set::empty(), |z| z.set(fam).clone()))
+            a.union(
+                &self
+                    .req
+                    .zone(z)
+                    .map_or(Set::empty(), |z| z.set(fam).clone()),
+            )
         }))
     }
 
@@ -90,7 +95,10 @@ pub fn detect(file: &SourceFile) -> Result<Format, Diagnostic> {
     let unclear = |why: &str| {
         Diagnostic::error(format!("cannot tell the rule set's format: {why}"))
             .in_file(file)
-            .hint(format!("pass --ruleset-format, one of: {}", Format::NAMES.join(", ")))
+            .hint(format!(
+                "pass --ruleset-format, one of: {}",
+                Format::NAMES.join(", ")
+            ))
     };
     if matches!(first, Some('{') | Some('[')) {
         let v: serde_json::Value = match serde_json::from_str(text) {
@@ -136,9 +144,9 @@ fn detect_json(v: &serde_json::Value) -> Option<Format> {
         }
         Value::Object(_) if has(v, "resources") => {
             let nsg = v["resources"].as_array()?.iter().any(|r| {
-                r["type"]
-                    .as_str()
-                    .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups"))
+                r["type"].as_str().is_some_and(|t| {
+                    t.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups")
+                })
             });
             nsg.then_some(Format::Azure)
         }

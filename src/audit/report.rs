@@ -89,7 +89,10 @@ pub fn table(r: &Report) -> String {
         }
     }
     if !r.too_open.is_empty() {
-        let _ = writeln!(s, "\nTOO OPEN (allowed beyond every required flow, largest first)");
+        let _ = writeln!(
+            s,
+            "\nTOO OPEN (allowed beyond every required flow, largest first)"
+        );
         for t in &r.too_open {
             let _ = writeln!(
                 s,
@@ -110,7 +113,13 @@ pub fn table(r: &Report) -> String {
     if !r.unknown.is_empty() {
         let _ = writeln!(s, "\nUNKNOWN (a rule ctxfw cannot evaluate decides)");
         for u in &r.unknown {
-            let _ = writeln!(s, "  {} [{}]: {}", rule_ref(&u.rule), u.rule.point, u.why.join("; "));
+            let _ = writeln!(
+                s,
+                "  {} [{}]: {}",
+                rule_ref(&u.rule),
+                u.rule.point,
+                u.why.join("; ")
+            );
             let _ = writeln!(s, "      rule: {}", u.rule.text);
             if !u.flows.is_empty() {
                 let _ = writeln!(s, "      decides required flows: {}", u.flows.join(", "));
@@ -217,7 +226,10 @@ pub fn markdown(r: &Report) -> String {
         s.push('\n');
     }
     if !r.unknown.is_empty() {
-        let _ = writeln!(s, "## Unknown\n\n| rule | why | required flows it decides |\n|---|---|---|");
+        let _ = writeln!(
+            s,
+            "## Unknown\n\n| rule | why | required flows it decides |\n|---|---|---|"
+        );
         for u in &r.unknown {
             let _ = writeln!(
                 s,
@@ -233,14 +245,24 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(s, "## Shadowed\n\n| rule | decided first by |\n|---|---|");
         for n in &r.shadowed {
             let by: Vec<String> = n.by.iter().map(rule_ref).collect();
-            let _ = writeln!(s, "| {} | {} |", cell(&rule_ref(&n.rule)), cell(&by.join(", ")));
+            let _ = writeln!(
+                s,
+                "| {} | {} |",
+                cell(&rule_ref(&n.rule)),
+                cell(&by.join(", "))
+            );
         }
         s.push('\n');
     }
     if !r.unused.is_empty() {
         let _ = writeln!(s, "## Unused\n\n| rule | text |\n|---|---|");
         for n in &r.unused {
-            let _ = writeln!(s, "| {} | `{}` |", cell(&rule_ref(&n.rule)), cell(&n.rule.text).replace('`', "'"));
+            let _ = writeln!(
+                s,
+                "| {} | `{}` |",
+                cell(&rule_ref(&n.rule)),
+                cell(&n.rule.text).replace('`', "'")
+            );
         }
         s.push('\n');
     }

@@ -431,7 +431,10 @@ mod tests {
         assert_eq!(a.union(&b), s(&[(1, 30)]));
         assert!(s(&[(0, 100)]).covers(&a));
         assert!(!a.covers(&b));
-        assert_eq!(s(&[(0, u128::MAX)]).minus(&s(&[(0, 5)])), s(&[(6, u128::MAX)]));
+        assert_eq!(
+            s(&[(0, u128::MAX)]).minus(&s(&[(0, 5)])),
+            s(&[(6, u128::MAX)])
+        );
         assert_eq!(s(&[(3, 3), (4, 9)]), s(&[(3, 9)]));
         assert!(a.minus(&a).is_empty());
     }
@@ -461,7 +464,10 @@ mod tests {
             iv_nets(Fam::V4, (iv.0 + 1, iv.0 + 4)),
             vec![n("10.0.0.1/32"), n("10.0.0.2/31"), n("10.0.0.4/32")]
         );
-        assert_eq!(iv_nets(Fam::V4, (0, u32::MAX as u128)), vec![n("0.0.0.0/0")]);
+        assert_eq!(
+            iv_nets(Fam::V4, (0, u32::MAX as u128)),
+            vec![n("0.0.0.0/0")]
+        );
         assert_eq!(iv_nets(Fam::V6, (0, u128::MAX)), vec![n("::/0")]);
         assert_eq!(
             iv_nets(Fam::V6, net_iv(&n("2001:db8::/64"))),

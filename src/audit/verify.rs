@@ -82,14 +82,18 @@ fn read(path: &Path) -> Result<FileResults, Invalid> {
     let doc = Doc::parse(&file, "probe results").map_err(one)?;
     let root = JPath::default();
     if doc.root.get("ctxfw_probes").is_none() {
-        return Err(one(doc.error(&root, "not a ctxfw probe result file (no `ctxfw_probes`)", HINT)));
+        return Err(one(doc.error(
+            &root,
+            "not a ctxfw probe result file (no `ctxfw_probes`)",
+            HINT,
+        )));
     }
     let component = doc.root["component"].as_str().unwrap_or("").to_string();
     let host = doc.root["host"].as_str().unwrap_or("").to_string();
     let mut probes = Vec::new();
-    let list = doc.root["probes"].as_array().ok_or_else(|| {
-        one(doc.error(&root.key("probes"), "`probes` must be a list", HINT))
-    })?;
+    let list = doc.root["probes"]
+        .as_array()
+        .ok_or_else(|| one(doc.error(&root.key("probes"), "`probes` must be a list", HINT)))?;
     for (i, p) in list.iter().enumerate() {
         let at = root.key("probes").index(i);
         let s = |k: &str| -> Result<String, Invalid> {
@@ -129,7 +133,10 @@ fn read(path: &Path) -> Result<FileResults, Invalid> {
 }
 
 /// Read result files and compare them with the flows.
-pub fn verify(loaded: &crate::Loaded, results: &[std::path::PathBuf]) -> Result<Verification, Invalid> {
+pub fn verify(
+    loaded: &crate::Loaded,
+    results: &[std::path::PathBuf],
+) -> Result<Verification, Invalid> {
     let req = Required::new(loaded);
     let mut by_flow: BTreeMap<String, Vec<Tried>> = BTreeMap::new();
     let mut components: BTreeSet<String> = BTreeSet::new();
@@ -218,9 +225,17 @@ pub fn table(v: &Verification) -> String {
     if !v.blocked.is_empty() {
         let _ = writeln!(s, "\nBLOCKED (required flows that did not get through)");
         for b in &v.blocked {
-            let _ = writeln!(s, "  {}: {} -> {} {} {}", b.flow, b.from, b.to, b.protocol, b.ports);
+            let _ = writeln!(
+                s,
+                "  {}: {} -> {} {} {}",
+                b.flow, b.from, b.to, b.protocol, b.ports
+            );
             for t in &b.tried {
-                let _ = writeln!(s, "      {}:{} {} ({}) from {}", t.address, t.port, t.result, t.detail, t.from_host);
+                let _ = writeln!(
+                    s,
+                    "      {}:{} {} ({}) from {}",
+                    t.address, t.port, t.result, t.detail, t.from_host
+                );
             }
             let _ = writeln!(s, "      purpose: {}", b.purpose);
             let _ = writeln!(s, "      source: {}", b.source);
@@ -229,7 +244,11 @@ pub fn table(v: &Verification) -> String {
     if !v.not_tried.is_empty() {
         let _ = writeln!(s, "\nNOT TRIED");
         for n in &v.not_tried {
-            let _ = writeln!(s, "  {}: {} -> {} {} {}: {}", n.flow, n.from, n.to, n.protocol, n.ports, n.why);
+            let _ = writeln!(
+                s,
+                "  {}: {} -> {} {} {}: {}",
+                n.flow, n.from, n.to, n.protocol, n.ports, n.why
+            );
         }
     }
     if !v.unknown_flows.is_empty() {
@@ -270,7 +289,11 @@ pub fn markdown(v: &Verification) -> String {
     if !v.blocked.is_empty() {
         let _ = writeln!(s, "## Blocked\n\n| flow | from | to | blocked at | purpose | source |\n|---|---|---|---|---|---|");
         for b in &v.blocked {
-            let at: Vec<String> = b.tried.iter().map(|t| format!("{}:{} {}", t.address, t.port, t.detail)).collect();
+            let at: Vec<String> = b
+                .tried
+                .iter()
+                .map(|t| format!("{}:{} {}", t.address, t.port, t.detail))
+                .collect();
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -285,9 +308,19 @@ pub fn markdown(v: &Verification) -> String {
         s.push('\n');
     }
     if !v.not_tried.is_empty() {
-        let _ = writeln!(s, "## Not tried\n\n| flow | protocol | ports | why |\n|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "## Not tried\n\n| flow | protocol | ports | why |\n|---|---|---|---|"
+        );
         for n in &v.not_tried {
-            let _ = writeln!(s, "| {} | {} | {} | {} |", cell(&n.flow), cell(&n.protocol), cell(&n.ports), cell(&n.why));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                cell(&n.flow),
+                cell(&n.protocol),
+                cell(&n.ports),
+                cell(&n.why)
+            );
         }
         s.push('\n');
     }

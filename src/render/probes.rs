@@ -63,7 +63,10 @@ fn plan(ctx: &Ctx<'_>, flows: &[&Flow]) -> (Vec<Probe>, Vec<Skip>) {
         if f.protocol != Protocol::Tcp {
             skipped.push(Skip {
                 flow: f.id.clone(),
-                why: format!("{} {}: only TCP can be probed by a connect", f.protocol, f.ports),
+                why: format!(
+                    "{} {}: only TCP can be probed by a connect",
+                    f.protocol, f.ports
+                ),
             });
             continue;
         }
@@ -171,10 +174,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             any_note = true;
         }
         if probes.is_empty() {
-            notes.push_str(&format!(
-                "  {}: no TCP flow to a host to probe\n",
-                c.name
-            ));
+            notes.push_str(&format!("  {}: no TCP flow to a host to probe\n", c.name));
             any_note = true;
             continue;
         }
