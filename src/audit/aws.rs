@@ -34,7 +34,7 @@ struct Group<'a> {
     default_egress: bool,
 }
 
-pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
+pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
     let doc = Doc::parse(file, "AWS security groups")?;
     let mut groups: Vec<Group> = Vec::new();
     let format;
@@ -273,7 +273,7 @@ fn perm_rules(
     k: usize,
     ctx: &Context,
     group_of: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<Rule>, Diagnostic> {
+) -> Result<Vec<Rule>, Box<Diagnostic>> {
     let v = p.v;
     let proto = match &v["IpProtocol"] {
         Value::String(s) => s.clone(),

@@ -33,7 +33,7 @@ fn props<'a>(v: &'a Value, at: &Path) -> (&'a Value, Path) {
     }
 }
 
-pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
+pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
     let doc = Doc::parse(file, "Azure NSG")?;
     let root = Path::default();
     let mut nsgs: Vec<Nsg> = Vec::new();
@@ -239,7 +239,7 @@ fn read_rule(
     at: &Path,
     nsg: &str,
     ctx: &Context,
-) -> Result<(bool, i64, String, Rule), Diagnostic> {
+) -> Result<(bool, i64, String, Rule), Box<Diagnostic>> {
     let name = r["name"].as_str().unwrap_or("?").to_string();
     let (p, pat) = props(r, at);
     let direction = cloud::string(doc, p, &pat, "direction", HINT)?;

@@ -204,7 +204,7 @@ pub fn string<'a>(
     at: &Path,
     key: &str,
     hint: &str,
-) -> Result<&'a str, Diagnostic> {
+) -> Result<&'a str, Box<Diagnostic>> {
     v[key]
         .as_str()
         .ok_or_else(|| doc.error(&at.key(key), format!("`{key}` must be a string"), hint))

@@ -7,7 +7,7 @@
 //! looked at (an index on the destination), so a small flow against a large rule set visits a
 //! few rules, and the whole address space visits each rule once.
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 use super::model::{Action, Model};
 use super::space::{minus_all, Cube, Fam};
@@ -95,8 +95,8 @@ impl DstIndex {
     }
 
     fn on<'a>(items: impl Iterator<Item = &'a [Cube]>, src: bool) -> DstIndex {
-        let mut buckets: HashMap<(Fam, u32, u128), Vec<usize>> = HashMap::new();
-        let mut levels: HashMap<Fam, Vec<u32>> = HashMap::new();
+        let mut buckets: HashMap<(Fam, u32, u128), Vec<usize>> = HashMap::default();
+        let mut levels: HashMap<Fam, Vec<u32>> = HashMap::default();
         let mut always = Vec::new();
         for (i, space) in items.enumerate() {
             if space.is_empty() {
@@ -124,8 +124,16 @@ impl DstIndex {
         }
     }
 
-    /// Rules whose match may meet the input, in order; `None`: too wide to ask, look at all.
+    /// Items whose cubes may meet the input, in order; `None`: too wide to ask, look at all.
     pub fn candidates(&self, input: &[Cube]) -> Option<Vec<usize>> {
+        let mut v = self.unsorted(input)?;
+        v.sort_unstable();
+        v.dedup();
+        Some(v)
+    }
+
+    /// [`DstIndex::candidates`], in no order and with repeats.
+    fn unsorted(&self, input: &[Cube]) -> Option<Vec<usize>> {
         let mut out = self.always.clone();
         for c in input {
             let set = if self.src { &c.src } else { &c.dst };
@@ -142,8 +150,6 @@ impl DstIndex {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
         Some(out)
     }
 }
@@ -153,6 +159,8 @@ impl DstIndex {
 pub struct Index {
     dst: DstIndex,
     src: DstIndex,
+    /// Marks for intersecting the two lists, by query number: never cleared.
+    marks: std::cell::RefCell<(u32, Vec<u32>)>,
 }
 
 impl Index {
@@ -160,6 +168,7 @@ impl Index {
         Index {
             dst: DstIndex::new(items.iter().map(Vec::as_slice)),
             src: DstIndex::new_src(items.iter().map(Vec::as_slice)),
+            marks: std::cell::RefCell::new((0, vec![0; items.len()])),
         }
     }
 
@@ -167,14 +176,36 @@ impl Index {
         Index {
             dst: DstIndex::new(rules.iter().map(|r| r.space.as_slice())),
             src: DstIndex::new_src(rules.iter().map(|r| r.space.as_slice())),
+            marks: std::cell::RefCell::new((0, vec![0; rules.len()])),
         }
     }
 
-    /// Items that may meet the input, in order; `None`: look at all.
+    /// Items that may meet the input, in order: those whose destinations and sources both
+    /// may; `None`: look at all.
     pub fn candidates(&self, input: &[Cube]) -> Option<Vec<usize>> {
-        self.dst
-            .candidates(input)
-            .or_else(|| self.src.candidates(input))
+        let mut out = match (self.dst.unsorted(input), self.src.unsorted(input)) {
+            (Some(d), Some(s)) => {
+                // Marked by destination, kept by source: only the few that meet both are
+                // sorted (wide rules, to the internet, are in every destination's list).
+                let mut m = self.marks.borrow_mut();
+                m.0 = m.0.wrapping_add(1);
+                if m.0 == 0 {
+                    m.1.iter_mut().for_each(|x| *x = 0);
+                    m.0 = 1;
+                }
+                let (query, marks) = &mut *m;
+                for &i in &d {
+                    marks[i] = *query;
+                }
+                s.into_iter()
+                    .filter(|&i| marks[i] == *query)
+                    .collect::<Vec<usize>>()
+            }
+            (d, s) => d.or(s)?,
+        };
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
     }
 }
 

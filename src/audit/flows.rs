@@ -254,6 +254,14 @@ impl Required {
     /// The zone an address set lies in, cut per zone (addresses outside every zone are left
     /// out).
     pub fn by_zone<'a>(&'a self, fam: Fam, set: &Set) -> Vec<(&'a str, Set)> {
+        self.by_zone_index(fam, set)
+            .into_iter()
+            .map(|(z, s)| (self.zones[z].name.as_str(), s))
+            .collect()
+    }
+
+    /// [`Required::by_zone`] with zones by index into `zones`.
+    pub fn by_zone_index(&self, fam: Fam, set: &Set) -> Vec<(usize, Set)> {
         let ivs = &self.zone_ivs[usize::from(fam == Fam::V6)];
         let mut parts: std::collections::BTreeMap<usize, Vec<(u128, u128)>> = Default::default();
         for &(lo, hi) in set.ivs() {
@@ -267,7 +275,7 @@ impl Required {
         }
         parts
             .into_iter()
-            .map(|(z, v)| (self.zones[z].name.as_str(), Set::from_ivs(v)))
+            .map(|(z, v)| (z, Set::from_ivs(v)))
             .collect()
     }
 }

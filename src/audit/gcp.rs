@@ -25,7 +25,7 @@ fn component_of(ctx: &Context, name: &str) -> Option<String> {
         .or_else(|| ctx.req.component(name).map(|_| name.to_string()))
 }
 
-pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
+pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
     let doc = Doc::parse(file, "GCP firewall rules")?;
     let root = Path::default();
     let items = doc
@@ -87,28 +87,29 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             ));
         };
         let mut unknown = Vec::new();
-        let ranges = |key: &str, unknown: &mut Vec<String>| -> Result<Option<Addrs>, Diagnostic> {
-            let items = cloud::list(v, key);
-            if v.get(key).is_none() {
-                return Ok(None);
-            }
-            let mut a = Addrs::default();
-            for (k, r) in items.iter().enumerate() {
-                let s = r.as_str().unwrap_or("");
-                match Addrs::cidr(s) {
-                    Some(x) => a = a.union(&x),
-                    None => {
-                        return Err(doc.error(
-                            &at.key(key).index(k),
-                            format!("`{s}` is not a network"),
-                            HINT,
-                        ))
+        let ranges =
+            |key: &str, unknown: &mut Vec<String>| -> Result<Option<Addrs>, Box<Diagnostic>> {
+                let items = cloud::list(v, key);
+                if v.get(key).is_none() {
+                    return Ok(None);
+                }
+                let mut a = Addrs::default();
+                for (k, r) in items.iter().enumerate() {
+                    let s = r.as_str().unwrap_or("");
+                    match Addrs::cidr(s) {
+                        Some(x) => a = a.union(&x),
+                        None => {
+                            return Err(doc.error(
+                                &at.key(key).index(k),
+                                format!("`{s}` is not a network"),
+                                HINT,
+                            ))
+                        }
                     }
                 }
-            }
-            let _ = unknown;
-            Ok(Some(a))
-        };
+                let _ = unknown;
+                Ok(Some(a))
+            };
         let peers = |key: &str, what: &str, unknown: &mut Vec<String>| -> Option<Addrs> {
             v.get(key)?;
             let mut a = Addrs::default();

@@ -19,7 +19,7 @@ struct Tok {
 
 /// Split a line as iptables-restore does: spaces separate words, double quotes group them,
 /// a backslash escapes a quote.
-fn words(line: &str, base: usize, file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
+fn words(line: &str, base: usize, file: &SourceFile) -> Result<Vec<Tok>, Box<Diagnostic>> {
     let mut out = Vec::new();
     let mut chars = line.char_indices().peekable();
     while let Some(&(i, c)) = chars.peek() {
@@ -51,11 +51,11 @@ fn words(line: &str, base: usize, file: &SourceFile) -> Result<Vec<Tok>, Diagnos
             let _ = j;
         }
         if quoted {
-            return Err(Diagnostic::error("unterminated quoted string")
-                .at(file, base + start..base + line.len())
-                .hint(
-                    "close the quote; iptables-save writes comments as \"...\" with \\\" inside",
-                ));
+            return Err(Box::new(
+                Diagnostic::error("unterminated quoted string")
+                    .at(file, base + start..base + line.len())
+                    .hint("close the quote; iptables-save writes comments as \"...\" with \\\" inside"),
+            ));
         }
         out.push(Tok {
             text,
@@ -91,7 +91,7 @@ struct RawChain {
     rules: Vec<(usize, usize, String, Vec<Tok>)>,
 }
 
-pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
+pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
     let fam = if is_v6(file) { Fam::V6 } else { Fam::V4 };
     let mut table = String::new();
     let mut chains: Vec<RawChain> = Vec::new();
@@ -108,9 +108,11 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
             continue;
         }
         let err = |msg: String, hint: &str| {
-            Diagnostic::error(msg)
-                .at(file, base + lead..base + line.len().max(lead + 1))
-                .hint(hint.to_string())
+            Box::new(
+                Diagnostic::error(msg)
+                    .at(file, base + lead..base + line.len().max(lead + 1))
+                    .hint(hint.to_string()),
+            )
         };
         if let Some(t) = trimmed.strip_prefix('*') {
             table = t.trim().to_string();
@@ -168,11 +170,13 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
                 let builtin = matches!(name.as_str(), "INPUT" | "OUTPUT" | "FORWARD");
                 if !chains.iter().any(|c| c.name == name) {
                     if !builtin {
-                        return Err(Diagnostic::error(format!(
-                            "rule for chain `{name}`, which is not declared"
-                        ))
-                        .at(file, toks[1].at..toks[1].at + name.len())
-                        .hint(format!("declare it first with a `:{name} - [0:0]` line")));
+                        return Err(Box::new(
+                            Diagnostic::error(format!(
+                                "rule for chain `{name}`, which is not declared"
+                            ))
+                            .at(file, toks[1].at..toks[1].at + name.len())
+                            .hint(format!("declare it first with a `:{name} - [0:0]` line")),
+                        ));
                     }
                     chains.push(RawChain {
                         name: name.clone(),
@@ -458,7 +462,7 @@ fn read_rule(
     ctx: &Context,
     chains: &HashMap<String, usize>,
     file: &SourceFile,
-) -> Result<Rule, Diagnostic> {
+) -> Result<Rule, Box<Diagnostic>> {
     let mut cube = Cube::all(fam);
     let mut unknown: Vec<String> = Vec::new();
     let mut action = Action::Continue;
@@ -467,11 +471,13 @@ fn read_rule(
     let mut negate = false;
     let mut i = 0;
     let bad = |t: &Tok, msg: String, hint: &str| {
-        Diagnostic::error(msg)
-            .at(file, t.at..t.at + t.text.len().max(1))
-            .hint(hint.to_string())
+        Box::new(
+            Diagnostic::error(msg)
+                .at(file, t.at..t.at + t.text.len().max(1))
+                .hint(hint.to_string()),
+        )
     };
-    let value = |i: usize| -> Result<&Tok, Diagnostic> {
+    let value = |i: usize| -> Result<&Tok, Box<Diagnostic>> {
         toks.get(i + 1)
             .ok_or_else(|| bad(&toks[i], format!("`{}` needs a value", toks[i].text), HINT))
     };

@@ -158,25 +158,27 @@ pub struct Doc<'a> {
 
 impl<'a> Doc<'a> {
     /// Parse, or the syntax error at its line and column.
-    pub fn parse(file: &'a SourceFile, what: &str) -> Result<Doc<'a>, Diagnostic> {
+    pub fn parse(file: &'a SourceFile, what: &str) -> Result<Doc<'a>, Box<Diagnostic>> {
         match serde_json::from_str::<Value>(&file.text) {
             Ok(root) => Ok(Doc { file, root }),
             Err(e) => {
                 let off = offset_of(&file.text, e.line(), e.column());
-                Err(Diagnostic::error(format!("{what}: JSON syntax: {e}"))
+                Err(Box::new(Diagnostic::error(format!("{what}: JSON syntax: {e}"))
                     .at(file, off..off + 1)
-                    .hint("the file must be the command's JSON output, unedited (check for a truncated copy)"))
+                    .hint("the file must be the command's JSON output, unedited (check for a truncated copy)")))
             }
         }
     }
 
     /// An error at the value `path` names.
-    pub fn error(&self, path: &Path, message: impl Into<String>, hint: &str) -> Diagnostic {
+    pub fn error(&self, path: &Path, message: impl Into<String>, hint: &str) -> Box<Diagnostic> {
         let off = locate(&self.file.text, path);
         let end = skip(self.file.text.as_bytes(), off).max(off + 1);
-        Diagnostic::error(format!("{} (at {path})", message.into()))
-            .at(self.file, off..end.min(self.file.text.len()).max(off + 1))
-            .hint(hint)
+        Box::new(
+            Diagnostic::error(format!("{} (at {path})", message.into()))
+                .at(self.file, off..end.min(self.file.text.len()).max(off + 1))
+                .hint(hint),
+        )
     }
 
     /// 1-based line of the value at `path`.

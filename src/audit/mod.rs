@@ -84,9 +84,16 @@ pub struct Opening {
 #[derive(Debug, Clone, Serialize)]
 pub struct TooOpen {
     pub rule: RuleInfo,
+    /// Everything it opens, all zone pairs.
     pub size: f64,
+    /// The largest openings (at most [`MAX_OPENINGS`]).
     pub openings: Vec<Opening>,
+    /// Zone pairs and protocols beyond those listed.
+    pub more: usize,
 }
+
+/// Openings listed per rule; a rule to the internet opens something towards every zone.
+pub const MAX_OPENINGS: usize = 20;
 
 /// A rule whose effect ctxfw cannot evaluate, and what depends on it.
 #[derive(Debug, Clone, Serialize)]
@@ -224,55 +231,70 @@ fn nets_text(fam: Fam, set: &Set) -> Vec<String> {
 
 /// Pieces of space, cut by zone pair and protocol, as openings (largest first). Protocols
 /// without ports or types are one opening, listed by number.
-fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
+fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> (Vec<Opening>, usize, f64) {
     // Protocol class: a protocol with ports or types, or every other one (256).
-    type Key = (String, String, u16, Fam);
-    let mut acc: BTreeMap<Key, (Set, Set, Set, f64)> = BTreeMap::new();
+    type Key = (usize, usize, u16, Fam);
     let has_selector = |p: u8| {
         matches!(p, ICMP | ICMPV6) || space::port_protocols().intersects(&Set::point(p as u128))
     };
-    for c in cubes {
-        for (zs, s) in req.by_zone(c.fam, &c.src) {
-            for (zd, d) in req.by_zone(c.fam, &c.dst) {
-                if *scope == Scope::Forward && zs == zd {
-                    continue;
-                }
-                for &(a, b) in c.proto.ivs() {
-                    for p in a..=b {
-                        let p8 = p as u8;
-                        // Each family's own ICMP only.
-                        if (c.fam == Fam::V4 && p8 == ICMPV6) || (c.fam == Fam::V6 && p8 == ICMP) {
-                            continue;
+    // Each piece by zone pair and protocol class, with its size; `add` is told it.
+    let each = |add: &mut dyn FnMut(Key, &Set, &Set, &Set, f64)| {
+        for c in cubes {
+            let dsts = req.by_zone_index(c.fam, &c.dst);
+            for (zs, s) in req.by_zone_index(c.fam, &c.src) {
+                for (zd, d) in &dsts {
+                    if *scope == Scope::Forward && zs == *zd {
+                        continue;
+                    }
+                    let pair = s.count() * d.count();
+                    for &(a, b) in c.proto.ivs() {
+                        for p in a..=b {
+                            let p8 = p as u8;
+                            // Each family's own ICMP only.
+                            if (c.fam == Fam::V4 && p8 == ICMPV6)
+                                || (c.fam == Fam::V6 && p8 == ICMP)
+                            {
+                                continue;
+                            }
+                            let size = pair * space::selector_count(p8, &c.sel);
+                            if size == 0.0 {
+                                continue;
+                            }
+                            let class = if has_selector(p8) { p8 as u16 } else { 256 };
+                            let sel = if class == 256 {
+                                Set::point(p)
+                            } else {
+                                c.sel.clone()
+                            };
+                            add((zs, *zd, class, c.fam), &s, d, &sel, size);
                         }
-                        let piece = Cube {
-                            fam: c.fam,
-                            src: s.clone(),
-                            dst: d.clone(),
-                            proto: Set::point(p),
-                            sel: c.sel.clone(),
-                        };
-                        let size = piece.size();
-                        if size == 0.0 {
-                            continue;
-                        }
-                        let (class, sel) = if has_selector(p8) {
-                            (p8 as u16, c.sel.clone())
-                        } else {
-                            (256, Set::point(p))
-                        };
-                        let e = acc
-                            .entry((zs.to_string(), zd.to_string(), class, c.fam))
-                            .or_insert((Set::empty(), Set::empty(), Set::empty(), 0.0));
-                        e.0 = e.0.union(&s);
-                        e.1 = e.1.union(&d);
-                        e.2 = e.2.union(&sel);
-                        e.3 += size;
                     }
                 }
             }
         }
-    }
-    let mut out: Vec<Opening> = acc
+    };
+    // Sizes first; addresses only for the openings that are listed.
+    let mut sizes: BTreeMap<Key, f64> = BTreeMap::new();
+    each(&mut |k, _, _, _, size| *sizes.entry(k).or_insert(0.0) += size);
+    let mut ranked: Vec<(Key, f64)> = sizes.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let total: f64 = ranked.iter().map(|e| e.1).sum();
+    let more = ranked.len().saturating_sub(MAX_OPENINGS);
+    ranked.truncate(MAX_OPENINGS);
+    let mut acc: BTreeMap<Key, (Set, Set, Set, f64)> = ranked
+        .iter()
+        .map(|(k, size)| (*k, (Set::empty(), Set::empty(), Set::empty(), *size)))
+        .collect();
+    each(&mut |k, s, d, sel, _| {
+        if let Some(e) = acc.get_mut(&k) {
+            e.0 = e.0.union(s);
+            e.1 = e.1.union(d);
+            e.2 = e.2.union(sel);
+        }
+    });
+    let mut all: Vec<(Key, (Set, Set, Set, f64))> = acc.into_iter().collect();
+    all.sort_by(|a, b| b.1 .3.total_cmp(&a.1 .3).then_with(|| a.0.cmp(&b.0)));
+    let out: Vec<Opening> = all
         .into_iter()
         .map(|((zs, zd, class, fam), (s, d, sel, size))| {
             let (protocol, ports) = if class == 256 {
@@ -296,8 +318,8 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
                 )
             };
             Opening {
-                from_zone: zs,
-                to_zone: zd,
+                from_zone: req.zones[zs].name.clone(),
+                to_zone: req.zones[zd].name.clone(),
                 protocol,
                 ports,
                 from_addresses: nets_text(fam, &s),
@@ -306,12 +328,7 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> Vec<Opening> {
             }
         })
         .collect();
-    out.sort_by(|a, b| {
-        b.size.total_cmp(&a.size).then_with(|| {
-            (&a.from_zone, &a.to_zone, &a.protocol).cmp(&(&b.from_zone, &b.to_zone, &b.protocol))
-        })
-    });
-    out
+    (out, more, total)
 }
 
 /// The space of `cube` outside every `cut` (found through `index`).
@@ -535,6 +552,24 @@ pub fn audit_required(req: &Required, model: &Model, opts: &Options) -> Result<R
             .enumerate()
             .filter(|(_, n)| req.crosses(n, &p.scope, host))
             .collect();
+        // Everything the point allows between the topology's addresses, once; only the
+        // families the rule set speaks for (the others are not audited, and said so).
+        let mut w = Walk::default();
+        let space: Vec<Cube> = req
+            .scope_space(&p.scope, host)
+            .into_iter()
+            .filter(|c| model.families.contains(&c.fam))
+            .collect();
+        space_ev.point(&p.chains, space, false, &mut w);
+        let accepted: Vec<Vec<Cube>> = w
+            .decided
+            .iter()
+            .filter(|d| d.accept)
+            .map(|d| vec![d.cube.clone()])
+            .collect();
+        let accepted_index = Index::new(&accepted);
+        let maybe: Vec<Vec<Cube>> = w.maybe.iter().map(|m| vec![m.cube.clone()]).collect();
+        let maybe_index = Index::new(&maybe);
         // Every required flow through this point.
         let mut required: Vec<Cube> = infra.clone();
         required.extend(loopback());
@@ -560,36 +595,49 @@ pub fn audit_required(req: &Required, model: &Model, opts: &Options) -> Result<R
             }
             checked.insert(i);
             required.extend(mine.iter().cloned());
-            let mut w = Walk::default();
-            flow_ev.point(&p.chains, mine, true, &mut w);
-            for d in &w.decided {
-                let (sure, unsure) = split_by_maybe(d, &w.maybe);
+            // A flow inside what the point accepts, where no unevaluable rule could change
+            // that, is allowed; any other is evaluated on its own, to say what decides it.
+            let meets_maybe = maybe_index
+                .candidates(&mine)
+                .unwrap_or_else(|| (0..maybe.len()).collect())
+                .into_iter()
+                .any(|k| mine.iter().any(|c| c.intersects(&maybe[k][0])));
+            if !meets_maybe {
+                let mut rest = mine.clone();
+                let cands = accepted_index
+                    .candidates(&rest)
+                    .unwrap_or_else(|| (0..accepted.len()).collect());
+                for k in cands {
+                    if rest.iter().any(|x| x.intersects(&accepted[k][0])) {
+                        rest = minus_all(rest, &accepted[k][0]);
+                    }
+                    if rest.is_empty() {
+                        break;
+                    }
+                }
+                if rest.is_empty() {
+                    continue;
+                }
+            }
+            let mut fw = Walk::default();
+            flow_ev.point(&p.chains, mine, true, &mut fw);
+            for d in &fw.decided {
+                let (sure, unsure) = split_by_maybe(d, &fw.maybe);
                 if !d.accept && !sure.is_empty() {
                     let e = blocked
                         .entry((i, d.by, p.label.clone()))
                         .or_insert_with(|| (Vec::new(), p.label.clone()));
                     e.0.extend(sure);
                 }
-                for (r, x) in unsure {
+                for (r, _) in unsure {
                     let e = unknown_flows
                         .entry(r)
                         .or_insert_with(|| (p.label.clone(), HashSet::new(), Vec::new()));
                     e.1.insert(i);
-                    let _ = x;
                 }
             }
-            // An unevaluable rule no decided piece depends on still decides nothing here.
         }
-        // Everything the point allows between the topology's addresses.
         let index = Index::new(&required.iter().map(|c| vec![c.clone()]).collect::<Vec<_>>());
-        let mut w = Walk::default();
-        // Only the families the rule set speaks for (the others are not audited, and said so).
-        let space: Vec<Cube> = req
-            .scope_space(&p.scope, host)
-            .into_iter()
-            .filter(|c| model.families.contains(&c.fam))
-            .collect();
-        space_ev.point(&p.chains, space, false, &mut w);
         for d in &w.decided {
             if !d.accept {
                 continue;
@@ -678,15 +726,15 @@ pub fn audit_required(req: &Required, model: &Model, opts: &Options) -> Result<R
     let mut too_open: Vec<TooOpen> = too_open
         .into_iter()
         .filter_map(|((point, by), cubes)| {
-            let openings = openings(req, &scope(&point), &cubes);
+            let (openings, more, size) = openings(req, &scope(&point), &cubes);
             if openings.is_empty() {
                 return None;
             }
-            let size = openings.iter().map(|o| o.size).sum();
             Some(TooOpen {
                 rule: rule_info(model, &point, by),
                 size,
                 openings,
+                more,
             })
         })
         .collect();
@@ -694,7 +742,7 @@ pub fn audit_required(req: &Required, model: &Model, opts: &Options) -> Result<R
     let unknown: Vec<Unknown> = unknown_flows
         .into_iter()
         .filter_map(|(r, (point, flows, cubes))| {
-            let may_open = openings(req, &scope(&point), &cubes);
+            let (may_open, _, _) = openings(req, &scope(&point), &cubes);
             if flows.is_empty() && may_open.is_empty() {
                 return None;
             }

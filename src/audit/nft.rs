@@ -18,7 +18,7 @@ use crate::diag::{Diagnostic, SourceFile};
 const HINT: &str = "the file must be `nft -j list ruleset` output (libnftables-json); pass --format to read it as another format";
 
 /// `nft -j list ruleset` output.
-pub fn parse_json(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
+pub fn parse_json(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
     let doc = Doc::parse(file, "nftables JSON")?;
     from_doc(&doc, ctx, "nftables JSON (nft -j)", &[])
 }
@@ -42,7 +42,7 @@ pub fn from_doc(
     ctx: &Context,
     format: &str,
     lines: &[usize],
-) -> Result<Model, Diagnostic> {
+) -> Result<Model, Box<Diagnostic>> {
     let root = Path::default().key("nftables");
     let items = doc.root["nftables"]
         .as_array()
@@ -258,7 +258,7 @@ fn named_priority_base(s: &str) -> i64 {
     }
 }
 
-fn names(o: &Value, doc: &Doc, at: &Path) -> Result<(String, String, String), Diagnostic> {
+fn names(o: &Value, doc: &Doc, at: &Path) -> Result<(String, String, String), Box<Diagnostic>> {
     let get = |k: &str| {
         o[k].as_str()
             .map(str::to_string)
@@ -407,7 +407,7 @@ impl RuleReader<'_> {
         families: &[Fam],
         label: String,
         text: String,
-    ) -> Result<Vec<Rule>, Diagnostic> {
+    ) -> Result<Vec<Rule>, Box<Diagnostic>> {
         let mut acc = Acc {
             cubes: families.iter().map(|&f| Cube::all(f)).collect(),
             unknown: Vec::new(),
@@ -465,7 +465,7 @@ impl RuleReader<'_> {
         at: &Path,
         label: String,
         text: String,
-    ) -> Result<Vec<Rule>, Diagnostic> {
+    ) -> Result<Vec<Rule>, Box<Diagnostic>> {
         let field = self.field(&x["key"]);
         let elems: Vec<Value> = match &x["data"] {
             Value::String(s) if s.starts_with('@') => self.set_elems(&s[1..], at)?,
@@ -555,7 +555,7 @@ impl RuleReader<'_> {
         None
     }
 
-    fn apply_match(&self, acc: &mut Acc, x: &Value, at: &Path) -> Result<(), Diagnostic> {
+    fn apply_match(&self, acc: &mut Acc, x: &Value, at: &Path) -> Result<(), Box<Diagnostic>> {
         let op = x["op"].as_str().unwrap_or("==");
         let negate = match op {
             "==" | "in" => false,
@@ -617,7 +617,7 @@ impl RuleReader<'_> {
     }
 
     /// The values a right-hand side stands for (a named set's elements, a set, one value).
-    fn values(&self, right: &Value, at: &Path) -> Result<Vec<Value>, Diagnostic> {
+    fn values(&self, right: &Value, at: &Path) -> Result<Vec<Value>, Box<Diagnostic>> {
         Ok(match right {
             Value::String(s) if s.starts_with('@') => self.set_elems(&s[1..], at)?,
             Value::Object(o) if o.contains_key("set") => match &o["set"] {
@@ -629,7 +629,7 @@ impl RuleReader<'_> {
         })
     }
 
-    fn set_elems(&self, name: &str, at: &Path) -> Result<Vec<Value>, Diagnostic> {
+    fn set_elems(&self, name: &str, at: &Path) -> Result<Vec<Value>, Box<Diagnostic>> {
         let key = (
             self.family.to_string(),
             self.table.to_string(),
@@ -652,7 +652,7 @@ impl RuleReader<'_> {
         negate: bool,
         right: &Value,
         at: &Path,
-    ) -> Result<(), Diagnostic> {
+    ) -> Result<(), Box<Diagnostic>> {
         let vals = self.values(right, at)?;
         let bad = |what: &str, v: &Value| {
             self.doc

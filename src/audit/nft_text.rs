@@ -29,7 +29,7 @@ struct Tok {
     line: usize,
 }
 
-fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
+fn lex(file: &SourceFile) -> Result<Vec<Tok>, Box<Diagnostic>> {
     let s = &*file.text;
     let b = s.as_bytes();
     let mut out = Vec::new();
@@ -66,9 +66,11 @@ fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
                     i += ch.len_utf8();
                 }
                 if i >= b.len() {
-                    return Err(Diagnostic::error("unterminated string")
-                        .at(file, start..start + 1)
-                        .hint("close the quote"));
+                    return Err(Box::new(
+                        Diagnostic::error("unterminated string")
+                            .at(file, start..start + 1)
+                            .hint("close the quote"),
+                    ));
                 }
                 i += 1;
                 out.push(Tok {
@@ -97,9 +99,11 @@ fn lex(file: &SourceFile) -> Result<Vec<Tok>, Diagnostic> {
                 }
                 if start == i {
                     let ch = s[i..].chars().next().expect("char");
-                    return Err(Diagnostic::error(format!("unexpected character `{ch}`"))
-                        .at(file, i..i + ch.len_utf8())
-                        .hint(HINT));
+                    return Err(Box::new(
+                        Diagnostic::error(format!("unexpected character `{ch}`"))
+                            .at(file, i..i + ch.len_utf8())
+                            .hint(HINT),
+                    ));
                 }
                 out.push(Tok {
                     t: T::Word(s[start..i].to_string()),
@@ -130,9 +134,9 @@ impl P<'_> {
             .map_or(0, |t| t.at)
     }
 
-    fn err(&self, msg: impl Into<String>) -> Diagnostic {
+    fn err(&self, msg: impl Into<String>) -> Box<Diagnostic> {
         let at = self.at();
-        Diagnostic::error(msg).at(self.file, at..at + 1).hint(HINT)
+        Box::new(Diagnostic::error(msg).at(self.file, at..at + 1).hint(HINT))
     }
 
     fn next(&mut self) -> Option<T> {
@@ -147,7 +151,7 @@ impl P<'_> {
         }
     }
 
-    fn word(&mut self) -> Result<String, Diagnostic> {
+    fn word(&mut self) -> Result<String, Box<Diagnostic>> {
         match self.next() {
             Some(T::Word(w)) | Some(T::Str(w)) => Ok(w),
             _ => {
@@ -157,7 +161,7 @@ impl P<'_> {
         }
     }
 
-    fn expect(&mut self, c: char) -> Result<(), Diagnostic> {
+    fn expect(&mut self, c: char) -> Result<(), Box<Diagnostic>> {
         self.skip_nl();
         match self.next() {
             Some(T::Punct(p)) if p == c => Ok(()),
@@ -204,7 +208,7 @@ fn value(w: &str) -> Value {
 
 impl P<'_> {
     /// A value, `{ v, v }`, `@set` or `a . b . c`.
-    fn rhs(&mut self) -> Result<Value, Diagnostic> {
+    fn rhs(&mut self) -> Result<Value, Box<Diagnostic>> {
         match self.peek() {
             Some(T::Punct('@')) => {
                 self.i += 1;
@@ -232,7 +236,7 @@ impl P<'_> {
     }
 
     /// One element: a value or a concatenation, with an optional `: verdict` or comment.
-    fn element(&mut self) -> Result<Value, Diagnostic> {
+    fn element(&mut self) -> Result<Value, Box<Diagnostic>> {
         let mut parts = vec![value(&self.word()?)];
         while self.is_word(".") {
             self.i += 1;
@@ -261,7 +265,7 @@ impl P<'_> {
     }
 
     /// A match's left side: `ip saddr`, `tcp dport`, `meta l4proto`, `iif`, `ct state`...
-    fn lhs_one(&mut self) -> Result<Value, Diagnostic> {
+    fn lhs_one(&mut self) -> Result<Value, Box<Diagnostic>> {
         let w = self.word()?;
         Ok(match w.as_str() {
             "meta" | "ct" => {
@@ -278,11 +282,10 @@ impl P<'_> {
         })
     }
 
-    fn rule(&mut self) -> Result<(Vec<Value>, Option<String>), Diagnostic> {
+    fn rule(&mut self) -> Result<(Vec<Value>, Option<String>), Box<Diagnostic>> {
         let mut exprs = Vec::new();
         let mut comment = None;
-        loop {
-            let Some(t) = self.peek().cloned() else { break };
+        while let Some(t) = self.peek().cloned() {
             let w = match t {
                 T::Newline => break,
                 T::Punct('}') => break,
@@ -375,7 +378,7 @@ impl P<'_> {
 }
 
 /// Parse ctxfw's nftables text.
-pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Diagnostic> {
+pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
     let toks = lex(file)?;
     let mut p = P { toks, i: 0, file };
     let mut items: Vec<Value> = Vec::new();

@@ -89,16 +89,18 @@ impl Context<'_> {
 }
 
 /// The format of a rule-set text, when it can only be one.
-pub fn detect(file: &SourceFile) -> Result<Format, Diagnostic> {
+pub fn detect(file: &SourceFile) -> Result<Format, Box<Diagnostic>> {
     let text = file.text.trim_start_matches('\u{feff}');
     let first = text.trim_start().chars().next();
     let unclear = |why: &str| {
-        Diagnostic::error(format!("cannot tell the rule set's format: {why}"))
-            .in_file(file)
-            .hint(format!(
-                "pass --ruleset-format, one of: {}",
-                Format::NAMES.join(", ")
-            ))
+        Box::new(
+            Diagnostic::error(format!("cannot tell the rule set's format: {why}"))
+                .in_file(file)
+                .hint(format!(
+                    "pass --ruleset-format, one of: {}",
+                    Format::NAMES.join(", ")
+                )),
+        )
     };
     if matches!(first, Some('{') | Some('[')) {
         let v: serde_json::Value = match serde_json::from_str(text) {
@@ -174,8 +176,8 @@ fn detect_json(v: &serde_json::Value) -> Option<Format> {
 pub fn read(path: &Path, format: Option<Format>, ctx: &Context) -> Result<Model, Invalid> {
     let text = read_text(path, "rule set")?;
     let file = SourceFile::new(path.display().to_string(), text);
-    let one = |d: Diagnostic| Invalid {
-        diagnostics: vec![d],
+    let one = |d: Box<Diagnostic>| Invalid {
+        diagnostics: vec![*d],
     };
     let format = match format {
         Some(f) => f,

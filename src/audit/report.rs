@@ -105,8 +105,9 @@ pub fn table(r: &Report) -> String {
             for o in t.openings.iter().take(10) {
                 let _ = writeln!(s, "      {}", opening_text(o));
             }
-            if t.openings.len() > 10 {
-                let _ = writeln!(s, "      ... and {} more", t.openings.len() - 10);
+            let more = t.openings.len().saturating_sub(10) + t.more;
+            if more > 0 {
+                let _ = writeln!(s, "      ... and {more} more zone pairs and protocols");
             }
         }
     }
@@ -220,6 +221,14 @@ pub fn markdown(r: &Report) -> String {
                     cell(&o.ports),
                     cell(&o.from_addresses.join(" ")),
                     cell(&o.to_addresses.join(" "))
+                );
+            }
+            if t.more > 0 {
+                let _ = writeln!(
+                    s,
+                    "| {} | | {} more zone pairs and protocols | | | | | |",
+                    cell(&rule_ref(&t.rule)),
+                    t.more
                 );
             }
         }

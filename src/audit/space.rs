@@ -127,8 +127,19 @@ impl Set {
         Set::from_ivs(self.0.iter().chain(o.0.iter()).copied())
     }
 
+    /// Whether every value of `o` is in `self` (without building the difference).
     pub fn covers(&self, o: &Set) -> bool {
-        o.minus(self).is_empty()
+        let mut j = 0;
+        for &(lo, hi) in &o.0 {
+            while j < self.0.len() && self.0[j].1 < lo {
+                j += 1;
+            }
+            match self.0.get(j) {
+                Some(&(a, b)) if a <= lo && hi <= b => {}
+                _ => return false,
+            }
+        }
+        true
     }
 }
 
@@ -431,6 +442,10 @@ mod tests {
         assert_eq!(a.union(&b), s(&[(1, 30)]));
         assert!(s(&[(0, 100)]).covers(&a));
         assert!(!a.covers(&b));
+        assert!(a.covers(&s(&[(2, 3), (20, 30)])));
+        assert!(!a.covers(&s(&[(2, 3), (29, 31)])));
+        assert!(a.covers(&Set::empty()));
+        assert!(!Set::empty().covers(&a));
         assert_eq!(
             s(&[(0, u128::MAX)]).minus(&s(&[(0, 5)])),
             s(&[(6, u128::MAX)])

@@ -76,8 +76,8 @@ fn read(path: &Path) -> Result<FileResults, Invalid> {
     let text = read_text(path, "probe results")?;
     let text = text.trim_start_matches('\u{feff}').to_string();
     let file = SourceFile::new(path.display().to_string(), text);
-    let one = |d: Diagnostic| Invalid {
-        diagnostics: vec![d],
+    let one = |d: Box<Diagnostic>| Invalid {
+        diagnostics: vec![*d],
     };
     let doc = Doc::parse(&file, "probe results").map_err(one)?;
     let root = JPath::default();
