@@ -302,6 +302,21 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// A `--host` that names no component of the topology is a usage error.
+pub fn check_host(
+    topology: &crate::topology::Topology,
+    host: Option<&str>,
+) -> Result<(), UsageError> {
+    match host {
+        Some(h) if !topology.components.contains_key(h) => Err(UsageError(format!(
+            "--host {h}: no such component in {}; {}",
+            topology.file.name,
+            crate::diag::choice_hint(h, topology.components.keys().map(String::as_str))
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The files of every selected target, and the warnings the targets found.
 #[derive(Debug)]
 pub struct Generated {
@@ -370,16 +385,7 @@ pub fn generate_into(
     targets: &[&Target],
     sink: &dyn Sink,
 ) -> Result<Done> {
-    if let Some(h) = &opts.host {
-        if !loaded.topology.components.contains_key(h) {
-            return Err(UsageError(format!(
-                "--host {h}: no such component in {}; {}",
-                loaded.topology.file.name,
-                crate::diag::choice_hint(h, loaded.topology.components.keys().map(String::as_str))
-            ))
-            .into());
-        }
-    }
+    check_host(&loaded.topology, opts.host.as_deref())?;
     let shared = Shared::for_targets(targets);
     let render = |t: &Target, out: &WriteFile<'_>| {
         let ctx = Ctx {

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::sh;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -266,22 +268,6 @@ fn generated_cloud_json_audits_as_expected() {
 }
 
 // ---- on a real kernel ---------------------------------------------------------------------
-
-fn sh(script: &str) -> (bool, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("sh runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 fn kernel_tools(test: &str) -> bool {
     let root = sh("test \"$(id -u)\" = 0").0;

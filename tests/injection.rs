@@ -391,30 +391,33 @@ fn iptables_same_rules(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
 
 /// Parse both scripts with the PowerShell grammar: no syntax error, and the same commands in
 /// the same order (so the same number of New-NetFirewallRule).
-fn windows_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
-    let commands = |f: &OutFile| -> Vec<String> {
-        let mut p = tree_sitter::Parser::new();
-        p.set_language(&tree_sitter_powershell::LANGUAGE.into())
-            .unwrap();
-        let tree = p.parse(&f.content, None).unwrap();
-        let mut out = Vec::new();
-        let mut stack = vec![tree.root_node()];
-        while let Some(n) = stack.pop() {
-            assert!(
-                !n.is_error() && !n.is_missing(),
-                "{label}: {} does not parse at {:?}",
-                f.name,
-                n.start_position()
-            );
-            if n.kind() == "command_name" {
-                out.push(f.content[n.byte_range()].to_string());
-            }
-            let mut c = n.walk();
-            let children: Vec<_> = n.children(&mut c).collect();
-            stack.extend(children.into_iter().rev());
+/// The commands a PowerShell script runs, in order; it must parse without an error.
+fn ps_commands(label: &str, f: &OutFile) -> Vec<String> {
+    let mut p = tree_sitter::Parser::new();
+    p.set_language(&tree_sitter_powershell::LANGUAGE.into())
+        .unwrap();
+    let tree = p.parse(&f.content, None).unwrap();
+    let mut out = Vec::new();
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        assert!(
+            !n.is_error() && !n.is_missing(),
+            "{label}: {} does not parse at {:?}",
+            f.name,
+            n.start_position()
+        );
+        if n.kind() == "command_name" {
+            out.push(f.content[n.byte_range()].to_string());
         }
-        out
-    };
+        let mut c = n.walk();
+        let children: Vec<_> = n.children(&mut c).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    out
+}
+
+fn windows_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
+    let commands = |f: &OutFile| ps_commands(label, f);
     for (h, b) in hostile.iter().zip(benign) {
         let (ch, cb) = (commands(h), commands(b));
         assert!(
@@ -431,28 +434,7 @@ fn windows_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
 fn probes_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
     for (h, b) in hostile.iter().zip(benign) {
         if h.name.ends_with(".ps1") {
-            let ps = |f: &OutFile| -> Vec<String> {
-                let mut p = tree_sitter::Parser::new();
-                p.set_language(&tree_sitter_powershell::LANGUAGE.into())
-                    .unwrap();
-                let tree = p.parse(&f.content, None).unwrap();
-                let mut out = Vec::new();
-                let mut stack = vec![tree.root_node()];
-                while let Some(n) = stack.pop() {
-                    assert!(
-                        !n.is_error() && !n.is_missing(),
-                        "{label}: {} does not parse at {:?}",
-                        f.name,
-                        n.start_position()
-                    );
-                    if n.kind() == "command_name" {
-                        out.push(f.content[n.byte_range()].to_string());
-                    }
-                    let mut c = n.walk();
-                    stack.extend(n.children(&mut c).collect::<Vec<_>>());
-                }
-                out
-            };
+            let ps = |f: &OutFile| ps_commands(label, f);
             assert_eq!(ps(h), ps(b), "{label}: {}: commands differ", h.name);
         } else if h.name.ends_with(".sh") {
             for f in [h, b] {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::sh;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,22 +92,6 @@ fn probe_scripts_parse_and_run_only_their_commands() {
 }
 
 // ---- the lab --------------------------------------------------------------------------------
-
-fn sh(script: &str) -> (bool, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("PATH=$PATH:/usr/sbin:/sbin\n{script}"))
-        .output()
-        .expect("sh runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 fn lab_tools() -> bool {
     let root = sh("test \"$(id -u)\" = 0").0;

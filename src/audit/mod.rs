@@ -499,30 +499,13 @@ pub fn run(
     }
     let model = model.ok_or_else(|| UsageError("pass at least one --ruleset FILE".into()))?;
     let opts = Options { host };
-    if let Some(h) = &opts.host {
-        if !t.components.contains_key(h) {
-            return Err(UsageError(format!(
-                "--host {h}: no such component in {}; {}",
-                t.file.name,
-                crate::diag::choice_hint(h, t.components.keys().map(String::as_str))
-            ))
-            .into());
-        }
-    }
+    crate::generate::check_host(t, opts.host.as_deref())?;
     Ok(audit_required(&req, &model, &opts)?)
 }
 
 /// Audit `model` against the topology's flows.
 pub fn audit(loaded: &crate::Loaded, model: &Model, opts: &Options) -> Result<Report, UsageError> {
-    if let Some(h) = &opts.host {
-        if !loaded.topology.components.contains_key(h) {
-            return Err(UsageError(format!(
-                "--host {h}: no such component in {}; {}",
-                loaded.topology.file.name,
-                crate::diag::choice_hint(h, loaded.topology.components.keys().map(String::as_str))
-            )));
-        }
-    }
+    crate::generate::check_host(&loaded.topology, opts.host.as_deref())?;
     let req = Required::new(loaded);
     audit_required(&req, model, opts)
 }

@@ -162,13 +162,9 @@ pub fn json(r: &Report) -> String {
     s
 }
 
-/// A Markdown cell: no line breaks, pipes escaped, no raw HTML.
-fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+/// A Markdown cell, as the flow matrix writes them.
+pub fn cell(s: &str) -> String {
+    crate::render::md_cell(s)
 }
 
 pub fn markdown(r: &Report) -> String {
@@ -268,9 +264,9 @@ pub fn markdown(r: &Report) -> String {
         for n in &r.unused {
             let _ = writeln!(
                 s,
-                "| {} | `{}` |",
+                "| {} | {} |",
                 cell(&rule_ref(&n.rule)),
-                cell(&n.rule.text).replace('`', "'")
+                cell(&n.rule.text)
             );
         }
         s.push('\n');

@@ -269,13 +269,7 @@ pub fn json(v: &Verification) -> String {
 
 pub fn markdown(v: &Verification) -> String {
     use std::fmt::Write;
-    let cell = |x: &str| {
-        x.replace('\\', "\\\\")
-            .replace('|', "\\|")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace(['\n', '\r'], " ")
-    };
+    let cell = super::report::cell;
     let mut s = String::new();
     let _ = writeln!(s, "# Connectivity verification: {}\n", cell(&v.topology));
     let _ = writeln!(

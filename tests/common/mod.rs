@@ -48,3 +48,21 @@ pub fn resolve_file(path: &Path) -> (Topology, Resolution) {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ctxfw"))
 }
+
+/// Run a shell script (with the sbin directories on PATH): whether it succeeded, and its
+/// standard output and error.
+pub fn sh(script: &str) -> (bool, String) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("PATH=$PATH:/usr/sbin:/sbin\n{script}"))
+        .output()
+        .expect("sh runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
