@@ -10,7 +10,7 @@
 use crate::HashMap;
 
 use super::model::{Action, Model};
-use super::space::{minus_all, Cube, Fam};
+use super::space::{minus_all, Cube, Fam, Set};
 
 /// A rule by chain and position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +68,18 @@ pub struct DstIndex {
     always: Vec<usize>,
 }
 
+/// The intervals a set is indexed and looked up by: each of them (the internet, every address
+/// in no zone, is hundreds of intervals with the zones in its gaps), or the whole span of a
+/// set of very many.
+fn spans(set: &Set) -> Vec<(u128, u128)> {
+    const MAX_SPANS: usize = 1024;
+    if set.ivs().len() <= MAX_SPANS {
+        set.ivs().to_vec()
+    } else {
+        vec![(set.lo(), set.hi())]
+    }
+}
+
 fn level_of(fam: Fam, lo: u128, hi: u128) -> u32 {
     let common = (lo ^ hi).leading_zeros();
     let skip = 128 - fam.bits();
@@ -104,15 +116,16 @@ impl DstIndex {
             }
             for c in space {
                 let set = if src { &c.src } else { &c.dst };
-                let (lo, hi) = (set.lo(), set.hi());
-                let l = level_of(c.fam, lo, hi);
-                let v = buckets.entry((c.fam, l, key(c.fam, l, lo))).or_default();
-                if v.last() != Some(&i) {
-                    v.push(i);
-                }
-                let ls = levels.entry(c.fam).or_default();
-                if !ls.contains(&l) {
-                    ls.push(l);
+                for (lo, hi) in spans(set) {
+                    let l = level_of(c.fam, lo, hi);
+                    let v = buckets.entry((c.fam, l, key(c.fam, l, lo))).or_default();
+                    if v.last() != Some(&i) {
+                        v.push(i);
+                    }
+                    let ls = levels.entry(c.fam).or_default();
+                    if !ls.contains(&l) {
+                        ls.push(l);
+                    }
                 }
             }
         }
@@ -137,15 +150,16 @@ impl DstIndex {
         let mut out = self.always.clone();
         for c in input {
             let set = if self.src { &c.src } else { &c.dst };
-            let (lo, hi) = (set.lo(), set.hi());
-            for &l in self.levels.get(&c.fam).map(Vec::as_slice).unwrap_or(&[]) {
-                let (ka, kb) = (key(c.fam, l, lo), key(c.fam, l, hi));
-                if kb - ka > 256 {
-                    return None;
-                }
-                for k in ka..=kb {
-                    if let Some(v) = self.buckets.get(&(c.fam, l, k)) {
-                        out.extend_from_slice(v);
+            for (lo, hi) in spans(set) {
+                for &l in self.levels.get(&c.fam).map(Vec::as_slice).unwrap_or(&[]) {
+                    let (ka, kb) = (key(c.fam, l, lo), key(c.fam, l, hi));
+                    if kb - ka > 256 {
+                        return None;
+                    }
+                    for k in ka..=kb {
+                        if let Some(v) = self.buckets.get(&(c.fam, l, k)) {
+                            out.extend_from_slice(v);
+                        }
                     }
                 }
             }
