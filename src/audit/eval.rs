@@ -62,7 +62,7 @@ pub struct DstIndex {
     src: bool,
     /// Per family: rule cubes by level (common prefix bits of the interval's ends) and the
     /// block they fall in.
-    buckets: HashMap<(Fam, u32, u128), Vec<usize>>,
+    buckets: std::collections::BTreeMap<(Fam, u32, u128), Vec<usize>>,
     levels: HashMap<Fam, Vec<u32>>,
     /// Rules that match nothing known (unknown-only rules are still looked at).
     always: Vec<usize>,
@@ -107,7 +107,8 @@ impl DstIndex {
     }
 
     fn on<'a>(items: impl Iterator<Item = &'a [Cube]>, src: bool) -> DstIndex {
-        let mut buckets: HashMap<(Fam, u32, u128), Vec<usize>> = HashMap::default();
+        let mut buckets: std::collections::BTreeMap<(Fam, u32, u128), Vec<usize>> =
+            Default::default();
         let mut levels: HashMap<Fam, Vec<u32>> = HashMap::default();
         let mut always = Vec::new();
         for (i, space) in items.enumerate() {
@@ -139,27 +140,25 @@ impl DstIndex {
 
     /// Items whose cubes may meet the input, in order; `None`: too wide to ask, look at all.
     pub fn candidates(&self, input: &[Cube]) -> Option<Vec<usize>> {
-        let mut v = self.unsorted(input)?;
+        let mut v = self.unsorted(input, usize::MAX)?;
         v.sort_unstable();
         v.dedup();
         Some(v)
     }
 
-    /// [`DstIndex::candidates`], in no order and with repeats.
-    fn unsorted(&self, input: &[Cube]) -> Option<Vec<usize>> {
+    /// [`DstIndex::candidates`], in no order and with repeats; `None` past `cap` items.
+    fn unsorted(&self, input: &[Cube], cap: usize) -> Option<Vec<usize>> {
         let mut out = self.always.clone();
         for c in input {
             let set = if self.src { &c.src } else { &c.dst };
             for (lo, hi) in spans(set) {
                 for &l in self.levels.get(&c.fam).map(Vec::as_slice).unwrap_or(&[]) {
                     let (ka, kb) = (key(c.fam, l, lo), key(c.fam, l, hi));
-                    if kb - ka > 256 {
-                        return None;
+                    for (_, v) in self.buckets.range((c.fam, l, ka)..=(c.fam, l, kb)) {
+                        out.extend_from_slice(v);
                     }
-                    for k in ka..=kb {
-                        if let Some(v) = self.buckets.get(&(c.fam, l, k)) {
-                            out.extend_from_slice(v);
-                        }
+                    if out.len() > cap {
+                        return None;
                     }
                 }
             }
@@ -173,8 +172,6 @@ impl DstIndex {
 pub struct Index {
     dst: DstIndex,
     src: DstIndex,
-    /// Marks for intersecting the two lists, by query number: never cleared.
-    marks: std::cell::RefCell<(u32, Vec<u32>)>,
 }
 
 impl Index {
@@ -182,7 +179,6 @@ impl Index {
         Index {
             dst: DstIndex::new(items.iter().map(Vec::as_slice)),
             src: DstIndex::new_src(items.iter().map(Vec::as_slice)),
-            marks: std::cell::RefCell::new((0, vec![0; items.len()])),
         }
     }
 
@@ -190,32 +186,21 @@ impl Index {
         Index {
             dst: DstIndex::new(rules.iter().map(|r| r.space.as_slice())),
             src: DstIndex::new_src(rules.iter().map(|r| r.space.as_slice())),
-            marks: std::cell::RefCell::new((0, vec![0; rules.len()])),
         }
     }
 
-    /// Items that may meet the input, in order: those whose destinations and sources both
-    /// may; `None`: look at all.
+    /// Items that may meet the input, in order: those of the shorter of the lists by
+    /// destination and by source (a query to or from the internet is wide on one side only);
+    /// `None`: look at all.
     pub fn candidates(&self, input: &[Cube]) -> Option<Vec<usize>> {
-        let mut out = match (self.dst.unsorted(input), self.src.unsorted(input)) {
-            (Some(d), Some(s)) => {
-                // Marked by destination, kept by source: only the few that meet both are
-                // sorted (wide rules, to the internet, are in every destination's list).
-                let mut m = self.marks.borrow_mut();
-                m.0 = m.0.wrapping_add(1);
-                if m.0 == 0 {
-                    m.1.iter_mut().for_each(|x| *x = 0);
-                    m.0 = 1;
-                }
-                let (query, marks) = &mut *m;
-                for &i in &d {
-                    marks[i] = *query;
-                }
-                s.into_iter()
-                    .filter(|&i| marks[i] == *query)
-                    .collect::<Vec<usize>>()
-            }
-            (d, s) => d.or(s)?,
+        // A list longer than this is not worth making: the other side's, or every item.
+        const CAP: usize = 4096;
+        let d = self.dst.unsorted(input, CAP);
+        let cap = d.as_ref().map_or(CAP, Vec::len);
+        let mut out = match (d, self.src.unsorted(input, cap)) {
+            (Some(d), Some(s)) if s.len() < d.len() => s,
+            (Some(d), _) => d,
+            (None, s) => s?,
         };
         out.sort_unstable();
         out.dedup();
