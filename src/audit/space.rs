@@ -28,7 +28,10 @@ impl Set {
 
     pub fn from_ivs(ivs: impl IntoIterator<Item = Iv>) -> Set {
         let mut v: Vec<Iv> = ivs.into_iter().filter(|(a, b)| a <= b).collect();
-        v.sort_unstable();
+        // Most lists come in order (cut from sorted sets).
+        if !v.is_sorted() {
+            v.sort_unstable();
+        }
         let mut out: Vec<Iv> = Vec::with_capacity(v.len());
         for (lo, hi) in v {
             match out.last_mut() {
