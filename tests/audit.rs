@@ -658,7 +658,7 @@ fn bad_rule_sets_are_refused_with_their_position() {
             "unknown IpProtocol",
         ),
         ("what.txt", "hello\n", "what.txt", "--ruleset-format"),
-        ("set.nft", "table inet t {\n  chain c {\n    type filter hook forward priority 0; policy drop;\n    ip saddr @nope accept\n  }\n}\n", "set.nft", "@nope"),
+        ("set.nft", "table inet t {\n  chain c {\n    type filter hook forward priority 0; policy drop;\n    ip saddr @nope accept\n  }\n}\n", "set.nft:4:", "@nope"),
     ];
     for (name, text, location, message) in cases {
         let p = write(tmp.path(), name, text);
