@@ -166,15 +166,19 @@ pub fn from_doc(
             chains: &index,
             at: at.key("expr"),
         };
-        let rules = reader.rules(exprs, &families, label, text).map_err(|mut e| {
-            // A document made from text: point at the rule's line, not into the JSON.
-            if line > 0 {
-                let at = super::json::offset_of(&doc.file.text, line, 1);
-                let end = doc.file.text[at..].find('\n').map_or(doc.file.text.len(), |n| at + n);
-                e.span = Some(at..end.max(at + 1));
-            }
-            e
-        })?;
+        let rules = reader
+            .rules(exprs, &families, label, text)
+            .map_err(|mut e| {
+                // A document made from text: point at the rule's line, not into the JSON.
+                if line > 0 {
+                    let at = super::json::offset_of(&doc.file.text, line, 1);
+                    let end = doc.file.text[at..]
+                        .find('\n')
+                        .map_or(doc.file.text.len(), |n| at + n);
+                    e.span = Some(at..end.max(at + 1));
+                }
+                e
+            })?;
         for mut rule in rules {
             rule.line = line;
             model.chains[ci].rules.push(rule);
