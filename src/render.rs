@@ -1358,6 +1358,13 @@ mod tests {
     }
 
     #[test]
+    fn sh_quote_makes_one_inert_word() {
+        assert_eq!(sh_quote("it's $(x) `y`"), "'it'\\''s $(x) `y`'");
+        assert_eq!(sh_quote("a\nb\u{202E}"), "'a\u{FFFD}b\u{FFFD}'");
+        assert_eq!(sh_quote(""), "''");
+    }
+
+    #[test]
     fn ps_quote_doubles_every_single_quote_character() {
         assert_eq!(ps_quote("it's"), "'it''s'");
         assert_eq!(
