@@ -26,6 +26,19 @@ struct Nsg<'a> {
     props_at: Path,
 }
 
+impl<'a> Nsg<'a> {
+    fn new(v: &'a Value, at: Path) -> Nsg<'a> {
+        let (props, props_at) = props(v, &at);
+        Nsg {
+            name: v["name"].as_str().unwrap_or("").to_string(),
+            at,
+            v,
+            props,
+            props_at,
+        }
+    }
+}
+
 fn props<'a>(v: &'a Value, at: &Path) -> (&'a Value, Path) {
     match v.get("properties") {
         Some(p) if p.is_object() => (p, at.key("properties")),
@@ -41,15 +54,7 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
     match &doc.root {
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                let at = root.index(i);
-                let (p, pat) = props(v, &at);
-                nsgs.push(Nsg {
-                    name: v["name"].as_str().unwrap_or("").to_string(),
-                    at,
-                    v,
-                    props: p,
-                    props_at: pat,
-                });
+                nsgs.push(Nsg::new(v, root.index(i)));
             }
         }
         Value::Object(o) if o.contains_key("resources") => {
@@ -59,27 +64,10 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
                 if !ty.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups") {
                     continue;
                 }
-                let at = root.key("resources").index(i);
-                let (p, pat) = props(v, &at);
-                nsgs.push(Nsg {
-                    name: v["name"].as_str().unwrap_or("").to_string(),
-                    at,
-                    v,
-                    props: p,
-                    props_at: pat,
-                });
+                nsgs.push(Nsg::new(v, root.key("resources").index(i)));
             }
         }
-        v @ Value::Object(_) => {
-            let (p, pat) = props(v, &root);
-            nsgs.push(Nsg {
-                name: v["name"].as_str().unwrap_or("").to_string(),
-                at: root.clone(),
-                v,
-                props: p,
-                props_at: pat,
-            });
-        }
+        v @ Value::Object(_) => nsgs.push(Nsg::new(v, root.clone())),
         _ => {
             return Err(doc.error(
                 &root,
