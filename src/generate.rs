@@ -229,6 +229,14 @@ pub const TARGETS: &[Target] = &[
         render: crate::render::matrix::render,
     },
     Target {
+        name: "probes",
+        about: "connectivity probes, <topology>-<component>.probes.ps1 / .sh per source component, notes in <topology>.probes.txt",
+        host_aware: false,
+        netfilter: false,
+        cost: 1,
+        render: crate::render::probes::render,
+    },
+    Target {
         name: "aerleon",
         about: "Aerleon policy and definitions under <topology>.aerleon/ for aclgen",
         host_aware: false,
@@ -293,6 +301,21 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// A `--host` that names no component of the topology is a usage error.
+pub fn check_host(
+    topology: &crate::topology::Topology,
+    host: Option<&str>,
+) -> Result<(), UsageError> {
+    match host {
+        Some(h) if !topology.components.contains_key(h) => Err(UsageError(format!(
+            "--host {h}: no such component in {}; {}",
+            topology.file.name,
+            crate::diag::choice_hint(h, topology.components.keys().map(String::as_str))
+        ))),
+        _ => Ok(()),
+    }
+}
 
 /// The files of every selected target, and the warnings the targets found.
 #[derive(Debug)]
@@ -362,16 +385,7 @@ pub fn generate_into(
     targets: &[&Target],
     sink: &dyn Sink,
 ) -> Result<Done> {
-    if let Some(h) = &opts.host {
-        if !loaded.topology.components.contains_key(h) {
-            return Err(UsageError(format!(
-                "--host {h}: no such component in {}; {}",
-                loaded.topology.file.name,
-                crate::diag::choice_hint(h, loaded.topology.components.keys().map(String::as_str))
-            ))
-            .into());
-        }
-    }
+    check_host(&loaded.topology, opts.host.as_deref())?;
     let shared = Shared::for_targets(targets);
     let render = |t: &Target, out: &WriteFile<'_>| {
         let ctx = Ctx {

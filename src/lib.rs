@@ -4,6 +4,7 @@
 //! [`resolve`] binds them into [`flow::Flow`]s, [`render`] turns them into text through
 //! templates, and [`output`] writes files atomically.
 
+pub mod audit;
 pub mod catalogue;
 pub mod complete;
 pub mod cond;

@@ -177,6 +177,47 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
     },
+    /// Does a firewall's rule set implement the topology's flows, and no more? Blocked flows,
+    /// what is open beyond them, shadowed, unused and unevaluable rules.
+    #[command(
+        after_help = "Examples:\n  nft -j list ruleset > fw.json\n  ctxfw audit topologies/onprem-cvad.toml --ruleset fw.json\n  iptables-save > v4.rules; ip6tables-save > v6.rules\n  ctxfw audit site.toml --ruleset v4.rules --ruleset v6.rules --format markdown > audit.md\n  ctxfw audit site.toml --ruleset pool.nft --host pool\n  aws ec2 describe-security-groups > sgs.json\n  ctxfw audit site.toml --ruleset sgs.json --bind sg-0abc=storefront --format json\n  ctxfw audit site.toml --ruleset fw.rules --interface eth1=dmz --interface eth2=core,vda\n\nRule-set formats (detected; --ruleset-format to force): nft-json (nft -j list ruleset), nft\n(ctxfw's .nft), iptables (iptables-save, ip6tables-save, ctxfw's .rules), aws (describe-security-groups,\nctxfw's CloudFormation), azure (az network nsg show/list, ARM templates), gcp (gcloud compute\nfirewall-rules list --format=json, ctxfw's GCP JSON).\n\nExit codes: 0 nothing blocked, too open or unknown; 1 findings; 2 invalid topology or rule set;\n64 usage error; 74 unreadable file."
+    )]
+    Audit {
+        /// The topology file.
+        file: PathBuf,
+        /// The rule set to audit; repeat for the IPv4 and IPv6 files of one firewall.
+        #[arg(long = "ruleset", value_name = "FILE", required = true)]
+        rulesets: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+        format: DiffFormat,
+        /// Read the rule set as this format instead of detecting it.
+        #[arg(long, value_name = "FORMAT", value_parser = clap::builder::PossibleValuesParser::new(ctxfw::audit::parse::Format::NAMES))]
+        ruleset_format: Option<String>,
+        /// The rule set is this component's host firewall (input and output chains).
+        #[arg(long, value_name = "COMPONENT")]
+        host: Option<String>,
+        /// The zones a network interface faces, for rules that match it (iifname, -i).
+        #[arg(long = "interface", value_name = "NAME=ZONE[,ZONE]")]
+        interfaces: Vec<String>,
+        /// What a security group, application security group, network tag or service account
+        /// stands for: a component (or, for an NSG, a zone).
+        #[arg(long = "bind", value_name = "NAME=COMPONENT")]
+        binds: Vec<String>,
+    },
+    /// Read the probe scripts' result files: which required flows did not get through, and
+    /// which were not tried.
+    #[command(
+        after_help = "Examples:\n  ctxfw generate site.toml --target probes --out probes/\n  (run each script on its component's host; each writes <topology>-<component>.probes.json)\n  ctxfw verify site.toml site-ddc.probes.json site-pool.probes.json\n  ctxfw verify site.toml results/*.json --format markdown > verify.md\n\nExit codes: 0 nothing blocked, 1 a required flow was blocked, 2 invalid topology or result\nfile, 64 usage error, 74 unreadable file."
+    )]
+    Verify {
+        /// The topology file.
+        file: PathBuf,
+        /// Result files written by the probe scripts.
+        #[arg(required = true, value_name = "RESULTS")]
+        results: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+        format: DiffFormat,
+    },
     /// Browse the catalogue: families and kinds, one kind's flows, or the parameters.
     #[command(
         after_help = "Examples:\n  ctxfw catalogue\n  ctxfw catalogue storefront\n  ctxfw catalogue ddc\n  ctxfw catalogue --search provisioning\n  ctxfw catalogue --parameters\n  ctxfw catalogue storefront --format json"
@@ -604,6 +645,59 @@ fn run(cli: Cli) -> Result<u8> {
                 TextOrJson::Json => ctxfw::explain::json(&q, &a),
             })?;
             Ok(if a.allowed.is_empty() {
+                exit::FINDINGS
+            } else {
+                exit::OK
+            })
+        }
+        Command::Audit {
+            file,
+            rulesets,
+            format,
+            ruleset_format,
+            host,
+            interfaces,
+            binds,
+        } => {
+            let loaded = load(&file, cat_dir)?;
+            print_warnings(&loaded.warnings);
+            let report = ctxfw::audit::run(
+                &loaded,
+                &rulesets,
+                ruleset_format.as_deref(),
+                host,
+                &interfaces,
+                &binds,
+            )?;
+            let text = match format {
+                DiffFormat::Table => {
+                    term::visible(&ctxfw::audit::report::table(&report)).into_owned()
+                }
+                DiffFormat::Json => ctxfw::audit::report::json(&report),
+                DiffFormat::Markdown => ctxfw::audit::report::markdown(&report),
+            };
+            stdout(&text)?;
+            Ok(if report.has_findings() {
+                exit::FINDINGS
+            } else {
+                exit::OK
+            })
+        }
+        Command::Verify {
+            file,
+            results,
+            format,
+        } => {
+            let loaded = load(&file, cat_dir)?;
+            print_warnings(&loaded.warnings);
+            let v = ctxfw::audit::verify::verify(&loaded, &results)?;
+            let text = match format {
+                DiffFormat::Table => term::visible(&ctxfw::audit::verify::table(&v)).into_owned(),
+                DiffFormat::Json => ctxfw::audit::verify::json(&v),
+                DiffFormat::Markdown => ctxfw::audit::verify::markdown(&v),
+            };
+            stdout(&text)?;
+            Ok(if v.has_findings() {
                 exit::FINDINGS
             } else {
                 exit::OK

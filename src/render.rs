@@ -13,6 +13,7 @@ pub mod json;
 pub mod matrix;
 pub mod netfilter;
 pub mod nftables;
+pub mod probes;
 pub mod windows;
 
 use std::path::Path;
@@ -50,6 +51,7 @@ impl Renderer {
         env.add_filter("md", unless_plain(md_cell, md_special, md_special_start));
         env.add_filter("md_code", md_code_filter);
         env.add_filter("ps", ps_filter);
+        env.add_filter("sh", |s: &str| sh_quote(s));
         env.add_filter("nft_str", nft_str);
         env.add_filter("ipt_str", ipt_str);
         env.add_filter("hash_line", unless_plain(hash_line, |_| false, |_| false));
@@ -1022,6 +1024,22 @@ pub fn ipt_str(s: &str) -> String {
 }
 
 /// Text for a `#` comment line (nftables and iptables-restore files): one line, nothing else.
+/// A POSIX shell single-quoted word: nothing inside is expanded; `'` is closed, escaped and
+/// reopened; control and bidirectional characters become U+FFFD, so a line stays one line.
+pub fn sh_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            c if c.is_control() || is_bidi(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 pub fn hash_line(s: &str) -> String {
     flatten(s)
 }
@@ -1431,6 +1449,13 @@ mod tests {
         let ours = t.render(JsonNode::wrap(root.clone(), &root)).unwrap();
         assert_eq!(ours, builtin);
         assert!(ours.contains("a\\u003cb\\u003e\\u0026\\u0027c"), "{ours}");
+    }
+
+    #[test]
+    fn sh_quote_makes_one_inert_word() {
+        assert_eq!(sh_quote("it's $(x) `y`"), "'it'\\''s $(x) `y`'");
+        assert_eq!(sh_quote("a\nb\u{202E}"), "'a\u{FFFD}b\u{FFFD}'");
+        assert_eq!(sh_quote(""), "''");
     }
 
     #[test]

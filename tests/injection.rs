@@ -117,6 +117,7 @@ const VALIDATORS: &[(&str, Validator)] = &[
     ("iptables", iptables_same_rules),
     ("windows", windows_same_commands),
     ("aerleon", aclgen_same_configuration),
+    ("probes", probes_same_commands),
 ];
 
 fn target_of(label: &str) -> &str {
@@ -379,30 +380,33 @@ fn aclgen_same_configuration(label: &str, hostile: &[OutFile], benign: &[OutFile
 
 /// Parse both scripts with the PowerShell grammar: no syntax error, and the same commands in
 /// the same order (so the same number of New-NetFirewallRule).
-fn windows_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
-    let commands = |f: &OutFile| -> Vec<String> {
-        let mut p = tree_sitter::Parser::new();
-        p.set_language(&tree_sitter_powershell::LANGUAGE.into())
-            .unwrap();
-        let tree = p.parse(&f.content, None).unwrap();
-        let mut out = Vec::new();
-        let mut stack = vec![tree.root_node()];
-        while let Some(n) = stack.pop() {
-            assert!(
-                !n.is_error() && !n.is_missing(),
-                "{label}: {} does not parse at {:?}",
-                f.name,
-                n.start_position()
-            );
-            if n.kind() == "command_name" {
-                out.push(f.content[n.byte_range()].to_string());
-            }
-            let mut c = n.walk();
-            let children: Vec<_> = n.children(&mut c).collect();
-            stack.extend(children.into_iter().rev());
+/// The commands a PowerShell script runs, in order; it must parse without an error.
+fn ps_commands(label: &str, f: &OutFile) -> Vec<String> {
+    let mut p = tree_sitter::Parser::new();
+    p.set_language(&tree_sitter_powershell::LANGUAGE.into())
+        .unwrap();
+    let tree = p.parse(&f.content, None).unwrap();
+    let mut out = Vec::new();
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        assert!(
+            !n.is_error() && !n.is_missing(),
+            "{label}: {} does not parse at {:?}",
+            f.name,
+            n.start_position()
+        );
+        if n.kind() == "command_name" {
+            out.push(f.content[n.byte_range()].to_string());
         }
-        out
-    };
+        let mut c = n.walk();
+        let children: Vec<_> = n.children(&mut c).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    out
+}
+
+fn windows_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
+    let commands = |f: &OutFile| ps_commands(label, f);
     for (h, b) in hostile.iter().zip(benign) {
         let (ch, cb) = (commands(h), commands(b));
         assert!(
@@ -411,6 +415,32 @@ fn windows_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
             b.name
         );
         assert_eq!(ch, cb, "{label}: {}: commands differ", h.name);
+    }
+}
+
+/// Probe scripts: PowerShell parses and runs the same commands; POSIX sh passes `sh -n` and
+/// runs the same probes (one `probe` line per connection attempt).
+fn probes_same_commands(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
+    for (h, b) in hostile.iter().zip(benign) {
+        if h.name.ends_with(".ps1") {
+            let ps = |f: &OutFile| ps_commands(label, f);
+            assert_eq!(ps(h), ps(b), "{label}: {}: commands differ", h.name);
+        } else if h.name.ends_with(".sh") {
+            for f in [h, b] {
+                let dir = tempfile::tempdir().unwrap();
+                let p = dir.path().join(&f.name);
+                std::fs::write(&p, &f.content).unwrap();
+                let ok = Command::new("sh").arg("-n").arg(&p).status().unwrap();
+                assert!(ok.success(), "{label}: {} does not parse", f.name);
+            }
+            let probes = |f: &OutFile| {
+                f.content
+                    .lines()
+                    .filter(|l| l.starts_with("probe "))
+                    .count()
+            };
+            assert_eq!(probes(h), probes(b), "{label}: {}", h.name);
+        }
     }
 }
 

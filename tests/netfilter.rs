@@ -44,19 +44,7 @@ fn kernel_tools(test: &str) -> bool {
     common::tools::require(test, TOOLS, true)
 }
 
-fn sh(script: &str) -> (bool, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("sh runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use common::sh;
 
 /// Run a script in a fresh network namespace of its own (gone when the script ends).
 fn in_netns(script: &str) -> (bool, String) {

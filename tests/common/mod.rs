@@ -261,3 +261,21 @@ pub fn explain_allows(
     };
     !explain(&loaded.resolution.flows, &q).allowed.is_empty()
 }
+
+/// Run a shell script (with the sbin directories on PATH): whether it succeeded, and its
+/// standard output and error.
+pub fn sh(script: &str) -> (bool, String) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("PATH=$PATH:/usr/sbin:/sbin\n{script}"))
+        .output()
+        .expect("sh runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

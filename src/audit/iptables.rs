@@ -1,0 +1,718 @@
+//! `iptables-save` and `ip6tables-save` output (the nft and legacy variants print the same
+//! syntax), and iptables-restore files such as ctxfw's `.rules`: the `filter` table's chains
+//! with their policies, `-A` rules with their matches and `-j` / `-g` targets.
+
+use std::collections::HashMap;
+
+use super::model::{Action, Chain, Model, Point, Rule, Scope, Target};
+use super::parse::Context;
+use super::space::{port_protocols, proto_number, Cube, Fam, Set, ICMP, ICMPV6};
+use crate::diag::{Diagnostic, SourceFile};
+
+const HINT: &str = "the file must be iptables-save or ip6tables-save output (or an iptables-restore file); pass --ruleset-format to read it as another format";
+
+/// A word of a rule line and where it starts.
+struct Tok {
+    text: String,
+    at: usize,
+}
+
+/// Split a line as iptables-restore does: spaces separate words, double quotes group them,
+/// a backslash escapes a quote.
+fn words(line: &str, base: usize, file: &SourceFile) -> Result<Vec<Tok>, Box<Diagnostic>> {
+    let mut out = Vec::new();
+    let mut chars = line.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut text = String::new();
+        let start = i;
+        let mut quoted = false;
+        while let Some(&(j, c)) = chars.peek() {
+            if c == '"' {
+                quoted = !quoted;
+                chars.next();
+                continue;
+            }
+            if c == '\\' && quoted {
+                chars.next();
+                if let Some((_, n)) = chars.next() {
+                    text.push(n);
+                }
+                continue;
+            }
+            if c.is_whitespace() && !quoted {
+                break;
+            }
+            text.push(c);
+            chars.next();
+            let _ = j;
+        }
+        if quoted {
+            return Err(Box::new(
+                Diagnostic::error("unterminated quoted string")
+                    .at(file, base + start..base + line.len())
+                    .hint("close the quote; iptables-save writes comments as \"...\" with \\\" inside"),
+            ));
+        }
+        out.push(Tok {
+            text,
+            at: base + start,
+        });
+    }
+    Ok(out)
+}
+
+fn is_v6(file: &SourceFile) -> bool {
+    let t = &file.text;
+    if t.contains("ip6tables-save") || t.contains("ip6tables-restore") {
+        return true;
+    }
+    if t.contains("iptables-save") || t.contains("iptables-restore") {
+        return false;
+    }
+    let addr6 = t.lines().any(|l| {
+        l.split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| {
+                matches!(w[0], "-s" | "-d" | "--source" | "--destination") && w[1].contains(':')
+            })
+    });
+    addr6 || t.contains("--icmpv6-type") || file.name.ends_with('6')
+}
+
+struct RawChain {
+    name: String,
+    policy: Option<bool>,
+    line: usize,
+    rules: Vec<(usize, usize, String, Vec<Tok>)>,
+}
+
+pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
+    let fam = if is_v6(file) { Fam::V6 } else { Fam::V4 };
+    let mut table = String::new();
+    let mut chains: Vec<RawChain> = Vec::new();
+    let mut other_tables: Vec<String> = Vec::new();
+    let mut offset = 0usize;
+    for (n, raw) in file.text.split_inclusive('\n').enumerate() {
+        let line_no = n + 1;
+        let base = offset;
+        offset += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let trimmed = line.trim_start();
+        let lead = line.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "COMMIT" {
+            continue;
+        }
+        let err = |msg: String, hint: &str| {
+            Box::new(
+                Diagnostic::error(msg)
+                    .at(file, base + lead..base + line.len().max(lead + 1))
+                    .hint(hint.to_string()),
+            )
+        };
+        if let Some(t) = trimmed.strip_prefix('*') {
+            table = t.trim().to_string();
+            if table != "filter" && !other_tables.contains(&table) {
+                other_tables.push(table.clone());
+            }
+            continue;
+        }
+        if table.is_empty() {
+            return Err(err(
+                "rule outside a table: expected a `*filter` line first".into(),
+                HINT,
+            ));
+        }
+        if table != "filter" {
+            continue;
+        }
+        if let Some(decl) = trimmed.strip_prefix(':') {
+            let mut it = decl.split_whitespace();
+            let name = it.next().unwrap_or("").to_string();
+            let policy = match it.next() {
+                Some("ACCEPT") => Some(true),
+                Some("DROP") => Some(false),
+                Some("-") | None => None,
+                Some(p) => {
+                    return Err(err(
+                        format!("unknown chain policy `{p}`"),
+                        "a built-in chain's policy is ACCEPT or DROP; a user chain's is -",
+                    ))
+                }
+            };
+            if !chains.iter().any(|c| c.name == name) {
+                chains.push(RawChain {
+                    name,
+                    policy,
+                    line: line_no,
+                    rules: Vec::new(),
+                });
+            }
+            continue;
+        }
+        let mut toks = words(trimmed, base + lead, file)?;
+        // `iptables-save -c` puts the counters first.
+        if toks.first().is_some_and(|t| t.text.starts_with('[')) {
+            toks.remove(0);
+        }
+        let Some(first) = toks.first() else {
+            continue;
+        };
+        match first.text.as_str() {
+            "-A" | "--append" | "-I" | "--insert" => {
+                let Some(name) = toks.get(1).map(|t| t.text.clone()) else {
+                    return Err(err("`-A` without a chain name".into(), HINT));
+                };
+                let builtin = matches!(name.as_str(), "INPUT" | "OUTPUT" | "FORWARD");
+                if !chains.iter().any(|c| c.name == name) {
+                    if !builtin {
+                        return Err(Box::new(
+                            Diagnostic::error(format!(
+                                "rule for chain `{name}`, which is not declared"
+                            ))
+                            .at(file, toks[1].at..toks[1].at + name.len())
+                            .hint(format!("declare it first with a `:{name} - [0:0]` line")),
+                        ));
+                    }
+                    chains.push(RawChain {
+                        name: name.clone(),
+                        policy: Some(true),
+                        line: line_no,
+                        rules: Vec::new(),
+                    });
+                }
+                let c = chains
+                    .iter_mut()
+                    .find(|c| c.name == name)
+                    .expect("declared");
+                let rest: Vec<Tok> = toks.into_iter().skip(2).collect();
+                c.rules
+                    .push((line_no, base + lead, line.trim().to_string(), rest));
+            }
+            "-N" | "--new-chain" => {
+                if let Some(t) = toks.get(1) {
+                    if !chains.iter().any(|c| c.name == t.text) {
+                        chains.push(RawChain {
+                            name: t.text.clone(),
+                            policy: None,
+                            line: line_no,
+                            rules: Vec::new(),
+                        });
+                    }
+                }
+            }
+            "-P" | "--policy" => {
+                let (Some(name), Some(p)) = (toks.get(1), toks.get(2)) else {
+                    return Err(err("`-P` needs a chain and a policy".into(), HINT));
+                };
+                let policy = Some(p.text == "ACCEPT");
+                match chains.iter_mut().find(|c| c.name == name.text) {
+                    Some(c) => c.policy = policy,
+                    None => chains.push(RawChain {
+                        name: name.text.clone(),
+                        policy,
+                        line: line_no,
+                        rules: Vec::new(),
+                    }),
+                }
+            }
+            other => {
+                return Err(err(
+                    format!("unexpected `{other}`: not a chain declaration or an -A rule"),
+                    HINT,
+                ))
+            }
+        }
+    }
+    let index: HashMap<String, usize> = chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
+    let family_name = if fam == Fam::V4 {
+        "iptables"
+    } else {
+        "ip6tables"
+    };
+    let mut model = Model {
+        format: format!("{family_name}-save"),
+        file: file.name.clone(),
+        families: vec![fam],
+        ..Model::default()
+    };
+    for c in &chains {
+        let builtin = matches!(c.name.as_str(), "INPUT" | "OUTPUT" | "FORWARD");
+        let policy = if builtin {
+            Some(c.policy.unwrap_or(true))
+        } else {
+            None
+        };
+        model.chains.push(Chain {
+            name: c.name.clone(),
+            rules: Vec::new(),
+            policy,
+            policy_label: format!(
+                ":{} {} (line {})",
+                c.name,
+                if policy == Some(false) {
+                    "DROP"
+                } else {
+                    "ACCEPT"
+                },
+                c.line
+            ),
+            families: vec![fam],
+        });
+    }
+    let mut referenced = vec![false; chains.len()];
+    for (ci, c) in chains.iter().enumerate() {
+        for (k, (line, _, text, toks)) in c.rules.iter().enumerate() {
+            let mut rule = read_rule(toks, fam, ctx, &index, file)?;
+            if let Action::Jump(t) | Action::Goto(t) = rule.action {
+                referenced[t] = true;
+            }
+            rule.line = *line;
+            rule.label = format!("{} rule {}", c.name, k + 1);
+            rule.text = shorten(text);
+            model.chains[ci].rules.push(rule);
+        }
+    }
+    for (hook, builtin, scope) in [
+        ("forward", "FORWARD", Scope::Forward),
+        ("input", "INPUT", Scope::Inbound(Target::Host)),
+        ("output", "OUTPUT", Scope::Outbound(Target::Host)),
+    ] {
+        if let Some(&i) = index.get(builtin) {
+            model.points.push(Point {
+                scope,
+                chains: vec![i],
+                label: format!("{builtin} chain"),
+            });
+            continue;
+        }
+        // A restore file that fills only its own chains (ctxfw's): the chain nothing jumps
+        // to is where the built-in chain jumps, as its header says to hook it in.
+        let suffix = match hook {
+            "input" => Some("-in"),
+            "output" => Some("-out"),
+            _ => None,
+        };
+        let entry = chains.iter().enumerate().find(|(i, c)| {
+            !referenced[*i]
+                && c.policy.is_none()
+                && match suffix {
+                    Some(s) => c.name.ends_with(s),
+                    None => !c.name.ends_with("-in") && !c.name.ends_with("-out"),
+                }
+        });
+        if let Some((i, c)) = entry {
+            model.chains[i].policy = Some(true);
+            model.chains[i].policy_label = format!(
+                "{builtin}'s policy (ACCEPT unless set; the file does not declare {builtin})"
+            );
+            model.notes.push(format!(
+                "{}: the file does not declare {builtin}; chain {} is audited as what {builtin} jumps to first, with {builtin}'s default policy ACCEPT after it",
+                file.name, c.name
+            ));
+            model.points.push(Point {
+                scope,
+                chains: vec![i],
+                label: format!("{builtin} chain"),
+            });
+        }
+    }
+    for t in other_tables {
+        model.notes.push(format!(
+            "{}: table {t} is not evaluated (only filter decides what passes)",
+            file.name
+        ));
+    }
+    Ok(model)
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 200 {
+        format!("{}...", s.chars().take(200).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Options that end a match module's options.
+fn is_global(t: &str) -> bool {
+    matches!(
+        t,
+        "-j" | "--jump"
+            | "-g"
+            | "--goto"
+            | "-m"
+            | "--match"
+            | "-s"
+            | "--source"
+            | "--src"
+            | "-d"
+            | "--destination"
+            | "--dst"
+            | "-p"
+            | "--protocol"
+            | "-i"
+            | "--in-interface"
+            | "-o"
+            | "--out-interface"
+            | "!"
+            | "-f"
+            | "--fragment"
+    )
+}
+
+fn addr_list(s: &str, fam: Fam) -> Option<Set> {
+    let mut set = Set::empty();
+    for a in s.split(',') {
+        let net: ipnet::IpNet = if a.contains('/') {
+            // iptables-save prints masks as prefix lengths; a dotted mask is legal input.
+            match a.parse() {
+                Ok(n) => n,
+                Err(_) => {
+                    let (addr, mask) = a.split_once('/')?;
+                    let m: std::net::Ipv4Addr = mask.parse().ok()?;
+                    let len = u32::from(m).leading_ones() as u8;
+                    format!("{addr}/{len}").parse().ok()?
+                }
+            }
+        } else {
+            let ip: std::net::IpAddr = a.parse().ok()?;
+            ipnet::IpNet::from(ip)
+        };
+        if Fam::of(&net) != fam {
+            return None;
+        }
+        let (lo, hi) = super::space::net_iv(&net.trunc());
+        set = set.union(&Set::range(lo, hi));
+    }
+    Some(set)
+}
+
+fn port_list(s: &str) -> Option<Set> {
+    let mut set = Set::empty();
+    for p in s.split(',') {
+        let (a, b) = p.split_once(':').unwrap_or((p, p));
+        let a: u16 = if a.is_empty() { 0 } else { a.parse().ok()? };
+        let b: u16 = if b.is_empty() { 65535 } else { b.parse().ok()? };
+        if a > b {
+            return None;
+        }
+        set = set.union(&Set::range(a as u128, b as u128));
+    }
+    Some(set)
+}
+
+fn icmp_name(proto: u8, s: &str) -> Option<Set> {
+    if s == "any" {
+        return Some(Set::range(0, 255));
+    }
+    let ty = s.split('/').next()?;
+    if let Ok(n) = ty.parse::<u8>() {
+        return Some(Set::point(n as u128));
+    }
+    let alias = match ty {
+        "ping" | "echo" => "echo-request",
+        "pong" => "echo-reply",
+        "neighbour-solicitation" | "neighbor-solicitation" => "nd-neighbor-solicit",
+        "neighbour-advertisement" | "neighbor-advertisement" => "nd-neighbor-advert",
+        "router-solicitation" if proto == ICMPV6 => "nd-router-solicit",
+        "router-advertisement" if proto == ICMPV6 => "nd-router-advert",
+        t => t,
+    };
+    if let Some(t) = super::nft::icmp_type(proto, alias) {
+        return Some(Set::point(t as u128));
+    }
+    // Code-level names mean their type (iptables lists codes as names too).
+    let v4_codes = [
+        ("network-unreachable", 3),
+        ("host-unreachable", 3),
+        ("protocol-unreachable", 3),
+        ("port-unreachable", 3),
+        ("fragmentation-needed", 3),
+        ("ttl-zero-during-transit", 11),
+        ("ttl-exceeded", 11),
+        ("ip-header-bad", 12),
+    ];
+    let v6_codes = [
+        ("no-route", 1),
+        ("communication-prohibited", 1),
+        ("address-unreachable", 1),
+        ("port-unreachable", 1),
+        ("ttl-zero-during-transit", 3),
+        ("ttl-exceeded", 3),
+    ];
+    let codes: &[(&str, u8)] = if proto == ICMP { &v4_codes } else { &v6_codes };
+    codes
+        .iter()
+        .find(|(n, _)| *n == ty)
+        .map(|(_, t)| Set::point(*t as u128))
+}
+
+fn read_rule(
+    toks: &[Tok],
+    fam: Fam,
+    ctx: &Context,
+    chains: &HashMap<String, usize>,
+    file: &SourceFile,
+) -> Result<Rule, Box<Diagnostic>> {
+    let mut cube = Cube::all(fam);
+    let mut unknown: Vec<String> = Vec::new();
+    let mut action = Action::Continue;
+    let mut stateful_only = false;
+    let mut empty = false;
+    let mut negate = false;
+    let mut i = 0;
+    let bad = |t: &Tok, msg: String, hint: &str| {
+        Box::new(
+            Diagnostic::error(msg)
+                .at(file, t.at..t.at + t.text.len().max(1))
+                .hint(hint.to_string()),
+        )
+    };
+    let value = |i: usize| -> Result<&Tok, Box<Diagnostic>> {
+        toks.get(i + 1)
+            .ok_or_else(|| bad(&toks[i], format!("`{}` needs a value", toks[i].text), HINT))
+    };
+    let mut module = String::new();
+    while i < toks.len() {
+        let t = &toks[i];
+        let opt = t.text.as_str();
+        if opt == "!" {
+            negate = true;
+            i += 1;
+            continue;
+        }
+        let neg = std::mem::take(&mut negate);
+        let apply = |s: Set, all: Set| if neg { all.minus(&s) } else { s };
+        match opt {
+            "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
+                let v = value(i)?;
+                let set = addr_list(&v.text, fam).ok_or_else(|| {
+                    bad(v, format!("`{}` is not an {} address or network", v.text, fam.name()), "write 10.0.0.0/24 or 2001:db8::/64; an IPv6 address belongs in ip6tables-save output")
+                })?;
+                let set = apply(set, fam.all());
+                if opt.starts_with("-s") || opt.starts_with("--s") {
+                    cube.src = cube.src.intersect(&set);
+                } else {
+                    cube.dst = cube.dst.intersect(&set);
+                }
+                i += 2;
+            }
+            "-p" | "--protocol" => {
+                let v = value(i)?;
+                let set = if v.text == "all" {
+                    Set::range(0, 255)
+                } else {
+                    let p = proto_number(&v.text).ok_or_else(|| {
+                        bad(
+                            v,
+                            format!("unknown protocol `{}`", v.text),
+                            "use a name such as tcp, udp, icmp or a number",
+                        )
+                    })?;
+                    Set::point(p as u128)
+                };
+                cube.proto = cube.proto.intersect(&apply(set, Set::range(0, 255)));
+                i += 2;
+            }
+            "-i" | "--in-interface" | "-o" | "--out-interface" => {
+                let v = value(i)?;
+                let input = opt.starts_with("-i") || opt.starts_with("--in");
+                match ctx.interface(&v.text, fam) {
+                    Some(set) => {
+                        let set = apply(set, fam.all());
+                        if input {
+                            cube.src = cube.src.intersect(&set);
+                        } else {
+                            cube.dst = cube.dst.intersect(&set);
+                        }
+                    }
+                    None => unknown.push(format!(
+                        "{}{} {} (which zones it faces is not known: --interface NAME=ZONE)",
+                        if neg { "! " } else { "" },
+                        if input { "-i" } else { "-o" },
+                        v.text
+                    )),
+                }
+                i += 2;
+            }
+            "-f" | "--fragment" => {
+                unknown.push("-f (fragments)".into());
+                i += 1;
+            }
+            "-m" | "--match" => {
+                module = value(i)?.text.clone();
+                if !matches!(
+                    module.as_str(),
+                    "tcp"
+                        | "udp"
+                        | "sctp"
+                        | "multiport"
+                        | "conntrack"
+                        | "state"
+                        | "comment"
+                        | "icmp"
+                        | "icmp6"
+                        | "icmpv6"
+                        | "iprange"
+                ) {
+                    unknown.push(match module.as_str() {
+                        "set" => "-m set (an ipset's members are not known)".to_string(),
+                        m => format!("-m {m}"),
+                    });
+                }
+                i += 2;
+            }
+            "-j" | "--jump" | "-g" | "--goto" => {
+                let v = value(i)?;
+                let goto = opt.starts_with("-g") || opt.starts_with("--g");
+                action = match v.text.as_str() {
+                    "ACCEPT" => Action::Accept,
+                    "DROP" | "REJECT" => Action::Drop,
+                    "RETURN" => Action::Return,
+                    "LOG" | "NFLOG" | "ULOG" | "MARK" | "CONNMARK" | "TRACE" | "AUDIT"
+                    | "CLASSIFY" | "CT" | "NOTRACK" | "DSCP" | "TOS" | "TCPMSS" => Action::Continue,
+                    "QUEUE" | "NFQUEUE" => Action::Unknown(format!("-j {}", v.text)),
+                    name => match chains.get(name) {
+                        Some(&c) if goto => Action::Goto(c),
+                        Some(&c) => Action::Jump(c),
+                        None => {
+                            Action::Unknown(format!("-j {name} (not a chain of the filter table)"))
+                        }
+                    },
+                };
+                // Target options (--reject-with, --log-prefix ...) run to the line's end.
+                break;
+            }
+            _ if opt.starts_with("--") => {
+                let vt = toks.get(i + 1).unwrap_or(t);
+                let v = toks.get(i + 1).map(|t| t.text.as_str()).unwrap_or("");
+                let mut takes_value = true;
+                match (module.as_str(), opt) {
+                    ("tcp" | "udp" | "sctp", "--dport" | "--destination-port")
+                    | ("multiport", "--dports" | "--destination-ports") => {
+                        let set = port_list(v).ok_or_else(|| {
+                            bad(
+                                vt,
+                                format!("`{v}` is not a port, range (lo:hi) or list"),
+                                "ports are 443, 6910:6930 or 80,443",
+                            )
+                        })?;
+                        cube.sel = cube.sel.intersect(&apply(set, Set::range(0, 65535)));
+                        cube.proto = cube.proto.intersect(&port_protocols());
+                    }
+                    ("tcp" | "udp" | "sctp", "--sport" | "--source-port")
+                    | ("multiport", "--sports" | "--source-ports") => {
+                        unknown.push(format!("{opt} {v} (source ports)"));
+                    }
+                    ("multiport", "--ports") => {
+                        unknown.push(format!("--ports {v} (source or destination)"));
+                    }
+                    ("tcp", "--syn") => takes_value = false,
+                    ("tcp", "--tcp-flags") => {
+                        unknown.push("--tcp-flags".into());
+                        i += 1;
+                    }
+                    ("conntrack", "--ctstate") | ("state", "--state") => {
+                        let new = v.split(',').any(|s| s == "NEW" || s == "UNTRACKED") != neg;
+                        if !new {
+                            empty = true;
+                            stateful_only = true;
+                        }
+                    }
+                    ("comment", "--comment") => {}
+                    ("icmp", "--icmp-type") | ("icmp6" | "icmpv6", "--icmpv6-type") => {
+                        let p = if module == "icmp" { ICMP } else { ICMPV6 };
+                        let set = icmp_name(p, v).ok_or_else(|| {
+                            bad(
+                                vt,
+                                format!("unknown ICMP type `{v}`"),
+                                "use a type name as iptables-save prints it, or a number",
+                            )
+                        })?;
+                        cube.proto = cube.proto.intersect(&Set::point(p as u128));
+                        cube.sel = cube.sel.intersect(&apply(set, Set::range(0, 255)));
+                    }
+                    ("iprange", "--src-range" | "--dst-range") => {
+                        let r = v.split_once('-').and_then(|(a, b)| {
+                            let a = addr_list(a, fam)?;
+                            let b = addr_list(b, fam)?;
+                            Some(Set::range(a.lo(), b.hi()))
+                        });
+                        let set = r.ok_or_else(|| {
+                            bad(
+                                vt,
+                                format!("`{v}` is not an address range"),
+                                "write 10.0.0.1-10.0.0.9",
+                            )
+                        })?;
+                        let set = apply(set, fam.all());
+                        if opt == "--src-range" {
+                            cube.src = cube.src.intersect(&set);
+                        } else {
+                            cube.dst = cube.dst.intersect(&set);
+                        }
+                    }
+                    (m, o) => {
+                        if matches!(
+                            m,
+                            "tcp"
+                                | "udp"
+                                | "sctp"
+                                | "multiport"
+                                | "conntrack"
+                                | "state"
+                                | "icmp"
+                                | "icmp6"
+                                | "icmpv6"
+                                | "iprange"
+                        ) {
+                            unknown.push(format!("-m {m} {o}"));
+                        }
+                        // An unknown module's option: its values run to the next option.
+                        let mut j = i + 1;
+                        while j < toks.len()
+                            && !toks[j].text.starts_with("--")
+                            && !is_global(&toks[j].text)
+                        {
+                            j += 1;
+                        }
+                        i = j;
+                        continue;
+                    }
+                }
+                i += if takes_value { 2 } else { 1 };
+            }
+            _ => return Err(bad(
+                t,
+                format!("unexpected `{opt}` in a rule"),
+                "iptables-save prints options such as -s, -d, -p, -m MODULE --OPTION, -j TARGET",
+            )),
+        }
+    }
+    let space = if empty || cube.is_empty() {
+        Vec::new()
+    } else {
+        vec![cube]
+    };
+    unknown.sort();
+    unknown.dedup();
+    Ok(Rule {
+        line: 0,
+        label: String::new(),
+        text: String::new(),
+        space,
+        unknown,
+        action,
+        stateful_only,
+        implicit: false,
+    })
+}

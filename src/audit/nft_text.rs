@@ -1,0 +1,541 @@
+//! nftables rule-set text of the subset ctxfw writes (`.nft` files): tables, named interval
+//! sets (concatenated ones included) with their elements, base chains, and rules made of
+//! payload, meta and ct matches, verdict maps, counters, logs and verdicts.
+//!
+//! The text is turned into the JSON `nft -j` would print for it, and read by the same code as
+//! that JSON: one set of nftables semantics, two ways in.
+
+use serde_json::{json, Map, Value};
+
+use super::json::Doc;
+use super::model::Model;
+use super::parse::Context;
+use crate::diag::{Diagnostic, SourceFile};
+
+const HINT: &str = "ctxfw reads the nftables text it writes; for another rule set load it and pass `nft -j list ruleset` output instead";
+
+#[derive(Debug, Clone, PartialEq)]
+enum T {
+    Word(String),
+    Str(String),
+    Punct(char),
+    Newline,
+}
+
+#[derive(Debug, Clone)]
+struct Tok {
+    t: T,
+    at: usize,
+    line: usize,
+}
+
+fn lex(file: &SourceFile) -> Result<Vec<Tok>, Box<Diagnostic>> {
+    let s = &*file.text;
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut line = 1;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' | b';' => {
+                out.push(Tok {
+                    t: T::Newline,
+                    at: i,
+                    line,
+                });
+                line += usize::from(c == b'\n');
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' => i += 1,
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                let mut text = String::new();
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' && i + 1 < b.len() {
+                        i += 1;
+                    }
+                    let ch = s[i..].chars().next().expect("char");
+                    text.push(ch);
+                    i += ch.len_utf8();
+                }
+                if i >= b.len() {
+                    return Err(Box::new(
+                        Diagnostic::error("unterminated string")
+                            .at(file, start..start + 1)
+                            .hint("close the quote"),
+                    ));
+                }
+                i += 1;
+                out.push(Tok {
+                    t: T::Str(text),
+                    at: start,
+                    line,
+                });
+            }
+            b'{' | b'}' | b',' | b'@' => {
+                out.push(Tok {
+                    t: T::Punct(c as char),
+                    at: i,
+                    line,
+                });
+                i += 1;
+            }
+            _ => {
+                let start = i;
+                while i < b.len()
+                    && !matches!(
+                        b[i],
+                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'}' | b',' | b'"' | b'#'
+                    )
+                {
+                    i += 1;
+                }
+                if start == i {
+                    let ch = s[i..].chars().next().expect("char");
+                    return Err(Box::new(
+                        Diagnostic::error(format!("unexpected character `{ch}`"))
+                            .at(file, i..i + ch.len_utf8())
+                            .hint(HINT),
+                    ));
+                }
+                out.push(Tok {
+                    t: T::Word(s[start..i].to_string()),
+                    at: start,
+                    line,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct P<'a> {
+    toks: Vec<Tok>,
+    i: usize,
+    file: &'a SourceFile,
+}
+
+impl P<'_> {
+    fn peek(&self) -> Option<&T> {
+        self.toks.get(self.i).map(|t| &t.t)
+    }
+
+    fn at(&self) -> usize {
+        self.toks
+            .get(self.i)
+            .or(self.toks.last())
+            .map_or(0, |t| t.at)
+    }
+
+    fn err(&self, msg: impl Into<String>) -> Box<Diagnostic> {
+        let at = self.at();
+        Box::new(Diagnostic::error(msg).at(self.file, at..at + 1).hint(HINT))
+    }
+
+    fn next(&mut self) -> Option<T> {
+        let t = self.toks.get(self.i).map(|t| t.t.clone());
+        self.i += 1;
+        t
+    }
+
+    fn skip_nl(&mut self) {
+        while self.peek() == Some(&T::Newline) {
+            self.i += 1;
+        }
+    }
+
+    fn word(&mut self) -> Result<String, Box<Diagnostic>> {
+        match self.next() {
+            Some(T::Word(w)) | Some(T::Str(w)) => Ok(w),
+            _ => {
+                self.i -= 1;
+                Err(self.err("expected a name"))
+            }
+        }
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), Box<Diagnostic>> {
+        self.skip_nl();
+        match self.next() {
+            Some(T::Punct(p)) if p == c => Ok(()),
+            _ => {
+                self.i -= 1;
+                Err(self.err(format!("expected `{c}`")))
+            }
+        }
+    }
+
+    fn is_word(&self, w: &str) -> bool {
+        matches!(self.peek(), Some(T::Word(x)) if x == w)
+    }
+
+    /// The line the next token is on.
+    fn line(&self) -> usize {
+        self.toks.get(self.i).map_or(0, |t| t.line)
+    }
+}
+
+/// One value as nft -j writes it: an address, prefix, range, number or name.
+fn value(w: &str) -> Value {
+    if let Some((a, l)) = w.split_once('/') {
+        if let Ok(len) = l.parse::<u64>() {
+            return json!({"prefix": {"addr": a, "len": len}});
+        }
+    }
+    if let Ok(n) = w.parse::<u64>() {
+        return json!(n);
+    }
+    if let Some((a, b)) = w.split_once('-') {
+        let bound = |x: &str| -> Option<Value> {
+            if let Ok(n) = x.parse::<u64>() {
+                return Some(json!(n));
+            }
+            x.parse::<std::net::IpAddr>().ok().map(|_| json!(x))
+        };
+        if let (Some(a), Some(b)) = (bound(a), bound(b)) {
+            return json!({"range": [a, b]});
+        }
+    }
+    json!(w)
+}
+
+impl P<'_> {
+    /// A value, `{ v, v }`, `@set` or `a . b . c`.
+    fn rhs(&mut self) -> Result<Value, Box<Diagnostic>> {
+        match self.peek() {
+            Some(T::Punct('@')) => {
+                self.i += 1;
+                Ok(json!(format!("@{}", self.word()?)))
+            }
+            Some(T::Punct('{')) => {
+                self.i += 1;
+                let mut items = Vec::new();
+                loop {
+                    self.skip_nl();
+                    match self.peek() {
+                        Some(T::Punct('}')) => {
+                            self.i += 1;
+                            break;
+                        }
+                        Some(T::Punct(',')) => self.i += 1,
+                        None => return Err(self.err("unclosed `{`")),
+                        _ => items.push(self.element()?),
+                    }
+                }
+                Ok(json!({"set": items}))
+            }
+            _ => self.element(),
+        }
+    }
+
+    /// One element: a value or a concatenation, with an optional `: verdict` or comment.
+    fn element(&mut self) -> Result<Value, Box<Diagnostic>> {
+        let mut parts = vec![value(&self.word()?)];
+        while self.is_word(".") {
+            self.i += 1;
+            parts.push(value(&self.word()?));
+        }
+        let val = if parts.len() == 1 {
+            parts.pop().expect("one")
+        } else {
+            json!({"concat": parts})
+        };
+        if self.is_word(":") {
+            self.i += 1;
+            let v = self.word()?;
+            let verdict = match v.as_str() {
+                "jump" | "goto" => json!({v.clone(): {"target": self.word()?}}),
+                other => json!({other: null}),
+            };
+            return Ok(json!([val, verdict]));
+        }
+        if self.is_word("comment") {
+            self.i += 1;
+            let c = self.word()?;
+            return Ok(json!({"elem": {"val": val, "comment": c}}));
+        }
+        Ok(val)
+    }
+
+    /// A match's left side: `ip saddr`, `tcp dport`, `meta l4proto`, `iif`, `ct state`...
+    fn lhs_one(&mut self) -> Result<Value, Box<Diagnostic>> {
+        let w = self.word()?;
+        Ok(match w.as_str() {
+            "meta" | "ct" => {
+                let key = self.word()?;
+                json!({w: {"key": key}})
+            }
+            "iif" | "oif" | "iifname" | "oifname" | "mark" | "l4proto" | "nfproto" => {
+                json!({"meta": {"key": w}})
+            }
+            _ => {
+                let field = self.word()?;
+                json!({"payload": {"protocol": w, "field": field}})
+            }
+        })
+    }
+
+    fn rule(&mut self) -> Result<(Vec<Value>, Option<String>), Box<Diagnostic>> {
+        let mut exprs = Vec::new();
+        let mut comment = None;
+        while let Some(t) = self.peek().cloned() {
+            let w = match t {
+                T::Newline => break,
+                T::Punct('}') => break,
+                T::Word(w) => w,
+                _ => return Err(self.err("unexpected token in a rule")),
+            };
+            match w.as_str() {
+                "accept" | "drop" | "return" | "continue" => {
+                    self.i += 1;
+                    exprs.push(json!({w: null}));
+                }
+                "reject" => {
+                    self.i += 1;
+                    exprs.push(json!({"reject": null}));
+                    // `reject with icmp type ...` options.
+                    if self.is_word("with") {
+                        while !matches!(self.peek(), None | Some(T::Newline) | Some(T::Punct('}')))
+                        {
+                            if self.is_word("comment") {
+                                break;
+                            }
+                            self.i += 1;
+                        }
+                    }
+                }
+                "jump" | "goto" => {
+                    self.i += 1;
+                    let target = self.word()?;
+                    exprs.push(json!({w: {"target": target}}));
+                }
+                "counter" => {
+                    self.i += 1;
+                    if self.is_word("packets") {
+                        self.i += 4;
+                    }
+                    exprs.push(json!({"counter": null}));
+                }
+                "comment" => {
+                    self.i += 1;
+                    comment = Some(self.word()?);
+                }
+                "log" => {
+                    self.i += 1;
+                    while matches!(self.peek(), Some(T::Word(x)) if matches!(x.as_str(), "prefix" | "level" | "group" | "flags"))
+                    {
+                        self.i += 2;
+                    }
+                    exprs.push(json!({"log": null}));
+                }
+                "limit" => {
+                    self.i += 1;
+                    // rate [over] N/unit [burst N packets|bytes]
+                    while matches!(self.peek(), Some(T::Word(x)) if !matches!(x.as_str(), "accept" | "drop" | "log" | "counter" | "comment" | "jump" | "goto" | "return" | "reject"))
+                    {
+                        self.i += 1;
+                    }
+                    exprs.push(json!({"limit": null}));
+                }
+                _ => {
+                    let mut left = vec![self.lhs_one()?];
+                    while self.is_word(".") {
+                        self.i += 1;
+                        left.push(self.lhs_one()?);
+                    }
+                    let left = if left.len() == 1 {
+                        left.pop().expect("one")
+                    } else {
+                        json!({"concat": left})
+                    };
+                    if self.is_word("vmap") {
+                        self.i += 1;
+                        let data = self.rhs()?;
+                        exprs.push(json!({"vmap": {"key": left, "data": data}}));
+                        continue;
+                    }
+                    let mut op = "==";
+                    if self.is_word("!=") {
+                        self.i += 1;
+                        op = "!=";
+                    } else if self.is_word("==") {
+                        self.i += 1;
+                    }
+                    let right = self.rhs()?;
+                    exprs.push(json!({"match": {"op": op, "left": left, "right": right}}));
+                }
+            }
+        }
+        Ok((exprs, comment))
+    }
+}
+
+/// Parse ctxfw's nftables text.
+pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
+    let toks = lex(file)?;
+    let mut p = P { toks, i: 0, file };
+    let mut items: Vec<Value> = Vec::new();
+    let mut lines: Vec<usize> = Vec::new();
+    loop {
+        p.skip_nl();
+        let Some(t) = p.peek().cloned() else { break };
+        match t {
+            T::Word(w) if w == "table" => {
+                p.i += 1;
+                let family = p.word()?;
+                let table = p.word()?;
+                items.retain(|v| v.get("table").is_none_or(|t| t["name"] != json!(table)));
+                items.push(json!({"table": {"family": family, "name": table}}));
+                p.expect('{')?;
+                loop {
+                    p.skip_nl();
+                    match p.peek().cloned() {
+                        Some(T::Punct('}')) => {
+                            p.i += 1;
+                            break;
+                        }
+                        Some(T::Word(k)) if k == "set" || k == "map" => {
+                            p.i += 1;
+                            let name = p.word()?;
+                            p.expect('{')?;
+                            let mut set = Map::new();
+                            set.insert("family".into(), json!(family));
+                            set.insert("name".into(), json!(name));
+                            set.insert("table".into(), json!(table));
+                            loop {
+                                p.skip_nl();
+                                match p.peek().cloned() {
+                                    Some(T::Punct('}')) => {
+                                        p.i += 1;
+                                        break;
+                                    }
+                                    Some(T::Word(k)) if k == "elements" => {
+                                        p.i += 1;
+                                        if p.is_word("=") {
+                                            p.i += 1;
+                                        }
+                                        let v = p.rhs()?;
+                                        set.insert("elem".into(), v["set"].clone());
+                                    }
+                                    Some(_) => {
+                                        // type, flags, policy...: up to the line's end.
+                                        while !matches!(
+                                            p.peek(),
+                                            None | Some(T::Newline) | Some(T::Punct('}'))
+                                        ) {
+                                            p.i += 1;
+                                        }
+                                    }
+                                    None => return Err(p.err("unclosed set")),
+                                }
+                            }
+                            items.push(json!({k: set}));
+                        }
+                        Some(T::Word(k)) if k == "chain" => {
+                            p.i += 1;
+                            let name = p.word()?;
+                            p.expect('{')?;
+                            let mut chain = Map::new();
+                            chain.insert("family".into(), json!(family));
+                            chain.insert("table".into(), json!(table));
+                            chain.insert("name".into(), json!(name));
+                            let at = items.len();
+                            items.push(Value::Null);
+                            loop {
+                                p.skip_nl();
+                                match p.peek().cloned() {
+                                    Some(T::Punct('}')) => {
+                                        p.i += 1;
+                                        break;
+                                    }
+                                    Some(T::Word(k)) if k == "type" => {
+                                        p.i += 1;
+                                        chain.insert("type".into(), json!(p.word()?));
+                                        if p.is_word("hook") {
+                                            p.i += 1;
+                                            chain.insert("hook".into(), json!(p.word()?));
+                                        }
+                                        if p.is_word("device") {
+                                            p.i += 2;
+                                        }
+                                        if p.is_word("priority") {
+                                            p.i += 1;
+                                            let mut prio = p.word()?;
+                                            while matches!(p.peek(), Some(T::Word(x)) if x == "+" || x == "-")
+                                            {
+                                                let op = p.word()?;
+                                                prio = format!("{prio} {op} {}", p.word()?);
+                                            }
+                                            let v = prio
+                                                .parse::<i64>()
+                                                .map(|n| json!(n))
+                                                .unwrap_or(json!(prio));
+                                            chain.insert("prio".into(), v);
+                                        }
+                                    }
+                                    Some(T::Word(k)) if k == "policy" => {
+                                        p.i += 1;
+                                        chain.insert("policy".into(), json!(p.word()?));
+                                    }
+                                    Some(_) => {
+                                        let line = p.line();
+                                        let (expr, comment) = p.rule()?;
+                                        if expr.is_empty() {
+                                            return Err(p.err("expected a rule"));
+                                        }
+                                        let mut rule = json!({"family": family, "table": table, "chain": name, "expr": expr});
+                                        if let Some(c) = comment {
+                                            rule["comment"] = json!(c);
+                                        }
+                                        items.push(json!({"rule": rule}));
+                                        lines.push(line);
+                                    }
+                                    None => return Err(p.err("unclosed chain")),
+                                }
+                            }
+                            items[at] = json!({"chain": chain});
+                        }
+                        Some(_) => return Err(p.err("expected `set`, `map` or `chain` in a table")),
+                        None => return Err(p.err("unclosed table")),
+                    }
+                }
+            }
+            T::Word(w) if w == "delete" || w == "flush" => {
+                // `delete table inet x`: the file replaces that table; what follows is it.
+                while !matches!(p.peek(), None | Some(T::Newline)) {
+                    p.i += 1;
+                }
+                let name = items
+                    .last()
+                    .and_then(|v| v.get("table"))
+                    .map(|t| t["name"].clone());
+                if let Some(n) = name {
+                    items.retain(|v| v.get("table").is_none_or(|t| t["name"] != n));
+                }
+            }
+            T::Word(w) if w == "add" || w == "insert" => {
+                return Err(p.err("`add`/`insert` commands are not read; write the table as a block, as ctxfw and `nft list ruleset` do"));
+            }
+            _ => return Err(p.err("expected `table`")),
+        }
+    }
+    // Chains and sets after their table, rules after their chains, as nft -j lists them.
+    let mut ordered: Vec<Value> = items
+        .iter()
+        .filter(|v| v.get("rule").is_none())
+        .cloned()
+        .collect();
+    ordered.extend(items.iter().filter(|v| v.get("rule").is_some()).cloned());
+    let doc = Doc {
+        file,
+        root: json!({"nftables": ordered}),
+    };
+    super::nft::from_doc(&doc, ctx, "nftables text", &lines)
+}
