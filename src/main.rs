@@ -188,6 +188,7 @@ enum Command {
         /// The rule set to audit; repeat for the IPv4 and IPv6 files of one firewall.
         #[arg(long = "ruleset", value_name = "FILE", required = true)]
         rulesets: Vec<PathBuf>,
+        /// `table` for a terminal, `markdown` for the change request, `json` for scripts.
         #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
         format: DiffFormat,
         /// Read the rule set as this format instead of detecting it.
@@ -215,6 +216,7 @@ enum Command {
         /// Result files written by the probe scripts.
         #[arg(required = true, value_name = "RESULTS")]
         results: Vec<PathBuf>,
+        /// `table` for a terminal, `markdown` for the change request, `json` for scripts.
         #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
         format: DiffFormat,
     },
