@@ -210,7 +210,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if let Some(invalid) = e.downcast_ref::<Invalid>() {
-                eprintln!("{invalid}");
+                eprint_all(&format!("{invalid}\n"));
                 return ExitCode::from(if invalid.is_io() {
                     exit::IO
                 } else {
@@ -239,10 +239,15 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// Print on standard error in one write: printing thousands of diagnostics piece by piece (an
+/// unbuffered write each) took most of the time of reporting them.
+fn eprint_all(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 fn print_warnings(warnings: &[ctxfw::diag::Diagnostic]) {
-    for w in warnings {
-        eprintln!("{w}");
-    }
+    let text: String = warnings.iter().map(|w| format!("{w}\n")).collect();
+    eprint_all(&text);
 }
 
 fn stdout(text: &str) -> Result<()> {
@@ -382,14 +387,7 @@ fn run(cli: Cli) -> Result<u8> {
         } => {
             let side = |p: &std::path::Path| -> Result<Vec<ctxfw::diff::Entry>> {
                 let doc = if flows {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    serde_json::from_str(&text).map_err(|e| {
-                        anyhow::anyhow!(
-                            "{}: not a flows JSON file ({e}); produce one with `ctxfw flows FILE --format json`",
-                            p.display()
-                        )
-                    })?
+                    ctxfw::diff::read_flows_json(p)?
                 } else {
                     let loaded = load(p, cat_dir)?;
                     render::flows::json(&loaded.topology, &loaded.resolution)

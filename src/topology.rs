@@ -14,6 +14,7 @@ use crate::catalogue::{param_value, Catalogue, ParamValue, Platform};
 use crate::diag::{choice_hint, Diagnostic, Invalid, SourceFile, Span};
 use crate::doc::{self, Reader, Table};
 use crate::flow::{PortRange, PortSet, Protocol};
+use crate::{HashMap, HashSet};
 
 /// Where a zone's networks are; the cloud targets use it to tell their own networks from others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -175,7 +176,7 @@ pub fn parse(file: SourceFile, cat: &Catalogue) -> Result<(Topology, Vec<Diagnos
     };
     let mut r = Reader::new(&file);
     let topo = read(&mut r, table.get_ref(), cat, &file);
-    let diags = r.diags;
+    let diags = r.finish();
     if diags.iter().any(Diagnostic::is_error) {
         return Err(Invalid { diagnostics: diags });
     }
@@ -227,7 +228,7 @@ fn read(r: &mut Reader<'_>, top: &Table<'_>, cat: &Catalogue, file: &SourceFile)
             let d = Diagnostic::error("the topology has no `name`")
                 .at(file, 0..0)
                 .hint("add name = \"my-site\" at the top; it names the output files");
-            r.diags.push(d);
+            r.push(d);
         }
     }
     if let Some(e) = get("description") {
@@ -241,7 +242,7 @@ fn read(r: &mut Reader<'_>, top: &Table<'_>, cat: &Catalogue, file: &SourceFile)
         let d = Diagnostic::error("the topology has no [zones]")
             .at(file, 0..0)
             .hint("add at least one [zones.<name>] with cidrs = [\"10.0.0.0/24\"]");
-        r.diags.push(d);
+        r.push(d);
     }
     if let Some(e) = get("parameters") {
         read_parameters(r, e.value, cat, &mut t);
@@ -335,9 +336,9 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
         };
         let mut location = None;
         let mut has_cidrs = false;
-        // This zone's networks so far: a repeat is looked for among them only (a scan of
-        // every zone's was quadratic, a tenth of loading ten thousand zones).
-        let own = all.len();
+        // This zone's networks so far, where each was listed: a repeat is looked up, not
+        // searched for (a zone may list hundreds of thousands).
+        let mut own: HashMap<IpNet, Span> = HashMap::default();
         for f in r.fields(
             zt,
             &["cidrs", "description", "location"],
@@ -358,9 +359,7 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                     }
                     for s in items {
                         if let Some(net) = network(r, &s, "zone network") {
-                            if let Some((_, _, first)) =
-                                all[own..].iter().find(|(n, _, _)| *n == net)
-                            {
+                            if let Some(first) = own.get(&net) {
                                 let d = Diagnostic::error(format!(
                                     "network {net} is listed twice in zone `{}`",
                                     e.key
@@ -368,9 +367,10 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                                 .at(r.file, s.span())
                                 .label(r.file, first.clone(), "first listed here")
                                 .hint("remove one of them");
-                                r.diags.push(d);
+                                r.push(d);
                                 continue;
                             }
+                            own.insert(net, s.span());
                             all.push((net, e.key.to_string(), s.span()));
                             zone.cidrs.push(net);
                         }
@@ -422,7 +422,7 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                         .at(r.file, cur.2.clone())
                         .label(r.file, prev.2.clone(), "overlapping network here")
                         .hint("zones must not overlap; only a zone holding 0.0.0.0/0 or ::/0 may (it means everything else)");
-                    r.diags.push(d);
+                    r.push(d);
                 }
                 if prev.0.broadcast() >= cur.0.broadcast() {
                     continue;
@@ -495,10 +495,62 @@ fn host(r: &mut Reader<'_>, s: &Spanned<String>) -> Option<IpNet> {
     }
 }
 
+/// The networks of a zone, to ask whether they hold a host: a network holds it when the host's
+/// address cut to the network's prefix length is that network, so a host costs a lookup per
+/// prefix length the zone uses, not a scan of its networks.
+struct Holds {
+    nets: HashSet<IpNet>,
+    /// Distinct prefix lengths by family (IPv4, IPv6).
+    lens: [Vec<u8>; 2],
+}
+
+impl Holds {
+    fn new(zone: &Zone) -> Holds {
+        let mut lens = [Vec::new(), Vec::new()];
+        for n in &zone.cidrs {
+            lens[usize::from(matches!(n, IpNet::V6(_)))].push(n.prefix_len());
+        }
+        for l in &mut lens {
+            l.sort_unstable();
+            l.dedup();
+        }
+        Holds {
+            nets: zone.cidrs.iter().copied().collect(),
+            lens,
+        }
+    }
+
+    fn holds(&self, host: &IpNet) -> bool {
+        self.lens[usize::from(matches!(host, IpNet::V6(_)))]
+            .iter()
+            .take_while(|&&len| len <= host.prefix_len())
+            .any(|&len| IpNet::new(host.addr(), len).is_ok_and(|n| self.nets.contains(&n.trunc())))
+    }
+}
+
+/// [`Holds`] of the zones hosts were checked against so far.
+#[derive(Default)]
+struct ZoneHolds(HashMap<String, Holds>);
+
+impl ZoneHolds {
+    fn of<'a>(
+        &'a mut self,
+        t: &'a Topology,
+        zone: Option<&String>,
+    ) -> Option<(&'a Zone, &'a Holds)> {
+        let z = t.zones.get(zone?)?;
+        let holds = self
+            .0
+            .entry(z.name.clone())
+            .or_insert_with(|| Holds::new(z));
+        Some((z, holds))
+    }
+}
+
 fn read_hosts(
     r: &mut Reader<'_>,
     v: &doc::Value<'_>,
-    zone: Option<&Zone>,
+    zone: Option<(&Zone, &Holds)>,
     owner: &str,
 ) -> Option<Vec<IpNet>> {
     let items = r.strings(v, "hosts")?;
@@ -511,11 +563,17 @@ fn read_hosts(
         return None;
     }
     let mut out: Vec<IpNet> = Vec::new();
+    let mut seen: HashSet<IpNet> = HashSet::default();
     for s in items {
         let Some(net) = host(r, &s) else { continue };
-        if let Some(z) = zone {
-            if !z.cidrs.iter().any(|c| c.contains(&net)) {
-                let nets: Vec<String> = z.cidrs.iter().map(ToString::to_string).collect();
+        if let Some((z, holds)) = zone {
+            if !holds.holds(&net) {
+                // A few of them: each error would otherwise repeat every network of a large zone.
+                let mut nets: Vec<String> =
+                    z.cidrs.iter().take(8).map(ToString::to_string).collect();
+                if z.cidrs.len() > nets.len() {
+                    nets.push(format!("{} more", z.cidrs.len() - nets.len()));
+                }
                 r.error(
                     s.span(),
                     format!("{owner}: host {net} is outside its zone `{}`", z.name),
@@ -528,7 +586,7 @@ fn read_hosts(
                 continue;
             }
         }
-        if out.contains(&net) {
+        if !seen.insert(net) {
             r.warn(
                 s.span(),
                 format!("{owner}: host {net} is listed twice"),
@@ -548,7 +606,7 @@ fn read_parameters(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
     };
     for e in r.entries(table) {
         let Some(p) = cat.parameters.get(e.key) else {
-            let hint = choice_hint(e.key, cat.parameters.keys().map(String::as_str));
+            let hint = r.hint(e.key, cat.parameters.keys().map(String::as_str));
             r.error(
                 e.key_span.clone(),
                 format!("unknown parameter `{}`", e.key),
@@ -584,6 +642,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
         return;
     };
     let zone_names: Vec<String> = t.zones.keys().cloned().collect();
+    let mut holds = ZoneHolds::default();
     for e in r.entries(table) {
         check_name(r, e.key_span.clone(), e.key, "component");
         let owner = format!("component `{}`", e.key);
@@ -616,7 +675,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                             comp.kinds.push(k.get_ref().clone());
                         }
                     } else {
-                        let hint = choice_hint(k.get_ref(), cat.kinds.keys().map(String::as_str));
+                        let hint = r.hint(k.get_ref(), cat.kinds.keys().map(String::as_str));
                         r.error(
                             k.span(),
                             format!("unknown component kind `{}`", k.get_ref()),
@@ -643,7 +702,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                 if t.zones.contains_key(z.get_ref()) {
                     Some(z.into_inner())
                 } else {
-                    let hint = choice_hint(z.get_ref(), zone_names.iter().map(String::as_str));
+                    let hint = r.hint(z.get_ref(), zone_names.iter().map(String::as_str));
                     r.error(z.span(), format!("unknown zone `{}`", z.get_ref()), hint);
                     None
                 }
@@ -658,7 +717,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
             }
         };
         if let Some(f) = get("hosts") {
-            comp.hosts = read_hosts(r, f.value, zone.as_ref().map(|z| &t.zones[z]), &owner);
+            comp.hosts = read_hosts(r, f.value, holds.of(t, zone.as_ref()), &owner);
         }
         if let Some(f) = get("site") {
             if let Some(s) = r.string(f.value, "site") {
@@ -679,7 +738,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                             "this component's kinds have no interface roles; remove [interfaces]"
                                 .to_string()
                         } else {
-                            choice_hint(ie.key, roles.iter().map(String::as_str))
+                            r.hint(ie.key, roles.iter().map(String::as_str))
                         };
                         r.error(
                             ie.key_span.clone(),
@@ -700,14 +759,14 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                                 Some(z.into_inner())
                             } else {
                                 let hint =
-                                    choice_hint(z.get_ref(), zone_names.iter().map(String::as_str));
+                                    r.hint(z.get_ref(), zone_names.iter().map(String::as_str));
                                 r.error(z.span(), format!("unknown zone `{}`", z.get_ref()), hint);
                                 None
                             }
                         });
                     }
                     let hosts = ifields.iter().find(|x| x.key == "hosts").and_then(|hf| {
-                        read_hosts(r, hf.value, izone.as_ref().map(|z| &t.zones[z]), &iowner)
+                        read_hosts(r, hf.value, holds.of(t, izone.as_ref()), &iowner)
                     });
                     if let Some(z) = izone {
                         comp.interfaces.insert(
@@ -755,7 +814,7 @@ fn component_ref(r: &mut Reader<'_>, t: &Topology, s: &Spanned<String>) -> Optio
     if t.components.contains_key(s.get_ref()) {
         return Some(s.get_ref().clone());
     }
-    let hint = choice_hint(s.get_ref(), t.components.keys().map(String::as_str));
+    let hint = r.hint(s.get_ref(), t.components.keys().map(String::as_str));
     r.error(
         s.span(),
         format!("unknown component `{}`", s.get_ref()),
@@ -780,7 +839,7 @@ fn read_additions(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
     let Some(items) = r.array(v, "additions") else {
         return;
     };
-    let mut ids: Vec<(String, Span)> = Vec::new();
+    let mut ids: HashMap<String, Span> = HashMap::default();
     for item in items {
         let span = item.span();
         let Some(at) = r.table(item, "[[additions]]") else {
@@ -829,7 +888,7 @@ fn read_additions(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
         for (c, iface) in [(&from_c, &from_if), (&to_c, &to_if)] {
             if let (Some(c), Some(i)) = (c, iface) {
                 if !t.components[c].interfaces.contains_key(i.get_ref()) {
-                    let hint = choice_hint(
+                    let hint = r.hint(
                         i.get_ref(),
                         t.components[c].interfaces.keys().map(String::as_str),
                     );
@@ -893,15 +952,15 @@ fn read_additions(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                     "e.g. id = \"jump-host-ssh\"",
                 );
                 ok = false;
-            } else if let Some((_, first)) = ids.iter().find(|(i, _)| i == id.get_ref()) {
+            } else if let Some(first) = ids.get(id.get_ref()) {
                 let d = Diagnostic::error(format!("duplicate addition id `{}`", id.get_ref()))
                     .at(r.file, id.span())
                     .label(r.file, first.clone(), "first used here")
                     .hint("give each addition its own id");
-                r.diags.push(d);
+                r.push(d);
                 ok = false;
             } else {
-                ids.push((id.get_ref().clone(), id.span()));
+                ids.insert(id.get_ref().clone(), id.span());
             }
         }
         if let (true, Some(id), Some(from), Some(to), Some(protocol), Some(reason)) =
@@ -927,6 +986,7 @@ fn read_removals(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &mu
     let Some(items) = r.array(v, "removals") else {
         return;
     };
+    let flow_ids: HashSet<&str> = cat.flows.iter().map(|f| f.id.as_str()).collect();
     for item in items {
         let span = item.span();
         let Some(at) = r.table(item, "[[removals]]") else {
@@ -948,8 +1008,8 @@ fn read_removals(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &mu
             .and_then(|f| text(r, f.value, "reason"));
         let mut ok = true;
         match &catalogue {
-            Some(c) if !cat.flows.iter().any(|f| f.id == *c.get_ref()) => {
-                let hint = choice_hint(c.get_ref(), cat.flows.iter().map(|f| f.id.as_str()));
+            Some(c) if !flow_ids.contains(c.get_ref().as_str()) => {
+                let hint = r.hint(c.get_ref(), cat.flows.iter().map(|f| f.id.as_str()));
                 r.error(
                     c.span(),
                     format!("unknown catalogue flow `{}`", c.get_ref()),
