@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::flow::{ser_ports, PortRange, PortSet};
+use crate::{HashMap, HashSet};
 
 /// One flow as the contract describes it (the fields a reviewer compares).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,6 +46,41 @@ impl Entry {
     }
 }
 
+/// The largest flows JSON file `diff --flows` reads (one of 100,000 flows is about a quarter of
+/// that).
+pub const MAX_FLOWS_JSON: u64 = 1 << 30;
+
+/// A flows JSON file, parsed as it is read: something else (/dev/zero, a binary) fails at its
+/// first bytes, and nothing past [`MAX_FLOWS_JSON`] is read.
+pub fn read_flows_json(path: &std::path::Path) -> Result<Value> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let too_large = || {
+        anyhow::anyhow!(
+            "{}: larger than {} MiB, more than a flows JSON file of ctxfw can be",
+            path.display(),
+            MAX_FLOWS_JSON >> 20
+        )
+    };
+    if meta.is_file() && meta.len() > MAX_FLOWS_JSON {
+        return Err(too_large());
+    }
+    let mut reader = std::io::BufReader::new(file.take(MAX_FLOWS_JSON + 1));
+    let doc: serde_json::Result<Value> = serde_json::from_reader(&mut reader);
+    if reader.get_ref().limit() == 0 {
+        return Err(too_large());
+    }
+    doc.map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a flows JSON file ({e}); produce one with `ctxfw flows FILE --format json`",
+            path.display()
+        )
+    })
+}
+
 /// The flows of a flows JSON document (`ctxfw flows --format json`, `golden/<name>/flows.json`).
 pub fn entries(doc: &Value, what: &str) -> Result<Vec<Entry>> {
     let flows = doc
@@ -72,6 +108,7 @@ pub fn entries(doc: &Value, what: &str) -> Result<Vec<Entry>> {
             .collect()
     };
     let mut out: Vec<Entry> = Vec::new();
+    let mut ids: HashSet<String> = HashSet::default();
     for f in flows {
         let id = s(f, "id")?;
         let ports = list(f, "ports")?
@@ -84,7 +121,7 @@ pub fn entries(doc: &Value, what: &str) -> Result<Vec<Entry>> {
             Some(i) => format!("{name}.{i}"),
             None => name,
         };
-        if out.iter().any(|e| e.id == id) {
+        if !ids.insert(id.clone()) {
             bail!("{what}: flow id {id} appears twice");
         }
         out.push(Entry {
@@ -205,7 +242,13 @@ fn nets_moved(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
     let parse = |v: &[String]| -> Option<Vec<IpNet>> { v.iter().map(|s| s.parse().ok()).collect() };
     match (parse(a), parse(b)) {
         (Some(na), Some(nb)) => {
-            let covered = |n: &IpNet, set: &[IpNet]| set.iter().any(|s| s.contains(n));
+            // The aggregates are disjoint and sorted: only the last one starting at or before
+            // a network can hold it (a search, not a scan: flows can list many addresses).
+            let start = |n: &IpNet| (matches!(n, IpNet::V6(_)), n.network());
+            let covered = |n: &IpNet, set: &[IpNet]| {
+                let i = set.partition_point(|s| start(s) <= start(n));
+                i > 0 && set[i - 1].contains(n)
+            };
             let agg_a = IpNet::aggregate(&na);
             let agg_b = IpNet::aggregate(&nb);
             let added = b
@@ -227,9 +270,11 @@ fn nets_moved(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
 }
 
 fn strs_moved(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
+    let (in_a, in_b): (HashSet<&String>, HashSet<&String>) =
+        (a.iter().collect(), b.iter().collect());
     (
-        b.iter().filter(|x| !a.contains(x)).cloned().collect(),
-        a.iter().filter(|x| !b.contains(x)).cloned().collect(),
+        b.iter().filter(|x| !in_a.contains(x)).cloned().collect(),
+        a.iter().filter(|x| !in_b.contains(x)).cloned().collect(),
     )
 }
 
@@ -241,8 +286,9 @@ pub fn diff(old_name: &str, old: &[Entry], new_name: &str, new: &[Entry]) -> Dif
         removed: Vec::new(),
         changed: Vec::new(),
     };
+    let by_id: HashMap<&str, &Entry> = new.iter().map(|n| (n.id.as_str(), n)).collect();
     for o in old {
-        match new.iter().find(|n| n.id == o.id) {
+        match by_id.get(o.id.as_str()).copied() {
             None => d.removed.push(o.clone()),
             Some(n) => {
                 let ports_added = n.ports.minus(&o.ports);
@@ -280,9 +326,10 @@ pub fn diff(old_name: &str, old: &[Entry], new_name: &str, new: &[Entry]) -> Dif
             }
         }
     }
+    let old_ids: HashSet<&str> = old.iter().map(|o| o.id.as_str()).collect();
     d.added = new
         .iter()
-        .filter(|n| !old.iter().any(|o| o.id == n.id))
+        .filter(|n| !old_ids.contains(n.id.as_str()))
         .cloned()
         .collect();
     d
