@@ -117,6 +117,9 @@ enum Command {
         /// up to 1,000 kernel sets, else `concat`).
         #[arg(long, value_enum, default_value_t = NftLayout::Auto)]
         nft_layout: NftLayout,
+        /// With --out: list every file written, not only how many of each target.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Compare the flows of two topologies (or two flows.json files): added, removed, changed.
     #[command(
@@ -245,6 +248,19 @@ fn eprint_all(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// `8348` as `8,348`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn print_warnings(warnings: &[ctxfw::diag::Diagnostic]) {
     let text: String = warnings.iter().map(|w| format!("{w}\n")).collect();
     eprint_all(&text);
@@ -318,6 +334,7 @@ fn run(cli: Cli) -> Result<u8> {
             counters,
             outbound,
             nft_layout,
+            verbose,
         } => {
             let targets = ctxfw::generate::select(&target)?;
             let loaded = load(&file, cat_dir)?;
@@ -344,18 +361,43 @@ fn run(cli: Cli) -> Result<u8> {
                 if stage.is_empty() {
                     return Ok(nothing_to_write(&file, &target));
                 }
-                // One write for the list, not one per file (thousands of Windows scripts).
-                // Targets finish in any order: list the files in target order.
-                let mut written = stage.commit()?;
-                written.sort_by_cached_key(|p| {
-                    let name = p.strip_prefix(dir).unwrap_or(p);
-                    done.place(&name.to_string_lossy())
-                });
-                let list: String = written
-                    .iter()
-                    .map(|p| format!("wrote {}\n", p.display()))
+                // Targets finish in any order: files are listed and counted in target order.
+                let mut written: Vec<(std::path::PathBuf, (usize, usize))> = stage
+                    .commit()?
+                    .into_iter()
+                    .map(|p| {
+                        let name = p.strip_prefix(dir).unwrap_or(&p);
+                        let place = done.place(&name.to_string_lossy());
+                        (p, place)
+                    })
                     .collect();
-                eprint!("{list}");
+                written.sort_by_key(|(_, place)| *place);
+                let mut text = String::new();
+                if verbose {
+                    for (p, _) in &written {
+                        text.push_str(&format!("wrote {}\n", p.display()));
+                    }
+                }
+                let mut per_target: Vec<(&str, usize)> = Vec::new();
+                for (_, (t, _)) in &written {
+                    let name = targets.get(*t).map_or("?", |t| t.name);
+                    match per_target.last_mut() {
+                        Some((n, count)) if *n == name => *count += 1,
+                        _ => per_target.push((name, 1)),
+                    }
+                }
+                let counts: Vec<String> = per_target
+                    .iter()
+                    .map(|(n, c)| format!("{n} {}", thousands(*c)))
+                    .collect();
+                text.push_str(&format!(
+                    "wrote {} file{} to {}: {}\n",
+                    thousands(written.len()),
+                    if written.len() == 1 { "" } else { "s" },
+                    dir.display(),
+                    counts.join(", ")
+                ));
+                eprint_all(&text);
                 // The process ends next: freeing a large resolution node by node (2-3% of a
                 // 10,000-flow run) gains nothing.
                 std::mem::forget(loaded);
