@@ -73,6 +73,23 @@ fn a_device_as_topology_is_refused_at_the_limit() {
     );
 }
 
+/// `diff --flows` refuses what is not a JSON object at its first byte, without reading on.
+#[test]
+fn a_device_as_flows_json_is_refused_at_its_first_byte() {
+    let out = ctxfw(&[
+        "diff",
+        "--flows",
+        "/dev/zero",
+        "golden/onprem-cvad/flows.json",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("/dev/zero: not a flows JSON file (it does not start with `{`)"),
+        "{err}"
+    );
+}
+
 /// A catalogue directory holding `files` (name, text).
 fn catalogue_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
