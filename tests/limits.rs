@@ -99,6 +99,9 @@ fn catalogue_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// Lines of a password file, to show that no more than the first reaches an error.
+const SHADOW: &str = "root:SECRET-HASH-1:19000:0:99999:7:::\ndaemon:SECRET-HASH-2:19000:0:99999:7:::\nbin:SECRET-HASH-3:19000:0:99999:7:::\n";
+
 const SITE_CATALOGUE: &str = "[family]\nid = \"acme\"\ntitle = \"ACME\"\n\n[components.acme-portal]\nname = \"ACME portal\"\nplatform = \"linux\"\n";
 
 /// A catalogue file that links out of its directory is not read: not to a file (a password
@@ -107,11 +110,7 @@ const SITE_CATALOGUE: &str = "[family]\nid = \"acme\"\ntitle = \"ACME\"\n\n[comp
 fn a_catalogue_file_linking_out_of_its_directory_is_refused() {
     let outside = tempfile::tempdir().unwrap();
     let secret = outside.path().join("shadow");
-    std::fs::write(
-        &secret,
-        "root:SECRET-HASH-1:19000:0:99999:7:::\ndaemon:SECRET-HASH-2:19000:0:99999:7:::\n",
-    )
-    .unwrap();
+    std::fs::write(&secret, SHADOW).unwrap();
     for target in [secret.as_path(), Path::new("/dev/zero")] {
         let dir = catalogue_dir(&[("site.toml", SITE_CATALOGUE)]);
         std::os::unix::fs::symlink(target, dir.path().join("linked.toml")).unwrap();
@@ -152,8 +151,7 @@ fn a_catalogue_file_that_is_not_a_regular_file_is_refused() {
 /// A file that is not TOML at all shows its first line only, not an error per line.
 #[test]
 fn a_file_that_is_not_toml_shows_only_its_first_line() {
-    let secret = "root:SECRET-HASH-1:19000:0:99999:7:::\ndaemon:SECRET-HASH-2:19000:0:99999:7:::\nbin:SECRET-HASH-3:19000:0:99999:7:::\n";
-    let dir = catalogue_dir(&[("site.toml", SITE_CATALOGUE), ("zz.toml", secret)]);
+    let dir = catalogue_dir(&[("site.toml", SITE_CATALOGUE), ("zz.toml", SHADOW)]);
     let out = ctxfw(&["check", ONPREM, "--catalogue", dir.path().to_str().unwrap()]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");

@@ -59,47 +59,38 @@ fn failure_after_each_file_leaves_nothing_behind_and_old_files_untouched() {
             .filter(|n| !n.ends_with('/'))
             .collect();
         assert!(names.len() >= 2, "{names:?}");
-        // Mark every file, then fail after staging each file in turn (the first, a middle one,
-        // the last): nothing may change and no temporary file may stay.
+        // Mark every file, then fail after staging each file in turn, and instead of renaming
+        // the first, a middle and the last one (a failed rename takes back the ones before it):
+        // nothing may change and no temporary file may stay.
         for n in &names {
             std::fs::write(dir.path().join(n), format!("old {n}")).unwrap();
         }
         let before = listing(dir.path());
-        for n in &names {
+        let renames = [&names[0], &names[names.len() / 2], &names[names.len() - 1]];
+        let failures = names
+            .iter()
+            .map(|n| ("CTXFW_FAIL_AFTER", n))
+            .chain(renames.into_iter().map(|n| ("CTXFW_FAIL_RENAME", n)));
+        for (var, n) in failures {
             let fail = ctxfw(
                 &["generate", topo, "--target", "all", "--out", out],
-                &[("CTXFW_FAIL_AFTER", n)],
+                &[(var, n)],
             );
             let err = String::from_utf8_lossy(&fail.stderr);
-            assert_eq!(fail.status.code(), Some(74), "{}: {n}: {err}", t.display());
-            assert!(
-                err.contains(&format!("injected failure (CTXFW_FAIL_AFTER) at {n}")),
-                "{err}"
-            );
             assert_eq!(
-                listing(dir.path()),
-                before,
-                "{}: failing after {n} changed the directory",
+                fail.status.code(),
+                Some(74),
+                "{}: {var} {n}: {err}",
                 t.display()
             );
-        }
-        // A rename that fails (the first, a middle one, the last) takes back the ones before
-        // it: old files again, and no temporary file.
-        for n in [&names[0], &names[names.len() / 2], names.last().unwrap()] {
-            let fail = ctxfw(
-                &["generate", topo, "--target", "all", "--out", out],
-                &[("CTXFW_FAIL_RENAME", n)],
-            );
-            let err = String::from_utf8_lossy(&fail.stderr);
-            assert_eq!(fail.status.code(), Some(74), "{}: {n}: {err}", t.display());
             assert!(
-                err.contains(&format!("injected failure (CTXFW_FAIL_RENAME) at {n}")),
+                err.contains(&format!("injected failure ({var}) at {n}")),
                 "{err}"
             );
             assert_eq!(
                 listing(dir.path()),
                 before,
-                "{}: failing to rename {n} changed the directory",
+                "{}: {var} at {n} changed the directory",
                 t.display()
             );
         }
