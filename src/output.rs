@@ -64,6 +64,8 @@ struct Staging {
     created: Vec<Made>,
     /// By file id; `None` once dropped as a duplicate.
     staged: Vec<Option<Staged>>,
+    /// Random numbers for temporary names, fetched from the system 512 at a time.
+    random: Vec<u64>,
 }
 
 /// A directory a stage made: a missing part of the output directory's path, or one below it
@@ -159,7 +161,7 @@ impl Stage {
             None => ("", name),
         };
         let (dir, fd) = self.open_dir(&mut self.lock(), sub)?;
-        let (file, tmp) = create_temporary(&fd, base)
+        let (file, tmp) = create_temporary(&fd, base, || self.random())
             .with_context(|| format!("creating a temporary file for {}", target.display()))?;
         let id = {
             let mut st = self.lock();
@@ -176,6 +178,27 @@ impl Stage {
         write_reporting(file, &target, body)?;
         fail_point("CTXFW_FAIL_AFTER", name)?;
         Ok(id)
+    }
+
+    /// A random number nobody can guess.
+    fn random(&self) -> std::io::Result<u64> {
+        let mut st = self.lock();
+        if st.random.is_empty() {
+            let mut bytes = [0u8; 4096];
+            let mut filled = 0;
+            while filled < bytes.len() {
+                filled += rustix::rand::getrandom(
+                    &mut bytes[filled..],
+                    rustix::rand::GetRandomFlags::empty(),
+                )?;
+            }
+            st.random.extend(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            );
+        }
+        Ok(st.random.pop().expect("just filled"))
     }
 
     /// The directory `sub` below the output directory (`a/b`), opened, made if missing; a link
@@ -328,13 +351,15 @@ impl Stage {
 
 /// A new file in `dir` named after `base` with a random part, which must not exist (not even
 /// as a link): a name planted in advance is never written through.
-fn create_temporary(dir: &OwnedFd, base: &str) -> std::io::Result<(fs::File, String)> {
+fn create_temporary(
+    dir: &OwnedFd,
+    base: &str,
+    mut random: impl FnMut() -> std::io::Result<u64>,
+) -> std::io::Result<(fs::File, String)> {
     // Short enough for a file name of 255 bytes whatever the output name.
     let base: String = base.chars().take(100).collect();
     for _ in 0..16 {
-        let mut random = [0u8; 8];
-        rustix::rand::getrandom(&mut random[..], rustix::rand::GetRandomFlags::empty())?;
-        let tmp = format!(".{base}.{:016x}.tmp", u64::from_le_bytes(random));
+        let tmp = format!(".{base}.{:016x}.tmp", random()?);
         match rustix::fs::openat(
             dir,
             tmp.as_str(),
