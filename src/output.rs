@@ -4,7 +4,8 @@
 //! Every file is staged as a temporary file in its own directory, created with a random name
 //! that must not exist yet (`O_EXCL | O_NOFOLLOW`) through the descriptor of that directory;
 //! the directories under the output directory are opened without following links. When all
-//! are written, one `syncfs` makes their data durable together, every final name is checked
+//! are written (the large ones already written out by a helper thread as soon as each was
+//! complete), one `syncfs` makes their data durable together, every final name is checked
 //! (none may be a directory), and each file is renamed into place by swapping it with the file
 //! it replaces (`RENAME_EXCHANGE`), so that a failure part-way swaps the earlier ones back. A
 //! second `syncfs` makes the new names durable before the command returns. docs/robustness.md
@@ -51,8 +52,20 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<Vec<PathBuf>> {
 pub struct Stage {
     dir: PathBuf,
     inner: Mutex<Staging>,
+    /// Writes large files out while others are still rendered: see [`Stage::write_out`].
+    flusher: Mutex<Option<Flusher>>,
     committed: bool,
 }
+
+/// A thread that writes out the data of the files sent to it (`fdatasync`), so that the flush
+/// before the renames has less left to write.
+struct Flusher {
+    files: std::sync::mpsc::Sender<fs::File>,
+    done: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+/// Files at least this large are written out as soon as they are complete.
+const WRITE_OUT_EARLY: u64 = 8 * 1024 * 1024;
 
 #[derive(Default)]
 struct Staging {
@@ -108,6 +121,7 @@ impl Stage {
                 created: made.into_iter().map(Made::Path).collect(),
                 ..Staging::default()
             }),
+            flusher: Mutex::new(None),
             committed: false,
         };
         created.with_context(|| format!("creating output directory {}", dir.display()))?;
@@ -175,9 +189,49 @@ impl Stage {
         };
         // Unbuffered: the renderers write through their own buffer or in large pieces (a
         // second buffer here copied every byte of output once more).
-        write_reporting(file, &target, body)?;
+        write_reporting(&file, &target, body)?;
         fail_point("CTXFW_FAIL_AFTER", name)?;
+        if file.metadata().is_ok_and(|m| m.len() >= WRITE_OUT_EARLY) {
+            self.write_out(file);
+        }
         Ok(id)
+    }
+
+    /// Have `file`'s data written to disk now, on the flusher thread, while other files are
+    /// still rendered (the kernel would otherwise keep it in memory until the flush before the
+    /// renames).
+    fn write_out(&self, file: fs::File) {
+        let mut flusher = self.flusher.lock().unwrap_or_else(|p| p.into_inner());
+        let f = flusher.get_or_insert_with(|| {
+            let (files, rx) = std::sync::mpsc::channel::<fs::File>();
+            let done = std::thread::spawn(move || {
+                let mut first_error = Ok(());
+                for f in rx {
+                    if let Err(e) = rustix::fs::fdatasync(&f) {
+                        first_error = first_error.and(Err(e.into()));
+                    }
+                }
+                first_error
+            });
+            Flusher { files, done }
+        });
+        let _ = f.files.send(file);
+    }
+
+    /// Wait for the flusher thread, if any: its first error.
+    fn flushed(&self) -> std::io::Result<()> {
+        let flusher = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match flusher {
+            Some(Flusher { files, done }) => {
+                drop(files);
+                done.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }
+            None => Ok(()),
+        }
     }
 
     /// A random number nobody can guess.
@@ -297,7 +351,9 @@ impl Stage {
         let target = |s: &Staged| self.dir.join(&s.path);
         // The data must be durable before a rename makes it visible, or a crash could leave an
         // empty file under a final name: one flush for them all.
-        sync_file_systems(&dirs).context("flushing the staged files to disk")?;
+        self.flushed()
+            .and_then(|()| sync_file_systems(&dirs))
+            .context("flushing the staged files to disk")?;
         // What can be known to fail is checked before the first rename.
         let mut exists = Vec::with_capacity(staged.len());
         for s in &staged {
@@ -430,6 +486,7 @@ fn sync_file_systems(dirs: &[Arc<OwnedFd>]) -> std::io::Result<()> {
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        let _ = self.flushed();
         if self.committed {
             return;
         }
@@ -768,6 +825,31 @@ mod tests {
         let names = entries(root.path());
         assert_eq!(names.len(), 2);
         assert_ne!(names[0], names[1]);
+    }
+
+    /// A large file is written out as soon as it is complete, and still renamed with the
+    /// others at the commit; dropped, the stage waits for that and removes it.
+    #[test]
+    fn a_large_file_is_written_out_early() {
+        let root = tempfile::tempdir().unwrap();
+        let big = "x".repeat(WRITE_OUT_EARLY as usize + 1);
+        for commit in [false, true] {
+            let stage = Stage::new(root.path()).unwrap();
+            stage.add(&file("big.txt", &big)).unwrap();
+            stage.add(&file("small.txt", "s")).unwrap();
+            assert!(stage.flusher.lock().unwrap().is_some());
+            if commit {
+                stage.commit().unwrap();
+            } else {
+                drop(stage);
+                assert!(entries(root.path()).is_empty());
+            }
+        }
+        assert_eq!(entries(root.path()), vec!["big.txt", "small.txt"]);
+        assert_eq!(
+            fs::read(root.path().join("big.txt")).unwrap().len(),
+            big.len()
+        );
     }
 
     /// A link in the output directory where a subdirectory goes is an error before anything is
