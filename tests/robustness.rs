@@ -16,6 +16,12 @@ fn ctxfw(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 const ONPREM: &str = "topologies/onprem-cvad.toml";
 
+/// `generate` of the on-premises example's `target` into `out`.
+fn generate_onprem(target: &str, out: &std::path::Path) -> Output {
+    let out = out.to_str().unwrap();
+    ctxfw(&["generate", ONPREM, "--target", target, "--out", out], &[])
+}
+
 /// Every file and directory below `dir` (paths relative to it; directories end in `/` and
 /// have no content), so targets that write subdirectories (Aerleon) are covered too.
 fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
@@ -157,17 +163,7 @@ fn planted_links_are_never_written_through() {
             .unwrap();
     }
     std::os::unix::fs::symlink(&victim, out.join("onprem-cvad.nft")).unwrap();
-    let r = ctxfw(
-        &[
-            "generate",
-            ONPREM,
-            "--target",
-            "nftables",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let r = generate_onprem("nftables", &out);
     assert_eq!(
         r.status.code(),
         Some(0),
@@ -185,17 +181,7 @@ fn planted_links_are_never_written_through() {
     // A subdirectory planted as a link: refused, nothing written there or here.
     std::os::unix::fs::symlink(elsewhere.path(), out.join("onprem-cvad.aerleon")).unwrap();
     let before = listing(&out);
-    let r = ctxfw(
-        &[
-            "generate",
-            ONPREM,
-            "--target",
-            "all",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let r = generate_onprem("all", &out);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(74), "{err}");
     assert!(
@@ -482,17 +468,7 @@ fn exit_codes_are_the_documented_ones() {
     // 74: output cannot be written (the output "directory" is a file)
     let file = dir.path().join("afile");
     std::fs::write(&file, "x").unwrap();
-    let r = ctxfw(
-        &[
-            "generate",
-            ONPREM,
-            "--target",
-            "all",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let r = generate_onprem("all", &file);
     assert_eq!(
         r.status.code(),
         Some(74),
