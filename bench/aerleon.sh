@@ -13,7 +13,7 @@
 # 4. Reports wall time (median) and peak RSS of each, and the ratios, in
 #    bench/results/aerleon-<date>.md.
 # Both tools write into WORK: a tmpfs (/dev/shm) when there is one, as bench/run.sh does, so
-# the disk is not measured (ctxfw fsyncs every file it writes, aclgen does not);
+# the disk is not measured (ctxfw makes its files durable with a syncfs, aclgen does not);
 # WORK=target/aerleon-bench measures on disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."

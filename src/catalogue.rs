@@ -14,7 +14,7 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::cond::{self, Cond, Literal};
-use crate::diag::{choice_hint, Diagnostic, Invalid, SourceFile, Span};
+use crate::diag::{choice_hint, Diagnostic, Invalid, SourceFile, Span, Suggest};
 use crate::doc::{self, Reader, Table};
 use crate::flow::{PortRange, PortSet, Protocol};
 
@@ -305,7 +305,7 @@ impl Catalogue {
                 Ok(table) => {
                     let mut r = Reader::new(file);
                     read_file(&mut r, &mut cat, table.get_ref(), i, &files);
-                    diags.extend(r.diags);
+                    diags.extend(r.finish());
                 }
                 Err(d) => diags.extend(d),
             }
@@ -396,6 +396,7 @@ impl Catalogue {
     }
 
     fn check(&self, diags: &mut Vec<Diagnostic>) {
+        let mut suggest = Suggest::default();
         let kind_ids: Vec<&str> = self.kinds.keys().map(String::as_str).collect();
         let trait_ids: Vec<&str> = self.traits.keys().map(String::as_str).collect();
         for kind in self.kinds.values() {
@@ -405,7 +406,7 @@ impl Catalogue {
                     diags.push(
                         Diagnostic::error(format!("kind `{}` extends unknown kind `{e}`", kind.id))
                             .at(file, kind.span.clone())
-                            .hint(choice_hint(e, kind_ids.iter().copied())),
+                            .hint(suggest.hint(e, kind_ids.iter().copied())),
                     );
                 }
             }
@@ -421,7 +422,7 @@ impl Catalogue {
                     diags.push(
                         Diagnostic::error(format!("kind `{}` has unknown trait `{t}`", kind.id))
                             .at(file, kind.span.clone())
-                            .hint(choice_hint(t, trait_ids.iter().copied())),
+                            .hint(suggest.hint(t, trait_ids.iter().copied())),
                     );
                 }
             }
@@ -467,7 +468,7 @@ impl Catalogue {
                                     f.id
                                 ))
                                 .at(file, f.span.clone())
-                                .hint(choice_hint(k, kind_ids.iter().copied())),
+                                .hint(suggest.hint(k, kind_ids.iter().copied())),
                             );
                             continue;
                         }
@@ -481,7 +482,7 @@ impl Catalogue {
                                     f.id
                                 ))
                                 .at(file, f.span.clone())
-                                .hint(choice_hint(t, trait_ids.iter().copied())),
+                                .hint(suggest.hint(t, trait_ids.iter().copied())),
                             );
                             continue;
                         }
@@ -530,7 +531,7 @@ impl Catalogue {
                         None => diags.push(
                             Diagnostic::error(format!("flow `{}`: unknown parameter `${name}`", f.id))
                                 .at(file, f.span.clone())
-                                .hint(choice_hint(name, self.parameters.keys().map(String::as_str))),
+                                .hint(suggest.hint(name, self.parameters.keys().map(String::as_str))),
                         ),
                     }
                 }
@@ -544,7 +545,7 @@ impl Catalogue {
                     diags.push(
                         Diagnostic::error(format!("flow `{}`: `needs` names unknown {r}", f.id))
                             .at(file, f.span.clone())
-                            .hint(choice_hint(&r.to_string(), kind_ids.iter().copied())),
+                            .hint(suggest.hint(&r.to_string(), kind_ids.iter().copied())),
                     );
                 }
             }
@@ -581,10 +582,9 @@ impl Catalogue {
                                         f.id
                                     ))
                                     .at(file, f.span.clone())
-                                    .hint(choice_hint(
-                                        p,
-                                        self.parameters.keys().map(String::as_str),
-                                    )),
+                                    .hint(
+                                        suggest.hint(p, self.parameters.keys().map(String::as_str)),
+                                    ),
                                 );
                             }
                             found
@@ -624,7 +624,7 @@ impl Catalogue {
                     diags.push(
                         Diagnostic::error(format!("flow `{}`: unknown reference `{r}`", f.id))
                             .at(file, f.span.clone())
-                            .hint(choice_hint(r, self.references.keys().map(String::as_str))),
+                            .hint(suggest.hint(r, self.references.keys().map(String::as_str))),
                     );
                 }
             }
@@ -651,7 +651,7 @@ impl Catalogue {
                     diags.push(
                         Diagnostic::error(format!("defect {} names unknown flow `{id}`", d.id))
                             .at(&self.files[d.file], d.span.clone())
-                            .hint(choice_hint(id, seen_ids.keys().copied())),
+                            .hint(suggest.hint(id, seen_ids.keys().copied())),
                     );
                 }
             }
@@ -709,14 +709,17 @@ fn read_dir_files(dir: &Path) -> Result<Vec<SourceFile>, Invalid> {
     let fail = |msg: String, hint: &str| Invalid {
         diagnostics: vec![Diagnostic::error(msg).hint(hint.to_string())],
     };
-    let rd = std::fs::read_dir(dir).map_err(|e| Invalid {
+    let unreadable = |e: std::io::Error| Invalid {
         diagnostics: vec![Diagnostic::io_error(format!(
             "cannot read catalogue directory {}: {e}",
             dir.display()
         ))
         .in_file(&SourceFile::new(dir.display().to_string(), ""))
         .hint("pass --catalogue a readable directory of *.toml files")],
-    })?;
+    };
+    let rd = std::fs::read_dir(dir).map_err(unreadable)?;
+    // Files are read only from inside the directory itself, wherever it is.
+    let root = dir.canonicalize().map_err(unreadable)?;
     let mut paths: Vec<_> = rd
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -732,13 +735,65 @@ fn read_dir_files(dir: &Path) -> Result<Vec<SourceFile>, Invalid> {
             "put your in-house kinds and flows in a file such as site.toml",
         ));
     }
+    let mut total = 0;
     paths
         .into_iter()
         .map(|p| {
-            crate::diag::read_text(&p, "catalogue file")
-                .map(|t| SourceFile::new(p.display().to_string(), t))
+            let text = read_catalogue_file(&root, dir, &p)?;
+            total += text.len() as u64;
+            if total > crate::diag::MAX_INPUT {
+                return Err(fail(
+                    format!(
+                        "the catalogue files of {} are larger than {} MiB together",
+                        dir.display(),
+                        crate::diag::MAX_INPUT >> 20
+                    ),
+                    "keep only your in-house kinds and flows there",
+                ));
+            }
+            Ok(SourceFile::new(p.display().to_string(), text))
         })
         .collect()
+}
+
+/// One file of a catalogue directory (`root` is where it really is): a link is followed only
+/// to a file inside the directory, and only a regular file is read (a link to /etc/shadow, a
+/// device or a pipe is refused), at most [`crate::diag::MAX_INPUT`] bytes of it.
+fn read_catalogue_file(root: &Path, dir: &Path, p: &Path) -> Result<String, Invalid> {
+    use rustix::fs::{Mode, OFlags};
+    let what = "catalogue file";
+    let refuse = |why: &str| Invalid {
+        diagnostics: vec![Diagnostic::error(format!("{what} {} {why}", p.display()))
+            .in_file(&SourceFile::new(p.display().to_string(), ""))
+            .hint(format!(
+                "ctxfw reads only regular files inside {}; copy the file there",
+                dir.display()
+            ))],
+    };
+    let opened = p.canonicalize().and_then(|real| {
+        if !real.starts_with(root) {
+            return Ok(None);
+        }
+        // Not followed if it became a link since: it was checked as it is now. Not blocking
+        // on a pipe, which is refused next.
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let file = std::fs::File::from(rustix::fs::open(&real, flags, Mode::empty())?);
+        Ok(Some(file))
+    });
+    let file = match opened {
+        Ok(Some(file)) => file,
+        Ok(None) => return Err(refuse("is a link to a file outside the directory")),
+        Err(e) => return crate::diag::text_of(p, what, Err(e)),
+    };
+    match file.metadata() {
+        Ok(m) if !m.is_file() => Err(refuse("is not a regular file")),
+        Ok(_) => crate::diag::text_of(
+            p,
+            what,
+            crate::diag::read_limited_from(file, crate::diag::MAX_INPUT),
+        ),
+        Err(e) => crate::diag::text_of(p, what, Err(e)),
+    }
 }
 
 const FILE_KEYS: &[&str] = &[
@@ -789,7 +844,7 @@ fn read_file(
         let d = Diagnostic::error("catalogue file has no [family] with an id")
             .in_file(r.file)
             .hint("start the file with [family] id = \"...\" title = \"...\"");
-        r.diags.push(d);
+        r.push(d);
     }
     for e in entries {
         match e.key {
@@ -887,7 +942,7 @@ fn read_file(
                             .at(r.file, p.key_span.clone())
                             .label(&files[first.file], first.span.clone(), "first defined here")
                             .hint("each kind is defined once; extend it with a new kind instead");
-                            r.diags.push(d);
+                            r.push(d);
                         }
                         cat.kinds.insert(p.key.to_string(), kind);
                     }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::flow::{ser_ports, PortRange, PortSet};
+use crate::{HashMap, HashSet};
 
 /// One flow as the contract describes it (the fields a reviewer compares).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,6 +46,62 @@ impl Entry {
     }
 }
 
+/// The largest flows JSON file `diff --flows` reads (one of 100,000 flows is about a quarter of
+/// that).
+pub const MAX_FLOWS_JSON: u64 = 1 << 30;
+
+/// A flows JSON file (`-`: standard input) of at most [`MAX_FLOWS_JSON`] bytes. Anything but a JSON object (a binary,
+/// /dev/zero) is refused at its first byte, before the rest is read.
+pub fn read_flows_json(path: &std::path::Path) -> Result<Value> {
+    use std::io::{BufRead, Read};
+    let reading = || format!("reading {}", path.display());
+    let not_flows = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "{}: not a flows JSON file ({e}); produce one with `ctxfw flows FILE --format json`",
+            path.display()
+        )
+    };
+    let too_large = || {
+        anyhow::anyhow!(
+            "{}: larger than {} MiB, more than a flows JSON file of ctxfw can be",
+            path.display(),
+            MAX_FLOWS_JSON >> 20
+        )
+    };
+    // `-` is standard input, as in every Unix tool.
+    let source: Box<dyn Read> = if crate::stdio::is_std(path) {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(path).with_context(reading)?;
+        if file.metadata().with_context(reading)?.len() > MAX_FLOWS_JSON {
+            return Err(too_large());
+        }
+        Box::new(file)
+    };
+    let mut reader = std::io::BufReader::new(source.take(MAX_FLOWS_JSON + 1));
+    let first = loop {
+        let buf = reader.fill_buf().with_context(reading)?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => break Some(buf[i]),
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    if first != Some(b'{') {
+        return Err(not_flows(&"it does not start with `{`"));
+    }
+    // Read whole and parsed from memory: parsing from the reader was five times slower.
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).with_context(reading)?;
+    if reader.get_ref().limit() == 0 {
+        return Err(too_large());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| not_flows(&e))
+}
+
 /// The flows of a flows JSON document (`ctxfw flows --format json`, `golden/<name>/flows.json`).
 pub fn entries(doc: &Value, what: &str) -> Result<Vec<Entry>> {
     let flows = doc
@@ -72,6 +129,7 @@ pub fn entries(doc: &Value, what: &str) -> Result<Vec<Entry>> {
             .collect()
     };
     let mut out: Vec<Entry> = Vec::new();
+    let mut ids: HashSet<String> = HashSet::default();
     for f in flows {
         let id = s(f, "id")?;
         let ports = list(f, "ports")?
@@ -84,7 +142,7 @@ pub fn entries(doc: &Value, what: &str) -> Result<Vec<Entry>> {
             Some(i) => format!("{name}.{i}"),
             None => name,
         };
-        if out.iter().any(|e| e.id == id) {
+        if !ids.insert(id.clone()) {
             bail!("{what}: flow id {id} appears twice");
         }
         out.push(Entry {
@@ -205,7 +263,13 @@ fn nets_moved(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
     let parse = |v: &[String]| -> Option<Vec<IpNet>> { v.iter().map(|s| s.parse().ok()).collect() };
     match (parse(a), parse(b)) {
         (Some(na), Some(nb)) => {
-            let covered = |n: &IpNet, set: &[IpNet]| set.iter().any(|s| s.contains(n));
+            // The aggregates are disjoint and sorted: only the last one starting at or before
+            // a network can hold it (a search, not a scan: flows can list many addresses).
+            let start = |n: &IpNet| (matches!(n, IpNet::V6(_)), n.network());
+            let covered = |n: &IpNet, set: &[IpNet]| {
+                let i = set.partition_point(|s| start(s) <= start(n));
+                i > 0 && set[i - 1].contains(n)
+            };
             let agg_a = IpNet::aggregate(&na);
             let agg_b = IpNet::aggregate(&nb);
             let added = b
@@ -227,9 +291,11 @@ fn nets_moved(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
 }
 
 fn strs_moved(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
+    let (in_a, in_b): (HashSet<&String>, HashSet<&String>) =
+        (a.iter().collect(), b.iter().collect());
     (
-        b.iter().filter(|x| !a.contains(x)).cloned().collect(),
-        a.iter().filter(|x| !b.contains(x)).cloned().collect(),
+        b.iter().filter(|x| !in_a.contains(x)).cloned().collect(),
+        a.iter().filter(|x| !in_b.contains(x)).cloned().collect(),
     )
 }
 
@@ -241,8 +307,9 @@ pub fn diff(old_name: &str, old: &[Entry], new_name: &str, new: &[Entry]) -> Dif
         removed: Vec::new(),
         changed: Vec::new(),
     };
+    let by_id: HashMap<&str, &Entry> = new.iter().map(|n| (n.id.as_str(), n)).collect();
     for o in old {
-        match new.iter().find(|n| n.id == o.id) {
+        match by_id.get(o.id.as_str()).copied() {
             None => d.removed.push(o.clone()),
             Some(n) => {
                 let ports_added = n.ports.minus(&o.ports);
@@ -280,9 +347,10 @@ pub fn diff(old_name: &str, old: &[Entry], new_name: &str, new: &[Entry]) -> Dif
             }
         }
     }
+    let old_ids: HashSet<&str> = old.iter().map(|o| o.id.as_str()).collect();
     d.added = new
         .iter()
-        .filter(|n| !old.iter().any(|o| o.id == n.id))
+        .filter(|n| !old_ids.contains(n.id.as_str()))
         .cloned()
         .collect();
     d

@@ -9,34 +9,93 @@ use std::borrow::Cow;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::diag::{choice_hint, Diagnostic, SourceFile, Span};
+use crate::diag::{Diagnostic, SourceFile, Span, Suggest};
 
 pub type Table<'i> = DeTable<'i>;
 pub type Value<'i> = Spanned<DeValue<'i>>;
 
-/// Parse a file into a spanned table, or report the syntax errors it has.
+/// Parse a file into a spanned table, or report the syntax errors it has. A file that is not
+/// TOML at all (wrong from its first line on: a binary, a password file) shows only that line,
+/// not one error per line of it; others show at most [`MAX_DIAGNOSTICS`] errors, and a file over
+/// [`RECOVER_LIMIT`] only its first.
 pub fn parse(file: &SourceFile) -> Result<Spanned<DeTable<'_>>, Vec<Diagnostic>> {
-    let (table, errors) = DeTable::parse_recoverable(&file.text);
-    if errors.is_empty() {
-        return Ok(table);
+    // Keeps the first error only: the memory of a recovering parse grows with the errors.
+    let first = match DeTable::parse(&file.text) {
+        Ok(table) => return Ok(table),
+        Err(e) => e,
+    };
+    let not_toml = first
+        .span()
+        .is_some_and(|s| file.line_col(s.start).0 == first_content_line(&file.text));
+    let hint = if not_toml {
+        "this does not look like a TOML file: check that it is the file you meant"
+    } else {
+        "check quotes, brackets and `key = value` pairs on this line"
+    };
+    let diagnostic = |e: &toml::de::Error| {
+        let d = Diagnostic::error(format!("TOML syntax: {}", e.message().trim()));
+        match e.span() {
+            Some(span) => d.at(file, span),
+            None => d.in_file(file),
+        }
+        .hint(hint)
+    };
+    if not_toml || file.text.len() > RECOVER_LIMIT {
+        return Err(vec![diagnostic(&first)]);
     }
-    Err(errors
-        .into_iter()
-        .map(|e| {
-            let d = Diagnostic::error(format!("TOML syntax: {}", e.message().trim()));
-            let d = match e.span() {
-                Some(span) => d.at(file, span),
-                None => d.in_file(file),
-            };
-            d.hint("check quotes, brackets and `key = value` pairs on this line")
+    let (_, errors) = DeTable::parse_recoverable(&file.text);
+    let mut diags: Vec<Diagnostic> = errors
+        .iter()
+        .take(MAX_DIAGNOSTICS)
+        .map(diagnostic)
+        .collect();
+    diags.extend(more_not_shown(file, errors.len() - diags.len(), 0));
+    Err(diags)
+}
+
+/// The largest file whose syntax errors are all listed: a recovering parse holds every error
+/// it meets (hundreds of bytes each, one per line of a broken file).
+const RECOVER_LIMIT: usize = 1024 * 1024;
+
+/// 1-based number of the first line that is not blank or a comment.
+fn first_content_line(text: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            !l.is_empty() && !l.starts_with('#')
         })
-        .collect())
+        .map_or(1, |i| i + 1)
+}
+
+/// The most diagnostics reported for one file: a broken file of a few megabytes can have an
+/// error on each of millions of lines, which would take gigabytes to hold and print.
+pub const MAX_DIAGNOSTICS: usize = 1000;
+
+/// What closes the diagnostics of a file with more than [`MAX_DIAGNOSTICS`]: an error when one
+/// of those not shown is.
+fn more_not_shown(file: &SourceFile, errors: usize, warnings: usize) -> Option<Diagnostic> {
+    let n = errors + warnings;
+    (n > 0).then(|| {
+        let message = format!("{n} more errors and warnings in this file are not shown");
+        let d = if errors > 0 {
+            Diagnostic::error(message)
+        } else {
+            Diagnostic::warning(message)
+        };
+        d.in_file(file).hint(format!(
+            "ctxfw shows the first {MAX_DIAGNOSTICS}; fix those and check again"
+        ))
+    })
 }
 
 /// Collects diagnostics while reading one file.
 pub struct Reader<'f> {
     pub file: &'f SourceFile,
-    pub diags: Vec<Diagnostic>,
+    diags: Vec<Diagnostic>,
+    /// Errors and warnings past [`MAX_DIAGNOSTICS`], counted only.
+    more: (usize, usize),
+    /// One did-you-mean budget for the whole file.
+    suggest: Suggest,
 }
 
 pub fn type_name(v: &DeValue<'_>) -> &'static str {
@@ -63,21 +122,50 @@ impl<'f> Reader<'f> {
         Reader {
             file,
             diags: Vec::new(),
+            more: (0, 0),
+            suggest: Suggest::default(),
         }
+    }
+
+    /// Report `d` (counted only past [`MAX_DIAGNOSTICS`]).
+    pub fn push(&mut self, d: Diagnostic) {
+        if self.diags.len() < MAX_DIAGNOSTICS {
+            self.diags.push(d);
+        } else if d.is_error() {
+            self.more.0 += 1;
+        } else {
+            self.more.1 += 1;
+        }
+    }
+
+    /// Every diagnostic reported, and one saying how many more were not.
+    pub fn finish(self) -> Vec<Diagnostic> {
+        let mut diags = self.diags;
+        diags.extend(more_not_shown(self.file, self.more.0, self.more.1));
+        diags
+    }
+
+    /// A hint naming the nearest of `candidates` to `word`, or listing them.
+    pub fn hint<'a>(
+        &mut self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> String {
+        self.suggest.hint(word, candidates)
     }
 
     pub fn error(&mut self, span: Span, message: impl Into<String>, hint: impl Into<String>) {
         let d = Diagnostic::error(message).at(self.file, span).hint(hint);
-        self.diags.push(d);
+        self.push(d);
     }
 
     pub fn warn(&mut self, span: Span, message: impl Into<String>, hint: impl Into<String>) {
         let d = Diagnostic::warning(message).at(self.file, span).hint(hint);
-        self.diags.push(d);
+        self.push(d);
     }
 
     pub fn has_errors(&self) -> bool {
-        self.diags.iter().any(Diagnostic::is_error)
+        self.more.0 > 0 || self.diags.iter().any(Diagnostic::is_error)
     }
 
     /// The entries of a table whose keys are all in `allowed`; unknown keys are reported.
@@ -91,7 +179,7 @@ impl<'f> Reader<'f> {
         for (k, v) in table.iter() {
             let key: &str = k.get_ref();
             if !allowed.contains(&key) {
-                let hint = choice_hint(key, allowed.iter().copied());
+                let hint = self.hint(key, allowed.iter().copied());
                 self.error(k.span(), format!("unknown key `{key}` in {context}"), hint);
                 continue;
             }

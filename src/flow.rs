@@ -183,12 +183,21 @@ impl PortSet {
     /// The ports of `self` that `other` does not have.
     pub fn minus(&self, other: &PortSet) -> PortSet {
         let mut out = Vec::new();
+        // Both sorted: one pass over each, not every pair (sets can hold thousands of ranges).
+        let others = other.ranges();
+        let mut first = 0;
         for r in self.ranges() {
             let mut lo = u32::from(r.lo);
             let hi = u32::from(r.hi);
-            for c in other.ranges() {
+            while others.get(first).is_some_and(|c| u32::from(c.hi) < lo) {
+                first += 1;
+            }
+            for c in &others[first..] {
                 let (clo, chi) = (u32::from(c.lo), u32::from(c.hi));
-                if chi < lo || clo > hi {
+                if clo > hi {
+                    break;
+                }
+                if chi < lo {
                     continue;
                 }
                 if clo > lo {

@@ -139,6 +139,9 @@ enum Command {
         /// up to 1,000 kernel sets, else `concat`).
         #[arg(long, value_enum, default_value_t = NftLayout::Auto)]
         nft_layout: NftLayout,
+        /// With --out: list every file written, not only how many of each target.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Compare the flows of two topologies (or two flows.json files): added, removed, changed.
     #[command(
@@ -396,10 +399,24 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-fn print_warnings(warnings: &[ctxfw::diag::Diagnostic]) {
-    for w in warnings {
-        term::note(&format!("{w}\n"));
+/// `8348` as `8,348`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
     }
+    out
+}
+
+/// Every warning in one write: thousands of diagnostics printed piece by piece (an unbuffered
+/// write each) took most of the time of reporting them.
+fn print_warnings(warnings: &[ctxfw::diag::Diagnostic]) {
+    let text: String = warnings.iter().map(|w| format!("{w}\n")).collect();
+    term::note(&text);
 }
 
 fn stdout(text: &str) -> Result<()> {
@@ -476,6 +493,7 @@ fn run(cli: Cli) -> Result<u8> {
             counters,
             outbound,
             nft_layout,
+            verbose,
         } => {
             // `--out -` is standard output, as no --out (but --check needs a directory).
             let out = if check {
@@ -539,18 +557,43 @@ fn run(cli: Cli) -> Result<u8> {
                 if stage.is_empty() {
                     return Ok(nothing_to_write(&file, &target, false));
                 }
-                // One write for the list, not one per file (thousands of Windows scripts).
-                // Targets finish in any order: list the files in target order.
-                let mut written = stage.commit()?;
-                written.sort_by_cached_key(|p| {
-                    let name = p.strip_prefix(dir).unwrap_or(p);
-                    done.place(&name.to_string_lossy())
-                });
-                let list: String = written
-                    .iter()
-                    .map(|p| format!("wrote {}\n", p.display()))
+                // Targets finish in any order: files are listed and counted in target order.
+                let mut written: Vec<(std::path::PathBuf, (usize, usize))> = stage
+                    .commit()?
+                    .into_iter()
+                    .map(|p| {
+                        let name = p.strip_prefix(dir).unwrap_or(&p);
+                        let place = done.place(&name.to_string_lossy());
+                        (p, place)
+                    })
                     .collect();
-                term::note(&list);
+                written.sort_by_key(|(_, place)| *place);
+                let mut text = String::new();
+                if verbose {
+                    for (p, _) in &written {
+                        text.push_str(&format!("wrote {}\n", p.display()));
+                    }
+                }
+                let mut per_target: Vec<(&str, usize)> = Vec::new();
+                for (_, (t, _)) in &written {
+                    let name = targets.get(*t).map_or("?", |t| t.name);
+                    match per_target.last_mut() {
+                        Some((n, count)) if *n == name => *count += 1,
+                        _ => per_target.push((name, 1)),
+                    }
+                }
+                let counts: Vec<String> = per_target
+                    .iter()
+                    .map(|(n, c)| format!("{n} {}", thousands(*c)))
+                    .collect();
+                text.push_str(&format!(
+                    "wrote {} file{} to {}: {}\n",
+                    thousands(written.len()),
+                    if written.len() == 1 { "" } else { "s" },
+                    dir.display(),
+                    counts.join(", ")
+                ));
+                term::note(&text);
                 // The process ends next: freeing a large resolution node by node (2-3% of a
                 // 10,000-flow run) gains nothing.
                 std::mem::forget(loaded);
@@ -583,19 +626,7 @@ fn run(cli: Cli) -> Result<u8> {
         } => {
             let side = |p: &std::path::Path| -> Result<Vec<ctxfw::diff::Entry>> {
                 let doc = if flows {
-                    let text = if ctxfw::stdio::is_std(p) {
-                        std::io::read_to_string(std::io::stdin())
-                            .context("reading standard input")?
-                    } else {
-                        std::fs::read_to_string(p)
-                            .with_context(|| format!("reading {}", p.display()))?
-                    };
-                    serde_json::from_str(&text).map_err(|e| {
-                        anyhow::anyhow!(
-                            "{}: not a flows JSON file ({e}); produce one with `ctxfw flows FILE --format json`",
-                            p.display()
-                        )
-                    })?
+                    ctxfw::diff::read_flows_json(p)?
                 } else {
                     let loaded = load(p, cat_dir)?;
                     render::flows::json(&loaded.topology, &loaded.resolution)

@@ -1,14 +1,27 @@
-//! Writing outputs atomically: every file goes to a temporary file in its own directory and is
-//! renamed into place only when all of them rendered, so an error leaves nothing half-written
-//! and existing files untouched.
+//! Writing outputs: all files or none, never a half-written file, durable once the command
+//! returns, and never through a link planted in the output directory.
+//!
+//! Every file is staged as a temporary file in its own directory, created with a random name
+//! that must not exist yet (`O_EXCL | O_NOFOLLOW`) through the descriptor of that directory;
+//! the directories under the output directory are opened without following links. When all
+//! are written (the large ones already written out by a helper thread as soon as each was
+//! complete), one `syncfs` makes their data durable together, every final name is checked
+//! (none may be a directory), and each file is renamed into place by swapping it with the file
+//! it replaces (`RENAME_EXCHANGE`), so that a failure part-way swaps the earlier ones back. A
+//! second `syncfs` makes the new names durable before the command returns. docs/robustness.md
+//! says what is promised.
 
-use std::collections::HashSet;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
+
+use crate::HashMap;
 
 /// A rendered output file, relative to the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,33 +51,97 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<Vec<PathBuf>> {
 /// whole rendered file in memory.
 pub struct Stage {
     dir: PathBuf,
-    /// Part of every temporary name (asked once: it is a system call).
-    pid: u32,
     inner: Mutex<Staging>,
+    /// Writes large files out while others are still rendered: see [`Stage::write_out`].
+    flusher: Mutex<Option<Flusher>>,
     committed: bool,
 }
 
+/// A thread that writes out the data of the files sent to it (`fdatasync`), so that the flush
+/// before the renames has less left to write.
+struct Flusher {
+    files: std::sync::mpsc::Sender<fs::File>,
+    done: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+/// Files at least this large are written out as soon as they are complete.
+const WRITE_OUT_EARLY: u64 = 8 * 1024 * 1024;
+
 #[derive(Default)]
 struct Staging {
-    created: Vec<PathBuf>,
-    /// (temporary, final) by file id; `None` once dropped as a duplicate.
-    staged: Vec<Option<(PathBuf, PathBuf)>>,
-    /// Directories known to exist (8,000 Windows scripts share one).
-    ready: HashSet<PathBuf>,
+    /// The directories files are staged in, open: the output directory first.
+    dirs: Vec<Arc<OwnedFd>>,
+    /// Each directory's index in `dirs`, by its path below the output directory ("" for it).
+    dir_index: HashMap<String, usize>,
+    /// Directories this stage made, outermost first.
+    created: Vec<Made>,
+    /// By file id; `None` once dropped as a duplicate.
+    staged: Vec<Option<Staged>>,
+    /// Random numbers for temporary names, fetched from the system 512 at a time.
+    random: Vec<u64>,
+}
+
+/// A directory a stage made: a missing part of the output directory's path, or one below it
+/// (in the directory of index `.0`).
+enum Made {
+    Path(PathBuf),
+    At(usize, String),
+}
+
+#[derive(Clone)]
+struct Staged {
+    /// Index of its directory in [`Staging::dirs`].
+    dir: usize,
+    /// Its temporary name, then its name, in that directory.
+    tmp: String,
+    name: String,
+    /// Its path below the output directory.
+    path: String,
+}
+
+/// How a file was put in place, to undo it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Placed {
+    /// No file had its name: the new one is removed again.
+    New,
+    /// Swapped with the file it replaces, which now has the temporary name: swapped back.
+    Swapped,
+    /// Renamed over the file it replaces, on a file system that cannot swap: not undone.
+    Replaced,
 }
 
 impl Stage {
-    /// Creates the output directory (and its missing parents) now.
+    /// Creates the output directory (and its missing parents) now, and opens it.
     pub fn new(dir: &Path) -> Result<Stage> {
-        let mut inner = Staging::default();
-        let made = create_dirs(dir, &mut inner.created);
-        let stage = Stage {
+        let mut made = Vec::new();
+        let created = create_dirs(dir, &mut made);
+        let mut stage = Stage {
             dir: dir.to_path_buf(),
-            pid: std::process::id(),
-            inner: Mutex::new(inner),
+            inner: Mutex::new(Staging {
+                created: made.into_iter().map(Made::Path).collect(),
+                ..Staging::default()
+            }),
+            flusher: Mutex::new(None),
             committed: false,
         };
-        made.with_context(|| format!("creating output directory {}", dir.display()))?;
+        created.with_context(|| format!("creating output directory {}", dir.display()))?;
+        // The output directory is the one the user named, link or not; below it, no link is
+        // followed.
+        let at = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let fd = rustix::fs::open(
+            at,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("opening output directory {}", dir.display()))?;
+        let inner = stage.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        inner.dirs.push(Arc::new(fd));
+        inner.dir_index.insert(String::new(), 0);
         Ok(stage)
     }
 
@@ -93,87 +170,339 @@ impl Stage {
     ) -> Result<usize> {
         check_name(name)?;
         let target = self.dir.join(name);
-        let parent = target.parent().unwrap_or(&self.dir).to_path_buf();
-        let base = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (id, tmp) = {
+        let (sub, base) = match name.rsplit_once('/') {
+            Some((sub, base)) => (sub, base),
+            None => ("", name),
+        };
+        let (dir, fd) = self.open_dir(&mut self.lock(), sub)?;
+        let (file, tmp) = create_temporary(&fd, base, || self.random())
+            .with_context(|| format!("creating a temporary file for {}", target.display()))?;
+        let id = {
             let mut st = self.lock();
-            if !st.ready.contains(&parent) {
-                create_dirs(&parent, &mut st.created)
-                    .with_context(|| format!("creating directory {}", parent.display()))?;
-                st.ready.insert(parent.clone());
-            }
-            // The id keeps two files of one name (two targets share a file) apart.
-            let id = st.staged.len();
-            let tmp = parent.join(format!(".{base}.{}.{id}.tmp", self.pid));
-            // Listed before it exists, so a failure from here on still removes it.
-            st.staged.push(Some((tmp.clone(), target.clone())));
-            (id, tmp)
+            st.staged.push(Some(Staged {
+                dir,
+                tmp,
+                name: base.to_string(),
+                path: name.to_string(),
+            }));
+            st.staged.len() - 1
         };
         // Unbuffered: the renderers write through their own buffer or in large pieces (a
         // second buffer here copied every byte of output once more).
-        let file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        write_reporting(file, &target, body)?;
-        fail_point(name)?;
+        write_reporting(&file, &target, body)?;
+        fail_point("CTXFW_FAIL_AFTER", name)?;
+        if file.metadata().is_ok_and(|m| m.len() >= WRITE_OUT_EARLY) {
+            self.write_out(file);
+        }
         Ok(id)
+    }
+
+    /// Have `file`'s data written to disk now, on the flusher thread, while other files are
+    /// still rendered (the kernel would otherwise keep it in memory until the flush before the
+    /// renames).
+    fn write_out(&self, file: fs::File) {
+        let mut flusher = self.flusher.lock().unwrap_or_else(|p| p.into_inner());
+        let f = flusher.get_or_insert_with(|| {
+            let (files, rx) = std::sync::mpsc::channel::<fs::File>();
+            let done = std::thread::spawn(move || {
+                let mut first_error = Ok(());
+                for f in rx {
+                    if let Err(e) = rustix::fs::fdatasync(&f) {
+                        first_error = first_error.and(Err(e.into()));
+                    }
+                }
+                first_error
+            });
+            Flusher { files, done }
+        });
+        let _ = f.files.send(file);
+    }
+
+    /// Wait for the flusher thread, if any: its first error.
+    fn flushed(&self) -> std::io::Result<()> {
+        let flusher = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match flusher {
+            Some(Flusher { files, done }) => {
+                drop(files);
+                done.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A random number nobody can guess.
+    fn random(&self) -> std::io::Result<u64> {
+        let mut st = self.lock();
+        if st.random.is_empty() {
+            let mut bytes = [0u8; 4096];
+            let mut filled = 0;
+            while filled < bytes.len() {
+                filled += rustix::rand::getrandom(
+                    &mut bytes[filled..],
+                    rustix::rand::GetRandomFlags::empty(),
+                )?;
+            }
+            st.random.extend(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            );
+        }
+        Ok(st.random.pop().expect("just filled"))
+    }
+
+    /// The directory `sub` below the output directory (`a/b`), opened, made if missing; a link
+    /// or a file in its way is an error: nothing is written through it.
+    fn open_dir(&self, st: &mut Staging, sub: &str) -> Result<(usize, Arc<OwnedFd>)> {
+        if let Some(&i) = st.dir_index.get(sub) {
+            return Ok((i, st.dirs[i].clone()));
+        }
+        let (up, name) = sub.rsplit_once('/').unwrap_or(("", sub));
+        let (parent, parent_fd) = self.open_dir(st, up)?;
+        let shown = || self.dir.join(sub);
+        let open = || {
+            rustix::fs::openat(
+                &parent_fd,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        let fd = match open() {
+            Err(Errno::NOENT) => {
+                match rustix::fs::mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o777)) {
+                    Ok(()) => st.created.push(Made::At(parent, name.to_string())),
+                    Err(Errno::EXIST) => {}
+                    Err(e) => {
+                        return Err(std::io::Error::from(e))
+                            .with_context(|| format!("creating directory {}", shown().display()))
+                    }
+                }
+                open()
+            }
+            other => other,
+        };
+        let fd = match fd {
+            Ok(fd) => fd,
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                return Err(std::io::Error::from(std::io::ErrorKind::NotADirectory)).with_context(
+                    || {
+                        format!(
+                            "{} is a link or a file, not a directory: ctxfw does not write through \
+                             links in the output directory; remove it",
+                            shown().display()
+                        )
+                    },
+                )
+            }
+            Err(e) => {
+                return Err(std::io::Error::from(e))
+                    .with_context(|| format!("opening directory {}", shown().display()))
+            }
+        };
+        let fd = Arc::new(fd);
+        st.dirs.push(fd.clone());
+        st.dir_index.insert(sub.to_string(), st.dirs.len() - 1);
+        Ok((st.dirs.len() - 1, fd))
     }
 
     /// Whether the files staged as `first` and `dup` (two targets writing one name) have the
     /// same content; `dup` is dropped either way, `first` stays.
     pub fn same(&self, first: usize, dup: usize) -> Result<bool> {
-        let (a, b) = {
+        let (a, b, dirs) = {
             let mut st = self.lock();
             let a = st.staged.get(first).cloned().flatten();
             let b = st.staged.get_mut(dup).and_then(Option::take);
-            (a, b)
+            (a, b, st.dirs.clone())
         };
-        let (Some((a, _)), Some((b, _))) = (a, b) else {
+        let (Some(a), Some(b)) = (a, b) else {
             return Ok(false);
         };
-        let read = |p: &Path| fs::read(p).with_context(|| format!("reading back {}", p.display()));
+        let read = |s: &Staged| -> Result<Vec<u8>> {
+            let fd = rustix::fs::openat(
+                &*dirs[s.dir],
+                s.tmp.as_str(),
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(std::io::Error::from)
+            .with_context(|| format!("reading back {}", self.dir.join(&s.path).display()))?;
+            let mut bytes = Vec::new();
+            fs::File::from(fd).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
         let same = read(&a)? == read(&b)?;
-        let _ = fs::remove_file(&b);
+        let _ = rustix::fs::unlinkat(&*dirs[b.dir], b.tmp.as_str(), AtFlags::empty());
         Ok(same)
     }
 
-    /// Rename every staged file into place.
+    /// Make every staged file durable, then put them all in place, or none: see the module's
+    /// documentation. Returns their paths, in the order they were staged.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
-        let staged: Vec<(PathBuf, PathBuf)> =
-            self.lock().staged.iter().flatten().cloned().collect();
-        // The data must be on disk before the renames make it visible, or a crash could leave
-        // an empty file under a final name. Concurrent fsyncs share journal commits (one after
-        // another, 833 Windows scripts took twice as long to write).
-        sync_files(&staged)?;
-        self.committed = true;
-        let mut written = Vec::new();
-        for (i, (tmp, target)) in staged.iter().enumerate() {
-            if let Err(e) = fs::rename(tmp, target) {
-                // Leave no temporary file behind (the ones renamed are in place).
-                for (t, _) in &staged[i..] {
-                    let _ = fs::remove_file(t);
-                }
-                return Err(e).with_context(|| format!("renaming into {}", target.display()));
+        let (staged, dirs) = {
+            let st = self.lock();
+            let staged: Vec<Staged> = st.staged.iter().flatten().cloned().collect();
+            (staged, st.dirs.clone())
+        };
+        let target = |s: &Staged| self.dir.join(&s.path);
+        // The data must be durable before a rename makes it visible, or a crash could leave an
+        // empty file under a final name: one flush for them all.
+        self.flushed()
+            .and_then(|()| sync_file_systems(&dirs))
+            .context("flushing the staged files to disk")?;
+        // What can be known to fail is checked before the first rename.
+        let mut exists = Vec::with_capacity(staged.len());
+        for s in &staged {
+            let found =
+                match rustix::fs::statat(&*dirs[s.dir], s.name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                {
+                    Ok(st) => Some(FileType::from_raw_mode(st.st_mode)),
+                    Err(Errno::NOENT) => None,
+                    Err(e) => {
+                        return Err(std::io::Error::from(e))
+                            .with_context(|| format!("looking at {}", target(s).display()))
+                    }
+                };
+            if found == Some(FileType::Directory) {
+                return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory)).with_context(
+                    || {
+                        format!(
+                            "{} is a directory; ctxfw replaces only files",
+                            target(s).display()
+                        )
+                    },
+                );
             }
-            written.push(target.clone());
+            exists.push(found.is_some());
         }
-        Ok(written)
+        let mut placed: Vec<Placed> = Vec::with_capacity(staged.len());
+        for (s, &exists) in staged.iter().zip(&exists) {
+            match place(&dirs[s.dir], s, exists) {
+                Ok(p) => placed.push(p),
+                Err(e) => {
+                    // Undo, newest first; the stage's drop then removes the temporary names.
+                    for (s, p) in staged.iter().zip(&placed).rev() {
+                        undo(&dirs[s.dir], s, *p);
+                    }
+                    return Err(e)
+                        .with_context(|| format!("renaming into {}", target(s).display()));
+                }
+            }
+        }
+        self.committed = true;
+        // The files replaced now have the temporary names.
+        for (s, p) in staged.iter().zip(&placed) {
+            if *p == Placed::Swapped {
+                let _ = rustix::fs::unlinkat(&*dirs[s.dir], s.tmp.as_str(), AtFlags::empty());
+            }
+        }
+        sync_file_systems(&dirs).context("flushing the new file names to disk")?;
+        Ok(staged.iter().map(target).collect())
     }
+}
+
+/// A new file in `dir` named after `base` with a random part, which must not exist (not even
+/// as a link): a name planted in advance is never written through.
+fn create_temporary(
+    dir: &OwnedFd,
+    base: &str,
+    mut random: impl FnMut() -> std::io::Result<u64>,
+) -> std::io::Result<(fs::File, String)> {
+    // Short enough for a file name of 255 bytes whatever the output name.
+    let base: String = base.chars().take(100).collect();
+    for _ in 0..16 {
+        let tmp = format!(".{base}.{:016x}.tmp", random()?);
+        match rustix::fs::openat(
+            dir,
+            tmp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_bits_truncate(0o666),
+        ) {
+            Ok(fd) => return Ok((fs::File::from(fd), tmp)),
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(std::io::Error::other("no free temporary name"))
+}
+
+/// Rename `s` into place in `dir`: swapped with the file of its name when there is one, else
+/// renamed where none may have appeared since; a plain rename where the file system has
+/// neither.
+fn place(dir: &OwnedFd, s: &Staged, exists: bool) -> std::io::Result<Placed> {
+    fail_point("CTXFW_FAIL_RENAME", &s.path)?;
+    let rename =
+        |flags| rustix::fs::renameat_with(dir, s.tmp.as_str(), dir, s.name.as_str(), flags);
+    let (flags, placed) = if exists {
+        (RenameFlags::EXCHANGE, Placed::Swapped)
+    } else {
+        (RenameFlags::NOREPLACE, Placed::New)
+    };
+    match rename(flags) {
+        Ok(()) => Ok(placed),
+        // The file appeared, or went, since it was looked at.
+        Err(Errno::EXIST) if !exists => rename(RenameFlags::EXCHANGE).map(|()| Placed::Swapped),
+        Err(Errno::NOENT) if exists => rename(RenameFlags::NOREPLACE).map(|()| Placed::New),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            rename(RenameFlags::empty()).map(|()| Placed::Replaced)
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(Into::into)
+}
+
+/// Take back what [`place`] did (as far as it can).
+fn undo(dir: &OwnedFd, s: &Staged, placed: Placed) {
+    let _ = match placed {
+        Placed::Swapped => rustix::fs::renameat_with(
+            dir,
+            s.tmp.as_str(),
+            dir,
+            s.name.as_str(),
+            RenameFlags::EXCHANGE,
+        ),
+        Placed::New => rustix::fs::unlinkat(dir, s.name.as_str(), AtFlags::empty()),
+        Placed::Replaced => Ok(()),
+    };
+}
+
+/// One `syncfs` per file system the directories are on (almost always one): everything
+/// written there reaches the disk, with the file system's own ordering.
+fn sync_file_systems(dirs: &[Arc<OwnedFd>]) -> std::io::Result<()> {
+    let mut done: Vec<u64> = Vec::new();
+    for fd in dirs {
+        let dev = rustix::fs::fstat(&**fd)?.st_dev;
+        if !done.contains(&dev) {
+            rustix::fs::syncfs(&**fd)?;
+            done.push(dev);
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        let _ = self.flushed();
         if self.committed {
             return;
         }
         let st = self.lock();
-        for (tmp, _) in st.staged.iter().flatten() {
-            let _ = fs::remove_file(tmp);
+        for s in st.staged.iter().flatten() {
+            let _ = rustix::fs::unlinkat(&*st.dirs[s.dir], s.tmp.as_str(), AtFlags::empty());
         }
-        // Deepest first; only directories this stage created (and so empty again).
+        // Deepest first; only directories this stage made (and so empty again).
         for d in st.created.iter().rev() {
-            let _ = fs::remove_dir(d);
+            let _ = match d {
+                Made::Path(p) => fs::remove_dir(p),
+                Made::At(parent, name) => {
+                    rustix::fs::unlinkat(&*st.dirs[*parent], name.as_str(), AtFlags::REMOVEDIR)
+                        .map_err(Into::into)
+                }
+            };
         }
     }
 }
@@ -218,36 +547,12 @@ fn write_reporting<W: Write>(
     }
 }
 
-/// fsync every staged file, on a few threads at once.
-fn sync_files(staged: &[(PathBuf, PathBuf)]) -> Result<()> {
-    const THREADS: usize = 8;
-    let chunk = staged.len().div_ceil(THREADS).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = staged
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || -> Result<()> {
-                    for (tmp, _) in part {
-                        fs::File::open(tmp)
-                            .and_then(|f| f.sync_all())
-                            .with_context(|| format!("syncing {}", tmp.display()))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    })
-}
-
-/// An output name is relative and stays inside the output directory.
+/// An output name is relative and stays inside the output directory: parts separated by `/`,
+/// none empty, `.` or `..`.
 fn check_name(name: &str) -> Result<()> {
-    let p = Path::new(name);
-    let ok = !name.is_empty()
-        && p.components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    let ok = name
+        .split('/')
+        .all(|part| !matches!(part, "" | "." | "..") && !part.contains('\0'));
     if ok {
         Ok(())
     } else {
@@ -294,15 +599,23 @@ pub fn write_one(path: &Path, content: &str) -> Result<()> {
     .map(|_| ())
 }
 
-/// Tests inject a failure after staging a named file (`CTXFW_FAIL_AFTER=<file name>`), to prove
-/// that a failure part-way leaves nothing behind.
-fn fail_point(name: &str) -> Result<()> {
-    match std::env::var("CTXFW_FAIL_AFTER") {
-        Ok(n) if n == name => {
-            Err(std::io::Error::other(format!("injected failure after staging {name}")).into())
-        }
+/// Tests inject a failure where `var` names this output file (`CTXFW_FAIL_AFTER=<name>` after
+/// staging it, `CTXFW_FAIL_RENAME=<name>` instead of renaming it), to prove that a failure
+/// part-way leaves nothing behind. Only in builds for tests (the `fail-points` feature, which
+/// the tests' dependency on this package turns on): a release build reads no variable.
+#[cfg(any(test, feature = "fail-points"))]
+fn fail_point(var: &str, name: &str) -> std::io::Result<()> {
+    match std::env::var(var) {
+        Ok(n) if n == name => Err(std::io::Error::other(format!(
+            "injected failure ({var}) at {name}"
+        ))),
         _ => Ok(()),
     }
+}
+
+#[cfg(not(any(test, feature = "fail-points")))]
+fn fail_point(_: &str, _: &str) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]
@@ -451,10 +764,13 @@ mod tests {
             let stage = Stage::new(&out).unwrap();
             stage.add(&file("a.txt", "a")).unwrap();
             stage.add(&file("sub/b.txt", "b")).unwrap();
-            assert_eq!(
-                entries(&out),
-                vec![format!(".a.txt.{}.0.tmp", std::process::id()), "sub".into()]
+            let names = entries(&out);
+            assert_eq!(names.len(), 2, "{names:?}");
+            assert!(
+                names[0].starts_with(".a.txt.") && names[0].ends_with(".tmp"),
+                "{names:?}"
             );
+            assert_eq!(names[1], "sub");
         }
         // The directories it made are gone too.
         assert!(!root.path().join("new").exists());
@@ -490,8 +806,167 @@ mod tests {
     fn names_outside_the_directory_are_refused() {
         let root = tempfile::tempdir().unwrap();
         let stage = Stage::new(root.path()).unwrap();
-        for bad in ["../x", "/etc/x", "", "a/../../x"] {
+        for bad in ["../x", "/etc/x", "", "a/../../x", "a//b", "./x", "x/"] {
             assert!(stage.add(&file(bad, "x")).is_err(), "{bad}");
         }
+    }
+
+    /// Temporary names are random and made only where nothing is: two stages of one process
+    /// do not share them, and a link planted under any name is never written through.
+    #[test]
+    fn temporary_names_are_new_files_with_random_names() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            Stage::new(root.path()).unwrap(),
+            Stage::new(root.path()).unwrap(),
+        );
+        a.add(&file("x.txt", "a")).unwrap();
+        b.add(&file("x.txt", "b")).unwrap();
+        let names = entries(root.path());
+        assert_eq!(names.len(), 2);
+        assert_ne!(names[0], names[1]);
+    }
+
+    /// A large file is written out as soon as it is complete, and still renamed with the
+    /// others at the commit; dropped, the stage waits for that and removes it.
+    #[test]
+    fn a_large_file_is_written_out_early() {
+        let root = tempfile::tempdir().unwrap();
+        let big = "x".repeat(WRITE_OUT_EARLY as usize + 1);
+        for commit in [false, true] {
+            let stage = Stage::new(root.path()).unwrap();
+            stage.add(&file("big.txt", &big)).unwrap();
+            stage.add(&file("small.txt", "s")).unwrap();
+            assert!(stage.flusher.lock().unwrap().is_some());
+            if commit {
+                stage.commit().unwrap();
+            } else {
+                drop(stage);
+                assert!(entries(root.path()).is_empty());
+            }
+        }
+        assert_eq!(entries(root.path()), vec!["big.txt", "small.txt"]);
+        assert_eq!(
+            fs::read(root.path().join("big.txt")).unwrap().len(),
+            big.len()
+        );
+    }
+
+    /// A link in the output directory where a subdirectory goes is an error before anything is
+    /// written, and nothing reaches where it points.
+    #[test]
+    fn a_linked_subdirectory_is_not_written_through() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), root.path().join("t.aerleon")).unwrap();
+        let err = write_all(
+            root.path(),
+            &[file("t.nft", "new"), file("t.aerleon/def/n.yaml", "n")],
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("t.aerleon is a link or a file, not a directory"),
+            "{err:#}"
+        );
+        assert!(entries(elsewhere.path()).is_empty());
+        assert_eq!(entries(root.path()), vec!["t.aerleon"]);
+        // Deeper down too, and a file in the way likewise.
+        fs::remove_file(root.path().join("t.aerleon")).unwrap();
+        fs::create_dir(root.path().join("t.aerleon")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), root.path().join("t.aerleon/def")).unwrap();
+        fs::write(root.path().join("f"), "x").unwrap();
+        for name in ["t.aerleon/def/n.yaml", "f/n.yaml"] {
+            assert!(
+                write_all(root.path(), &[file(name, "n")]).is_err(),
+                "{name}"
+            );
+        }
+        assert!(entries(elsewhere.path()).is_empty());
+    }
+
+    /// A final name that is a link is replaced by the file; the link's target is untouched.
+    #[test]
+    fn a_linked_output_is_replaced_not_written_through() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let victim = elsewhere.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, root.path().join("t.nft")).unwrap();
+        write_all(root.path(), &[file("t.nft", "rules")]).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        let t = root.path().join("t.nft");
+        assert!(!fs::symlink_metadata(&t).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read_to_string(&t).unwrap(), "rules");
+    }
+
+    /// An output name held by a directory is found before any file is renamed.
+    #[test]
+    fn a_directory_in_place_of_an_output_stops_the_commit_before_any_rename() {
+        let root = tempfile::tempdir().unwrap();
+        for (n, c) in [("a.txt", "old a"), ("c.txt", "old c")] {
+            fs::write(root.path().join(n), c).unwrap();
+        }
+        fs::create_dir(root.path().join("b.txt")).unwrap();
+        let err = write_all(
+            root.path(),
+            &[
+                file("a.txt", "new a"),
+                file("b.txt", "new b"),
+                file("c.txt", "new c"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("b.txt is a directory"),
+            "{err:#}"
+        );
+        assert_eq!(entries(root.path()), vec!["a.txt", "b.txt", "c.txt"]);
+        assert_eq!(
+            fs::read_to_string(root.path().join("a.txt")).unwrap(),
+            "old a"
+        );
+    }
+
+    /// A rename that fails part-way takes back the ones before it: old files are back, new
+    /// names gone, no temporary file left.
+    #[test]
+    fn a_failed_rename_undoes_the_earlier_ones() {
+        let root = tempfile::tempdir().unwrap();
+        fs::write(root.path().join("a.txt"), "old a").unwrap();
+        fs::write(root.path().join("c.txt"), "old c").unwrap();
+        let stage = Stage::new(root.path()).unwrap();
+        for (n, c) in [
+            ("a.txt", "new a"),
+            ("b.txt", "new b"),
+            ("c.txt", "new c"),
+            ("sub/d.txt", "d"),
+        ] {
+            stage.add(&file(n, c)).unwrap();
+        }
+        let staged: Vec<Staged> = stage.lock().staged.iter().flatten().cloned().collect();
+        let dirs = stage.lock().dirs.clone();
+        // The first three placed, as commit does, then undone as commit does on a failure.
+        let placed: Vec<Placed> = staged[..3]
+            .iter()
+            .map(|s| place(&dirs[s.dir], s, s.name != "b.txt").unwrap())
+            .collect();
+        assert_eq!(placed, [Placed::Swapped, Placed::New, Placed::Swapped]);
+        assert_eq!(
+            fs::read_to_string(root.path().join("c.txt")).unwrap(),
+            "new c"
+        );
+        for (s, p) in staged.iter().zip(&placed).rev() {
+            undo(&dirs[s.dir], s, *p);
+        }
+        drop(stage);
+        assert_eq!(entries(root.path()), vec!["a.txt", "c.txt"]);
+        assert_eq!(
+            fs::read_to_string(root.path().join("a.txt")).unwrap(),
+            "old a"
+        );
+        assert_eq!(
+            fs::read_to_string(root.path().join("c.txt")).unwrap(),
+            "old c"
+        );
     }
 }

@@ -60,8 +60,11 @@ impl Renderer {
         env.add_filter("tojson", tojson);
         for (name, text) in EMBEDDED {
             let text = match overrides.map(|d| d.join(name)).filter(|p| p.is_file()) {
-                Some(p) => std::fs::read_to_string(&p)
-                    .with_context(|| format!("reading template {}", p.display()))?,
+                Some(p) => crate::diag::text_of(
+                    &p,
+                    "template",
+                    crate::diag::read_limited(&p, crate::diag::MAX_INPUT),
+                )?,
                 None => (*text).to_string(),
             };
             env.add_template_owned(name.to_string(), text)

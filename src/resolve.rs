@@ -328,6 +328,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
     };
     let mut removed = Vec::new();
     let mut removal_used = vec![false; topo.removals.len()];
+    let removals = Removals::new(topo);
     let mut warned_internet: Vec<String> = Vec::new();
     let index = KindIndex::new(topo, cat);
     let settings = Settings::new(topo, cat);
@@ -473,11 +474,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
                 } else {
                     without_ports.clone()
                 };
-                if let Some(i) = topo.removals.iter().position(|r| {
-                    r.catalogue == cf.id
-                        && r.from.as_deref().is_none_or(|f| f == &*s.name)
-                        && r.to.as_deref().is_none_or(|t| t == &*d.name)
-                }) {
+                if let Some(i) = removals.first(&cf.id, &s.name, &d.name) {
                     removal_used[i] = true;
                     removed.push(Removed {
                         catalogue: cf.id.clone(),
@@ -490,7 +487,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
                     });
                     continue;
                 }
-                add(&mut merged, s, d, proto, part, &params);
+                add(&mut merged, s, d, proto, part, &params, false);
             }
         }
     }
@@ -532,7 +529,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
             note: None,
             fixes: Vec::new().into(),
         });
-        add(&mut merged, &s, &d, a.protocol, part, &[]);
+        add(&mut merged, &s, &d, a.protocol, part, &[], true);
     }
     let parameters = cat
         .parameters
@@ -557,6 +554,39 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
         removed,
         parameters,
         warnings,
+    }
+}
+
+/// The topology's removals by what they name (catalogue id, and `from` and `to` when given),
+/// each the first in the file: a binding finds the first removal that matches it with four
+/// look-ups instead of a scan of every removal.
+struct Removals<'t>(HashMap<(&'t str, Option<&'t str>, Option<&'t str>), usize>);
+
+impl<'t> Removals<'t> {
+    fn new(topo: &'t Topology) -> Self {
+        let mut first = HashMap::default();
+        for (i, r) in topo.removals.iter().enumerate() {
+            first
+                .entry((r.catalogue.as_str(), r.from.as_deref(), r.to.as_deref()))
+                .or_insert(i);
+        }
+        Removals(first)
+    }
+
+    /// The first removal of catalogue flow `id` that matches `from` and `to`.
+    fn first(&self, id: &str, from: &str, to: &str) -> Option<usize> {
+        if self.0.is_empty() {
+            return None;
+        }
+        [
+            (Some(from), Some(to)),
+            (Some(from), None),
+            (None, Some(to)),
+            (None, None),
+        ]
+        .into_iter()
+        .filter_map(|(f, t)| self.0.get(&(id, f, t)).copied())
+        .min()
     }
 }
 
@@ -901,6 +931,7 @@ fn add(
     proto: Protocol,
     part: FlowPart,
     params: &[&str],
+    is_addition: bool,
 ) {
     let flow = merged.entry(s, d, proto, || new_flow(s, d, proto, &part.catalogue));
     for f in &d.fqdns {
@@ -913,26 +944,32 @@ fn add(
             flow.parameters.push(p.to_string());
         }
     }
-    // Most parts of a merged flow bring ports it has already (or none).
-    if flow.ports.is_empty() {
-        flow.ports = part.ports.clone();
-    } else if !flow.ports.covers(&part.ports) {
-        flow.ports = flow.ports.union(&part.ports);
-    }
     // The same catalogue entry can reach one merged flow twice (e.g. through two kinds of a
-    // co-located component); keep it once.
-    if flow.parts.iter().any(|p| p.catalogue == part.catalogue) {
+    // co-located component); keep it once. An addition's id is unique, and its part has a
+    // `site:` name no catalogue id has: it is new (a flow may merge thousands of them).
+    if !is_addition && flow.parts.iter().any(|p| p.catalogue == part.catalogue) {
         return;
     }
-    // Exactly one more: most flows have one or two parts, and a first push leaves room for
-    // four (parts grown by doubling were a quarter of the resolution's peak).
-    flow.parts.reserve_exact(1);
+    // Exactly one more while few: most flows have one or two parts, and a first push leaves
+    // room for four (parts grown by doubling were a quarter of the resolution's peak); past a
+    // few, doubling, or a flow of many parts is copied on every one.
+    if flow.parts.len() < 8 {
+        flow.parts.reserve_exact(1);
+    }
     flow.parts.push(part);
 }
 
 /// A merged flow's purpose, source and reason: its parts' texts joined (once, after merging;
 /// joining on every added part was quadratic in the parts of a flow).
 fn summarise(flow: &mut Flow) {
+    // The union of the parts' ports, made once: a part of a catalogue entry met twice has the
+    // same ports as the one kept. Most flows have one part, or parts with the same ports.
+    let first = &flow.parts[0].ports;
+    flow.ports = if flow.parts.iter().all(|p| p.ports == *first) {
+        first.clone()
+    } else {
+        PortSet::from_ranges(flow.parts.iter().flat_map(|p| p.ports.ranges()).copied())
+    };
     flow.purpose = joined(flow.parts.iter().map(|p| &p.purpose));
     flow.source = joined(flow.parts.iter().map(|p| &p.source));
     let reasons: Vec<&str> = flow
@@ -954,10 +991,10 @@ fn joined<'a>(texts: impl Iterator<Item = &'a Arc<str>> + Clone) -> Arc<str> {
 
 /// Join distinct texts in order: after a sentence with a space, after a fragment with "; ".
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::default();
     let mut out = String::new();
     for item in items {
-        if item.is_empty() || seen.contains(&item) {
+        if item.is_empty() || !seen.insert(item) {
             continue;
         }
         if !out.is_empty() {
@@ -968,7 +1005,6 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
             });
         }
         out.push_str(item);
-        seen.push(item);
     }
     out
 }

@@ -14,6 +14,7 @@ use crate::catalogue::{param_value, Catalogue, ParamValue, Parameter, Platform};
 use crate::diag::{choice_hint, Diagnostic, Invalid, SourceFile, Span};
 use crate::doc::{self, Reader, Table};
 use crate::flow::{PortRange, PortSet, Protocol};
+use crate::{HashMap, HashSet};
 
 /// Where a zone's networks are; the cloud targets use it to tell their own networks from others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -188,7 +189,7 @@ pub fn parse(file: SourceFile, cat: &Catalogue) -> Result<(Topology, Vec<Diagnos
     };
     let mut r = Reader::new(&file);
     let topo = read(&mut r, table.get_ref(), cat, &file);
-    let diags = r.diags;
+    let diags = r.finish();
     if diags.iter().any(Diagnostic::is_error) {
         return Err(Invalid { diagnostics: diags });
     }
@@ -240,7 +241,7 @@ fn read(r: &mut Reader<'_>, top: &Table<'_>, cat: &Catalogue, file: &SourceFile)
             let d = Diagnostic::error("the topology has no `name`")
                 .at(file, 0..0)
                 .hint("add name = \"my-site\" at the top; it names the output files");
-            r.diags.push(d);
+            r.push(d);
         }
     }
     if let Some(e) = get("description") {
@@ -254,7 +255,7 @@ fn read(r: &mut Reader<'_>, top: &Table<'_>, cat: &Catalogue, file: &SourceFile)
         let d = Diagnostic::error("the topology has no [zones]")
             .at(file, 0..0)
             .hint("add at least one [zones.<name>] with cidrs = [\"10.0.0.0/24\"]");
-        r.diags.push(d);
+        r.push(d);
     }
     if let Some(e) = get("parameters") {
         read_parameters(r, e.value, cat, &mut t);
@@ -334,7 +335,7 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
     };
     let mut all: Vec<(IpNet, String, Span)> = Vec::new();
     // Firewall interfaces named so far, with their zone and where: one faces one zone.
-    let mut ifaces: Vec<(String, String, Span)> = Vec::new();
+    let mut ifaces: HashMap<String, (String, Span)> = HashMap::default();
     for e in r.entries(table) {
         check_name(r, e.key_span.clone(), e.key, "zone");
         let Some(zt) = r.table(e.value, &format!("zones.{}", e.key)) else {
@@ -351,9 +352,9 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
         };
         let mut location = None;
         let mut has_cidrs = false;
-        // This zone's networks so far: a repeat is looked for among them only (a scan of
-        // every zone's was quadratic, a tenth of loading ten thousand zones).
-        let own = all.len();
+        // This zone's networks so far, where each was listed: a repeat is looked up, not
+        // searched for (a zone may list hundreds of thousands).
+        let mut own: HashMap<IpNet, Span> = HashMap::default();
         for f in r.fields(
             zt,
             &["cidrs", "description", "location", "interfaces"],
@@ -374,9 +375,7 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                     }
                     for s in items {
                         if let Some(net) = network(r, &s, "zone network") {
-                            if let Some((_, _, first)) =
-                                all[own..].iter().find(|(n, _, _)| *n == net)
-                            {
+                            if let Some(first) = own.get(&net) {
                                 let d = Diagnostic::error(format!(
                                     "network {net} is listed twice in zone `{}`",
                                     e.key
@@ -384,9 +383,10 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                                 .at(r.file, s.span())
                                 .label(r.file, first.clone(), "first listed here")
                                 .hint("remove one of them");
-                                r.diags.push(d);
+                                r.push(d);
                                 continue;
                             }
+                            own.insert(net, s.span());
                             all.push((net, e.key.to_string(), s.span()));
                             zone.cidrs.push(net);
                         }
@@ -441,7 +441,7 @@ fn read_zones(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                         .at(r.file, cur.2.clone())
                         .label(r.file, prev.2.clone(), "overlapping network here")
                         .hint("zones must not overlap; only a zone holding 0.0.0.0/0 or ::/0 may (it means everything else)");
-                    r.diags.push(d);
+                    r.push(d);
                 }
                 if prev.0.broadcast() >= cur.0.broadcast() {
                     continue;
@@ -460,7 +460,7 @@ fn read_interfaces(
     r: &mut Reader<'_>,
     v: &doc::Value<'_>,
     zone: &str,
-    seen: &mut Vec<(String, String, Span)>,
+    seen: &mut HashMap<String, (String, Span)>,
 ) -> Vec<String> {
     let Some(items) = r.strings(v, "interfaces") else {
         return Vec::new();
@@ -490,7 +490,7 @@ fn read_interfaces(
             );
             continue;
         }
-        if let Some((_, other, first)) = seen.iter().find(|(n, _, _)| n == name) {
+        if let Some((other, first)) = seen.get(name) {
             let msg = if other == zone {
                 format!("interface {name} is listed twice in zone `{zone}`")
             } else {
@@ -500,10 +500,10 @@ fn read_interfaces(
                 .at(r.file, s.span())
                 .label(r.file, first.clone(), "first listed here")
                 .hint("a firewall interface faces one zone; list it once, in the zone behind it");
-            r.diags.push(d);
+            r.push(d);
             continue;
         }
-        seen.push((name.clone(), zone.to_string(), s.span()));
+        seen.insert(name.clone(), (zone.to_string(), s.span()));
         out.push(name.clone());
     }
     out
@@ -571,14 +571,149 @@ fn host(r: &mut Reader<'_>, s: &Spanned<String>) -> Option<IpNet> {
     }
 }
 
+/// The networks of a zone, to ask whether they hold a host: a network holds it when the host's
+/// address cut to the network's prefix length is that network, so a host costs a lookup per
+/// prefix length the zone uses, not a scan of its networks.
+struct Holds {
+    nets: HashSet<IpNet>,
+    /// Distinct prefix lengths by family (IPv4, IPv6).
+    lens: [Vec<u8>; 2],
+}
+
+impl Holds {
+    fn new(zone: &Zone) -> Holds {
+        let mut lens = [Vec::new(), Vec::new()];
+        for n in &zone.cidrs {
+            lens[usize::from(matches!(n, IpNet::V6(_)))].push(n.prefix_len());
+        }
+        for l in &mut lens {
+            l.sort_unstable();
+            l.dedup();
+        }
+        Holds {
+            nets: zone.cidrs.iter().copied().collect(),
+            lens,
+        }
+    }
+
+    fn holds(&self, host: &IpNet) -> bool {
+        self.lens[usize::from(matches!(host, IpNet::V6(_)))]
+            .iter()
+            .take_while(|&&len| len <= host.prefix_len())
+            .any(|&len| IpNet::new(host.addr(), len).is_ok_and(|n| self.nets.contains(&n.trunc())))
+    }
+}
+
+/// The networks of the zones that do not hold the default route, as intervals sorted by their
+/// first address: whether a host in the default-route zone lies in (or around) one of them is a
+/// binary search, not a scan of every zone's networks.
+struct Inside {
+    /// (first, last, network, zone index) by first address, per family (IPv4, IPv6).
+    nets: [Vec<(u128, u128, IpNet, usize)>; 2],
+    /// The largest `last` among the intervals up to each index.
+    reach: [Vec<u128>; 2],
+}
+
+fn bounds(n: &IpNet) -> (u128, u128) {
+    match n {
+        IpNet::V4(n) => (
+            u128::from(u32::from(n.network())),
+            u128::from(u32::from(n.broadcast())),
+        ),
+        IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
+    }
+}
+
+impl Inside {
+    fn new(t: &Topology) -> Inside {
+        let mut nets: [Vec<(u128, u128, IpNet, usize)>; 2] = [Vec::new(), Vec::new()];
+        for (zi, z) in t
+            .zones
+            .values()
+            .enumerate()
+            .filter(|(_, z)| !z.default_route)
+        {
+            for n in &z.cidrs {
+                let (lo, hi) = bounds(n);
+                nets[usize::from(n.addr().is_ipv6())].push((lo, hi, *n, zi));
+            }
+        }
+        let reach = nets.each_mut().map(|v| {
+            v.sort_unstable_by_key(|e| (e.0, e.1));
+            v.iter()
+                .scan(0u128, |m, e| {
+                    *m = (*m).max(e.1);
+                    Some(*m)
+                })
+                .collect()
+        });
+        Inside { nets, reach }
+    }
+
+    /// A network of another zone that `host` lies in or holds, with that zone's index.
+    fn overlap(&self, host: &IpNet) -> Option<(usize, IpNet)> {
+        let f = usize::from(host.addr().is_ipv6());
+        let (lo, hi) = bounds(host);
+        let (nets, reach) = (&self.nets[f], &self.reach[f]);
+        // Intervals that start at or before the host's last address; one of them reaches the
+        // host's first address exactly when the running maximum does.
+        let end = nets.partition_point(|e| e.0 <= hi);
+        (0..end)
+            .rev()
+            .take_while(|&i| reach[i] >= lo)
+            .find(|&i| nets[i].1 >= lo)
+            .map(|i| (nets[i].3, nets[i].2))
+    }
+}
+
+/// What hosts are checked against, made once per zone: its [`Holds`], and for the zone that
+/// holds the default route the other zones' networks ([`Inside`]).
+struct ZoneHolds {
+    holds: HashMap<String, Holds>,
+    inside: Option<Inside>,
+}
+
+/// One zone's checks for [`read_hosts`].
+struct HostCheck<'a> {
+    zone: &'a Zone,
+    holds: &'a Holds,
+    /// For the zone that holds the default route: the other zones' networks.
+    inside: Option<&'a Inside>,
+    zones: &'a IndexMap<String, Zone>,
+}
+
+impl ZoneHolds {
+    fn new() -> ZoneHolds {
+        ZoneHolds {
+            holds: HashMap::default(),
+            inside: None,
+        }
+    }
+
+    fn of<'a>(&'a mut self, t: &'a Topology, zone: Option<&String>) -> Option<HostCheck<'a>> {
+        let z = t.zones.get(zone?)?;
+        if z.default_route && self.inside.is_none() {
+            self.inside = Some(Inside::new(t));
+        }
+        let holds = self
+            .holds
+            .entry(z.name.clone())
+            .or_insert_with(|| Holds::new(z));
+        Some(HostCheck {
+            zone: z,
+            holds,
+            inside: self.inside.as_ref().filter(|_| z.default_route),
+            zones: &t.zones,
+        })
+    }
+}
+
 fn read_hosts(
     r: &mut Reader<'_>,
     v: &doc::Value<'_>,
-    zones: &IndexMap<String, Zone>,
-    zone: Option<&String>,
+    zone: Option<HostCheck<'_>>,
     owner: &str,
 ) -> Option<Vec<IpNet>> {
-    let zone = zone.map(|z| &zones[z]);
     let items = r.strings(v, "hosts")?;
     if items.is_empty() {
         r.error(
@@ -589,11 +724,23 @@ fn read_hosts(
         return None;
     }
     let mut out: Vec<IpNet> = Vec::new();
+    let mut seen: HashSet<IpNet> = HashSet::default();
     for s in items {
         let Some(net) = host(r, &s) else { continue };
-        if let Some(z) = zone {
-            if !z.cidrs.iter().any(|c| c.contains(&net)) {
-                let nets: Vec<String> = z.cidrs.iter().map(ToString::to_string).collect();
+        if let Some(HostCheck {
+            zone: z,
+            holds,
+            inside,
+            zones,
+        }) = &zone
+        {
+            if !holds.holds(&net) {
+                // A few of them: each error would otherwise repeat every network of a large zone.
+                let mut nets: Vec<String> =
+                    z.cidrs.iter().take(8).map(ToString::to_string).collect();
+                if z.cidrs.len() > nets.len() {
+                    nets.push(format!("{} more", z.cidrs.len() - nets.len()));
+                }
                 r.error(
                     s.span(),
                     format!("{owner}: host {net} is outside its zone `{}`", z.name),
@@ -606,30 +753,26 @@ fn read_hosts(
                 continue;
             }
             // A zone holding the default route is every address no other zone holds.
-            if z.default_route && net.prefix_len() > 0 {
-                let inside = zones.values().filter(|o| !o.default_route).find_map(|o| {
-                    o.cidrs
-                        .iter()
-                        .find(|c| c.contains(&net) || net.contains(*c))
-                        .map(|c| (o, c))
-                });
-                if let Some((o, c)) = inside {
-                    r.error(
-                        s.span(),
-                        format!(
-                            "{owner}: host {net} is in zone `{}` ({c}), not in zone `{}`",
-                            o.name, z.name
-                        ),
-                        format!(
-                            "zone `{}` holds the default route: it is every address no other zone holds; place the component in zone `{}`, or list only addresses outside the other zones",
-                            z.name, o.name
-                        ),
-                    );
-                    continue;
-                }
+            let overlap = inside
+                .filter(|_| net.prefix_len() > 0)
+                .and_then(|i| i.overlap(&net));
+            if let Some((o, c)) = overlap {
+                let o = &zones[o].name;
+                r.error(
+                    s.span(),
+                    format!(
+                        "{owner}: host {net} is in zone `{o}` ({c}), not in zone `{}`",
+                        z.name
+                    ),
+                    format!(
+                        "zone `{}` holds the default route: it is every address no other zone holds; place the component in zone `{o}`, or list only addresses outside the other zones",
+                        z.name
+                    ),
+                );
+                continue;
             }
         }
-        if out.contains(&net) {
+        if !seen.insert(net) {
             r.warn(
                 s.span(),
                 format!("{owner}: host {net} is listed twice"),
@@ -657,7 +800,7 @@ fn read_parameters(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                 );
                 continue;
             }
-            let hint = choice_hint(e.key, cat.parameters.keys().map(String::as_str));
+            let hint = r.hint(e.key, cat.parameters.keys().map(String::as_str));
             r.error(
                 e.key_span.clone(),
                 format!("unknown parameter `{}`", e.key),
@@ -706,6 +849,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
         return;
     };
     let zone_names: Vec<String> = t.zones.keys().cloned().collect();
+    let mut holds = ZoneHolds::new();
     for e in r.entries(table) {
         check_name(r, e.key_span.clone(), e.key, "component");
         let owner = format!("component `{}`", e.key);
@@ -774,7 +918,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                 if t.zones.contains_key(z.get_ref()) {
                     Some(z.into_inner())
                 } else {
-                    let hint = choice_hint(z.get_ref(), zone_names.iter().map(String::as_str));
+                    let hint = r.hint(z.get_ref(), zone_names.iter().map(String::as_str));
                     r.error(z.span(), format!("unknown zone `{}`", z.get_ref()), hint);
                     None
                 }
@@ -789,7 +933,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
             }
         };
         if let Some(f) = get("hosts") {
-            comp.hosts = read_hosts(r, f.value, &t.zones, zone.as_ref(), &owner);
+            comp.hosts = read_hosts(r, f.value, holds.of(t, zone.as_ref()), &owner);
         }
         if let Some(f) = get("site") {
             if let Some(s) = r.string(f.value, "site") {
@@ -813,7 +957,7 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                             "this component's kinds have no interface roles; remove [interfaces]"
                                 .to_string()
                         } else {
-                            choice_hint(ie.key, roles.iter().map(String::as_str))
+                            r.hint(ie.key, roles.iter().map(String::as_str))
                         };
                         r.error(
                             ie.key_span.clone(),
@@ -834,16 +978,15 @@ fn read_components(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &
                                 Some(z.into_inner())
                             } else {
                                 let hint =
-                                    choice_hint(z.get_ref(), zone_names.iter().map(String::as_str));
+                                    r.hint(z.get_ref(), zone_names.iter().map(String::as_str));
                                 r.error(z.span(), format!("unknown zone `{}`", z.get_ref()), hint);
                                 None
                             }
                         });
                     }
-                    let hosts = ifields
-                        .iter()
-                        .find(|x| x.key == "hosts")
-                        .and_then(|hf| read_hosts(r, hf.value, &t.zones, izone.as_ref(), &iowner));
+                    let hosts = ifields.iter().find(|x| x.key == "hosts").and_then(|hf| {
+                        read_hosts(r, hf.value, holds.of(t, izone.as_ref()), &iowner)
+                    });
                     if let Some(z) = izone {
                         comp.interfaces.insert(
                             ie.key.to_string(),
@@ -931,7 +1074,7 @@ fn component_ref(r: &mut Reader<'_>, t: &Topology, s: &Spanned<String>) -> Optio
     if t.components.contains_key(s.get_ref()) {
         return Some(s.get_ref().clone());
     }
-    let hint = choice_hint(s.get_ref(), t.components.keys().map(String::as_str));
+    let hint = r.hint(s.get_ref(), t.components.keys().map(String::as_str));
     r.error(
         s.span(),
         format!("unknown component `{}`", s.get_ref()),
@@ -956,7 +1099,7 @@ fn read_additions(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
     let Some(items) = r.array(v, "additions") else {
         return;
     };
-    let mut ids: Vec<(String, Span)> = Vec::new();
+    let mut ids: HashMap<String, Span> = HashMap::default();
     for item in items {
         let span = item.span();
         let Some(at) = r.table(item, "[[additions]]") else {
@@ -1005,7 +1148,7 @@ fn read_additions(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
         for (c, iface) in [(&from_c, &from_if), (&to_c, &to_if)] {
             if let (Some(c), Some(i)) = (c, iface) {
                 if !t.components[c].interfaces.contains_key(i.get_ref()) {
-                    let hint = choice_hint(
+                    let hint = r.hint(
                         i.get_ref(),
                         t.components[c].interfaces.keys().map(String::as_str),
                     );
@@ -1069,15 +1212,15 @@ fn read_additions(r: &mut Reader<'_>, v: &doc::Value<'_>, t: &mut Topology) {
                     "e.g. id = \"jump-host-ssh\"",
                 );
                 ok = false;
-            } else if let Some((_, first)) = ids.iter().find(|(i, _)| i == id.get_ref()) {
+            } else if let Some(first) = ids.get(id.get_ref()) {
                 let d = Diagnostic::error(format!("duplicate addition id `{}`", id.get_ref()))
                     .at(r.file, id.span())
                     .label(r.file, first.clone(), "first used here")
                     .hint("give each addition its own id");
-                r.diags.push(d);
+                r.push(d);
                 ok = false;
             } else {
-                ids.push((id.get_ref().clone(), id.span()));
+                ids.insert(id.get_ref().clone(), id.span());
             }
         }
         if let (true, Some(id), Some(from), Some(to), Some(protocol), Some(reason)) =
@@ -1103,6 +1246,7 @@ fn read_removals(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &mu
     let Some(items) = r.array(v, "removals") else {
         return;
     };
+    let flow_ids: HashSet<&str> = cat.flows.iter().map(|f| f.id.as_str()).collect();
     for item in items {
         let span = item.span();
         let Some(at) = r.table(item, "[[removals]]") else {
@@ -1124,8 +1268,8 @@ fn read_removals(r: &mut Reader<'_>, v: &doc::Value<'_>, cat: &Catalogue, t: &mu
             .and_then(|f| text(r, f.value, "reason"));
         let mut ok = true;
         match &catalogue {
-            Some(c) if !cat.flows.iter().any(|f| f.id == *c.get_ref()) => {
-                let hint = choice_hint(c.get_ref(), cat.flows.iter().map(|f| f.id.as_str()));
+            Some(c) if !flow_ids.contains(c.get_ref().as_str()) => {
+                let hint = r.hint(c.get_ref(), cat.flows.iter().map(|f| f.id.as_str()));
                 r.error(
                     c.span(),
                     format!("unknown catalogue flow `{}`", c.get_ref()),

@@ -245,3 +245,42 @@ fn generate_nftables_to_stdout_and_host_lockout_warning() {
     assert_eq!(ipt.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&ipt.stderr).contains("netfilter-lab.rules6"));
 }
+
+/// `generate --out` says how many files each target wrote, in one line; `--verbose` lists them
+/// first, in target order.
+#[test]
+fn generate_prints_a_summary_and_lists_files_when_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let r = ctxfw(&["generate", "topologies/onprem-cvad.toml", "--out", o]);
+    assert_eq!(r.status.code(), Some(0));
+    let err = text(&r.stderr);
+    let last = err.lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!(
+            "wrote 16 files to {o}: flows 2, windows 6, nftables 1, iptables 1, matrix 3, aerleon 3"
+        )
+    );
+    assert!(!err.contains("wrote /"), "{err}");
+    let r = ctxfw(&[
+        "generate",
+        "topologies/onprem-cvad.toml",
+        "--out",
+        o,
+        "--verbose",
+    ]);
+    let err = text(&r.stderr);
+    let listed: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("wrote /"))
+        .collect();
+    assert_eq!(listed.len(), 16, "{err}");
+    assert!(listed[0].ends_with("/out/onprem-cvad.flows.json"), "{err}");
+    assert!(
+        listed[15].ends_with("/out/onprem-cvad.aerleon/def/services.yaml"),
+        "{err}"
+    );
+    assert_eq!(err.lines().last().unwrap(), last);
+}

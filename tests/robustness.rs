@@ -16,6 +16,12 @@ fn ctxfw(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 const ONPREM: &str = "topologies/onprem-cvad.toml";
 
+/// `generate` of the on-premises example's `target` into `out`.
+fn generate_onprem(target: &str, out: &std::path::Path) -> Output {
+    let out = out.to_str().unwrap();
+    ctxfw(&["generate", ONPREM, "--target", target, "--out", out], &[])
+}
+
 /// Every file and directory below `dir` (paths relative to it; directories end in `/` and
 /// have no content), so targets that write subdirectories (Aerleon) are covered too.
 fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
@@ -59,27 +65,38 @@ fn failure_after_each_file_leaves_nothing_behind_and_old_files_untouched() {
             .filter(|n| !n.ends_with('/'))
             .collect();
         assert!(names.len() >= 2, "{names:?}");
-        // Mark every file, then fail after staging each file in turn (the first, a middle one,
-        // the last): nothing may change and no temporary file may stay.
+        // Mark every file, then fail after staging each file in turn, and instead of renaming
+        // the first, a middle and the last one (a failed rename takes back the ones before it):
+        // nothing may change and no temporary file may stay.
         for n in &names {
             std::fs::write(dir.path().join(n), format!("old {n}")).unwrap();
         }
         let before = listing(dir.path());
-        for n in &names {
+        let renames = [&names[0], &names[names.len() / 2], &names[names.len() - 1]];
+        let failures = names
+            .iter()
+            .map(|n| ("CTXFW_FAIL_AFTER", n))
+            .chain(renames.into_iter().map(|n| ("CTXFW_FAIL_RENAME", n)));
+        for (var, n) in failures {
             let fail = ctxfw(
                 &["generate", topo, "--target", "all", "--out", out],
-                &[("CTXFW_FAIL_AFTER", n)],
+                &[(var, n)],
             );
             let err = String::from_utf8_lossy(&fail.stderr);
-            assert_eq!(fail.status.code(), Some(74), "{}: {n}: {err}", t.display());
+            assert_eq!(
+                fail.status.code(),
+                Some(74),
+                "{}: {var} {n}: {err}",
+                t.display()
+            );
             assert!(
-                err.contains(&format!("injected failure after staging {n}")),
+                err.contains(&format!("injected failure ({var}) at {n}")),
                 "{err}"
             );
             assert_eq!(
                 listing(dir.path()),
                 before,
-                "{}: failing after {n} changed the directory",
+                "{}: {var} at {n} changed the directory",
                 t.display()
             );
         }
@@ -99,6 +116,83 @@ fn failure_after_each_file_leaves_nothing_behind_and_old_files_untouched() {
         assert_eq!(fail.status.code(), Some(74));
         assert!(listing(&fresh).is_empty(), "{:?}", listing(&fresh));
     }
+}
+
+/// An output name held by a directory (item 11 of the security review: `generate` exited 74
+/// after replacing five files): found before any file is renamed, so nothing changes.
+#[test]
+fn a_directory_in_place_of_an_output_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let ok = ctxfw(&["generate", ONPREM, "--target", "all", "--out", out], &[]);
+    assert_eq!(ok.status.code(), Some(0));
+    // Whichever order the files are renamed in, none may be before this is found.
+    let csv = dir.path().join("onprem-cvad.csv");
+    std::fs::remove_file(&csv).unwrap();
+    std::fs::create_dir(&csv).unwrap();
+    for (n, _) in listing(dir.path()) {
+        let p = dir.path().join(&n);
+        if p.is_file() {
+            std::fs::write(&p, "old").unwrap();
+        }
+    }
+    let before = listing(dir.path());
+    let r = ctxfw(&["generate", ONPREM, "--target", "all", "--out", out], &[]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(74), "{err}");
+    assert!(err.contains("onprem-cvad.csv is a directory"), "{err}");
+    assert_eq!(listing(dir.path()), before);
+}
+
+/// Links planted in a shared output directory (item 3 of the security review): under the
+/// temporary names a run would have used (`.NAME.PID.N.tmp` for the next process ids), in
+/// place of an output, and in place of a subdirectory. None is written through; the outputs
+/// are regular files.
+#[test]
+fn planted_links_are_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let next_pid: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .map_or(0, |s| s.trim().parse().unwrap_or(0));
+    for pid in next_pid + 1..next_pid + 400 {
+        std::os::unix::fs::symlink(&victim, out.join(format!(".onprem-cvad.nft.{pid}.0.tmp")))
+            .unwrap();
+    }
+    std::os::unix::fs::symlink(&victim, out.join("onprem-cvad.nft")).unwrap();
+    let r = generate_onprem("nftables", &out);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let nft = std::fs::symlink_metadata(out.join("onprem-cvad.nft")).unwrap();
+    assert!(nft.file_type().is_file());
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        400,
+        "the planted links and the rule set, nothing else"
+    );
+    // A subdirectory planted as a link: refused, nothing written there or here.
+    std::os::unix::fs::symlink(elsewhere.path(), out.join("onprem-cvad.aerleon")).unwrap();
+    let before = listing(&out);
+    let r = generate_onprem("all", &out);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(74), "{err}");
+    assert!(
+        err.contains("onprem-cvad.aerleon is a link or a file, not a directory"),
+        "{err}"
+    );
+    assert_eq!(listing(&out), before);
+    assert_eq!(
+        listing(elsewhere.path()),
+        vec![("victim".to_string(), b"precious".to_vec())]
+    );
 }
 
 #[test]
@@ -374,17 +468,7 @@ fn exit_codes_are_the_documented_ones() {
     // 74: output cannot be written (the output "directory" is a file)
     let file = dir.path().join("afile");
     std::fs::write(&file, "x").unwrap();
-    let r = ctxfw(
-        &[
-            "generate",
-            ONPREM,
-            "--target",
-            "all",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let r = generate_onprem("all", &file);
     assert_eq!(
         r.status.code(),
         Some(74),
