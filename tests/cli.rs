@@ -260,7 +260,7 @@ fn generate_prints_a_summary_and_lists_files_when_verbose() {
     assert_eq!(
         last,
         format!(
-            "wrote 16 files to {o}: flows 2, windows 6, nftables 1, iptables 1, matrix 3, aerleon 3"
+            "wrote 22 files to {o}: flows 2, windows 6, nftables 1, iptables 1, matrix 3, probes 6, aerleon 3"
         )
     );
     assert!(!err.contains("wrote /"), "{err}");
@@ -276,10 +276,10 @@ fn generate_prints_a_summary_and_lists_files_when_verbose() {
         .lines()
         .filter_map(|l| l.strip_prefix("wrote /"))
         .collect();
-    assert_eq!(listed.len(), 16, "{err}");
+    assert_eq!(listed.len(), 22, "{err}");
     assert!(listed[0].ends_with("/out/onprem-cvad.flows.json"), "{err}");
     assert!(
-        listed[15].ends_with("/out/onprem-cvad.aerleon/def/services.yaml"),
+        listed[21].ends_with("/out/onprem-cvad.aerleon/def/services.yaml"),
         "{err}"
     );
     assert_eq!(err.lines().last().unwrap(), last);
