@@ -29,6 +29,10 @@ pub struct Options {
     pub outbound: bool,
     /// nftables: how rules and addresses are laid out (see `render::nftables::Layout`).
     pub nft_layout: crate::render::nftables::Layout,
+    /// matrix: fold the flows of a recurring service into one row per zone pair.
+    pub group: bool,
+    /// matrix: the flows of a previous version, for the workbook's "what changed" section.
+    pub previous: Option<Arc<crate::review::Previous>>,
 }
 
 impl Options {
@@ -320,8 +324,23 @@ pub fn check_host(
 /// The files of every selected target, and the warnings the targets found.
 #[derive(Debug)]
 pub struct Generated {
+    /// The text files.
     pub files: Vec<OutFile>,
+    /// The files that are not text ([`is_binary`]): the workbook.
+    pub binary: Vec<BinaryFile>,
     pub warnings: Vec<Diagnostic>,
+}
+
+/// A generated file that is not text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Whether a target's file is binary (a workbook) rather than UTF-8 text.
+pub fn is_binary(name: &str) -> bool {
+    name.ends_with(".xlsx")
 }
 
 /// Render every selected target; all files or an error (nothing is written here).
@@ -343,16 +362,28 @@ pub fn generate_all(
 ) -> Result<Generated> {
     let memory = Memory::default();
     let done = generate_into(loaded, renderer, opts, targets, &memory)?;
-    let mut files: Vec<OutFile> = memory
+    let held: Vec<(String, Vec<u8>)> = memory
         .0
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .into_iter()
         .flatten()
         .collect();
+    let (mut files, mut binary) = (Vec::new(), Vec::new());
+    for (name, bytes) in held {
+        if is_binary(&name) {
+            binary.push(BinaryFile { name, bytes });
+        } else {
+            let content = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("{name}: the rendered text is not UTF-8"))?;
+            files.push(OutFile { name, content });
+        }
+    }
     files.sort_by_key(|f| done.place(&f.name));
+    binary.sort_by_key(|f| done.place(&f.name));
     Ok(Generated {
         files,
+        binary,
         warnings: done.warnings,
     })
 }
@@ -481,9 +512,9 @@ pub trait Sink: Sync {
     fn same(&self, first: usize, dup: usize) -> Result<bool>;
 }
 
-/// Files kept in memory, by id (`None` once dropped as a duplicate).
+/// Files kept in memory as (name, bytes), by id (`None` once dropped as a duplicate).
 #[derive(Default)]
-struct Memory(Mutex<Vec<Option<OutFile>>>);
+struct Memory(Mutex<Vec<Option<(String, Vec<u8>)>>>);
 
 impl Sink for Memory {
     fn write(
@@ -493,20 +524,15 @@ impl Sink for Memory {
     ) -> Result<usize> {
         let mut buf = Vec::new();
         body(&mut buf)?;
-        let content = String::from_utf8(buf)
-            .map_err(|_| anyhow::anyhow!("{name}: the rendered text is not UTF-8"))?;
         let mut files = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        files.push(Some(OutFile {
-            name: name.to_string(),
-            content,
-        }));
+        files.push(Some((name.to_string(), buf)));
         Ok(files.len() - 1)
     }
 
     fn same(&self, first: usize, dup: usize) -> Result<bool> {
         let mut files = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let b = files.get_mut(dup).and_then(Option::take);
-        Ok(matches!((files.get(first), b), (Some(Some(a)), Some(b)) if a.content == b.content))
+        Ok(matches!((files.get(first), b), (Some(Some(a)), Some(b)) if a.1 == b.1))
     }
 }
 

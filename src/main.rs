@@ -139,6 +139,14 @@ enum Command {
         /// up to 1,000 kernel sets, else `concat`).
         #[arg(long, value_enum, default_value_t = NftLayout::Auto)]
         nft_layout: NftLayout,
+        /// matrix: fold the flows of a recurring service (an Active Directory member's ports,
+        /// HDX) into one row per zone pair, its flows one click (HTML) or one table away.
+        #[arg(long)]
+        group: bool,
+        /// matrix: the previous version of the topology; the workbook's summary says what
+        /// changed since, and why.
+        #[arg(long, value_name = "OLD.toml")]
+        previous: Option<PathBuf>,
         /// With --out: list every file written, not only how many of each target.
         #[arg(long, short)]
         verbose: bool,
@@ -493,6 +501,8 @@ fn run(cli: Cli) -> Result<u8> {
             counters,
             outbound,
             nft_layout,
+            group,
+            previous,
             verbose,
         } => {
             // `--out -` is standard output, as no --out (but --check needs a directory).
@@ -515,6 +525,17 @@ fn run(cli: Cli) -> Result<u8> {
                     NftLayout::Sets => Layout::Sets,
                     NftLayout::Concat => Layout::Concat,
                 },
+                group,
+                previous: match previous {
+                    Some(p) => {
+                        let old = load(&p, cat_dir)?;
+                        Some(std::sync::Arc::new(ctxfw::review::Previous {
+                            name: p.display().to_string(),
+                            doc: render::flows::json(&old.topology, &old.resolution),
+                        }))
+                    }
+                    None => None,
+                },
             };
             if let (true, Some(dir)) = (check, &out) {
                 if ctxfw::stdio::is_std(dir) {
@@ -526,7 +547,17 @@ fn run(cli: Cli) -> Result<u8> {
                 }
                 let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;
                 print_warnings(&generated.warnings);
-                let stale = ctxfw::uptodate::stale(dir, &generated.files)?;
+                let files = generated
+                    .files
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.content.as_bytes()))
+                    .chain(
+                        generated
+                            .binary
+                            .iter()
+                            .map(|f| (f.name.as_str(), &f.bytes[..])),
+                    );
+                let stale = ctxfw::uptodate::stale(dir, files)?;
                 if stale.is_empty() {
                     term::note(&format!(
                         "{}: {} files in {} are up to date\n",
@@ -540,7 +571,7 @@ fn run(cli: Cli) -> Result<u8> {
                 term::error(&format!(
                     "{list}error: {} of {} files in {} are not what ctxfw generates\n  = hint: regenerate: ctxfw generate {} --target {target} --out {}\n",
                     stale.len(),
-                    generated.files.len(),
+                    generated.files.len() + generated.binary.len(),
                     dir.display(),
                     file.display(),
                     dir.display()
@@ -624,22 +655,29 @@ fn run(cli: Cli) -> Result<u8> {
             flows,
             format,
         } => {
-            let side = |p: &std::path::Path| -> Result<Vec<ctxfw::diff::Entry>> {
-                let doc = if flows {
-                    ctxfw::diff::read_flows_json(p)?
-                } else {
-                    let loaded = load(p, cat_dir)?;
-                    render::flows::json(&loaded.topology, &loaded.resolution)
-                };
-                ctxfw::diff::entries(&doc, &p.display().to_string())
+            // The catalogue says which parameters each entry reads: the one the topologies
+            // were resolved with, or for flows files the embedded one (and --catalogue DIR).
+            let mut cat: Option<Catalogue> = None;
+            let mut side = |p: &std::path::Path| -> Result<serde_json::Value> {
+                if flows {
+                    return Ok(ctxfw::diff::read_flows_json(p)?);
+                }
+                let loaded = load(p, cat_dir)?;
+                let doc = render::flows::json(&loaded.topology, &loaded.resolution);
+                cat = Some(loaded.catalogue);
+                Ok(doc)
             };
             let (a, b) = (side(&old)?, side(&new)?);
-            let d = ctxfw::diff::diff(
+            if cat.is_none() {
+                cat = Catalogue::load(cat_dir).ok();
+            }
+            let d = ctxfw::diff::cause::diff_docs(
                 &old.display().to_string(),
                 &a,
                 &new.display().to_string(),
                 &b,
-            );
+                cat.as_ref(),
+            )?;
             let text = match format {
                 DiffFormat::Table => term::visible(&ctxfw::diff::table(&d)).into_owned(),
                 DiffFormat::Json => ctxfw::diff::json_text(&d),

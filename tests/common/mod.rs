@@ -279,3 +279,45 @@ pub fn sh(script: &str) -> (bool, String) {
         ),
     )
 }
+
+/// A workbook's cell values as text, sheet by sheet (`## Summary`, then `A1: value` per
+/// non-empty cell, row by row), read back with calamine: golden files and tests compare what a
+/// spreadsheet shows, not the zip's bytes. Panics when a cell holds a formula.
+pub fn xlsx_cells(bytes: &[u8]) -> String {
+    use calamine::{Data, Reader, Xlsx};
+    let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes.to_vec())).expect("an xlsx file");
+    let mut out = String::new();
+    for name in wb.sheet_names() {
+        let formulas = wb.worksheet_formula(&name).expect("formulas readable");
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "sheet {name} holds a formula"
+        );
+        let range = wb.worksheet_range(&name).expect("sheet readable");
+        out.push_str(&format!("## {name}\n"));
+        let (r0, c0) = range.start().unwrap_or((0, 0));
+        for (r, row) in range.rows().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let text = match cell {
+                    Data::Empty => continue,
+                    Data::String(s) => s.replace('\\', "\\\\").replace('\n', "\\n"),
+                    Data::Float(f) => f.to_string(),
+                    Data::Int(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                };
+                let col = c0 as usize + c;
+                let letters = if col < 26 {
+                    ((b'A' + col as u8) as char).to_string()
+                } else {
+                    format!(
+                        "{}{}",
+                        (b'A' + (col / 26 - 1) as u8) as char,
+                        (b'A' + (col % 26) as u8) as char
+                    )
+                };
+                out.push_str(&format!("{letters}{}: {text}\n", r0 as usize + r + 1));
+            }
+        }
+    }
+    out
+}
