@@ -91,22 +91,22 @@ if ($PSCmdlet.ShouldProcess('dr-apps <- dr-ddc TCP 80,89,135,3389', 'New-NetFire
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-apps <- dr-gw TCP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-apps <- dr-gw.snip TCP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-apps-dr-gw.snip-to-dr-apps-tcp-in' `
-        -DisplayName 'dr-apps <- dr-gw TCP 1494,2598' `
+        -DisplayName 'dr-apps <- dr-gw.snip TCP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: dr-gw (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-apps-tcp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: dr-gw.snip (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-apps-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '1494', '2598' `
         -RemoteAddress '198.51.100.84' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-apps <- dr-gw UDP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-apps <- dr-gw.snip UDP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-apps-dr-gw.snip-to-dr-apps-udp-in' `
-        -DisplayName 'dr-apps <- dr-gw UDP 1494,2598' `
+        -DisplayName 'dr-apps <- dr-gw.snip UDP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: dr-gw (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-apps-udp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: dr-gw.snip (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-apps-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '1494', '2598' `
         -RemoteAddress '198.51.100.84' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

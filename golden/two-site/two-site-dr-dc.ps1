@@ -157,44 +157,44 @@ if ($PSCmdlet.ShouldProcess('dr-dc <- dr-fas UDP 53,88,123,389,464', 'New-NetFir
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-dc <- dr-gw TCP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-dc <- dr-gw.nsip TCP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-dc-dr-gw.nsip-to-dr-dc-tcp-in' `
-        -DisplayName 'dr-dc <- dr-gw TCP 53' `
+        -DisplayName 'dr-dc <- dr-gw.nsip TCP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: dr-gw (dr-mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: dr-gw.nsip-to-dr-dc-tcp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: dr-gw.nsip (dr-mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: dr-gw.nsip-to-dr-dc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '53' `
         -RemoteAddress '10.20.99.11', '10.20.99.12' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-dc <- dr-gw UDP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-dc <- dr-gw.nsip UDP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-dc-dr-gw.nsip-to-dr-dc-udp-in' `
-        -DisplayName 'dr-dc <- dr-gw UDP 53' `
+        -DisplayName 'dr-dc <- dr-gw.nsip UDP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: dr-gw (dr-mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: dr-gw.nsip-to-dr-dc-udp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: dr-gw.nsip (dr-mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: dr-gw.nsip-to-dr-dc-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '53' `
         -RemoteAddress '10.20.99.11', '10.20.99.12' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-dc <- dr-gw TCP 53,389,3268', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-dc <- dr-gw.snip TCP 53,389,3268', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-dc-dr-gw.snip-to-dr-dc-tcp-in' `
-        -DisplayName 'dr-dc <- dr-gw TCP 53,389,3268' `
+        -DisplayName 'dr-dc <- dr-gw.snip TCP 53,389,3268' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: dr-gw (dr-dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-dc-tcp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: dr-gw.snip (dr-dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-dc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '53', '389', '3268' `
         -RemoteAddress '198.51.100.84' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-dc <- dr-gw UDP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-dc <- dr-gw.snip UDP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-dc-dr-gw.snip-to-dr-dc-udp-in' `
-        -DisplayName 'dr-dc <- dr-gw UDP 53' `
+        -DisplayName 'dr-dc <- dr-gw.snip UDP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. | From: dr-gw (dr-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: dr-gw.snip-to-dr-dc-udp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. | From: dr-gw.snip (dr-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: dr-gw.snip-to-dr-dc-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '53' `
         -RemoteAddress '198.51.100.84' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
@@ -333,44 +333,44 @@ if ($PSCmdlet.ShouldProcess('dr-dc <- hq-fas UDP 53,88,123,389,464', 'New-NetFir
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-dc <- hq-gw TCP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-dc <- hq-gw.nsip TCP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-dc-hq-gw.nsip-to-dr-dc-tcp-in' `
-        -DisplayName 'dr-dc <- hq-gw TCP 53' `
+        -DisplayName 'dr-dc <- hq-gw.nsip TCP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: hq-gw (hq-mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: hq-gw.nsip-to-dr-dc-tcp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: hq-gw.nsip (hq-mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: hq-gw.nsip-to-dr-dc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '53' `
         -RemoteAddress '10.10.99.11', '10.10.99.12' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-dc <- hq-gw UDP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-dc <- hq-gw.nsip UDP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-dc-hq-gw.nsip-to-dr-dc-udp-in' `
-        -DisplayName 'dr-dc <- hq-gw UDP 53' `
+        -DisplayName 'dr-dc <- hq-gw.nsip UDP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: hq-gw (hq-mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: hq-gw.nsip-to-dr-dc-udp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: hq-gw.nsip (hq-mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: hq-gw.nsip-to-dr-dc-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '53' `
         -RemoteAddress '10.10.99.11', '10.10.99.12' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-dc <- hq-gw TCP 53,389,3268', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-dc <- hq-gw.snip TCP 53,389,3268', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-dc-hq-gw.snip-to-dr-dc-tcp-in' `
-        -DisplayName 'dr-dc <- hq-gw TCP 53,389,3268' `
+        -DisplayName 'dr-dc <- hq-gw.snip TCP 53,389,3268' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: hq-gw (hq-dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: hq-gw.snip-to-dr-dc-tcp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: hq-gw.snip (hq-dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: hq-gw.snip-to-dr-dc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '53', '389', '3268' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-dc <- hq-gw UDP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-dc <- hq-gw.snip UDP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-dc-hq-gw.snip-to-dr-dc-udp-in' `
-        -DisplayName 'dr-dc <- hq-gw UDP 53' `
+        -DisplayName 'dr-dc <- hq-gw.snip UDP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. | From: hq-gw (hq-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: hq-gw.snip-to-dr-dc-udp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. | From: hq-gw.snip (hq-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: hq-gw.snip-to-dr-dc-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '53' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

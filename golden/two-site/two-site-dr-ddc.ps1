@@ -91,11 +91,11 @@ if ($PSCmdlet.ShouldProcess('dr-ddc <- dr-ddc TCP 80,89,9095', 'New-NetFirewallR
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-ddc <- dr-gw TCP 443', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-ddc <- dr-gw.snip TCP 443', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-ddc-dr-gw.snip-to-dr-ddc-tcp-in' `
-        -DisplayName 'dr-ddc <- dr-gw TCP 443' `
+        -DisplayName 'dr-ddc <- dr-gw.snip TCP 443' `
         -Group $Group `
-        -Description 'Purpose: The Gateway validates Secure Ticket Authority tickets with the STA in the controller''s XML service. | From: dr-gw (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-ddc-tcp (ctxfw)' `
+        -Description 'Purpose: The Gateway validates Secure Ticket Authority tickets with the STA in the controller''s XML service. | From: dr-gw.snip (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-ddc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '443' `
         -RemoteAddress '198.51.100.84' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

@@ -58,11 +58,11 @@ $added = 0
 
 # Inbound: what this component serves (2 rules).
 
-if ($PSCmdlet.ShouldProcess('dr-sf <- dr-gw TCP 443,8000', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-sf <- dr-gw.snip TCP 443,8000', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-sf-dr-gw.snip-to-dr-sf-tcp-in' `
-        -DisplayName 'dr-sf <- dr-gw TCP 443,8000' `
+        -DisplayName 'dr-sf <- dr-gw.snip TCP 443,8000' `
         -Group $Group `
-        -Description 'Purpose: The NetScaler load balancer''s StoreFront monitor probes the monitoring service on each StoreFront server. The Gateway passes authentication to StoreFront and fetches the user''s resources. | From: dr-gw (dr-dmz) | Source: Citrix Ports and Commands, StoreFront; Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: dr-gw.snip-to-dr-sf-tcp (ctxfw)' `
+        -Description 'Purpose: The NetScaler load balancer''s StoreFront monitor probes the monitoring service on each StoreFront server. The Gateway passes authentication to StoreFront and fetches the user''s resources. | From: dr-gw.snip (dr-dmz) | Source: Citrix Ports and Commands, StoreFront; Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: dr-gw.snip-to-dr-sf-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '443', '8000' `
         -RemoteAddress '198.51.100.84' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

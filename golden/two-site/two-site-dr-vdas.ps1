@@ -91,22 +91,22 @@ if ($PSCmdlet.ShouldProcess('dr-vdas <- dr-ddc TCP 80,89,135,3389', 'New-NetFire
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-vdas <- dr-gw TCP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-vdas <- dr-gw.snip TCP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-vdas-dr-gw.snip-to-dr-vdas-tcp-in' `
-        -DisplayName 'dr-vdas <- dr-gw TCP 1494,2598' `
+        -DisplayName 'dr-vdas <- dr-gw.snip TCP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: dr-gw (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-vdas-tcp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: dr-gw.snip (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-vdas-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '1494', '2598' `
         -RemoteAddress '198.51.100.84' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dr-vdas <- dr-gw UDP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dr-vdas <- dr-gw.snip UDP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-dr-vdas-dr-gw.snip-to-dr-vdas-udp-in' `
-        -DisplayName 'dr-vdas <- dr-gw UDP 1494,2598' `
+        -DisplayName 'dr-vdas <- dr-gw.snip UDP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: dr-gw (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-vdas-udp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: dr-gw.snip (dr-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: dr-gw.snip-to-dr-vdas-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '1494', '2598' `
         -RemoteAddress '198.51.100.84' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

@@ -91,22 +91,22 @@ if ($PSCmdlet.ShouldProcess('hq-apps <- hq-ddc TCP 80,89,135,3389', 'New-NetFire
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('hq-apps <- hq-gw TCP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('hq-apps <- hq-gw.snip TCP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-hq-apps-hq-gw.snip-to-hq-apps-tcp-in' `
-        -DisplayName 'hq-apps <- hq-gw TCP 1494,2598' `
+        -DisplayName 'hq-apps <- hq-gw.snip TCP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: hq-gw (hq-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: hq-gw.snip-to-hq-apps-tcp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: hq-gw.snip (hq-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: hq-gw.snip-to-hq-apps-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '1494', '2598' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('hq-apps <- hq-gw UDP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('hq-apps <- hq-gw.snip UDP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-hq-apps-hq-gw.snip-to-hq-apps-udp-in' `
-        -DisplayName 'hq-apps <- hq-gw UDP 1494,2598' `
+        -DisplayName 'hq-apps <- hq-gw.snip UDP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: hq-gw (hq-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: hq-gw.snip-to-hq-apps-udp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: hq-gw.snip (hq-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: hq-gw.snip-to-hq-apps-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '1494', '2598' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

@@ -91,11 +91,11 @@ if ($PSCmdlet.ShouldProcess('hq-ddc <- hq-ddc TCP 80,89,9095', 'New-NetFirewallR
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('hq-ddc <- hq-gw TCP 443', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('hq-ddc <- hq-gw.snip TCP 443', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-hq-ddc-hq-gw.snip-to-hq-ddc-tcp-in' `
-        -DisplayName 'hq-ddc <- hq-gw TCP 443' `
+        -DisplayName 'hq-ddc <- hq-gw.snip TCP 443' `
         -Group $Group `
-        -Description 'Purpose: The Gateway validates Secure Ticket Authority tickets with the STA in the controller''s XML service. | From: hq-gw (hq-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: hq-gw.snip-to-hq-ddc-tcp (ctxfw)' `
+        -Description 'Purpose: The Gateway validates Secure Ticket Authority tickets with the STA in the controller''s XML service. | From: hq-gw.snip (hq-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: hq-gw.snip-to-hq-ddc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '443' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

@@ -58,11 +58,11 @@ $added = 0
 
 # Inbound: what this component serves (2 rules).
 
-if ($PSCmdlet.ShouldProcess('hq-sf <- hq-gw TCP 443,8000', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('hq-sf <- hq-gw.snip TCP 443,8000', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-two-site-hq-sf-hq-gw.snip-to-hq-sf-tcp-in' `
-        -DisplayName 'hq-sf <- hq-gw TCP 443,8000' `
+        -DisplayName 'hq-sf <- hq-gw.snip TCP 443,8000' `
         -Group $Group `
-        -Description 'Purpose: The NetScaler load balancer''s StoreFront monitor probes the monitoring service on each StoreFront server. The Gateway passes authentication to StoreFront and fetches the user''s resources. | From: hq-gw (hq-dmz) | Source: Citrix Ports and Commands, StoreFront; Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: hq-gw.snip-to-hq-sf-tcp (ctxfw)' `
+        -Description 'Purpose: The NetScaler load balancer''s StoreFront monitor probes the monitoring service on each StoreFront server. The Gateway passes authentication to StoreFront and fetches the user''s resources. | From: hq-gw.snip (hq-dmz) | Source: Citrix Ports and Commands, StoreFront; Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: hq-gw.snip-to-hq-sf-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '443', '8000' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
