@@ -329,6 +329,8 @@ pub struct Generated {
     /// The files that are not text ([`is_binary`]): the workbook.
     pub binary: Vec<BinaryFile>,
     pub warnings: Vec<Diagnostic>,
+    /// Targets of several that wrote nothing for this topology: (target, why).
+    pub skipped: Vec<(&'static str, String)>,
 }
 
 /// A generated file that is not text.
@@ -384,6 +386,7 @@ pub fn generate_all(
     Ok(Generated {
         files,
         binary,
+        skipped: done.skipped_targets(targets),
         warnings: done.warnings,
     })
 }
@@ -395,9 +398,19 @@ pub struct Done {
     /// Each file's place: the first target (by index in `targets`) that writes it, and its
     /// position among that target's files.
     pub places: HashMap<String, (usize, usize)>,
+    /// Of several targets, those that wrote nothing: (index in `targets`, why).
+    pub skipped: Vec<(usize, String)>,
 }
 
 impl Done {
+    /// [`Done::skipped`] by target name.
+    pub fn skipped_targets(&self, targets: &[&Target]) -> Vec<(&'static str, String)> {
+        self.skipped
+            .iter()
+            .map(|(i, why)| (targets[*i].name, why.clone()))
+            .collect()
+    }
+
     /// Sort key giving files in target order, the same on every run.
     pub fn place(&self, name: &str) -> (usize, usize) {
         self.places.get(name).copied().unwrap_or((usize::MAX, 0))
@@ -433,6 +446,9 @@ pub fn generate_into(
     };
     let mut merge = Merge {
         several: targets.len() > 1,
+        targets: targets.len(),
+        file: &loaded.topology.file.name,
+        skipped: BTreeMap::new(),
         warnings: BTreeMap::new(),
         places: HashMap::new(),
         counts: HashMap::new(),
@@ -553,6 +569,11 @@ impl Sink for crate::output::Stage {
 /// Folds the targets' files and results.
 struct Merge<'s> {
     several: bool,
+    targets: usize,
+    /// The topology's file name, left out of a skipped target's reason.
+    file: &'s str,
+    /// Targets skipped for having nothing to write ([`NothingToRender`]), with why.
+    skipped: BTreeMap<usize, String>,
     /// By target index, so the order does not depend on which target finished first.
     warnings: BTreeMap<usize, Vec<Diagnostic>>,
     /// Every name written, with its place (see [`Done::places`]) and its id in the sink.
@@ -570,8 +591,18 @@ impl Merge<'_> {
     ) -> Result<()> {
         self.warnings.insert(index, found);
         match rendered {
-            // Under `all`, a target with nothing to write for this topology is skipped.
-            Err(e) if self.several && e.downcast_ref::<NothingToRender>().is_some() => Ok(()),
+            // Under `all`, a target with nothing to write for this topology is skipped, and
+            // says why.
+            Err(e) if self.several && e.downcast_ref::<NothingToRender>().is_some() => {
+                let why = e.to_string();
+                let why = why
+                    .strip_prefix(self.file)
+                    .and_then(|w| w.strip_prefix(": "))
+                    .unwrap_or(&why)
+                    .to_string();
+                self.skipped.insert(index, why);
+                Ok(())
+            }
             r => r,
         }
     }
@@ -607,8 +638,19 @@ impl Merge<'_> {
                 warnings.push(d);
             }
         }
+        let skipped = (0..self.targets)
+            .filter(|i| self.several && !self.counts.contains_key(i))
+            .map(|i| {
+                let why = self.skipped.get(&i).cloned();
+                (
+                    i,
+                    why.unwrap_or_else(|| "nothing to write for this topology".into()),
+                )
+            })
+            .collect();
         Done {
             warnings,
+            skipped,
             places: self
                 .places
                 .into_iter()

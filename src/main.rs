@@ -306,6 +306,14 @@ fn nothing_to_write(file: &std::path::Path, target: &str, stdout: bool) -> u8 {
     exit::OK
 }
 
+/// The targets `--target all` skipped, and why: one line each.
+fn skipped_note(skipped: &[(&str, String)]) -> String {
+    skipped
+        .iter()
+        .map(|(t, why)| format!("skipped {t}: {why}\n"))
+        .collect()
+}
+
 fn removed_empty_stdout() {
     if let Some(p) = ctxfw::stdio::remove_empty_stdout_file() {
         term::note(&format!(
@@ -547,6 +555,7 @@ fn run(cli: Cli) -> Result<u8> {
                 }
                 let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;
                 print_warnings(&generated.warnings);
+                term::note(&skipped_note(&generated.skipped));
                 let files = generated
                     .files
                     .iter()
@@ -624,6 +633,7 @@ fn run(cli: Cli) -> Result<u8> {
                     dir.display(),
                     counts.join(", ")
                 ));
+                text.push_str(&skipped_note(&done.skipped_targets(&targets)));
                 term::note(&text);
                 // The process ends next: freeing a large resolution node by node (2-3% of a
                 // 10,000-flow run) gains nothing.
