@@ -392,7 +392,7 @@ pub fn context(d: &Diff) -> Value {
         "old": d.old,
         "new": d.new,
         "equal": d.is_empty(),
-        "changes": d.why.changes.iter().map(cause::Change::text).collect::<Vec<_>>(),
+        "changes": d.why.changes.iter().map(cause::Change::summary).collect::<Vec<_>>(),
         "added": d.added.iter().map(entry).collect::<Vec<_>>(),
         "removed": d.removed.iter().map(entry).collect::<Vec<_>>(),
         "changed": d.changed.iter().map(|c| {
@@ -407,7 +407,7 @@ pub fn context(d: &Diff) -> Value {
 pub fn table(d: &Diff) -> String {
     let mut out = format!("{} -> {}\n", d.old, d.new);
     for c in &d.why.changes {
-        out.push_str(&format!("* {}\n", c.text()));
+        out.push_str(&format!("* {}\n", c.summary()));
     }
     if d.is_empty() {
         out.push_str("no flow changes\n");

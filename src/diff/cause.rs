@@ -28,9 +28,21 @@ pub struct Change {
     pub name: String,
     /// `true → false`, `site hq → dr`, the removal's reason...
     pub detail: String,
+    /// How many added, removed or changed flows it caused.
+    pub flows: usize,
 }
 
 impl Change {
+    /// One line with its count: `parameter edt: true → false (10 flows)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} ({} flow{})",
+            self.text(),
+            self.flows,
+            if self.flows == 1 { "" } else { "s" }
+        )
+    }
+
     /// One line: `parameter edt: true → false`.
     pub fn text(&self) -> String {
         if self.detail.is_empty() {
@@ -65,8 +77,8 @@ struct Side<'a> {
     flows: HashMap<&'a str, &'a Value>,
     /// Additions by id: (ports, purpose).
     additions: BTreeMap<String, (Value, Value)>,
-    /// Removals: (catalogue, from, to) -> reason.
-    removals: BTreeMap<(String, String, String), String>,
+    /// Removals: (catalogue entry, reason), once each however many bindings they take.
+    removals: std::collections::BTreeSet<(String, String)>,
 }
 
 fn s(v: &Value, k: &str) -> String {
@@ -127,7 +139,7 @@ fn side(doc: &Value) -> Side<'_> {
         for p in parts(f) {
             if p.get("reason").is_some_and(|r| !r.is_null()) {
                 additions.insert(
-                    s(p, "catalogue"),
+                    addition_id(&s(p, "catalogue")),
                     (p["ports"].clone(), p["purpose"].clone()),
                 );
             }
@@ -138,12 +150,7 @@ fn side(doc: &Value) -> Side<'_> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|r| {
-            (
-                (s(r, "catalogue"), s(r, "from"), s(r, "to")),
-                s(r, "reason"),
-            )
-        })
+        .map(|r| (s(r, "catalogue"), s(r, "reason")))
         .collect();
     Side {
         params,
@@ -152,6 +159,11 @@ fn side(doc: &Value) -> Side<'_> {
         additions,
         removals,
     }
+}
+
+/// An addition's id as the topology names it (its entries are `site:<id>`).
+fn addition_id(entry: &str) -> String {
+    entry.strip_prefix("site:").unwrap_or(entry).to_string()
 }
 
 fn compact(v: &Value) -> String {
@@ -210,6 +222,7 @@ pub fn explain(old: &Value, new: &Value, d: &Diff, cat: Option<&Catalogue>) -> W
         what: what.into(),
         name: name.into(),
         detail,
+        flows: 0,
     };
     for (name, v) in &b.params {
         match a.params.get(name) {
@@ -251,15 +264,11 @@ pub fn explain(old: &Value, new: &Value, d: &Diff, cat: Option<&Catalogue>) -> W
     for id in a.additions.keys().filter(|i| !b.additions.contains_key(*i)) {
         changes.push(change("addition removed", id, String::new()));
     }
-    for (k, reason) in &b.removals {
-        if !a.removals.contains_key(k) {
-            changes.push(change("removal added", &k.0, reason.clone()));
-        }
+    for (entry, reason) in b.removals.difference(&a.removals) {
+        changes.push(change("removal added", entry, reason.clone()));
     }
-    for (k, reason) in &a.removals {
-        if !b.removals.contains_key(k) {
-            changes.push(change("removal dropped", &k.0, reason.clone()));
-        }
+    for (entry, reason) in a.removals.difference(&b.removals) {
+        changes.push(change("removal dropped", entry, reason.clone()));
     }
 
     let find = |what: &str, name: &str| {
@@ -285,9 +294,10 @@ pub fn explain(old: &Value, new: &Value, d: &Diff, cat: Option<&Catalogue>) -> W
             push(find("component changed", &name));
         }
         for id in ids {
-            push(find("addition added", id));
-            push(find("addition removed", id));
-            push(find("addition changed", id));
+            let added = addition_id(id);
+            push(find("addition added", &added));
+            push(find("addition removed", &added));
+            push(find("addition changed", &added));
             push(find("removal added", id));
             push(find("removal dropped", id));
             for p in entry_params(cat, id) {
@@ -362,6 +372,10 @@ pub fn explain(old: &Value, new: &Value, d: &Diff, cat: Option<&Catalogue>) -> W
             }
         }
         causes.insert(c.id.clone(), why);
+    }
+    for c in &mut changes {
+        let t = c.text();
+        c.flows = causes.values().filter(|w| w.contains(&t)).count();
     }
     Why { changes, causes }
 }

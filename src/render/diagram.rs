@@ -72,7 +72,8 @@ fn text_w(s: &str, w: f64) -> f64 {
 }
 
 impl Ladder {
-    /// The drawing, as one `<svg>` element; `id` names it in the page.
+    /// The drawing, as one `<svg>` element inside an HTML page (which needs no namespace);
+    /// `id` names it in the page.
     pub fn write_svg(&self, id: &str, out: &mut dyn std::fmt::Write) -> std::fmt::Result {
         let n = self.columns.len();
         // Column widths and centres: titles fit their box, neighbours at least MIN_GAP apart.
@@ -152,7 +153,7 @@ impl Ladder {
         let width = right.ceil();
         writeln!(
             out,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"{id}\" class=\"ladder\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" font-family=\"{FONT}\" role=\"img\">"
+            "<svg id=\"{id}\" class=\"ladder\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" font-family=\"{FONT}\" role=\"img\">"
         )?;
         writeln!(
             out,
