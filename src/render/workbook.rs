@@ -19,9 +19,10 @@ use crate::review::Review;
 /// Excel's limit of characters in a cell.
 const MAX_CELL: usize = 32_767;
 
-/// Column widths of the flows sheet, in characters, in `COLUMNS` order.
+/// Column widths of the flows sheet, in characters, in `COLUMNS` order. Port lists do not wrap
+/// (a spreadsheet would break them inside a number): their column fits an AD member's list.
 const WIDTHS: [f64; 14] = [
-    6.0, 34.0, 14.0, 16.0, 10.0, 18.0, 26.0, 18.0, 30.0, 28.0, 14.0, 60.0, 40.0, 28.0,
+    6.0, 34.0, 14.0, 16.0, 10.0, 18.0, 26.0, 18.0, 30.0, 52.0, 14.0, 60.0, 40.0, 28.0,
 ];
 
 /// A cell's text: guarded against formulas, without characters that hide text, within the
@@ -48,6 +49,16 @@ pub fn cell_text(s: &str) -> String {
         .collect();
     cut.push_str(note);
     cut
+}
+
+/// Room for a wrapped text of `chars` characters in a column `width` characters wide: a
+/// spreadsheet keeps the height a file gives, and the default row is one line.
+fn fit_row(ws: &mut Worksheet, row: u32, chars: usize, width: usize) -> Result<()> {
+    let lines = chars.div_ceil(width).max(1);
+    if lines > 1 {
+        ws.set_row_height(row, 15.0 * lines as f64)?;
+    }
+    Ok(())
 }
 
 fn text(ws: &mut Worksheet, row: u32, col: u16, s: &str, f: &Format) -> Result<()> {
@@ -79,10 +90,12 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
     let ws = wb.add_worksheet();
     ws.set_name("Summary")?;
     ws.set_column_width(0, 26)?;
-    ws.set_column_width(1, 22)?;
-    ws.set_column_width(2, 14)?;
-    ws.set_column_width(3, 70)?;
-    ws.set_column_width(4, 16)?;
+    ws.set_column_width(1, 34)?;
+    ws.set_column_width(2, 30)?;
+    ws.set_column_width(3, 90)?;
+    ws.set_column_width(4, 40)?;
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
     let mut row = 0u32;
     text(ws, row, 0, "Firewall change request", &bold)?;
     text(ws, row, 1, &topo.name, &bold)?;
@@ -143,7 +156,7 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
         text(ws, row, 0, &p[0], &plain)?;
         text(ws, row, 1, &p[1], &plain)?;
         ws.write_number(row, 2, p[2].parse::<f64>().unwrap_or(0.0))?;
-        text(ws, row, 3, &p[3], &wrap)?;
+        text(ws, row, 3, &p[3], &plain)?;
         text(ws, row, 4, &p[4], &plain)?;
         row += 1;
     }
@@ -188,6 +201,7 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
             text(ws, row, 0, &c.what, &plain)?;
             text(ws, row, 1, &c.name, &plain)?;
             text(ws, row, 4, &c.detail, &wrap)?;
+            fit_row(ws, row, c.detail.chars().count(), 40)?;
             row += 1;
         }
         let because = |id: &str| {
@@ -203,7 +217,9 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
                 text(ws, row, 1, &e.id, &plain)?;
                 text(ws, row, 2, &format!("{} → {}", e.from, e.to), &plain)?;
                 text(ws, row, 3, &format!("{}/{}", e.protocol, e.ports), &plain)?;
-                text(ws, row, 4, &because(&e.id), &wrap)?;
+                let why = because(&e.id);
+                text(ws, row, 4, &why, &wrap)?;
+                fit_row(ws, row, why.chars().count(), 40)?;
                 row += 1;
             }
         }
@@ -217,8 +233,15 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
                 &format!("{} → {}", c.new.from, c.new.to),
                 &plain,
             )?;
-            text(ws, row, 3, &c.details().join("; "), &wrap)?;
-            text(ws, row, 4, &because(&c.id), &wrap)?;
+            let (what, why) = (c.details().join("; "), because(&c.id));
+            text(ws, row, 3, &what, &wrap)?;
+            text(ws, row, 4, &why, &wrap)?;
+            let lines = what
+                .chars()
+                .count()
+                .div_ceil(90)
+                .max(why.chars().count().div_ceil(40));
+            fit_row(ws, row, lines, 1)?;
             row += 1;
         }
     }
@@ -230,21 +253,27 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
         text(ws, 0, c as u16, h, &head)?;
         ws.set_column_width(c as u16, WIDTHS[c])?;
     }
+    ws.set_row_height(0, 30)?;
     for (n, &i) in r.order.iter().enumerate() {
         let row = n as u32 + 1;
         let cs = cells(r.number[i], &r.flows[i], nets);
-        ws.write_number(row, 0, r.number[i] as f64)?;
+        ws.write_number_with_format(row, 0, r.number[i] as f64, &plain)?;
+        let mut lines = 1;
         for (c, v) in cs.iter().enumerate().skip(1) {
-            let f = if c >= 11 || c == 6 || c == 8 {
-                &wrap
-            } else {
-                &plain
-            };
-            text(ws, row, c as u16, v, f)?;
+            let wraps = c >= 11 || c == 6 || c == 8;
+            text(ws, row, c as u16, v, if wraps { &wrap } else { &plain })?;
+            if wraps {
+                lines = lines.max(v.chars().count().div_ceil(WIDTHS[c] as usize - 2));
+            }
         }
+        fit_row(ws, row, lines, 1)?;
     }
     ws.set_freeze_panes(1, 0)?;
     ws.autofilter(0, 0, r.order.len() as u32, COLUMNS.len() as u16 - 1)?;
+    // Printed for the board: landscape, one page wide, the header on every page.
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    ws.set_repeat_rows(0, 0)?;
     w.write_all(&wb.save_to_buffer()?)?;
     Ok(())
 }

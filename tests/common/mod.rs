@@ -217,21 +217,31 @@ pub fn s(p: &Path) -> &str {
 }
 
 /// One target's files for a loaded topology: none when the target has nothing to write for it.
+/// One target's files (none when it has nothing to write for the topology); a workbook comes
+/// as the text of its cell values ([`xlsx_cells`]), under its own name.
 pub fn generate_files(
     loaded: &ctxfw::Loaded,
     renderer: &ctxfw::render::Renderer,
     opts: &ctxfw::generate::Options,
     target: &ctxfw::generate::Target,
 ) -> anyhow::Result<Vec<ctxfw::output::OutFile>> {
-    ctxfw::generate::generate(loaded, renderer, opts, &[target]).or_else(|e| {
-        if e.downcast_ref::<ctxfw::generate::NothingToRender>()
-            .is_some()
+    match ctxfw::generate::generate_all(loaded, renderer, opts, &[target]) {
+        Ok(g) => {
+            let mut files = g.files;
+            files.extend(g.binary.into_iter().map(|b| ctxfw::output::OutFile {
+                content: xlsx_cells(&b.bytes),
+                name: b.name,
+            }));
+            Ok(files)
+        }
+        Err(e)
+            if e.downcast_ref::<ctxfw::generate::NothingToRender>()
+                .is_some() =>
         {
             Ok(Vec::new())
-        } else {
-            Err(e)
         }
-    })
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs a shell script in a throwaway network namespace (root, `unshare -n`).
