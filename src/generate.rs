@@ -226,7 +226,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "matrix",
-        about: "change-request attachment: <topology>.md (Mermaid diagram), .csv and .html (SVG)",
+        about: "change-request attachment: <topology>.md (Mermaid overview), .csv, .html (diagrams) and .xlsx (workbook)",
         host_aware: false,
         netfilter: false,
         cost: 11,

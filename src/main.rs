@@ -103,7 +103,7 @@ enum Command {
     },
     /// Render rule sets and review files for one or every target.
     #[command(
-        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target matrix --out change/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n  ctxfw generate site.toml --target all --out generated/ --check\n\nWithout --out (or with --out -), a target that writes one file prints it to standard output\n(nftables and iptables list the internet domains in their header; --out DIR also writes them\nto <topology>.domains.txt)."
+        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target matrix --out change/\n  ctxfw generate site.toml --target matrix --group --previous old-site.toml --out change/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n  ctxfw generate site.toml --target all --out generated/ --check\n\nWithout --out (or with --out -), a target that writes one file prints it to standard output\n(nftables and iptables list the internet domains in their header; --out DIR also writes them\nto <topology>.domains.txt)."
     )]
     Generate {
         /// The topology file (`-`: standard input).
