@@ -250,7 +250,7 @@ impl<'m> Evaluator<'m> {
             let mut own = Walk::default();
             let want = leftover || chain.policy == Some(true);
             let mine: Vec<Cube> = mine.into_iter().map(|(x, _)| x).collect();
-            let (_, rest) = self.walk(c, mine, want, 0, &mut own);
+            let (_, rest) = self.walk(c, mine, want, 0, &[], &mut own);
             if let Some(rest) = rest {
                 let accept = chain.policy.unwrap_or(true);
                 own.decided.extend(rest.into_iter().map(|cube| Decided {
@@ -296,6 +296,7 @@ impl<'m> Evaluator<'m> {
         input: Vec<Cube>,
         want_rest: bool,
         depth: usize,
+        outer: &[Layer<'_>],
         w: &mut Walk,
     ) -> (Term, Option<Vec<Cube>>) {
         let chain = &self.model.chains[c];
@@ -353,36 +354,42 @@ impl<'m> Evaluator<'m> {
                 all_terminal = rule.action == Action::Drop;
                 ended_by = Some(i);
                 if self.record {
-                    w.reached.entry(me).or_default();
+                    // Earlier rules may have taken all of it.
+                    if self.survives(&with(outer, (c, &consumed, i)), &input) {
+                        w.reached.entry(me).or_default();
+                    } else {
+                        let by = self.cut(c, &consumed, i, input.clone(), &input).1;
+                        w.shadowed.entry(me).or_default().extend(by);
+                    }
                 }
                 consumed.push(i, input.clone());
                 continue;
             }
-            let mut cut_by = Vec::new();
-            // Only earlier rules whose match meets this one's can have taken part of it.
-            let earlier: Vec<usize> = match self.index[c].candidates(&rule.space) {
-                Some(v) => v
-                    .into_iter()
-                    .filter(|&j| j < i && consumed.by_rule[j].is_some())
-                    .collect(),
-                None => consumed.done.clone(),
-            };
-            for j in earlier {
-                let cs = consumed.by_rule[j].as_ref().expect("consumed");
-                let mut touched = false;
-                for cc in cs {
-                    if reach.iter().any(|x| x.intersects(cc)) {
-                        touched = true;
-                        reach = minus_all(reach, cc);
-                    }
-                }
-                if touched {
-                    cut_by.push(RuleRef { chain: c, rule: j });
-                }
-                if reach.is_empty() {
-                    break;
-                }
+            if let (Action::Jump(t) | Action::Goto(t), true) =
+                (&rule.action, rule.unknown.is_empty())
+            {
+                let goto = matches!(rule.action, Action::Goto(_));
+                let into = Into {
+                    chain: c,
+                    rule: i,
+                    target: *t,
+                    goto,
+                    depth,
+                };
+                let layers = with(outer, (c, &consumed, i));
+                let took = self.jump(into, reach, &layers, w, &mut terminal, &mut returned);
+                consumed.push(i, took);
+                continue;
             }
+            let (reach, mut cut_by) = self.cut(c, &consumed, i, reach, &rule.space);
+            // A verdict, and what a rule with an unknown condition might do, hold only for
+            // what the chains that jumped here left: cut that out too. A return's pieces are
+            // only cut by later rules here, which what it took again does not change.
+            let (reach, outer_by) = match (&rule.action, rule.unknown.is_empty()) {
+                (Action::Return, true) => (reach, Vec::new()),
+                _ => self.cut_layers(outer, reach),
+            };
+            cut_by.extend(outer_by);
             if reach.is_empty() {
                 if self.record && !rule.stateful_only {
                     w.shadowed.entry(me).or_default().extend(cut_by);
@@ -390,10 +397,15 @@ impl<'m> Evaluator<'m> {
                 continue;
             }
             if self.record {
-                w.reached
-                    .entry(me)
-                    .or_default()
-                    .extend(reach.iter().cloned());
+                if rule.action != Action::Return || self.survives(outer, &reach) {
+                    w.reached
+                        .entry(me)
+                        .or_default()
+                        .extend(reach.iter().cloned());
+                } else {
+                    let by = self.cut_layers(outer, reach.clone()).1;
+                    w.shadowed.entry(me).or_default().extend(by);
+                }
             }
             if !rule.unknown.is_empty() {
                 let accept = match rule.action {
@@ -419,26 +431,7 @@ impl<'m> Evaluator<'m> {
                     terminal.extend(reach.iter().cloned());
                     consumed.push(i, reach);
                 }
-                Action::Jump(t) => match self.walk(*t, reach.clone(), false, depth + 1, w).0 {
-                    Term::All => {
-                        terminal.extend(reach.iter().cloned());
-                        consumed.push(i, reach);
-                    }
-                    Term::Cubes(term) => {
-                        terminal.extend(term.iter().cloned());
-                        consumed.push(i, term);
-                    }
-                },
-                Action::Goto(t) => {
-                    match self.walk(*t, reach.clone(), false, depth + 1, w).0 {
-                        Term::All => terminal.extend(reach.iter().cloned()),
-                        Term::Cubes(term) => {
-                            returned = true;
-                            terminal.extend(term);
-                        }
-                    }
-                    consumed.push(i, reach);
-                }
+                Action::Jump(_) | Action::Goto(_) => unreachable!("walked above"),
                 Action::Return => {
                     returned = true;
                     consumed.push(i, reach);
@@ -453,16 +446,16 @@ impl<'m> Evaluator<'m> {
                 }
             }
         }
+        // What falls off the end, returns or comes back from a goto: the caller's (a base
+        // chain's policy).
         let rest = want_rest.then(|| {
-            if ended_by.is_some() {
+            if all_terminal {
                 return Vec::new();
             }
             let mut rest = input;
-            for &j in &consumed.done {
-                for cc in consumed.by_rule[j].as_deref().unwrap_or(&[]) {
-                    if rest.iter().any(|x| x.intersects(cc)) {
-                        rest = minus_all(rest, cc);
-                    }
+            for t in &terminal {
+                if rest.iter().any(|x| x.intersects(t)) {
+                    rest = minus_all(rest, t);
                 }
                 if rest.is_empty() {
                     break;
@@ -477,6 +470,161 @@ impl<'m> Evaluator<'m> {
         };
         (term, rest)
     }
+}
+
+impl Evaluator<'_> {
+    /// `pieces` less what the rules of chain `c` before rule `below` took, found through the
+    /// chain's index by `probe`; with the rules that took some.
+    fn cut(
+        &self,
+        c: usize,
+        consumed: &Consumed,
+        below: usize,
+        mut pieces: Vec<Cube>,
+        probe: &[Cube],
+    ) -> (Vec<Cube>, Vec<RuleRef>) {
+        let mut cut_by = Vec::new();
+        // Only earlier rules whose match meets the probe can have taken part of it.
+        let earlier: Vec<usize> = match self.index[c].candidates(probe) {
+            Some(v) => v
+                .into_iter()
+                .filter(|&j| j < below && consumed.by_rule[j].is_some())
+                .collect(),
+            None => consumed.done.clone(),
+        };
+        for j in earlier {
+            let cs = consumed.by_rule[j].as_ref().expect("consumed");
+            let mut touched = false;
+            for cc in cs {
+                if pieces.iter().any(|x| x.intersects(cc)) {
+                    touched = true;
+                    pieces = minus_all(pieces, cc);
+                }
+            }
+            if touched {
+                cut_by.push(RuleRef { chain: c, rule: j });
+            }
+            if pieces.is_empty() {
+                break;
+            }
+        }
+        (pieces, cut_by)
+    }
+
+    /// Whether some of `pieces` is left after what the rules before each layer's `below` took
+    /// (a chain and the chains that jumped to it). Told at once when one piece is larger than
+    /// all it shares with them (the whole space after a few thousand flows); else worked out by
+    /// cutting.
+    fn survives(&self, layers: &[Layer<'_>], pieces: &[Cube]) -> bool {
+        let larger = pieces.iter().any(|p| {
+            let probe = std::slice::from_ref(p);
+            let mut taken = 0.0;
+            for &(c, consumed, below) in layers {
+                taken += match self.index[c].candidates(probe) {
+                    Some(v) => v,
+                    None => consumed.done.clone(),
+                }
+                .into_iter()
+                .filter(|&j| j < below)
+                .filter_map(|j| consumed.by_rule[j].as_ref())
+                .flatten()
+                .filter_map(|cc| p.intersect(cc))
+                .map(|x| x.size())
+                .sum::<f64>();
+            }
+            // A margin for rounding: the sizes of IPv6 spaces are floats.
+            p.size() > taken * (1.0 + 1e-9) + 1.0
+        });
+        larger || !self.cut_layers(layers, pieces.to_vec()).0.is_empty()
+    }
+
+    /// `pieces` less what every layer's earlier rules took, with those rules.
+    fn cut_layers(&self, layers: &[Layer<'_>], mut pieces: Vec<Cube>) -> (Vec<Cube>, Vec<RuleRef>) {
+        let mut by = Vec::new();
+        for &(c, consumed, below) in layers.iter().rev() {
+            let probe = pieces.clone();
+            let (kept, b) = self.cut(c, consumed, below, pieces, &probe);
+            pieces = kept;
+            by.extend(b);
+            if pieces.is_empty() {
+                break;
+            }
+        }
+        (pieces, by)
+    }
+
+    /// A jump or goto whose match met the input. The target chain walks what the rule's match
+    /// and the input share before the earlier rules' part is cut out, and cuts each of its
+    /// findings by what every chain on the way took before it (`layers`): a jump at the end of
+    /// a long chain would otherwise carry the whole space into the target in as many pieces as
+    /// the earlier rules cut it into. Returns what the rule took.
+    fn jump(
+        &self,
+        into: Into,
+        coarse: Vec<Cube>,
+        layers: &[Layer<'_>],
+        w: &mut Walk,
+        terminal: &mut Vec<Cube>,
+        returned: &mut bool,
+    ) -> Vec<Cube> {
+        let Into {
+            chain: c,
+            rule: i,
+            target,
+            goto,
+            depth,
+        } = into;
+        let me = RuleRef { chain: c, rule: i };
+        if self.record {
+            if self.survives(layers, &coarse) {
+                w.reached.entry(me).or_default();
+            } else {
+                let by = self.cut_layers(layers, coarse.clone()).1;
+                w.shadowed.entry(me).or_default().extend(by);
+            }
+        }
+        let term = self
+            .walk(target, coarse.clone(), false, depth + 1, layers, w)
+            .0;
+        match (term, goto) {
+            (Term::All, _) => {
+                let reach = self.cut_layers(layers, coarse).0;
+                terminal.extend(reach.iter().cloned());
+                reach
+            }
+            (Term::Cubes(term), false) => {
+                terminal.extend(term.iter().cloned());
+                term
+            }
+            (Term::Cubes(term), true) => {
+                *returned = true;
+                terminal.extend(term);
+                // A goto takes all it meets; what earlier rules took already is taken again,
+                // which changes nothing later rules are cut by.
+                coarse
+            }
+        }
+    }
+}
+
+/// A chain that jumped on the way, with what its rules before the jump (`below`) took.
+type Layer<'a> = (usize, &'a Consumed, usize);
+
+/// `outer` and one more layer.
+fn with<'a>(outer: &[Layer<'a>], layer: Layer<'a>) -> Vec<Layer<'a>> {
+    let mut v = outer.to_vec();
+    v.push(layer);
+    v
+}
+
+/// Where a jump leads from.
+#[derive(Clone, Copy)]
+struct Into {
+    chain: usize,
+    rule: usize,
+    target: usize,
+    goto: bool,
+    depth: usize,
 }
 
 /// The space each rule of a chain took from its input.
@@ -502,4 +650,147 @@ enum Term {
     /// Every piece (a catch-all drop ended it).
     All,
     Cubes(Vec<Cube>),
+}
+
+#[cfg(test)]
+mod tests {
+    //! The walk against a packet-by-packet evaluation of small random rule sets: every packet
+    //! of a tiny universe is run through the chains one at a time, as the kernel does.
+
+    use super::*;
+    use crate::audit::model::{Chain, Point, Rule, Scope};
+    use crate::audit::space::TCP;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    /// The universe: sources, destinations and ports 0..=5, TCP only.
+    const N: u128 = 5;
+
+    type Packet = (u128, u128, u128);
+
+    fn cube(s: (u128, u128), d: (u128, u128), p: (u128, u128)) -> Cube {
+        Cube {
+            fam: Fam::V4,
+            src: Set::range(s.0, s.1),
+            dst: Set::range(d.0, d.1),
+            proto: Set::point(TCP.into()),
+            sel: Set::range(p.0, p.1),
+        }
+    }
+
+    fn holds(c: &Cube, (s, d, p): Packet) -> bool {
+        let has = |set: &Set, v: u128| set.ivs().iter().any(|&(a, b)| a <= v && v <= b);
+        has(&c.src, s) && has(&c.dst, d) && has(&c.proto, TCP.into()) && has(&c.sel, p)
+    }
+
+    /// A chain's verdict for one packet (`None`: it falls off the end or returns), with every
+    /// rule that matched it on the way.
+    fn run(m: &Model, c: usize, p: Packet, hit: &mut HashSet<RuleRef>) -> Option<bool> {
+        for (i, r) in m.chains[c].rules.iter().enumerate() {
+            if !r.space.iter().any(|x| holds(x, p)) {
+                continue;
+            }
+            hit.insert(RuleRef { chain: c, rule: i });
+            match r.action {
+                Action::Accept => return Some(true),
+                Action::Drop => return Some(false),
+                Action::Return => return None,
+                Action::Jump(t) => {
+                    if let Some(v) = run(m, t, p, hit) {
+                        return Some(v);
+                    }
+                }
+                Action::Goto(t) => return run(m, t, p, hit),
+                _ => unreachable!("not generated"),
+            }
+        }
+        None
+    }
+
+    fn range() -> impl Strategy<Value = (u128, u128)> {
+        (0..=N, 0..=N).prop_map(|(a, b)| (a.min(b), a.max(b)))
+    }
+
+    /// A rule of chain `c` of `n`: jumps and gotos lead only to later chains (no loops).
+    fn rule(c: usize, n: usize) -> impl Strategy<Value = Rule> {
+        let later = (c + 1..n.max(c + 2)).collect::<Vec<_>>();
+        let action = (0..5u8, proptest::sample::select(later)).prop_map(move |(k, t)| match k {
+            0 if t < n => Action::Jump(t),
+            1 if t < n => Action::Goto(t),
+            2 if c > 0 => Action::Return,
+            3 => Action::Drop,
+            _ => Action::Accept,
+        });
+        let space = proptest::collection::vec((range(), range(), range()), 1..3);
+        (space, action).prop_map(|(space, action)| {
+            let space = space.into_iter().map(|(s, d, p)| cube(s, d, p)).collect();
+            Rule::new(String::new(), String::new(), space, action)
+        })
+    }
+
+    fn model() -> impl Strategy<Value = Model> {
+        (1..4usize).prop_flat_map(|n| {
+            let chains: Vec<_> = (0..n)
+                .map(|c| proptest::collection::vec(rule(c, n), 0..7))
+                .collect();
+            (chains, any::<bool>()).prop_map(move |(rules, accept)| Model {
+                chains: rules
+                    .into_iter()
+                    .enumerate()
+                    .map(|(c, rules)| Chain {
+                        name: format!("c{c}"),
+                        rules,
+                        policy: (c == 0).then_some(accept),
+                        policy_label: String::new(),
+                        families: vec![Fam::V4],
+                    })
+                    .collect(),
+                points: vec![Point {
+                    scope: Scope::Forward,
+                    chains: vec![0],
+                    label: "p".into(),
+                }],
+                ..Model::default()
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn the_walk_decides_every_packet_as_the_chains_do(m in model()) {
+            let mut hit = HashSet::new();
+            let mut verdict = std::collections::BTreeMap::new();
+            for s in 0..=N {
+                for d in 0..=N {
+                    for p in 0..=N {
+                        let v = run(&m, 0, (s, d, p), &mut hit).unwrap_or(m.chains[0].policy == Some(true));
+                        verdict.insert((s, d, p), v);
+                    }
+                }
+            }
+            for (record, need_drops) in [(true, false), (false, true)] {
+                let mut ev = Evaluator::new(&m);
+                ev.record = record;
+                ev.need_drops = need_drops;
+                let mut w = Walk::default();
+                ev.point(&[0], vec![cube((0, N), (0, N), (0, N))], true, &mut w);
+                for (&p, &v) in &verdict {
+                    let accepted = w.decided.iter().any(|d| d.accept && holds(&d.cube, p));
+                    prop_assert_eq!(accepted, v, "packet {:?}", p);
+                    if need_drops && !v {
+                        prop_assert!(w.decided.iter().any(|d| !d.accept && holds(&d.cube, p)));
+                    }
+                }
+                if record {
+                    for (c, chain) in m.chains.iter().enumerate() {
+                        for rule in 0..chain.rules.len() {
+                            let r = RuleRef { chain: c, rule };
+                            prop_assert_eq!(w.reached.contains_key(&r), hit.contains(&r), "{:?}", r);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
