@@ -528,9 +528,12 @@ pub trait Sink: Sync {
     fn same(&self, first: usize, dup: usize) -> Result<bool>;
 }
 
-/// Files kept in memory as (name, bytes), by id (`None` once dropped as a duplicate).
+/// A file kept in memory: (name, bytes), `None` once dropped as a duplicate.
+type Held = Option<(String, Vec<u8>)>;
+
+/// Files kept in memory, by id.
 #[derive(Default)]
-struct Memory(Mutex<Vec<Option<(String, Vec<u8>)>>>);
+struct Memory(Mutex<Vec<Held>>);
 
 impl Sink for Memory {
     fn write(
