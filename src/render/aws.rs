@@ -537,7 +537,8 @@ pub fn exposures(topo: &Topology, flows: &[Flow]) -> Vec<Exposure> {
     found
 }
 
-pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+/// Warn about each of [`exposures`]; the Terraform target says the same.
+pub fn warn_exposures(ctx: &Ctx<'_>) {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     for e in exposures(t, &r.flows) {
         let what = if e.ports.is_empty() {
@@ -558,6 +559,11 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             "AWS security groups cannot leave the zones' networks out of the internet; close it with a network ACL between their subnets or AWS Network Firewall (docs/cloud.md, \"The internet in security groups\")",
         );
     }
+}
+
+pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+    let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
+    warn_exposures(ctx);
     let tpl = template(t, &r.flows)?;
     cloud::warn_shared(ctx, Location::Aws, "security group");
     let content = ctx.renderer.render_json("aws.json.j2", "template", tpl)?;
