@@ -381,3 +381,90 @@ fn terraform_warns_as_the_cloud_targets_do() {
     assert!(clouds.iter().any(|w| w.contains("0.0.0.0/0")), "{clouds:?}");
     assert_eq!(warnings(&["terraform"]), clouds);
 }
+
+/// Strings of `v` under one of `keys` (or every string of a `tags` object), in document order.
+fn texts(v: &Value, keys: &[&str], out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    Value::String(s) if keys.contains(&k.as_str()) => out.push(s.clone()),
+                    Value::Object(tags) if k == "tags" || k == "Tags" => {
+                        out.extend(tags.values().filter_map(|t| t.as_str().map(String::from)));
+                    }
+                    Value::Array(tags) if k == "Tags" => {
+                        out.extend(
+                            tags.iter()
+                                .filter_map(|t| t["Value"].as_str().map(String::from)),
+                        );
+                    }
+                    x => texts(x, keys, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| texts(x, keys, out)),
+        _ => {}
+    }
+}
+
+/// Terraform itself reads each description and tag of the Terraform files as the text the
+/// cloud targets write (ARM's `[[` read as ARM reads it): template sequences in topology text
+/// (`${...}`, `%{...}`) stay text, nothing is interpolated.
+#[test]
+fn terraform_reads_the_cloud_targets_text() {
+    let Some(py) = python() else { return };
+    let loaded = load(&fixture("cloud-injection.toml"));
+    let files = render(&loaded, "terraform").unwrap();
+    let mut written = Vec::new();
+    let mut expected = Vec::new();
+    for cloud in ["aws", "azure", "gcp"] {
+        texts(
+            &tf(&files, cloud)["resource"],
+            &["description"],
+            &mut written,
+        );
+        let model = json(&render(&loaded, cloud).unwrap()[0].1);
+        let mut m = Vec::new();
+        match cloud {
+            "aws" => {
+                for r in model["Resources"].as_object().unwrap().values() {
+                    texts(
+                        &r["Properties"],
+                        &["Description", "GroupDescription"],
+                        &mut m,
+                    );
+                }
+                // The placeholder egress rule is not written (the provider removes the default).
+                m.retain(|d| !d.contains("default allow-all egress"));
+            }
+            "azure" => {
+                texts(&model["resources"], &["description"], &mut m);
+                for d in &mut m {
+                    if d.starts_with("[[") {
+                        d.remove(0);
+                    }
+                }
+            }
+            _ => texts(&model, &["description"], &mut m),
+        }
+        expected.extend(m);
+    }
+    assert!(
+        written.iter().any(|s| s.contains("$${")),
+        "the fixture has template sequences"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("strings.json");
+    std::fs::write(&list, serde_json::to_string(&written).unwrap()).unwrap();
+    let script = common::root().join("tests/validators/terraform_strings.py");
+    let out = Command::new(&py).arg(script).arg(&list).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut read: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    read.sort();
+    expected.sort();
+    assert_eq!(read, expected);
+}
