@@ -101,9 +101,16 @@ fn checkov_findings_are_exactly_the_documented_ones() {
         let summary = &rep["summary"];
         assert_eq!(summary["parsing_errors"], 0, "{kind}: {summary}");
         // A framework that parsed nothing would pass without looking.
-        assert!(summary["passed"].as_u64().unwrap_or(0) > 0, "{kind}: {summary}");
+        assert!(
+            summary["passed"].as_u64().unwrap_or(0) > 0,
+            "{kind}: {summary}"
+        );
         scanned.insert(kind);
-        for c in rep["results"]["failed_checks"].as_array().into_iter().flatten() {
+        for c in rep["results"]["failed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let file = c["file_path"].as_str().unwrap_or_default();
             let file = file.rsplit('/').next().unwrap_or(file);
             found.insert((
@@ -115,7 +122,11 @@ fn checkov_findings_are_exactly_the_documented_ones() {
     }
     assert_eq!(
         scanned,
-        BTreeSet::from(["arm".into(), "cloudformation".into(), "terraform_json".into()]),
+        BTreeSet::from([
+            "arm".into(),
+            "cloudformation".into(),
+            "terraform_json".into()
+        ]),
         "every output was scanned"
     );
     let new: Vec<_> = found.difference(&documented).collect();
