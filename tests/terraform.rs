@@ -468,3 +468,64 @@ fn terraform_reads_the_cloud_targets_text() {
     expected.sort();
     assert_eq!(read, expected);
 }
+
+/// AWS's quota of 60 rules per group holds in Terraform as in CloudFormation (extra groups),
+/// but CloudFormation's limit of 500 resources per template is not Terraform's: a topology
+/// over it gets Terraform files where the aws target stops.
+#[test]
+fn aws_quota_parts_without_cloudformations_resource_limit() {
+    let mut text = String::from(
+        "name = \"big\"\n[zones.vpc]\ncidrs = [\"10.0.0.0/16\"]\nlocation = \"aws\"\n\
+         [zones.onprem]\ncidrs = [\"10.1.0.0/24\"]\n\
+         [components.target]\nkind = \"acme-agent\"\nzone = \"vpc\"\nhosts = [\"10.0.0.10\"]\n",
+    );
+    for i in 0..130 {
+        text.push_str(&format!(
+            "[components.src{i}]\nkind = \"acme-agent\"\nzone = \"onprem\"\nhosts = [\"10.1.0.{}\"]\n\
+             [[additions]]\nid = \"a{i}\"\nfrom = \"src{i}\"\nto = \"target\"\nprotocol = \"tcp\"\n\
+             ports = [443]\npurpose = \"p\"\nreason = \"r\"\n",
+            i + 1
+        ));
+    }
+    for i in 0..500 {
+        text.push_str(&format!(
+            "[components.vm{i}]\nkind = \"acme-agent\"\nzone = \"vpc\"\nhosts = [\"10.0.{}.{}\"]\n",
+            1 + i / 200,
+            1 + i % 200
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.toml");
+    std::fs::write(&p, &text).unwrap();
+    let loaded = ctxfw::load(&p, Some(&fixture("cloud-catalogue"))).unwrap();
+    let e = render(&loaded, "aws").map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("more than CloudFormation's 500"), "{e}");
+    let files = render(&loaded, "terraform").unwrap();
+    let a = tf(&files, "aws");
+    let groups = a["resource"]["aws_security_group"].as_object().unwrap();
+    assert!(groups.len() > 500, "{}", groups.len());
+    let parts: Vec<&String> = groups
+        .keys()
+        .filter(|k| k.starts_with("SgTarget"))
+        .collect();
+    assert_eq!(parts, ["SgTarget", "SgTargetPart2", "SgTargetPart3"]);
+    let ingress = a["resource"]["aws_vpc_security_group_ingress_rule"]
+        .as_object()
+        .unwrap();
+    let mut total = 0;
+    for g in parts {
+        let own = format!("${{aws_security_group.{g}.id}}");
+        let n = ingress
+            .values()
+            .filter(|r| r["security_group_id"] == own.as_str() && r["from_port"] == 443)
+            .count();
+        assert!(n <= 60, "{g}: {n}");
+        total += n;
+    }
+    assert_eq!(total, 130);
+    let Some(py) = python() else { return };
+    let out = dir.path().join("tf");
+    write_all(&out, &files);
+    let (ok, report) = validate(&py, &out);
+    assert!(ok, "{report}");
+}

@@ -257,6 +257,21 @@ type RuleRef<'a> = (&'a Key, &'a Vec<String>);
 
 /// The CloudFormation template as a JSON value.
 pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
+    let tpl = groups(topo, flows)?;
+    let n = tpl["Resources"].as_object().map_or(0, Map::len);
+    if n > MAX_RESOURCES {
+        bail!(
+            "{}: the AWS template needs {n} resources, more than CloudFormation's {MAX_RESOURCES}; \
+             split the topology (one file per VPC or application tier)",
+            topo.file.name
+        );
+    }
+    Ok(tpl)
+}
+
+/// The template without CloudFormation's limit on resources (a Terraform configuration has
+/// none): the groups and rules, with AWS's own quotas.
+pub fn groups(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     cloud::zones(topo, Location::Aws, "aws")?;
     let comps = cloud::components(topo, Location::Aws);
     let all = rules(topo, flows)?;
@@ -385,14 +400,6 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         "CloudFormation logical id",
         ids.iter().map(|(a, b)| (a.as_str(), b.as_str())),
     )?;
-    if resources.len() > MAX_RESOURCES {
-        bail!(
-            "{}: the AWS template needs {} resources, more than CloudFormation's {MAX_RESOURCES}; \
-             split the topology (one file per VPC or application tier)",
-            topo.file.name,
-            resources.len()
-        );
-    }
     check(topo, &resources)?;
     Ok(json!({
         "AWSTemplateFormatVersion": "2010-09-09",

@@ -52,7 +52,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         let doc = match loc {
             Location::Aws => {
                 aws::warn_exposures(ctx);
-                let doc = aws_doc(t, &aws::template(t, &r.flows)?)?;
+                let doc = aws_doc(t, &aws::groups(t, &r.flows)?)?;
                 cloud::warn_shared(ctx, loc, "security group");
                 doc
             }
@@ -264,7 +264,8 @@ fn inline_name(topo: &Topology, gid: &str, way: &str, r: &Value) -> Result<Strin
     Ok(ident(&name))
 }
 
-/// The AWS document from the CloudFormation template [`aws::template`] builds.
+/// The AWS document from the CloudFormation template [`aws::groups`] builds (the aws target's,
+/// without CloudFormation's limit on resources).
 pub fn aws_doc(topo: &Topology, tpl: &Value) -> Result<Value> {
     let mut doc = Doc::new();
     let (mut ingress, mut egress) = (Vec::new(), Vec::new());
