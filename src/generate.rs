@@ -225,6 +225,14 @@ pub const TARGETS: &[Target] = &[
         render: crate::render::gcp::render,
     },
     Target {
+        name: "terraform",
+        about: "Terraform JSON, <topology>.<cloud>.tf.json for each cloud with zones: the aws, azure and gcp rules as provider resources",
+        host_aware: false,
+        netfilter: false,
+        cost: 2,
+        render: crate::render::terraform::render,
+    },
+    Target {
         name: "matrix",
         about: "change-request attachment: <topology>.md (Mermaid overview), .csv, .html (diagrams) and .xlsx (workbook)",
         host_aware: false,

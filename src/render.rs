@@ -15,6 +15,7 @@ pub mod matrix;
 pub mod netfilter;
 pub mod nftables;
 pub mod probes;
+pub mod terraform;
 pub mod windows;
 pub mod workbook;
 

@@ -275,6 +275,7 @@ fn generate_prints_a_summary_and_lists_files_when_verbose() {
             "skipped aws: no zone has location = \"aws\", so the aws target has nothing to write; set `location = \"aws\"` on the zones that are in aws",
             "skipped azure: no zone has location = \"azure\", so the azure target has nothing to write; set `location = \"azure\"` on the zones that are in azure",
             "skipped gcp: no zone has location = \"gcp\", so the gcp target has nothing to write; set `location = \"gcp\"` on the zones that are in gcp",
+            "skipped terraform: no zone has location = \"aws\", \"azure\" or \"gcp\", so the terraform target has nothing to write; set `location` on the zones that are in a cloud",
         ],
         "{err}"
     );

@@ -257,6 +257,21 @@ type RuleRef<'a> = (&'a Key, &'a Vec<String>);
 
 /// The CloudFormation template as a JSON value.
 pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
+    let tpl = groups(topo, flows)?;
+    let n = tpl["Resources"].as_object().map_or(0, Map::len);
+    if n > MAX_RESOURCES {
+        bail!(
+            "{}: the AWS template needs {n} resources, more than CloudFormation's {MAX_RESOURCES}; \
+             split the topology (one file per VPC or application tier)",
+            topo.file.name
+        );
+    }
+    Ok(tpl)
+}
+
+/// The template without CloudFormation's limit on resources (a Terraform configuration has
+/// none): the groups and rules, with AWS's own quotas.
+pub fn groups(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     cloud::zones(topo, Location::Aws, "aws")?;
     let comps = cloud::components(topo, Location::Aws);
     let all = rules(topo, flows)?;
@@ -385,14 +400,6 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         "CloudFormation logical id",
         ids.iter().map(|(a, b)| (a.as_str(), b.as_str())),
     )?;
-    if resources.len() > MAX_RESOURCES {
-        bail!(
-            "{}: the AWS template needs {} resources, more than CloudFormation's {MAX_RESOURCES}; \
-             split the topology (one file per VPC or application tier)",
-            topo.file.name,
-            resources.len()
-        );
-    }
     check(topo, &resources)?;
     Ok(json!({
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -537,7 +544,8 @@ pub fn exposures(topo: &Topology, flows: &[Flow]) -> Vec<Exposure> {
     found
 }
 
-pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+/// Warn about each of [`exposures`]; the Terraform target says the same.
+pub fn warn_exposures(ctx: &Ctx<'_>) {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     for e in exposures(t, &r.flows) {
         let what = if e.ports.is_empty() {
@@ -558,6 +566,11 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             "AWS security groups cannot leave the zones' networks out of the internet; close it with a network ACL between their subnets or AWS Network Firewall (docs/cloud.md, \"The internet in security groups\")",
         );
     }
+}
+
+pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+    let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
+    warn_exposures(ctx);
     let tpl = template(t, &r.flows)?;
     cloud::warn_shared(ctx, Location::Aws, "security group");
     let content = ctx.renderer.render_json("aws.json.j2", "template", tpl)?;

@@ -1,0 +1,557 @@
+//! Terraform: `<topology>.<cloud>.tf.json` (Terraform's JSON syntax) for each cloud that has
+//! zones, mapped from the model each cloud target builds (the CloudFormation template, the ARM
+//! template, the compute#firewall list), so names, priorities, descriptions and quotas are theirs.
+//!
+//! - AWS: an `aws_security_group` per group of the template (extra parts too) and an
+//!   `aws_vpc_security_group_ingress_rule` / `..._egress_rule` per rule. Resource names are the
+//!   template's logical ids; a rule the template keeps inline is named
+//!   `<group>-in|out-<network>-<protocol>[-<ports>]`. The template's placeholder egress rule is
+//!   left out: the AWS provider removes the default allow-all egress rule of a group it creates.
+//! - Azure: an `azurerm_network_security_group` per zone and an `azurerm_network_security_rule`
+//!   per rule (the load-balancer and deny rules too), named `<nsg>_<rule>` (`.` as `_`).
+//! - GCP: a `google_compute_firewall` per firewall, named as the firewall.
+//! - What the topology cannot know is a variable: `aws_vpc_id`; `azure_resource_group_name` and
+//!   `azure_location`; `gcp_network` (by default the network the gcp target names). Variable
+//!   names start with the cloud, so the three files can share a directory.
+//! - Text from the topology is literal: `${` and `%{` start template sequences in Terraform's
+//!   JSON syntax, so they are written `$${` and `%%{`.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+use serde_json::{json, Map, Value};
+
+use crate::generate::{Ctx, NothingToRender};
+use crate::output::OutFile;
+use crate::topology::{Location, Topology};
+
+use super::{aws, azure, cloud, gcp};
+
+/// The clouds in the order their files are written: (location, file name part).
+const CLOUDS: [(Location, &str); 3] = [
+    (Location::Aws, "aws"),
+    (Location::Azure, "azure"),
+    (Location::Gcp, "gcp"),
+];
+
+pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
+    let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
+    let clouds: Vec<(Location, &str)> = CLOUDS
+        .into_iter()
+        .filter(|(loc, _)| t.zones.values().any(|z| z.location == *loc))
+        .collect();
+    if clouds.is_empty() {
+        return Err(NothingToRender(format!(
+            "{}: no zone has location = \"aws\", \"azure\" or \"gcp\", so the terraform target \
+             has nothing to write; set `location` on the zones that are in a cloud",
+            t.file.name
+        ))
+        .into());
+    }
+    for &(loc, cloud) in &clouds {
+        let doc = match loc {
+            Location::Aws => {
+                aws::warn_exposures(ctx);
+                let doc = aws_doc(t, &aws::groups(t, &r.flows)?)?;
+                cloud::warn_shared(ctx, loc, "security group");
+                doc
+            }
+            Location::Azure => azure_doc(t, &azure::template(t, &r.flows)?)?,
+            _ => {
+                let fws = gcp::firewalls(t, &r.flows)?;
+                cloud::warn_shared(ctx, loc, "network tag");
+                gcp_doc(t, &serde_json::to_value(&fws)?)?
+            }
+        };
+        write(ctx, &format!("{}.{cloud}.tf.json", t.name), &doc)?;
+    }
+    write(
+        ctx,
+        &format!("{}.providers.tf.json", t.name),
+        &providers(&clouds),
+    )?;
+    Ok(Vec::new())
+}
+
+fn write(ctx: &Ctx<'_>, name: &str, doc: &Value) -> Result<()> {
+    ctx.write(name, |w| {
+        let mut w = std::io::BufWriter::new(w);
+        serde_json::to_writer_pretty(&mut w, doc)?;
+        w.write_all(b"\n")?;
+        Ok(w.flush()?)
+    })
+}
+
+/// The provider requirements of the clouds written, in a file of their own: a module (the
+/// directory the files are written to) may declare them only once.
+fn providers(clouds: &[(Location, &str)]) -> Value {
+    let mut required = Map::new();
+    let mut config = Map::new();
+    for (loc, _) in clouds {
+        let (name, source, version) = match loc {
+            Location::Aws => ("aws", "hashicorp/aws", ">= 5.0"),
+            Location::Azure => ("azurerm", "hashicorp/azurerm", ">= 3.0"),
+            _ => ("google", "hashicorp/google", ">= 4.0"),
+        };
+        required.insert(name.into(), json!({ "source": source, "version": version }));
+        if *loc == Location::Azure {
+            // The azurerm provider refuses to start without a `features` block.
+            config.insert(name.into(), json!({ "features": {} }));
+        }
+    }
+    let mut doc = Map::new();
+    doc.insert(
+        "//".into(),
+        json!("ctxfw: the providers of the .tf.json files beside this one"),
+    );
+    doc.insert(
+        "terraform".into(),
+        json!({ "required_providers": required }),
+    );
+    if !config.is_empty() {
+        doc.insert("provider".into(), Value::Object(config));
+    }
+    Value::Object(doc)
+}
+
+/// A string Terraform takes as written: template sequences escaped.
+fn lit(s: &str) -> Value {
+    Value::String(s.replace("${", "$${").replace("%{", "%%{"))
+}
+
+/// The string at `v`, or an internal error (the cloud models always have it).
+fn text<'a>(topo: &Topology, v: &'a Value) -> Result<&'a str> {
+    match v.as_str() {
+        Some(s) => Ok(s),
+        None => bail!(
+            "{}: internal error: expected a string in the cloud model, found {v}",
+            topo.file.name
+        ),
+    }
+}
+
+/// A Terraform identifier: letters, digits, `_` and `-`, starting with a letter or `_`.
+fn ident(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// The document's frame: a comment, variables, resources (type -> name -> body), outputs;
+/// resource names unique per type or an error naming both sources.
+struct Doc {
+    resources: Map<String, Value>,
+    /// (type.name, what it stands for), for the uniqueness check.
+    names: Vec<(String, String)>,
+}
+
+impl Doc {
+    fn new() -> Doc {
+        Doc {
+            resources: Map::new(),
+            names: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, ty: &str, name: String, origin: String, body: Value) {
+        self.names.push((format!("{ty}.{name}"), origin));
+        self.resources
+            .entry(ty)
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .expect("resource types hold objects")
+            .insert(name, body);
+    }
+
+    fn finish(
+        self,
+        topo: &Topology,
+        comment: String,
+        variables: Value,
+        outputs: Map<String, Value>,
+    ) -> Result<Value> {
+        cloud::check_unique(
+            topo,
+            "Terraform resource",
+            self.names.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        )?;
+        let mut doc = Map::new();
+        doc.insert("//".into(), json!(comment));
+        doc.insert("variable".into(), variables);
+        doc.insert("resource".into(), Value::Object(self.resources));
+        if !outputs.is_empty() {
+            doc.insert("output".into(), Value::Object(outputs));
+        }
+        Ok(Value::Object(doc))
+    }
+}
+
+/// The group a CloudFormation `Fn::GetAtt` names, as a Terraform reference to its id.
+fn group_ref(topo: &Topology, v: &Value) -> Result<Value> {
+    let id = text(topo, &v["Fn::GetAtt"][0])?;
+    Ok(json!(format!("${{aws_security_group.{id}.id}}")))
+}
+
+/// Whether an inline rule is the template's placeholder that only replaces CloudFormation's
+/// default allow-all egress rule (the provider removes that rule itself).
+fn placeholder(rule: &Value) -> bool {
+    rule["IpProtocol"] == "-1" && rule["CidrIp"] == "127.0.0.1/32"
+}
+
+/// One security group rule resource from a CloudFormation rule of group `group`.
+fn aws_rule(topo: &Topology, group: Value, r: &Value) -> Result<Value> {
+    let mut m = Map::new();
+    m.insert("security_group_id".into(), group);
+    m.insert("description".into(), lit(text(topo, &r["Description"])?));
+    m.insert("ip_protocol".into(), r["IpProtocol"].clone());
+    for (cfn, tf) in [("FromPort", "from_port"), ("ToPort", "to_port")] {
+        if let Some(p) = r.get(cfn) {
+            m.insert(tf.into(), p.clone());
+        }
+    }
+    if let Some(n) = r.get("CidrIp") {
+        m.insert("cidr_ipv4".into(), n.clone());
+    } else if let Some(n) = r.get("CidrIpv6") {
+        m.insert("cidr_ipv6".into(), n.clone());
+    } else if let Some(g) = r
+        .get("SourceSecurityGroupId")
+        .or_else(|| r.get("DestinationSecurityGroupId"))
+    {
+        m.insert("referenced_security_group_id".into(), group_ref(topo, g)?);
+    } else {
+        bail!(
+            "{}: internal error: an AWS rule without a peer",
+            topo.file.name
+        );
+    }
+    Ok(Value::Object(m))
+}
+
+/// The name of a rule the template keeps inline in group `gid`: its direction, network,
+/// protocol and ports (the template's other rules have logical ids of their own).
+fn inline_name(topo: &Topology, gid: &str, way: &str, r: &Value) -> Result<String> {
+    let net = r
+        .get("CidrIp")
+        .or_else(|| r.get("CidrIpv6"))
+        .map(|n| text(topo, n))
+        .transpose()?
+        .unwrap_or_default();
+    let net: String = net
+        .chars()
+        .map(|c| match c {
+            '/' => '-',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => '_',
+        })
+        .collect();
+    let mut name = format!("{gid}-{way}-{net}-{}", text(topo, &r["IpProtocol"])?);
+    match (r["FromPort"].as_i64(), r["ToPort"].as_i64()) {
+        (Some(lo), Some(hi)) if lo == hi && lo >= 0 => name.push_str(&format!("-{lo}")),
+        (Some(lo), Some(hi)) if lo >= 0 => name.push_str(&format!("-{lo}-{hi}")),
+        _ => {}
+    }
+    Ok(ident(&name))
+}
+
+/// The AWS document from the CloudFormation template [`aws::groups`] builds (the aws target's,
+/// without CloudFormation's limit on resources).
+pub fn aws_doc(topo: &Topology, tpl: &Value) -> Result<Value> {
+    let mut doc = Doc::new();
+    let (mut ingress, mut egress) = (Vec::new(), Vec::new());
+    let resources = tpl["Resources"].as_object().into_iter().flatten();
+    for (id, r) in resources {
+        let props = &r["Properties"];
+        match text(topo, &r["Type"])? {
+            "AWS::EC2::SecurityGroup" => {
+                let tags: Map<String, Value> = props["Tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        Ok((
+                            text(topo, &t["Key"])?.to_string(),
+                            lit(text(topo, &t["Value"])?),
+                        ))
+                    })
+                    .collect::<Result<_>>()?;
+                doc.add(
+                    "aws_security_group",
+                    id.clone(),
+                    format!("security group {id}"),
+                    json!({
+                        "description": lit(text(topo, &props["GroupDescription"])?),
+                        "vpc_id": "${var.aws_vpc_id}",
+                        "tags": tags,
+                    }),
+                );
+                let group = json!(format!("${{aws_security_group.{id}.id}}"));
+                for (key, way, list) in [
+                    ("SecurityGroupIngress", "in", &mut ingress),
+                    ("SecurityGroupEgress", "out", &mut egress),
+                ] {
+                    for rule in props[key].as_array().into_iter().flatten() {
+                        if placeholder(rule) {
+                            continue;
+                        }
+                        let name = inline_name(topo, id, way, rule)?;
+                        list.push((
+                            name,
+                            format!("a rule of {id}"),
+                            aws_rule(topo, group.clone(), rule)?,
+                        ));
+                    }
+                }
+            }
+            ty @ ("AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress") => {
+                let group = group_ref(topo, &props["GroupId"])?;
+                let list = if ty.ends_with("Ingress") {
+                    &mut ingress
+                } else {
+                    &mut egress
+                };
+                list.push((
+                    id.clone(),
+                    format!("rule {id}"),
+                    aws_rule(topo, group, props)?,
+                ));
+            }
+            ty => bail!("{}: internal error: AWS resource type {ty}", topo.file.name),
+        }
+    }
+    for (ty, list) in [
+        ("aws_vpc_security_group_ingress_rule", ingress),
+        ("aws_vpc_security_group_egress_rule", egress),
+    ] {
+        for (name, origin, body) in list {
+            doc.add(ty, name, origin, body);
+        }
+    }
+    let mut outputs = Map::new();
+    for (name, o) in tpl["Outputs"].as_object().into_iter().flatten() {
+        outputs.insert(
+            name.clone(),
+            json!({
+                "description": lit(text(topo, &o["Description"])?),
+                "value": group_ref(topo, &o["Value"])?,
+            }),
+        );
+    }
+    doc.finish(
+        topo,
+        text(topo, &tpl["Description"])?.to_string(),
+        json!({
+            "aws_vpc_id": {
+                "type": "string",
+                "description": "The VPC that holds the aws zones of this topology"
+            }
+        }),
+        outputs,
+    )
+}
+
+/// ARM text as written: [`azure::arm_literal`] doubled a leading `[` that Terraform keeps.
+fn unarm(s: &str) -> &str {
+    if s.starts_with("[[") {
+        &s[1..]
+    } else {
+        s
+    }
+}
+
+/// ARM's camelCase property name in Terraform's snake_case.
+fn snake(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The Azure document from the ARM template [`azure::template`] builds.
+pub fn azure_doc(topo: &Topology, tpl: &Value) -> Result<Value> {
+    let mut doc = Doc::new();
+    let mut rules = Vec::new();
+    let mut nsg_ids = Vec::new();
+    for nsg in tpl["resources"].as_array().into_iter().flatten() {
+        let name = text(topo, &nsg["name"])?;
+        let id = ident(name);
+        let mut tags = Map::new();
+        for (k, v) in nsg["tags"].as_object().into_iter().flatten() {
+            tags.insert(k.clone(), lit(unarm(text(topo, v)?)));
+        }
+        doc.add(
+            "azurerm_network_security_group",
+            id.clone(),
+            format!("network security group {name}"),
+            json!({
+                "name": name,
+                "location": "${var.azure_location}",
+                "resource_group_name": "${var.azure_resource_group_name}",
+                "tags": tags,
+            }),
+        );
+        for r in nsg["properties"]["securityRules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let rule = text(topo, &r["name"])?;
+            let mut m = Map::new();
+            m.insert("name".into(), json!(rule));
+            m.insert(
+                "resource_group_name".into(),
+                json!("${var.azure_resource_group_name}"),
+            );
+            m.insert(
+                "network_security_group_name".into(),
+                json!(format!("${{azurerm_network_security_group.{id}.name}}")),
+            );
+            for (k, v) in r["properties"].as_object().into_iter().flatten() {
+                let v = match v {
+                    Value::String(s) if k == "description" => lit(unarm(s)),
+                    v => v.clone(),
+                };
+                m.insert(snake(k), v);
+            }
+            rules.push((
+                ident(&format!("{name}_{rule}")),
+                format!("rule {rule} of {name}"),
+                Value::Object(m),
+            ));
+        }
+        nsg_ids.push(id);
+    }
+    for (name, origin, body) in rules {
+        doc.add("azurerm_network_security_rule", name, origin, body);
+    }
+    // The template's outputs are its NSGs' ids, in resource order.
+    let mut outputs = Map::new();
+    let names = tpl["outputs"].as_object().into_iter().flatten();
+    for ((name, _), id) in names.zip(&nsg_ids) {
+        outputs.insert(
+            name.clone(),
+            json!({
+                "description": "Network security group id: associate it with the zone's subnet",
+                "value": format!("${{azurerm_network_security_group.{id}.id}}"),
+            }),
+        );
+    }
+    doc.finish(
+        topo,
+        unarm(text(topo, &tpl["metadata"]["description"])?).to_string(),
+        json!({
+            "azure_resource_group_name": {
+                "type": "string",
+                "description": "The resource group that holds the network security groups"
+            },
+            "azure_location": {
+                "type": "string",
+                "description": "Azure region of the network security groups"
+            }
+        }),
+        outputs,
+    )
+}
+
+/// The GCP document from the compute#firewall list [`gcp::firewalls`] builds.
+pub fn gcp_doc(topo: &Topology, firewalls: &Value) -> Result<Value> {
+    let mut doc = Doc::new();
+    let mut network = None;
+    for fw in firewalls.as_array().into_iter().flatten() {
+        let name = text(topo, &fw["name"])?;
+        network.get_or_insert(text(topo, &fw["network"])?);
+        let mut m = Map::new();
+        for (k, v) in fw.as_object().into_iter().flatten() {
+            let v = match (k.as_str(), v) {
+                ("kind", _) => continue,
+                ("network", _) => json!("${var.gcp_network}"),
+                ("description", v) => lit(text(topo, v)?),
+                ("allowed" | "denied", Value::Array(list)) => Value::Array(
+                    list.iter()
+                        .map(|a| {
+                            let mut b = Map::new();
+                            b.insert("protocol".into(), a["IPProtocol"].clone());
+                            if let Some(p) = a.get("ports") {
+                                b.insert("ports".into(), p.clone());
+                            }
+                            Value::Object(b)
+                        })
+                        .collect(),
+                ),
+                (_, v) => v.clone(),
+            };
+            let key = match k.as_str() {
+                "allowed" => "allow".to_string(),
+                "denied" => "deny".to_string(),
+                k => snake(k),
+            };
+            m.insert(key, v);
+        }
+        doc.add(
+            "google_compute_firewall",
+            ident(name),
+            format!("firewall {name}"),
+            Value::Object(m),
+        );
+    }
+    let network = network.unwrap_or_default();
+    let network = network.strip_prefix("global/networks/").unwrap_or(network);
+    doc.finish(
+        topo,
+        format!(
+            "ctxfw firewall rules for {}: {}",
+            topo.name, topo.description
+        ),
+        json!({
+            "gcp_network": {
+                "type": "string",
+                "default": network,
+                "description": "The VPC network of the gcp zones: its name or self link"
+            }
+        }),
+        Map::new(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_escape_template_sequences() {
+        assert_eq!(lit("a ${b} %{c} $${d}"), json!("a $${b} %%{c} $$${d}"));
+        assert_eq!(lit("$ { 100% }"), json!("$ { 100% }"));
+    }
+
+    #[test]
+    fn identifiers_start_with_a_letter() {
+        assert_eq!(ident("in-a.b_c"), "in-a_b_c");
+        assert_eq!(ident("1st"), "_1st");
+        assert_eq!(ident("-x"), "_-x");
+    }
+
+    #[test]
+    fn arm_names_become_snake_case() {
+        assert_eq!(
+            snake("destinationAddressPrefixes"),
+            "destination_address_prefixes"
+        );
+        assert_eq!(snake("access"), "access");
+    }
+}
