@@ -665,6 +665,16 @@ fn meaning(name: &str, text: &str) -> String {
             v.to_string()
         }
         "ps1" => powershell_tokens(name, text).join("\n"),
+        // A probe script: its commands, without comments and the topology's description.
+        "sh" => text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(|l| match l.starts_with("description=") {
+                true => "description=",
+                false => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         "md" => common::md_structure(text).join("\n"),
         "csv" => csv_shape(name, text),
         "html" => html_tags(text).join(" "),
