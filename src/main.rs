@@ -644,7 +644,7 @@ fn run(cli: Cli) -> Result<u8> {
                 DiffFormat::Table => term::visible(&ctxfw::diff::table(&d)).into_owned(),
                 DiffFormat::Json => ctxfw::diff::json_text(&d),
                 DiffFormat::Markdown => {
-                    Renderer::new(None)?.render("diff.md.j2", ctxfw::diff::context(&d))?
+                    Renderer::new(None)?.render("diff.md.j2", &ctxfw::diff::context(&d))?
                 }
             };
             stdout(&text)?;

@@ -560,11 +560,10 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     }
     let tpl = template(t, &r.flows)?;
     cloud::warn_shared(ctx, Location::Aws, "security group");
-    let content = ctx.renderer.render_json("aws.json.j2", "template", tpl)?;
-    Ok(vec![OutFile {
-        name: format!("{}.aws.json", t.name),
-        content,
-    }])
+    ctx.write(&format!("{}.aws.json", t.name), |w| {
+        super::write_json_doc(w, &tpl)
+    })?;
+    Ok(Vec::new())
 }
 
 #[cfg(test)]

@@ -547,8 +547,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let fw = firewalls(t, &r.flows)?;
     cloud::warn_shared(ctx, Location::Gcp, "network tag");
     ctx.write(&format!("{}.gcp.json", t.name), |w| {
-        ctx.renderer
-            .render_doc_to("gcp.json.j2", "firewalls", fw, w)
+        super::write_json_doc(w, &fw)
     })?;
     Ok(Vec::new())
 }
