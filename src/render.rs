@@ -10,7 +10,6 @@ pub mod diagram;
 pub mod flows;
 pub mod gcp;
 pub mod iptables;
-pub mod json;
 pub mod matrix;
 pub mod netfilter;
 pub mod nftables;
@@ -581,113 +580,6 @@ mod fields {
     }
 }
 
-/// serde_json's `PrettyFormatter`, byte for byte, but a line break and its indentation go out
-/// in one write (serde_json writes the indent unit once per level: about five writes per line
-/// of the 240 MB flows JSON at 100,000 flows).
-pub struct PrettyJson<'a> {
-    unit: &'a [u8],
-    depth: usize,
-    has_value: bool,
-    /// `,\n` followed by the indentation of the deepest level so far.
-    line: Vec<u8>,
-}
-
-impl<'a> PrettyJson<'a> {
-    pub fn with_indent(unit: &'a [u8]) -> PrettyJson<'a> {
-        PrettyJson {
-            unit,
-            depth: 0,
-            has_value: false,
-            line: b",\n".to_vec(),
-        }
-    }
-
-    /// `,\n` (or `\n` when `first`) and the indentation of the current level.
-    fn newline<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        let end = 2 + self.depth * self.unit.len();
-        while self.line.len() < end {
-            self.line.extend_from_slice(self.unit);
-        }
-        w.write_all(&self.line[usize::from(first)..end])
-    }
-
-    /// `[` or `{`: one level deeper, nothing in it yet.
-    fn open<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        bracket: &[u8],
-    ) -> std::io::Result<()> {
-        self.depth += 1;
-        self.has_value = false;
-        w.write_all(bracket)
-    }
-
-    /// `]` or `}`, on a line of its own when the array or object had values.
-    fn close<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        bracket: &[u8],
-    ) -> std::io::Result<()> {
-        self.depth -= 1;
-        if self.has_value {
-            self.newline(w, true)?;
-        }
-        w.write_all(bracket)
-    }
-}
-
-impl serde_json::ser::Formatter for PrettyJson<'_> {
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.open(w, b"[")
-    }
-
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.close(w, b"]")
-    }
-
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.newline(w, first)
-    }
-
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-
-    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.open(w, b"{")
-    }
-
-    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.close(w, b"}")
-    }
-
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.newline(w, first)
-    }
-
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b": ")
-    }
-
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-}
-
 /// A Markdown table cell (or a paragraph of one line): line breaks as `<br>`, HTML
 /// neutralised, and every character that makes Markdown ([`md_special`]) backslash-escaped, so
 /// text cannot add columns, links, images, emphasis, code or markup to the rendered document;
@@ -910,109 +802,20 @@ pub fn hash_line(s: &str) -> String {
     flatten(s)
 }
 
-/// A value as YAML: pretty JSON (a YAML 1.2 document, read the same by YAML 1.1 loaders for
-/// these values) with every non-ASCII character written as a YAML `\u`/`\U` escape. Outside
-/// strings JSON has only ASCII, so the escapes land only inside double-quoted scalars.
-pub fn write_yaml_json<T: serde::Serialize + ?Sized>(
-    v: &T,
-    out: &mut dyn std::fmt::Write,
-) -> std::fmt::Result {
-    let mut w = TextChunks::new(out, write_ascii_escaped);
-    json::to_writer(&mut w, PrettyJson::with_indent(b"  "), v).map_err(|_| std::fmt::Error)?;
-    w.finish()
-}
-
-/// A serialiser's bytes of UTF-8 text to a `fmt::Write`, through `escape`. The serialiser
-/// writes in pieces of a few bytes: they are gathered into chunks first, and a character split
-/// between two chunks waits for the next.
-struct TextChunks<'a> {
-    out: &'a mut dyn std::fmt::Write,
-    buf: Vec<u8>,
-    escape: fn(&str, &mut dyn std::fmt::Write) -> std::fmt::Result,
-}
-
-impl<'a> TextChunks<'a> {
-    const CHUNK: usize = 1 << 13;
-
-    fn new(
-        out: &'a mut dyn std::fmt::Write,
-        escape: fn(&str, &mut dyn std::fmt::Write) -> std::fmt::Result,
-    ) -> TextChunks<'a> {
-        TextChunks {
-            out,
-            buf: Vec::with_capacity(Self::CHUNK + 64),
-            escape,
-        }
-    }
-
-    /// Writes out the complete characters gathered so far.
-    fn drain(&mut self) -> std::io::Result<()> {
-        let (text, used) = match std::str::from_utf8(&self.buf) {
-            Ok(t) => (t, self.buf.len()),
-            Err(e) if e.error_len().is_none() => {
-                let n = e.valid_up_to();
-                (
-                    std::str::from_utf8(&self.buf[..n]).expect("valid prefix"),
-                    n,
-                )
-            }
-            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        };
-        (self.escape)(text, &mut *self.out).map_err(std::io::Error::other)?;
-        self.buf.drain(..used);
-        Ok(())
-    }
-
-    /// Writes out the rest; an error if it ends inside a character.
-    fn finish(mut self) -> std::fmt::Result {
-        self.drain().map_err(|_| std::fmt::Error)?;
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(std::fmt::Error)
-        }
-    }
-}
-
-/// `text` with every non-ASCII character as a YAML `\u`/`\U` escape.
-fn write_ascii_escaped(text: &str, out: &mut dyn std::fmt::Write) -> std::fmt::Result {
-    if text.is_ascii() {
-        return out.write_str(text);
-    }
-    let mut run = 0;
-    for (i, c) in text.char_indices() {
-        if c.is_ascii() {
-            continue;
-        }
-        out.write_str(&text[run..i])?;
-        let n = c as u32;
-        if n <= 0xFFFF {
-            write!(out, "\\u{n:04X}")?;
-        } else {
-            write!(out, "\\U{n:08X}")?;
-        }
-        run = i + c.len_utf8();
-    }
-    out.write_str(&text[run..])
-}
-
-impl std::io::Write for TextChunks<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(buf);
-        if self.buf.len() >= Self::CHUNK {
-            self.drain()?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// `value` as YAML into `w`: pretty JSON (a YAML 1.2 document, read the same by YAML 1.1
+/// loaders for these values) with every non-ASCII character written as a YAML `\u`/`\U`
+/// escape. Outside strings JSON has only ASCII, so the escapes land only inside double-quoted
+/// scalars.
+pub fn write_yaml_doc<T: serde::Serialize + ?Sized>(
+    w: &mut dyn std::io::Write,
+    value: &T,
+) -> Result<()> {
+    write_escaped_json(w, value, Escape::YamlAscii)
 }
 
 /// Text a template prints without it ever being one string: it is written straight into the
-/// output when the template reaches it (the matrix's SVG, Aerleon's YAML, `tojson` of a
-/// document: tens of MB each at 100,000 flows, and a template context copies strings).
+/// output when the template reaches it (the matrix's SVG: large at many flows, and a template
+/// context copies strings).
 /// `{{ x }}` prints it; `x|string` makes it a string for other filters.
 pub fn streamed_text(
     write: impl Fn(&mut dyn std::fmt::Write) -> std::fmt::Result + Send + Sync + 'static,
@@ -1161,38 +964,6 @@ mod tests {
     }
 
     #[test]
-    fn pretty_json_writes_what_serde_json_writes() {
-        use serde::Serialize;
-        let doc = serde_json::json!({
-            "empty_list": [],
-            "empty_map": {},
-            "list": [1, [2, [3, {"deep": {"deeper": [[], {}, "x"]}}]], {"a": null}],
-            "text": "<tag> & 'quote' caf\u{e9}",
-            "n": 1.5,
-            "nested": {"a": {"b": {"c": {"d": {"e": [true, false]}}}}},
-        });
-        for unit in [&b"  "[..], b"    ", b"\t", b""] {
-            let mut theirs = Vec::new();
-            doc.serialize(&mut serde_json::Serializer::with_formatter(
-                &mut theirs,
-                serde_json::ser::PrettyFormatter::with_indent(unit),
-            ))
-            .unwrap();
-            let mut ours = Vec::new();
-            doc.serialize(&mut serde_json::Serializer::with_formatter(
-                &mut ours,
-                PrettyJson::with_indent(unit),
-            ))
-            .unwrap();
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                String::from_utf8(theirs).unwrap(),
-                "indent {unit:?}"
-            );
-        }
-    }
-
-    #[test]
     fn json_documents_print_as_minijinja_tojson_printed_them() {
         let v = serde_json::json!({
             "name": "a<b>&'c\"d\\e\u{1}\u{e9}\u{1F600}",
@@ -1302,27 +1073,8 @@ mod tests {
     #[test]
     fn yaml_json_escapes_non_ascii() {
         let v = serde_json::json!({"c": "caf\u{e9} \u{1F600}"});
-        let mut out = String::new();
-        write_yaml_json(&v, &mut out).unwrap();
-        assert_eq!(out, "{\n  \"c\": \"caf\\u00E9 \\U0001F600\"\n}");
-    }
-
-    #[test]
-    fn yaml_escaping_waits_for_a_character_split_between_writes() {
-        use std::io::Write;
-        let text = "a\u{e9}b\u{1F600}c\u{2192}";
-        let bytes = text.as_bytes();
-        // Every way of cutting the text in two gives the same escapes.
-        for cut in 0..=bytes.len() {
-            let mut out = String::new();
-            let mut w = TextChunks::new(&mut out, write_ascii_escaped);
-            w.write_all(&bytes[..cut]).unwrap();
-            w.drain().unwrap();
-            w.write_all(&bytes[cut..]).unwrap();
-            w.drain().unwrap();
-            assert!(w.buf.is_empty());
-            assert_eq!(out, "a\\u00E9b\\U0001F600c\\u2192", "cut at {cut}");
-        }
+        let out = into_string(|w| write_yaml_doc(w, &v)).unwrap();
+        assert_eq!(out, "{\n  \"c\": \"caf\\u00E9 \\U0001F600\"\n}\n");
     }
 
     #[test]
