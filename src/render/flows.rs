@@ -15,7 +15,7 @@ use super::Renderer;
 /// `from` as a reader names it: `netscaler.snip (dmz)`.
 pub fn end_label(name: &str, iface: &Option<impl AsRef<str>>) -> String {
     match iface {
-        Some(i) => super::concat(&[name, ".", i.as_ref()]),
+        Some(i) => [name, ".", i.as_ref()].concat(),
         None => name.to_string(),
     }
 }
@@ -36,10 +36,10 @@ pub fn join_nets(v: &[ipnet::IpNet]) -> String {
 pub fn switched_by(f: &Flow) -> String {
     let mut parts = Vec::new();
     if !f.parameters.is_empty() {
-        parts.push(super::concat(&["parameters: ", &f.parameters.join(", ")]));
+        parts.push(["parameters: ", &f.parameters.join(", ")].concat());
     }
     if let Some(r) = &f.reason {
-        parts.push(super::concat(&["reason: ", r]));
+        parts.push(["reason: ", r].concat());
     }
     parts.join("; ")
 }

@@ -211,18 +211,21 @@ impl Firewalls {
         };
         let f = &self.flows[i as usize];
         // `rfc1035` turns the `.` before an interface into `-`, as every other character.
-        rfc1035(&super::concat(&[
-            &self.topology,
-            "-",
-            way,
-            "-",
-            &end_label(&f.from, &f.from_end.interface),
-            "-to-",
-            &end_label(&f.to, &f.to_end.interface),
-            "-",
-            f.protocol.name(),
-            v6(fam),
-        ]))
+        rfc1035(
+            &[
+                self.topology.as_str(),
+                "-",
+                way,
+                "-",
+                &end_label(&f.from, &f.from_end.interface),
+                "-to-",
+                &end_label(&f.to, &f.to_end.interface),
+                "-",
+                f.protocol.name(),
+                v6(fam),
+            ]
+            .concat(),
+        )
     }
 
     /// The resource `spec` names `name`, with `description` (its flow's, for a flow rule).

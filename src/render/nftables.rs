@@ -170,7 +170,7 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                 minijinja::Value::from_serialize(RuleCtx {
                     flow: &f.id,
                     family: r.family,
-                    matcher: super::concat(&[
+                    matcher: [
                         &interfaces(r.iif.as_deref(), r.oif.as_deref()),
                         kw,
                         " saddr ",
@@ -185,7 +185,8 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                         &r.dst_set,
                         " ",
                         &matcher(f),
-                    ]),
+                    ]
+                    .concat(),
                     comment: netfilter::comment(f),
                     notes: netfilter::notes(f),
                     repeat: r.repeat,
@@ -688,8 +689,8 @@ fn block_value(m: &Model, set: &ConcatSet, k: usize) -> minijinja::Value {
         .map(|e| {
             let pair = pair_text(net(e.src), net(e.dst), &proto);
             match e.ports {
-                Some(p) => super::concat(&[&pair, " . ", &p.text(), " comment ", &comment]),
-                None => super::concat(&[&pair, " comment ", &comment]),
+                Some(p) => [pair.as_str(), " . ", &p.text(), " comment ", &comment].concat(),
+                None => [pair.as_str(), " comment ", &comment].concat(),
             }
         })
         .collect();
