@@ -315,257 +315,39 @@ pub fn into_string(write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>) ->
     String::from_utf8(buf).context("rendered text is not UTF-8")
 }
 
-/// A list a template reads item by item: each item becomes a template value only when the
-/// template reaches it, and is dropped after. A whole-list copy into template values took more
-/// memory than the flows themselves (100,000 flows: over 600 MB for `flows.md`).
-pub struct LazyList<T: 'static> {
-    items: Arc<Vec<T>>,
-    /// The template value of the item at an index (given the whole list, so a view can keep
-    /// a share of it).
-    view: Box<ItemView<T>>,
+/// A list a template reads item by item: item `i` becomes a template value, `item(i)`, only
+/// when the template reaches it, and is dropped after. Kept because a whole-list copy into
+/// template values took more memory than the flows themselves (BENCHMARKS.md).
+pub fn lazy_list(len: usize, item: impl Fn(usize) -> Value + Send + Sync + 'static) -> Value {
+    Value::from_object(LazyList {
+        len,
+        item: Box::new(item),
+    })
 }
 
-type ItemView<T> = dyn Fn(&Arc<Vec<T>>, usize) -> Value + Send + Sync;
+struct LazyList {
+    len: usize,
+    item: Box<dyn Fn(usize) -> Value + Send + Sync>,
+}
 
-impl<T> std::fmt::Debug for LazyList<T> {
+impl std::fmt::Debug for LazyList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LazyList({} items)", self.items.len())
+        write!(f, "LazyList({} items)", self.len)
     }
 }
 
-impl<T: Send + Sync + 'static> minijinja::value::Object for LazyList<T> {
+impl minijinja::value::Object for LazyList {
     fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
         minijinja::value::ObjectRepr::Seq
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let i = key.as_usize()?;
-        (i < self.items.len()).then(|| (self.view)(&self.items, i))
+        (i < self.len).then(|| (self.item)(i))
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
-        minijinja::value::Enumerator::Seq(self.items.len())
-    }
-}
-
-/// `items` as a template list whose items are their serialised values, made one at a time.
-/// In a context built with [`Value::from_serialize`] the list stays lazy.
-pub fn lazy_list<T: serde::Serialize + Send + Sync + 'static>(items: Arc<Vec<T>>) -> Value {
-    lazy_view(items, |_, t| Value::from_serialize(t))
-}
-
-/// `items` as a template list of `view(index, item)`, made one at a time.
-pub fn lazy_view<T: Send + Sync + 'static>(
-    items: Arc<Vec<T>>,
-    view: impl Fn(usize, &T) -> Value + Send + Sync + 'static,
-) -> Value {
-    lazy_shared(items, move |items, i| view(i, &items[i]))
-}
-
-/// `items` as a template list of `view(items, index)`, made one at a time: for an item value
-/// that keeps a share of the list rather than a copy of its item.
-pub fn lazy_shared<T: Send + Sync + 'static>(
-    items: Arc<Vec<T>>,
-    view: impl Fn(&Arc<Vec<T>>, usize) -> Value + Send + Sync + 'static,
-) -> Value {
-    Value::from_object(LazyList {
-        items,
-        view: Box::new(view),
-    })
-}
-
-/// A template list of `len` items, item `i` made by `view(i)` when the template reaches it: for
-/// items that are positions in a structure the view keeps a share of.
-pub fn lazy_indexed(len: usize, view: impl Fn(usize) -> Value + Send + Sync + 'static) -> Value {
-    // A list of `()` is its length alone: no allocation for the items.
-    lazy_shared(Arc::new(vec![(); len]), move |_, i| view(i))
-}
-
-/// `items` as a template list of maps whose fields are serialised only when a template reads
-/// them: `flows.md` reads six fields of a flow, and serialising every flow whole (its parts,
-/// addresses and kinds) took 40% of that template's time.
-pub fn lazy_fields<T: serde::Serialize + Send + Sync + 'static>(items: Arc<Vec<T>>) -> Value {
-    lazy_shared(items, |items, index| {
-        Value::from_object(Fields {
-            items: items.clone(),
-            index,
-        })
-    })
-}
-
-/// One item of a [`lazy_fields`] list: a map of its serialised fields.
-struct Fields<T: 'static> {
-    items: Arc<Vec<T>>,
-    index: usize,
-}
-
-impl<T> std::fmt::Debug for Fields<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Fields({})", self.index)
-    }
-}
-
-impl<T: serde::Serialize + Send + Sync + 'static> minijinja::value::Object for Fields<T> {
-    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
-        minijinja::value::ObjectRepr::Map
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let mut pick = fields::Pick {
-            name: key.as_str()?,
-            found: None,
-            names: None,
-        };
-        self.items[self.index].serialize(&mut pick).ok()?;
-        pick.found
-    }
-
-    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
-        let mut pick = fields::Pick {
-            name: "",
-            found: None,
-            names: Some(Vec::new()),
-        };
-        match self.items[self.index].serialize(&mut pick) {
-            Ok(()) => minijinja::value::Enumerator::Values(
-                pick.names
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Value::from)
-                    .collect(),
-            ),
-            Err(_) => minijinja::value::Enumerator::Empty,
-        }
-    }
-}
-
-/// A serde serialiser that takes one field of a struct (or lists the field names) without
-/// serialising the others.
-mod fields {
-    use minijinja::Value;
-    use serde::ser::{Impossible, Serialize, SerializeStruct, Serializer};
-
-    pub struct Pick<'k> {
-        pub name: &'k str,
-        pub found: Option<Value>,
-        /// Collects the field names instead, when set.
-        pub names: Option<Vec<&'static str>>,
-    }
-
-    #[derive(Debug)]
-    pub struct NotAStruct;
-
-    impl std::fmt::Display for NotAStruct {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("only a struct's fields can be picked")
-        }
-    }
-
-    impl std::error::Error for NotAStruct {}
-
-    impl serde::ser::Error for NotAStruct {
-        fn custom<M: std::fmt::Display>(_: M) -> Self {
-            NotAStruct
-        }
-    }
-
-    impl SerializeStruct for &mut Pick<'_> {
-        type Ok = ();
-        type Error = NotAStruct;
-
-        fn serialize_field<V: Serialize + ?Sized>(
-            &mut self,
-            key: &'static str,
-            value: &V,
-        ) -> Result<(), NotAStruct> {
-            match &mut self.names {
-                Some(names) => names.push(key),
-                None if key == self.name => self.found = Some(Value::from_serialize(value)),
-                None => {}
-            }
-            Ok(())
-        }
-
-        fn end(self) -> Result<(), NotAStruct> {
-            Ok(())
-        }
-    }
-
-    macro_rules! refuse {
-        ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
-            $(fn $name(self, $(_: $arg),*) -> Result<$ret, NotAStruct> {
-                Err(NotAStruct)
-            })*
-        };
-    }
-
-    impl<'a, 'k> Serializer for &'a mut Pick<'k> {
-        type Ok = ();
-        type Error = NotAStruct;
-        type SerializeSeq = Impossible<(), NotAStruct>;
-        type SerializeTuple = Impossible<(), NotAStruct>;
-        type SerializeTupleStruct = Impossible<(), NotAStruct>;
-        type SerializeTupleVariant = Impossible<(), NotAStruct>;
-        type SerializeMap = Impossible<(), NotAStruct>;
-        type SerializeStruct = Self;
-        type SerializeStructVariant = Impossible<(), NotAStruct>;
-
-        fn serialize_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStruct, NotAStruct> {
-            Ok(self)
-        }
-
-        fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<(), NotAStruct> {
-            Err(NotAStruct)
-        }
-
-        fn serialize_newtype_struct<V: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            _: &V,
-        ) -> Result<(), NotAStruct> {
-            Err(NotAStruct)
-        }
-
-        fn serialize_newtype_variant<V: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: &V,
-        ) -> Result<(), NotAStruct> {
-            Err(NotAStruct)
-        }
-
-        refuse! {
-            serialize_bool(bool) -> ();
-            serialize_i8(i8) -> ();
-            serialize_i16(i16) -> ();
-            serialize_i32(i32) -> ();
-            serialize_i64(i64) -> ();
-            serialize_u8(u8) -> ();
-            serialize_u16(u16) -> ();
-            serialize_u32(u32) -> ();
-            serialize_u64(u64) -> ();
-            serialize_f32(f32) -> ();
-            serialize_f64(f64) -> ();
-            serialize_char(char) -> ();
-            serialize_str(&str) -> ();
-            serialize_bytes(&[u8]) -> ();
-            serialize_none() -> ();
-            serialize_unit() -> ();
-            serialize_unit_struct(&'static str) -> ();
-            serialize_unit_variant(&'static str, u32, &'static str) -> ();
-            serialize_seq(Option<usize>) -> Self::SerializeSeq;
-            serialize_tuple(usize) -> Self::SerializeTuple;
-            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-            serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-            serialize_map(Option<usize>) -> Self::SerializeMap;
-            serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
-        }
+        minijinja::value::Enumerator::Seq(self.len)
     }
 }
 
@@ -1119,59 +901,29 @@ mod tests {
     }
 
     #[test]
-    fn lazy_fields_read_like_the_whole_serialised_item() {
-        #[derive(serde::Serialize)]
-        struct Inner {
-            x: u8,
-        }
-        #[derive(serde::Serialize)]
-        struct Item {
-            name: String,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            note: Option<String>,
-            #[serde(serialize_with = "upper")]
-            shout: String,
-            inner: Vec<Inner>,
-        }
-        fn upper<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_str(&v.to_uppercase())
-        }
-        let items: Arc<Vec<Item>> = vec![
-            Item {
-                name: "a".into(),
-                note: Some("n".into()),
-                shout: "hey".into(),
-                inner: vec![Inner { x: 1 }],
-            },
-            Item {
-                name: "b".into(),
-                note: None,
-                shout: "ho".into(),
-                inner: vec![],
-            },
-        ]
-        .into();
+    fn a_lazy_list_reads_like_a_list_and_makes_only_the_items_read() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let made = Arc::new(AtomicUsize::new(0));
+        let count = made.clone();
+        let items = lazy_list(1000, move |i| {
+            count.fetch_add(1, Ordering::Relaxed);
+            Value::from(i * 2)
+        });
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.add_template(
-            "t",
-            "{% for f in items %}{{ f.name }} {{ f.shout }} {{ f.inner[0].x if f.inner }} \
-             {% for k in f %}{{ k }},{% endfor %} {{ f|length }} {{ f|tojson }}\n{% endfor %}",
-        )
-        .unwrap();
-        env.add_template("missing", "{% for f in items %}{{ f.nothing }}{% endfor %}")
+        env.add_template("t", "{{ items|length }} {{ items[3] }} {{ items[999] }}")
             .unwrap();
-        let render = |name: &str, items: Value| {
-            env.get_template(name)
-                .unwrap()
-                .render(minijinja::context! { items })
-        };
-        let lazy = render("t", lazy_fields(items.clone())).unwrap();
-        assert_eq!(lazy, render("t", lazy_list(items.clone())).unwrap());
-        assert!(lazy.contains("a HEY 1 name,note,shout,inner, 4"), "{lazy}");
-        assert!(lazy.contains("b HO  name,shout,inner, 3"), "{lazy}");
-        // A field the item does not have is an error, as for the whole item.
-        assert!(render("missing", lazy_fields(items)).is_err());
+        let t = env.get_template("t").unwrap();
+        let out = t.render(minijinja::context! { items => items.clone() });
+        assert_eq!(out.unwrap(), "1000 6 1998");
+        assert_eq!(made.load(Ordering::Relaxed), 2);
+        env.add_template("all", "{% for x in items %}{{ x }},{% endfor %}")
+            .unwrap();
+        let small = lazy_list(3, |i| Value::from(i * 2));
+        let all = env.get_template("all").unwrap();
+        assert_eq!(
+            all.render(minijinja::context! { items => small }).unwrap(),
+            "0,2,4,"
+        );
     }
 
     #[test]

@@ -153,14 +153,22 @@ pub fn template_context<'a>(topo: &'a Topology, res: &'a Resolution) -> Context<
         topology: contract.topology,
         description: contract.description,
         parameters: contract.parameters,
-        flows: super::lazy_fields(res.flows.clone()),
-        removed: contract.removed,
-        rows: super::lazy_shared(res.flows.clone(), |flows, i| {
-            minijinja::Value::from_object(Row {
-                flows: flows.clone(),
-                i,
+        flows: {
+            let flows = res.flows.clone();
+            super::lazy_list(flows.len(), move |i| {
+                minijinja::Value::from_serialize(&flows[i])
             })
-        }),
+        },
+        removed: contract.removed,
+        rows: {
+            let flows = res.flows.clone();
+            super::lazy_list(flows.len(), move |i| {
+                minijinja::Value::from_object(Row {
+                    flows: flows.clone(),
+                    i,
+                })
+            })
+        },
         parameter_list,
         warnings: res.warnings.iter().map(|w| w.message.as_str()).collect(),
     }

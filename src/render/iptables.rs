@@ -316,8 +316,8 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             };
             let rules = |ks: Arc<Vec<usize>>| {
                 let model = shared.clone();
-                super::lazy_view(ks, move |_, &k| {
-                    rule_value(&model.0, &model.0.chains[c].rules[k])
+                super::lazy_list(ks.len(), move |i| {
+                    rule_value(&model.0, &model.0.chains[c].rules[ks[i]])
                 })
             };
             let returns = |flag: &str| -> Vec<String> {

@@ -477,8 +477,8 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let lines = |flows: &[usize]| -> minijinja::Value {
         let lines = Arc::new(r.lines(flows, group));
         let (r, nets) = (r.clone(), nets.clone());
-        super::lazy_view(lines, move |k, l| {
-            minijinja::Value::from_serialize(line_ctx(&r, &nets, k, l))
+        super::lazy_list(lines.len(), move |k| {
+            minijinja::Value::from_serialize(line_ctx(&r, &nets, k, &lines[k]))
         })
     };
     let views = r

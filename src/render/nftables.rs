@@ -162,7 +162,7 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
     let chains = (0..m.chains.len())
         .map(|c| {
             let model = shared.clone();
-            let rules = super::lazy_indexed(m.chains[c].rules.len(), move |k| {
+            let rules = super::lazy_list(m.chains[c].rules.len(), move |k| {
                 let m = &model.0;
                 let r = &m.chains[c].rules[k];
                 let f = m.flow(r);
@@ -196,7 +196,7 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         })
         .collect();
     let model = shared.clone();
-    let sets = super::lazy_indexed(m.sets.len(), move |i| {
+    let sets = super::lazy_list(m.sets.len(), move |i| {
         let s = &model.0.sets[i];
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
@@ -627,7 +627,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         .filter(|&i| m.sets[i].name.starts_with(netfilter::INSIDE))
         .collect();
     let (sets, model) = (Arc::new(sets), shared.clone());
-    let sets = super::lazy_indexed(inside.len() + sets.len(), move |i| {
+    let sets = super::lazy_list(inside.len() + sets.len(), move |i| {
         if let Some(&k) = inside.get(i) {
             let s = &model.0.sets[k];
             return minijinja::Value::from_serialize(SetCtx {
@@ -641,8 +641,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         let i = i - inside.len();
         let s = &sets[i];
         let (model, all) = (model.clone(), sets.clone());
-        let blocks =
-            super::lazy_indexed(s.blocks.len(), move |k| block_value(&model.0, &all[i], k));
+        let blocks = super::lazy_list(s.blocks.len(), move |k| block_value(&model.0, &all[i], k));
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
             ty: &s.ty,
