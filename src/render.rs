@@ -55,7 +55,7 @@ impl Renderer {
         env.add_filter("sh", |s: &str| sh_quote(s));
         env.add_filter("nft_str", nft_str);
         env.add_filter("ipt_str", ipt_str);
-        env.add_filter("hash_line", unless_plain(hash_line, |_| false, |_| false));
+        env.add_filter("hash_line", unless_plain(one_line, |_| false, |_| false));
         env.add_filter("xml", unless_plain(xml_escape, xml_special, |_| false));
         env.add_filter("mermaid", mermaid_label);
         for (name, text) in EMBEDDED {
@@ -504,8 +504,9 @@ pub fn is_bidi(c: char) -> bool {
 }
 
 /// Control characters and bidirectional marks (which the topology parser refuses but an
-/// extension catalogue may hold) as spaces, so text stays on its line and reads in order.
-fn flatten(s: &str) -> String {
+/// extension catalogue may hold) as spaces, so text stays on its line and reads in order: the
+/// text of a `#` comment line (the `hash_line` filter) and of quoted rule comments.
+pub fn one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     rewrite_into(
         &mut out,
@@ -532,7 +533,7 @@ pub fn truncate_bytes(s: &str, max: usize) -> String {
 /// at most 128 bytes, so `"` becomes `'`, control characters become spaces and long text is cut
 /// at a character boundary.
 pub fn nft_str(s: &str) -> String {
-    let clean = flatten(s).replace('"', "'");
+    let clean = one_line(s).replace('"', "'");
     ["\"", &truncate_bytes(&clean, NFT_COMMENT_MAX), "\""].concat()
 }
 
@@ -544,7 +545,7 @@ pub const IPT_COMMENT_MAX: usize = 255;
 /// An iptables-restore quoted string (`-m comment --comment`): backslash and `"` escaped,
 /// control characters as spaces, at most 255 bytes before escaping.
 pub fn ipt_str(s: &str) -> String {
-    let clean = truncate_bytes(&flatten(s), IPT_COMMENT_MAX);
+    let clean = truncate_bytes(&one_line(s), IPT_COMMENT_MAX);
     [
         "\"",
         &clean.replace('\\', "\\\\").replace('"', "\\\""),
@@ -553,7 +554,6 @@ pub fn ipt_str(s: &str) -> String {
     .concat()
 }
 
-/// Text for a `#` comment line (nftables and iptables-restore files): one line, nothing else.
 /// A POSIX shell single-quoted word: nothing inside is expanded; `'` is closed, escaped and
 /// reopened; control and bidirectional characters become U+FFFD, so a line stays one line.
 pub fn sh_quote(s: &str) -> String {
@@ -568,10 +568,6 @@ pub fn sh_quote(s: &str) -> String {
     }
     out.push('\'');
     out
-}
-
-pub fn hash_line(s: &str) -> String {
-    flatten(s)
 }
 
 /// `value` as YAML into `w`: pretty JSON (a YAML 1.2 document, read the same by YAML 1.1
@@ -731,7 +727,7 @@ mod tests {
             assert_eq!(md_cell(s), md(s), "md {s:?}");
             assert_eq!(ps_quote(s), ps(s), "ps {s:?}");
             assert_eq!(xml_escape(s), xml(s), "xml {s:?}");
-            assert_eq!(flatten(s), flat(s), "flatten {s:?}");
+            assert_eq!(one_line(s), flat(s), "one_line {s:?}");
         }
     }
 
@@ -806,7 +802,7 @@ mod tests {
     #[test]
     fn comment_text_has_no_control_or_bidi_characters() {
         let hostile = "a\0b\u{1b}c\rd\u{202E}e\u{200F}f\u{2066}g\u{61C}h";
-        for out in [hash_line(hostile), nft_str(hostile), ipt_str(hostile)] {
+        for out in [one_line(hostile), nft_str(hostile), ipt_str(hostile)] {
             assert!(
                 !out.chars().any(|c| c.is_control() || is_bidi(c)),
                 "{out:?}"
@@ -878,7 +874,7 @@ mod tests {
         let quote: [(&str, Quote); 3] = [
             ("md", md_cell),
             ("xml", xml_escape),
-            ("hash_line", hash_line),
+            ("hash_line", one_line),
         ];
         for (name, f) in quote {
             let tmpl = format!("{{{{ s | {name} }}}}");

@@ -393,7 +393,12 @@ impl Serialize for Firewalls {
                     d
                 }
             };
-            Named(self.name(spec), self, spec, description)
+            FirewallToWrite {
+                name: self.name(spec),
+                firewalls: self,
+                spec,
+                description,
+            }
         }))
     }
 }
@@ -504,13 +509,19 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
     Ok(fws)
 }
 
-/// A resource with its name, as the JSON writer reaches it.
-struct Named<'a>(String, &'a Firewalls, Spec, Arc<str>);
+/// A firewall resource, made from its spec only when the JSON writer reaches it.
+struct FirewallToWrite<'a> {
+    name: String,
+    firewalls: &'a Firewalls,
+    spec: Spec,
+    description: Arc<str>,
+}
 
-impl Serialize for Named<'_> {
+impl Serialize for FirewallToWrite<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Named(name, fws, spec, description) = self;
-        fws.firewall(*spec, name, description.clone()).serialize(s)
+        self.firewalls
+            .firewall(self.spec, &self.name, self.description.clone())
+            .serialize(s)
     }
 }
 

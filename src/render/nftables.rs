@@ -154,10 +154,10 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
 }
 
 /// The netfilter model with the warnings found making it, as targets share it.
-type Shared = Arc<(Model, Vec<crate::diag::Diagnostic>)>;
+type SharedModel = Arc<(Model, Vec<crate::diag::Diagnostic>)>;
 
 /// One rule per flow over named address sets.
-fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
+fn sets_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
     let m = &shared.0;
     let chains = (0..m.chains.len())
         .map(|c| {
@@ -454,7 +454,7 @@ fn pair_text(src: Option<&IpNet>, dst: Option<&IpNet>, proto: &str) -> String {
 /// would be dozens of networks in every element of every flow to the internet: an end that is
 /// a default route is left out of the key, and the layer's rule matches it with
 /// `!= @inside.<family>` before the lookup.
-fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
+fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
     let m = &shared.0;
     let mut sets: Vec<ConcatSet> = Vec::new();
     let mut chains = Vec::new();

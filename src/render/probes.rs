@@ -71,7 +71,7 @@ fn plan(ctx: &Ctx<'_>, flows: &[&Flow]) -> (Vec<Probe>, Vec<Skip>) {
             continue;
         }
         if topo.zone(&f.to_end.zone).default_route {
-            let to = crate::render::hash_line(&if f.to_fqdns.is_empty() {
+            let to = crate::render::one_line(&if f.to_fqdns.is_empty() {
                 f.to.to_string()
             } else {
                 f.to_fqdns.join(" ")
