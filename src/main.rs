@@ -1,5 +1,7 @@
 //! The command line: parse arguments, call the library, map errors to exit codes.
 
+#![forbid(unsafe_code)]
+
 // Resolving and rendering allocate millions of small strings; glibc's allocator spent almost
 // half the time of a 10,000-flow run in malloc/free (perf), mimalloc much less.
 #[global_allocator]
