@@ -64,7 +64,7 @@ pub struct Ctx<'a> {
 /// What several targets of one run would each build the same way, made once.
 pub struct Shared {
     /// The netfilter model of the run's perspective (nftables, iptables), with the warnings
-    /// found making it: about a fifth of each of the two targets at 100,000 flows.
+    /// found making it: made once for both targets rather than once each.
     pub netfilter: Memo<(crate::render::netfilter::Model, Vec<Diagnostic>)>,
 }
 
@@ -111,7 +111,7 @@ impl Ctx<'_> {
     }
 
     /// Write the file `name` as `body` makes it: with `--out`, straight into its staged file,
-    /// so a large file (240 MB of flows JSON at 100,000 flows) is never held whole in memory.
+    /// so a large file (the flows JSON grows with the flows) is never held whole in memory.
     /// The writer is not buffered: write large pieces, or through [`crate::render::buffered`].
     pub fn write(&self, name: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
         let mut body = Some(body);
@@ -156,8 +156,8 @@ pub struct Target {
     pub host_aware: bool,
     /// Renders from the netfilter model ([`Shared::netfilter`]).
     pub netfilter: bool,
-    /// Relative rendering time on a large topology (tenths of a second for the 100,000-flow
-    /// benchmark, BENCHMARKS.md): with more targets than cores, the costliest start first so no
+    /// Relative rendering time on a large topology (measured by the whole-process benchmark,
+    /// BENCHMARKS.md): with more targets than cores, the costliest start first so no
     /// core is left with a long one at the end (order of the files and of the warnings does not
     /// depend on it).
     pub cost: u8,
@@ -252,7 +252,7 @@ pub const TARGETS: &[Target] = &[
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
-    // Both are written as they are made (240 MB of JSON at 100,000 flows).
+    // Both are written as they are made, never held whole: they grow with the flows.
     ctx.write(&format!("{}.flows.json", t.name), |w| {
         crate::render::flows::write_json(t, r, w)
     })?;
@@ -479,8 +479,8 @@ pub fn generate_into(
                     }
                     let t = targets[i];
                     // The target's files go to the caller with its result, in one message: a
-                    // message per file woke the receiving thread 8,000 times for the Windows
-                    // scripts of 100,000 flows, taking a core from the workers each time.
+                    // message per file would wake the receiving thread once per Windows script,
+                    // taking a core from the workers each time.
                     let files = RefCell::new(Vec::new());
                     let out = |name: &str, body: &mut dyn FnMut(&mut dyn Write) -> Result<()>| {
                         let id = sink.write(name, body)?;

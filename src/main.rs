@@ -2,8 +2,8 @@
 
 #![forbid(unsafe_code)]
 
-// Resolving and rendering allocate millions of small strings; glibc's allocator spent almost
-// half the time of a 10,000-flow run in malloc/free (perf), mimalloc much less.
+// Resolving and rendering allocate millions of small strings, which mimalloc serves much
+// faster than glibc's allocator (BENCHMARKS.md, Part R of issue 18).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

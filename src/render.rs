@@ -50,8 +50,8 @@ impl Renderer {
         // Quoting is chosen per target through filters, never by file extension.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         // A string is printed as it is; minijinja's default printer formats every value through
-        // `Display` and `fmt::write` (padding checks included), a fifth of the matrix's
-        // instructions for its millions of cells. Other values print as before.
+        // `Display` and `fmt::write` (padding checks included), costly for tables with a cell
+        // per flow and column. Other values print as before.
         env.set_formatter(|out, state, value| match value.as_str() {
             Some(s) if state.auto_escape() == minijinja::AutoEscape::None => {
                 out.write_str(s).map_err(minijinja::Error::from)
@@ -89,7 +89,7 @@ impl Renderer {
     }
 
     /// Render a template from any serialisable context (a borrowed struct needs no
-    /// intermediate `serde_json::Value`, which matters for 100,000 flows) into a writer, as the
+    /// intermediate `serde_json::Value`, which matters for large topologies) into a writer, as the
     /// template is evaluated (see [`crate::generate::Ctx::write`]).
     pub fn render_ser_to<T: serde::Serialize + ?Sized>(
         &self,

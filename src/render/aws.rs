@@ -264,7 +264,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     let mut outputs = Map::new();
     let mut ids: Vec<(String, String)> = Vec::new();
     // Each component's rules by direction, in rule order (a filter of all rules per
-    // component was quadratic: minutes at 100,000 flows).
+    // component would be quadratic in the flows).
     let mut by_comp: HashMap<(&str, Dir), Vec<RuleRef>> = HashMap::new();
     for (k, d) in &all {
         by_comp

@@ -92,8 +92,7 @@ pub struct Context<'a> {
 }
 
 /// One display row of `flows.md`: the texts a table row prints, made when the template asks
-/// for them (a row serialised whole, and the flow's fields picked from its serialised form,
-/// were a fifth of this target).
+/// for them, rather than each flow serialised whole for the six fields a row prints.
 #[derive(Debug)]
 struct Row {
     flows: std::sync::Arc<Vec<Flow>>,

@@ -158,8 +158,8 @@ impl Spec {
 }
 
 /// The firewall resources of the topology's `gcp` zones, each made as it is written: made
-/// all at once, their names, descriptions, ranges and ports were most of the target's memory
-/// at 10,000 flows. Everything is checked up front, names for uniqueness too.
+/// all at once, their names, descriptions, ranges and ports would be most of the target's
+/// memory. Everything is checked up front, names for uniqueness too.
 #[derive(Debug)]
 pub struct Firewalls {
     topology: String,

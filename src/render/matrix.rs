@@ -530,7 +530,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             views,
         }
     };
-    // Each file is written as it is made (159 MB together at 100,000 flows).
+    // Each file is written as it is made, never held whole: they grow with the flows.
     ctx.write(&format!("{}.md", topo.name), |w| {
         ctx.renderer.render_ser_to("matrix.md.j2", &v, w)
     })?;

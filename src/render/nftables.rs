@@ -22,8 +22,8 @@ use crate::plan::{Direction, Perspective};
 ///
 /// `Sets` is one rule per flow over named sets of component and zone addresses: the easiest to
 /// read. The kernel looks a set up by name with a linear scan of the table's sets (named and
-/// anonymous), so loading grows with the square of the set count: 13,500 sets took 11 s to
-/// load, the 100,000-flow benchmark did not load in 300 s. `Concat` puts every flow in a few
+/// anonymous), so loading grows with the square of the set count (BENCHMARKS.md has the
+/// figures). `Concat` puts every flow in a few
 /// concatenated interval sets (`saddr . daddr . protocol . port`) matched by one rule each, so
 /// the set count stays constant and the load time linear in flows (each element carries its
 /// flow id as a comment). `Auto` picks `Sets` up to [`AUTO_SET_LIMIT`] sets, else `Concat`.
@@ -36,7 +36,7 @@ pub enum Layout {
 }
 
 /// Most kernel sets (named address sets plus one anonymous set per multi-port rule) the `Sets`
-/// layout may use under `Auto`: about 0.1 s of set lookups when loading.
+/// layout may use under `Auto`: few enough that the set lookups stay a small part of loading.
 pub const AUTO_SET_LIMIT: usize = 1000;
 
 fn kernel_sets(m: &Model) -> usize {
@@ -293,9 +293,8 @@ fn depths(nets: &HashSet<IpNet>) -> HashMap<IpNet, usize> {
 }
 
 /// Most elements in one concatenated set before the next shard of its layer starts. The
-/// kernel's insertion into such a set slows as the set grows (232,000 elements in one set took
-/// 8.6 s to load, in 4,000-element sets 3.2 s); each shard costs one more set lookup, for new
-/// connections only.
+/// kernel's insertion into such a set slows as the set grows, so sets are kept small; each
+/// shard costs one more set lookup, for new connections only.
 pub const SHARD_MAX: usize = 2048;
 
 /// The interfaces a rule matches coming in and going out (zone firewall, bound zones only).
@@ -394,8 +393,8 @@ struct ConcatSet {
     /// The networks of the set's chain and family, which its elements name by index.
     nets: Arc<Vec<IpNet>>,
     /// The set's elements, block after block. Kept as networks and ports and written as text
-    /// when the template reaches them: as text, the elements of 10,000 flows were a fifth of
-    /// the target's memory.
+    /// when the template reaches them: as text up front, they would be a large part of the
+    /// target's memory.
     elements: Vec<Element>,
     blocks: Vec<Block>,
     /// Notes after a block's summary, by block index in order: pairs whose ports an earlier
@@ -669,7 +668,7 @@ fn block_value(m: &Model, set: &ConcatSet, k: usize) -> minijinja::Value {
     let b = &set.blocks[k];
     let f = &m.flows[b.flow as usize];
     // Endpoints, ports and domains; purposes and sources are in the flow matrix under the same
-    // flow id (all of them here cost a third of the load time at 100k flows).
+    // flow id (all of them here would slow loading the rule set considerably).
     let mut notes = netfilter::summary(f);
     let first = set.notes.partition_point(|(j, _)| (*j as usize) < k);
     notes.extend(

@@ -49,7 +49,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             continue;
         }
         let script = script(ctx, c, &hosts.plan(&c.name))?;
-        // Each script is written as it is made (8,000 of them at 100,000 flows).
+        // Each script is written as it is made: one per Windows host, never all held.
         ctx.write(&format!("{}-{}.ps1", topo.name, c.name), |w| {
             ctx.renderer.render_ser_to("windows.ps1.j2", &script, w)
         })?;
