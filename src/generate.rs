@@ -530,7 +530,10 @@ pub trait Sink: Sync {
 
 /// Files kept in memory as (name, bytes), by id (`None` once dropped as a duplicate).
 #[derive(Default)]
-struct Memory(Mutex<Vec<Option<(String, Vec<u8>)>>>);
+struct Memory(Mutex<Vec<Option<NamedBytes>>>);
+
+/// A file kept in memory: its name and its bytes.
+type NamedBytes = (String, Vec<u8>);
 
 impl Sink for Memory {
     fn write(

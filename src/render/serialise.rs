@@ -84,7 +84,7 @@ impl serde_json::ser::Formatter for Escaping<'_> {
                         b'\'' => "\\u0027",
                         _ => continue,
                     };
-                    w.write_all(fragment[start..i].as_bytes())?;
+                    w.write_all(&fragment.as_bytes()[start..i])?;
                     w.write_all(escaped.as_bytes())?;
                     start = i + 1;
                 }
@@ -92,7 +92,7 @@ impl serde_json::ser::Formatter for Escaping<'_> {
             Escape::YamlAscii if fragment.is_ascii() => {}
             Escape::YamlAscii => {
                 for (i, c) in fragment.char_indices().filter(|(_, c)| !c.is_ascii()) {
-                    w.write_all(fragment[start..i].as_bytes())?;
+                    w.write_all(&fragment.as_bytes()[start..i])?;
                     match u32::from(c) {
                         n @ 0..=0xFFFF => write!(w, "\\u{n:04X}")?,
                         n => write!(w, "\\U{n:08X}")?,
@@ -101,7 +101,7 @@ impl serde_json::ser::Formatter for Escaping<'_> {
                 }
             }
         }
-        w.write_all(fragment[start..].as_bytes())
+        w.write_all(&fragment.as_bytes()[start..])
     }
 }
 
