@@ -112,7 +112,7 @@ impl Ctx<'_> {
 
     /// Write the file `name` as `body` makes it: with `--out`, straight into its staged file,
     /// so a large file (the flows JSON grows with the flows) is never held whole in memory.
-    /// The writer is not buffered: write large pieces, or through [`crate::render::buffered`].
+    /// The writer is not buffered: write large pieces, or through a `BufWriter`.
     pub fn write(&self, name: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
         let mut body = Some(body);
         (self.out)(name, &mut |w| match body.take() {

@@ -98,11 +98,12 @@ impl Renderer {
         w: &mut dyn std::io::Write,
     ) -> Result<()> {
         let tmpl = self.template(name)?;
-        buffered(w, |w| {
-            tmpl.render_captured_to(Value::from_serialize(ctx), w)
-                .map(drop)
-                .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))
-        })
+        // A template writes in many small pieces: they gather in a buffer of a concrete type,
+        // not one call through `dyn Write` each.
+        let mut w = std::io::BufWriter::with_capacity(1 << 15, w);
+        tmpl.render_captured_to(Value::from_serialize(ctx), &mut w)
+            .map_err(|e| anyhow::anyhow!("rendering {name}: {e:#}"))?;
+        Ok(std::io::Write::flush(&mut w)?)
     }
 
     fn template(&self, name: &str) -> Result<minijinja::Template<'_, '_>> {
@@ -110,19 +111,6 @@ impl Renderer {
             .get_template(name)
             .with_context(|| format!("no template {name}"))
     }
-}
-
-/// Runs `write` on a buffer of a concrete type in front of `w`: a template or serialiser
-/// writes its output in many small pieces, and each one through `dyn Write` was a call that
-/// could not be inlined.
-pub fn buffered<T>(
-    w: &mut dyn std::io::Write,
-    write: impl FnOnce(&mut std::io::BufWriter<&mut dyn std::io::Write>) -> Result<T>,
-) -> Result<T> {
-    let mut buf = std::io::BufWriter::with_capacity(1 << 15, w);
-    let out = write(&mut buf)?;
-    std::io::Write::flush(&mut buf)?;
-    Ok(out)
 }
 
 /// The text a writer function writes (the CLI's standard output, tests).
