@@ -6,53 +6,19 @@ use minijinja::Value;
 
 /// The quoting filters templates use, one per target's quoting.
 pub(super) fn add_filters(env: &mut minijinja::Environment<'_>) {
-    env.add_filter("md", unless_plain(md_cell, md_special, md_special_start));
+    env.add_filter("md", md_cell);
     env.add_filter("md_code", md_code_filter);
     env.add_filter("ps", ps_filter);
     env.add_filter("sh", |s: &str| sh_quote(s));
     env.add_filter("nft_str", nft_str);
     env.add_filter("ipt_str", ipt_str);
-    env.add_filter("hash_line", unless_plain(one_line, |_| false, |_| false));
-    env.add_filter("xml", unless_plain(xml_escape, xml_special, |_| false));
+    env.add_filter("hash_line", one_line);
+    env.add_filter("xml", xml_escape);
     env.add_filter("mermaid", mermaid_label);
 }
 
-/// A quoting filter for templates that hands its argument back untouched when it has only
-/// printable ASCII, none of the filter's `special` bytes and no `special_start` (most table
-/// cells), instead of a new string per cell. `quote` must leave such text unchanged, as
-/// [`rewrite_into`] does.
-fn unless_plain(
-    quote: fn(&str) -> String,
-    special: impl Fn(u8) -> bool,
-    special_start: fn(&str) -> bool,
-) -> impl Fn(&Value) -> Result<Value, minijinja::Error> + Send + Sync + 'static {
-    // Which bytes are plain, looked up rather than tested (every cell of a large table).
-    let plain: [bool; 256] = std::array::from_fn(|b| plain_byte(b as u8, &special));
-    move |v: &Value| match v.as_str() {
-        Some(s) if is_plain(s, &plain) && !special_start(s) => Ok(v.clone()),
-        Some(s) => Ok(Value::from(quote(s))),
-        None => Err(minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            "value is not a string",
-        )),
-    }
-}
-
-/// Whether every byte of `s` is plain by the table, sixteen bytes at a time without a branch
-/// per byte (most cells are plain, and long: purposes and sources).
-fn is_plain(s: &str, plain: &[bool; 256]) -> bool {
-    let mut chunks = s.as_bytes().chunks_exact(16);
-    for chunk in &mut chunks {
-        if !chunk.iter().fold(true, |ok, &b| ok & plain[usize::from(b)]) {
-            return false;
-        }
-    }
-    chunks.remainder().iter().all(|&b| plain[usize::from(b)])
-}
-
 /// Printable ASCII that a quoting function copies unchanged: the test [`rewrite_into`] copies
-/// runs by and [`unless_plain`] passes text through by. Generic, not a fn pointer, so the
-/// test inlines into the loop over the bytes.
+/// runs by. Generic, not a fn pointer, so the test inlines into the loop over the bytes.
 fn plain_byte(b: u8, special: &impl Fn(u8) -> bool) -> bool {
     (0x20..0x7f).contains(&b) && !special(b)
 }
@@ -88,11 +54,6 @@ fn md_block_marker_len(s: &str) -> usize {
         }
         _ => 0,
     }
-}
-
-/// Whether [`md_cell`] changes the start of `s`: leading spaces or a block marker.
-fn md_special_start(s: &str) -> bool {
-    s.starts_with(' ') || md_block_marker_len(s) > 0
 }
 
 fn xml_special(b: u8) -> bool {
