@@ -288,8 +288,8 @@ impl Part {
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
-    let shared = netfilter::shared_model(ctx);
-    let m = &shared.0;
+    let shared = Arc::new(netfilter::model(ctx));
+    let m: &netfilter::Model = &shared;
     let host = match ctx.opts.perspective() {
         Perspective::Host(h) => Some(h),
         Perspective::Zone => None,
@@ -317,7 +317,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             let rules = |ks: Arc<Vec<usize>>| {
                 let model = shared.clone();
                 super::lazy_list(ks.len(), move |i| {
-                    rule_value(&model.0, &model.0.chains[c].rules[ks[i]])
+                    rule_value(&model, &model.chains[c].rules[ks[i]])
                 })
             };
             let returns = |flag: &str| -> Vec<String> {

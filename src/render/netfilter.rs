@@ -136,18 +136,8 @@ fn only(nets: &[IpNet], fam: Family) -> Vec<IpNet> {
         .collect()
 }
 
-/// The model of the run's perspective, made once for the targets that use it (nftables and
-/// iptables under `all`); the warnings found making it are reported by each.
-pub fn shared_model(ctx: &Ctx<'_>) -> Arc<(Model, Vec<crate::diag::Diagnostic>)> {
-    let made = ctx.shared.netfilter.get(|| ctx.with_own_warnings(model));
-    for w in &made.1 {
-        ctx.add_warning(w.clone());
-    }
-    made
-}
-
 /// Build the rules, sets and chains of one perspective.
-fn model(ctx: &Ctx<'_>) -> Model {
+pub fn model(ctx: &Ctx<'_>) -> Model {
     let (topo, res) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let perspective = ctx.opts.perspective();
     // The plan's flows and directions; its rules' fields are the flows' own.

@@ -117,8 +117,8 @@ fn addr_keyword(f: Family) -> &'static str {
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
-    let shared = netfilter::shared_model(ctx);
-    let m = &shared.0;
+    let shared = Arc::new(netfilter::model(ctx));
+    let m: &netfilter::Model = &shared;
     let concat = match ctx.opts.nft_layout {
         Layout::Sets => false,
         Layout::Concat => true,
@@ -153,17 +153,17 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     Ok(netfilter::domains_file(topo, m).into_iter().collect())
 }
 
-/// The netfilter model with the warnings found making it, as targets share it.
-type SharedModel = Arc<(Model, Vec<crate::diag::Diagnostic>)>;
+/// The netfilter model, shared with the lazy template values made from it.
+type SharedModel = Arc<Model>;
 
 /// One rule per flow over named address sets.
 fn sets_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
-    let m = &shared.0;
+    let m: &netfilter::Model = shared;
     let chains = (0..m.chains.len())
         .map(|c| {
             let model = shared.clone();
             let rules = super::lazy_list(m.chains[c].rules.len(), move |k| {
-                let m = &model.0;
+                let m: &Model = &model;
                 let r = &m.chains[c].rules[k];
                 let f = m.flow(r);
                 let kw = addr_keyword(r.family);
@@ -197,7 +197,7 @@ fn sets_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
         .collect();
     let model = shared.clone();
     let sets = super::lazy_list(m.sets.len(), move |i| {
-        let s = &model.0.sets[i];
+        let s = &model.sets[i];
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
             ty: s.family.nft_type(),
@@ -454,7 +454,7 @@ fn pair_text(src: Option<&IpNet>, dst: Option<&IpNet>, proto: &str) -> String {
 /// a default route is left out of the key, and the layer's rule matches it with
 /// `!= @inside.<family>` before the lookup.
 fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
-    let m = &shared.0;
+    let m: &netfilter::Model = shared;
     let mut sets: Vec<ConcatSet> = Vec::new();
     let mut chains = Vec::new();
     for c in &m.chains {
@@ -628,7 +628,7 @@ fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
     let (sets, model) = (Arc::new(sets), shared.clone());
     let sets = super::lazy_list(inside.len() + sets.len(), move |i| {
         if let Some(&k) = inside.get(i) {
-            let s = &model.0.sets[k];
+            let s = &model.sets[k];
             return minijinja::Value::from_serialize(SetCtx {
                 name: &s.name,
                 ty: s.family.nft_type(),
@@ -640,7 +640,7 @@ fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
         let i = i - inside.len();
         let s = &sets[i];
         let (model, all) = (model.clone(), sets.clone());
-        let blocks = super::lazy_list(s.blocks.len(), move |k| block_value(&model.0, &all[i], k));
+        let blocks = super::lazy_list(s.blocks.len(), move |k| block_value(&model, &all[i], k));
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
             ty: &s.ty,
