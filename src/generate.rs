@@ -57,50 +57,6 @@ pub struct Ctx<'a> {
     pub warnings: RefCell<Vec<Diagnostic>>,
     /// Where [`Ctx::write`] sends a file.
     out: &'a WriteFile<'a>,
-    /// What this run's targets share.
-    pub shared: &'a Shared,
-}
-
-/// What several targets of one run would each build the same way, made once.
-pub struct Shared {
-    /// The netfilter model of the run's perspective (nftables, iptables), with the warnings
-    /// found making it: about a fifth of each of the two targets at 100,000 flows.
-    pub netfilter: Memo<(crate::render::netfilter::Model, Vec<Diagnostic>)>,
-}
-
-impl Shared {
-    /// For these targets: each memo is kept until the last target that uses it has it.
-    fn for_targets(targets: &[&Target]) -> Shared {
-        Shared {
-            netfilter: Memo::new(targets.iter().filter(|t| t.netfilter).count()),
-        }
-    }
-}
-
-/// A value made by the first of `users` to ask and let go when the last one has it, so a
-/// run does not hold it after its targets are done. Another user asking while it is made
-/// waits for it (it would otherwise make the same).
-pub struct Memo<T> {
-    slot: Mutex<(Option<Arc<T>>, usize)>,
-}
-
-impl<T> Memo<T> {
-    fn new(users: usize) -> Memo<T> {
-        Memo {
-            slot: Mutex::new((None, users)),
-        }
-    }
-
-    pub fn get(&self, make: impl FnOnce() -> T) -> Arc<T> {
-        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        let value = match &slot.0 {
-            Some(v) => v.clone(),
-            None => Arc::new(make()),
-        };
-        slot.1 = slot.1.saturating_sub(1);
-        slot.0 = (slot.1 > 0).then(|| value.clone());
-        value
-    }
 }
 
 impl Ctx<'_> {
@@ -111,8 +67,8 @@ impl Ctx<'_> {
     }
 
     /// Write the file `name` as `body` makes it: with `--out`, straight into its staged file,
-    /// so a large file (240 MB of flows JSON at 100,000 flows) is never held whole in memory.
-    /// The writer is not buffered: write large pieces, or through [`crate::render::buffered`].
+    /// so a large file (the flows JSON grows with the flows) is never held whole in memory.
+    /// The writer is not buffered: write large pieces, or through a `BufWriter`.
     pub fn write(&self, name: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
         let mut body = Some(body);
         (self.out)(name, &mut |w| match body.take() {
@@ -130,22 +86,12 @@ impl Ctx<'_> {
         );
     }
 
-    /// A warning found once for several targets ([`Shared`]): each reports it.
+    /// A warning, reported once however often it is found.
     pub fn add_warning(&self, d: Diagnostic) {
         let mut w = self.warnings.borrow_mut();
         if !w.iter().any(|x| x.message == d.message) {
             w.push(d);
         }
-    }
-
-    /// `make` run with a context of its own, and the warnings it found.
-    pub fn with_own_warnings<T>(&self, make: impl FnOnce(&Ctx<'_>) -> T) -> (T, Vec<Diagnostic>) {
-        let own = Ctx {
-            warnings: RefCell::new(Vec::new()),
-            ..*self
-        };
-        let made = make(&own);
-        (made, own.warnings.into_inner())
     }
 }
 
@@ -154,10 +100,8 @@ pub struct Target {
     pub about: &'static str,
     /// Renders a host firewall with `--host`; golden files cover it for Linux components.
     pub host_aware: bool,
-    /// Renders from the netfilter model ([`Shared::netfilter`]).
-    pub netfilter: bool,
-    /// Relative rendering time on a large topology (tenths of a second for the 100,000-flow
-    /// benchmark, BENCHMARKS.md): with more targets than cores, the costliest start first so no
+    /// Relative rendering time on a large topology (measured by the whole-process benchmark,
+    /// BENCHMARKS.md): with more targets than cores, the costliest start first so no
     /// core is left with a long one at the end (order of the files and of the warnings does not
     /// depend on it).
     pub cost: u8,
@@ -170,7 +114,6 @@ pub const TARGETS: &[Target] = &[
         name: "flows",
         about: "the resolved flows as <topology>.flows.json and <topology>.flows.md",
         host_aware: false,
-        netfilter: false,
         cost: 5,
         render: flows,
     },
@@ -180,7 +123,6 @@ pub const TARGETS: &[Target] = &[
             "Windows Firewall PowerShell, <topology>-<component>.ps1 for every Windows component",
         // One script per Windows component already; `--host` narrows to one of them.
         host_aware: false,
-        netfilter: false,
         cost: 5,
         render: crate::render::windows::render,
     },
@@ -188,7 +130,6 @@ pub const TARGETS: &[Target] = &[
         name: "nftables",
         about: "an nftables rule set, <topology>.nft: one inet table, replaced atomically",
         host_aware: true,
-        netfilter: true,
         cost: 3,
         render: crate::render::nftables::render,
     },
@@ -196,7 +137,6 @@ pub const TARGETS: &[Target] = &[
         name: "iptables",
         about: "iptables-restore files, <topology>.rules (IPv4) and .rules6 (IPv6), in own chains",
         host_aware: true,
-        netfilter: true,
         cost: 3,
         render: crate::render::iptables::render,
     },
@@ -204,7 +144,6 @@ pub const TARGETS: &[Target] = &[
         name: "aws",
         about: "CloudFormation template <topology>.aws.json: one security group per component in an aws zone",
         host_aware: false,
-        netfilter: false,
         cost: 1,
         render: crate::render::aws::render,
     },
@@ -212,7 +151,6 @@ pub const TARGETS: &[Target] = &[
         name: "azure",
         about: "ARM template <topology>.azure.json: one network security group per azure zone",
         host_aware: false,
-        netfilter: false,
         cost: 1,
         render: crate::render::azure::render,
     },
@@ -220,7 +158,6 @@ pub const TARGETS: &[Target] = &[
         name: "gcp",
         about: "<topology>.gcp.json: compute#firewall resources for the gcp zones' network",
         host_aware: false,
-        netfilter: false,
         cost: 6,
         render: crate::render::gcp::render,
     },
@@ -228,7 +165,6 @@ pub const TARGETS: &[Target] = &[
         name: "terraform",
         about: "Terraform JSON, <topology>.<cloud>.tf.json for each cloud with zones: the aws, azure and gcp rules as provider resources",
         host_aware: false,
-        netfilter: false,
         cost: 2,
         render: crate::render::terraform::render,
     },
@@ -236,7 +172,6 @@ pub const TARGETS: &[Target] = &[
         name: "matrix",
         about: "change-request attachment: <topology>.md (Mermaid overview), .csv, .html (diagrams) and .xlsx (workbook)",
         host_aware: false,
-        netfilter: false,
         cost: 11,
         render: crate::render::matrix::render,
     },
@@ -244,7 +179,6 @@ pub const TARGETS: &[Target] = &[
         name: "probes",
         about: "connectivity probes, <topology>-<component>.probes.ps1 / .sh per source component, notes in <topology>.probes.txt",
         host_aware: false,
-        netfilter: false,
         cost: 1,
         render: crate::render::probes::render,
     },
@@ -252,7 +186,6 @@ pub const TARGETS: &[Target] = &[
         name: "aerleon",
         about: "Aerleon policy and definitions under <topology>.aerleon/ for aclgen",
         host_aware: false,
-        netfilter: false,
         cost: 5,
         render: crate::render::aerleon::render,
     },
@@ -260,7 +193,7 @@ pub const TARGETS: &[Target] = &[
 
 fn flows(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
-    // Both are written as they are made (240 MB of JSON at 100,000 flows).
+    // Both are written as they are made, never held whole: they grow with the flows.
     ctx.write(&format!("{}.flows.json", t.name), |w| {
         crate::render::flows::write_json(t, r, w)
     })?;
@@ -438,7 +371,6 @@ pub fn generate_into(
     sink: &dyn Sink,
 ) -> Result<Done> {
     check_host(&loaded.topology, opts.host.as_deref())?;
-    let shared = Shared::for_targets(targets);
     let render = |t: &Target, out: &WriteFile<'_>| {
         let ctx = Ctx {
             loaded,
@@ -446,7 +378,6 @@ pub fn generate_into(
             opts,
             warnings: RefCell::new(Vec::new()),
             out,
-            shared: &shared,
         };
         let rendered =
             (t.render)(&ctx).and_then(|files| files.into_iter().try_for_each(|f| ctx.emit(f)));
@@ -487,8 +418,8 @@ pub fn generate_into(
                     }
                     let t = targets[i];
                     // The target's files go to the caller with its result, in one message: a
-                    // message per file woke the receiving thread 8,000 times for the Windows
-                    // scripts of 100,000 flows, taking a core from the workers each time.
+                    // message per file would wake the receiving thread once per Windows script,
+                    // taking a core from the workers each time.
                     let files = RefCell::new(Vec::new());
                     let out = |name: &str, body: &mut dyn FnMut(&mut dyn Write) -> Result<()>| {
                         let id = sink.write(name, body)?;
@@ -719,7 +650,6 @@ mod tests {
             name: "test",
             about: "",
             host_aware: false,
-            netfilter: false,
             cost: 1,
             render,
         }
@@ -782,27 +712,6 @@ mod tests {
             },
         );
         assert_eq!(names(&[&a, &b]), ["a", "shared", "b"]);
-    }
-
-    #[test]
-    fn a_memo_is_made_once_and_let_go_by_its_last_user() {
-        let made = AtomicUsize::new(0);
-        let make = |v: &str| {
-            made.fetch_add(1, Ordering::SeqCst);
-            v.to_string()
-        };
-        let m: Memo<String> = Memo::new(2);
-        let (a, b) = std::thread::scope(|s| {
-            let a = s.spawn(|| m.get(|| make("first")));
-            let b = s.spawn(|| m.get(|| make("second")));
-            (a.join().unwrap(), b.join().unwrap())
-        });
-        assert!(Arc::ptr_eq(&a, &b), "both users share one value");
-        assert_eq!(made.load(Ordering::SeqCst), 1);
-        assert_eq!(Arc::strong_count(&a), 2, "the memo holds it no longer");
-        // A user it was not told of makes its own.
-        assert_eq!(*m.get(|| make("third")), "third");
-        assert_eq!(made.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! [`resolve`] binds them into [`flow::Flow`]s, [`render`] turns them into text through
 //! templates, and [`output`] writes files atomically.
 
+#![forbid(unsafe_code)]
+
 pub mod audit;
 pub mod catalogue;
 pub mod complete;

@@ -1,7 +1,9 @@
 //! The command line: parse arguments, call the library, map errors to exit codes.
 
-// Resolving and rendering allocate millions of small strings; glibc's allocator spent almost
-// half the time of a 10,000-flow run in malloc/free (perf), mimalloc much less.
+#![forbid(unsafe_code)]
+
+// Resolving and rendering allocate millions of small strings, which mimalloc serves much
+// faster than glibc's allocator (BENCHMARKS.md, Part R of issue 18).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -19,22 +21,6 @@ use ctxfw::diag::Invalid;
 use ctxfw::exit;
 use ctxfw::render::{self, Renderer};
 use ctxfw::term;
-
-// mimalloc's own entry point, in the library the `mimalloc` crate links (its Rust binding
-// declares it only behind a feature that needs one more crate).
-extern "C" {
-    fn mi_collect(force: bool);
-}
-
-/// Load and resolve a topology. The parsed TOML document is freed memory once the topology is
-/// read, but mimalloc keeps freed pages for a second, longer than a run: given back to the
-/// system before resolving, they are not in the peak (10,000 flows: 1.2 MB less for every
-/// target; no slower at 100,000 flows, BENCHMARKS.md).
-fn load(file: &std::path::Path, cat_dir: Option<&std::path::Path>) -> Result<ctxfw::Loaded> {
-    // SAFETY: mi_collect takes no pointers and is safe to call at any time from any thread.
-    let release = || unsafe { mi_collect(true) };
-    Ok(ctxfw::load_then(file, cat_dir, &release)?)
-}
 
 #[derive(Parser)]
 #[command(
@@ -481,7 +467,7 @@ fn run(cli: Cli) -> Result<u8> {
             out,
             templates,
         } => {
-            let loaded = load(&file, cat_dir)?;
+            let loaded = ctxfw::load(&file, cat_dir)?;
             print_warnings(&loaded.warnings);
             let (t, r) = (&loaded.topology, &loaded.resolution);
             let text = match format {
@@ -520,7 +506,7 @@ fn run(cli: Cli) -> Result<u8> {
                 out.filter(|p| !ctxfw::stdio::is_std(p))
             };
             let targets = ctxfw::generate::select(&target)?;
-            let loaded = load(&file, cat_dir)?;
+            let loaded = ctxfw::load(&file, cat_dir)?;
             print_warnings(&loaded.warnings);
             let renderer = Renderer::new(templates.as_deref())?;
             let opts = ctxfw::generate::Options {
@@ -536,7 +522,7 @@ fn run(cli: Cli) -> Result<u8> {
                 group,
                 previous: match previous {
                     Some(p) => {
-                        let old = load(&p, cat_dir)?;
+                        let old = ctxfw::load(&p, cat_dir)?;
                         Some(std::sync::Arc::new(ctxfw::review::Previous {
                             name: p.display().to_string(),
                             doc: render::flows::json(&old.topology, &old.resolution),
@@ -635,9 +621,6 @@ fn run(cli: Cli) -> Result<u8> {
                 ));
                 text.push_str(&skipped_note(&done.skipped_targets(&targets)));
                 term::note(&text);
-                // The process ends next: freeing a large resolution node by node (2-3% of a
-                // 10,000-flow run) gains nothing.
-                std::mem::forget(loaded);
                 return Ok(exit::OK);
             }
             let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;
@@ -672,7 +655,7 @@ fn run(cli: Cli) -> Result<u8> {
                 if flows {
                     return ctxfw::diff::read_flows_json(p);
                 }
-                let loaded = load(p, cat_dir)?;
+                let loaded = ctxfw::load(p, cat_dir)?;
                 let doc = render::flows::json(&loaded.topology, &loaded.resolution);
                 cat = Some(loaded.catalogue);
                 Ok(doc)
@@ -692,7 +675,7 @@ fn run(cli: Cli) -> Result<u8> {
                 DiffFormat::Table => term::visible(&ctxfw::diff::table(&d)).into_owned(),
                 DiffFormat::Json => ctxfw::diff::json_text(&d),
                 DiffFormat::Markdown => {
-                    Renderer::new(None)?.render("diff.md.j2", ctxfw::diff::context(&d))?
+                    Renderer::new(None)?.render("diff.md.j2", &ctxfw::diff::context(&d))?
                 }
             };
             stdout(&text)?;
@@ -709,7 +692,7 @@ fn run(cli: Cli) -> Result<u8> {
             port,
             format,
         } => {
-            let loaded = load(&file, cat_dir)?;
+            let loaded = ctxfw::load(&file, cat_dir)?;
             let t = &loaded.topology;
             let q = ctxfw::explain::Query {
                 topology: t,
@@ -740,7 +723,7 @@ fn run(cli: Cli) -> Result<u8> {
             interfaces,
             binds,
         } => {
-            let loaded = load(&file, cat_dir)?;
+            let loaded = ctxfw::load(&file, cat_dir)?;
             print_warnings(&loaded.warnings);
             let report = ctxfw::audit::run(
                 &loaded,
@@ -769,7 +752,7 @@ fn run(cli: Cli) -> Result<u8> {
             results,
             format,
         } => {
-            let loaded = load(&file, cat_dir)?;
+            let loaded = ctxfw::load(&file, cat_dir)?;
             print_warnings(&loaded.warnings);
             let v = ctxfw::audit::verify::verify(&loaded, &results)?;
             let text = match format {

@@ -161,7 +161,7 @@ impl Stage {
     }
 
     /// Stage the file `name` as `body` writes it, straight into its temporary file (unbuffered:
-    /// `body` writes large pieces or through [`crate::render::buffered`]); returns the file's id
+    /// `body` writes large pieces or through a `BufWriter`); returns the file's id
     /// (for [`Stage::same`]).
     pub fn write(
         &self,

@@ -279,7 +279,7 @@ pub fn groups(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     let mut outputs = Map::new();
     let mut ids: Vec<(String, String)> = Vec::new();
     // Each component's rules by direction, in rule order (a filter of all rules per
-    // component was quadratic: minutes at 100,000 flows).
+    // component would be quadratic in the flows).
     let mut by_comp: HashMap<(&str, Dir), Vec<RuleRef>> = HashMap::new();
     for (k, d) in &all {
         by_comp
@@ -573,11 +573,10 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     warn_exposures(ctx);
     let tpl = template(t, &r.flows)?;
     cloud::warn_shared(ctx, Location::Aws, "security group");
-    let content = ctx.renderer.render_json("aws.json.j2", "template", tpl)?;
-    Ok(vec![OutFile {
-        name: format!("{}.aws.json", t.name),
-        content,
-    }])
+    ctx.write(&format!("{}.aws.json", t.name), |w| {
+        super::write_json_doc(w, &tpl)
+    })?;
+    Ok(Vec::new())
 }
 
 #[cfg(test)]

@@ -391,11 +391,10 @@ fn check(topo: &Topology, zone: &str, rules: &[Value]) -> Result<()> {
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let tpl = template(t, &r.flows)?;
-    let content = ctx.renderer.render_json("azure.json.j2", "template", tpl)?;
-    Ok(vec![OutFile {
-        name: format!("{}.azure.json", t.name),
-        content,
-    }])
+    ctx.write(&format!("{}.azure.json", t.name), |w| {
+        super::write_json_doc(w, &tpl)
+    })?;
+    Ok(Vec::new())
 }
 
 #[cfg(test)]

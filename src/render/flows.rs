@@ -15,7 +15,7 @@ use super::Renderer;
 /// `from` as a reader names it: `netscaler.snip (dmz)`.
 pub fn end_label(name: &str, iface: &Option<impl AsRef<str>>) -> String {
     match iface {
-        Some(i) => super::concat(&[name, ".", i.as_ref()]),
+        Some(i) => [name, ".", i.as_ref()].concat(),
         None => name.to_string(),
     }
 }
@@ -36,10 +36,10 @@ pub fn join_nets(v: &[ipnet::IpNet]) -> String {
 pub fn switched_by(f: &Flow) -> String {
     let mut parts = Vec::new();
     if !f.parameters.is_empty() {
-        parts.push(super::concat(&["parameters: ", &f.parameters.join(", ")]));
+        parts.push(["parameters: ", &f.parameters.join(", ")].concat());
     }
     if let Some(r) = &f.reason {
-        parts.push(super::concat(&["reason: ", r]));
+        parts.push(["reason: ", r].concat());
     }
     parts.join("; ")
 }
@@ -92,8 +92,7 @@ pub struct Context<'a> {
 }
 
 /// One display row of `flows.md`: the texts a table row prints, made when the template asks
-/// for them (a row serialised whole, and the flow's fields picked from its serialised form,
-/// were a fifth of this target).
+/// for them, rather than each flow serialised whole for the six fields a row prints.
 #[derive(Debug)]
 struct Row {
     flows: std::sync::Arc<Vec<Flow>>,
@@ -153,14 +152,22 @@ pub fn template_context<'a>(topo: &'a Topology, res: &'a Resolution) -> Context<
         topology: contract.topology,
         description: contract.description,
         parameters: contract.parameters,
-        flows: super::lazy_fields(res.flows.clone()),
-        removed: contract.removed,
-        rows: super::lazy_shared(res.flows.clone(), |flows, i| {
-            minijinja::Value::from_object(Row {
-                flows: flows.clone(),
-                i,
+        flows: {
+            let flows = res.flows.clone();
+            super::lazy_list(flows.len(), move |i| {
+                minijinja::Value::from_serialize(&flows[i])
             })
-        }),
+        },
+        removed: contract.removed,
+        rows: {
+            let flows = res.flows.clone();
+            super::lazy_list(flows.len(), move |i| {
+                minijinja::Value::from_object(Row {
+                    flows: flows.clone(),
+                    i,
+                })
+            })
+        },
         parameter_list,
         warnings: res.warnings.iter().map(|w| w.message.as_str()).collect(),
     }
@@ -183,16 +190,12 @@ pub fn json_text(topo: &Topology, res: &Resolution) -> String {
     super::into_string(|w| write_json(topo, res, w)).expect("flows serialise")
 }
 
-/// The contract's JSON, written as it is serialised (240 MB at 100,000 flows).
+/// The contract's JSON, written as it is serialised: never held whole in memory.
 pub fn write_json(topo: &Topology, res: &Resolution, w: &mut dyn Write) -> Result<()> {
-    super::buffered(w, |w| {
-        super::json::to_writer(
-            &mut *w,
-            super::PrettyJson::with_indent(b"  "),
-            &contract(topo, res),
-        )?;
-        Ok(w.write_all(b"\n")?)
-    })
+    let mut w = std::io::BufWriter::new(w);
+    serde_json::to_writer_pretty(&mut w, &contract(topo, res))?;
+    w.write_all(b"\n")?;
+    Ok(w.flush()?)
 }
 
 const CSV_HEADER: [&str; 14] = [

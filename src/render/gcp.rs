@@ -158,8 +158,8 @@ impl Spec {
 }
 
 /// The firewall resources of the topology's `gcp` zones, each made as it is written: made
-/// all at once, their names, descriptions, ranges and ports were most of the target's memory
-/// at 10,000 flows. Everything is checked up front, names for uniqueness too.
+/// all at once, their names, descriptions, ranges and ports would be most of the target's
+/// memory. Everything is checked up front, names for uniqueness too.
 #[derive(Debug)]
 pub struct Firewalls {
     topology: String,
@@ -211,18 +211,21 @@ impl Firewalls {
         };
         let f = &self.flows[i as usize];
         // `rfc1035` turns the `.` before an interface into `-`, as every other character.
-        rfc1035(&super::concat(&[
-            &self.topology,
-            "-",
-            way,
-            "-",
-            &end_label(&f.from, &f.from_end.interface),
-            "-to-",
-            &end_label(&f.to, &f.to_end.interface),
-            "-",
-            f.protocol.name(),
-            v6(fam),
-        ]))
+        rfc1035(
+            &[
+                self.topology.as_str(),
+                "-",
+                way,
+                "-",
+                &end_label(&f.from, &f.from_end.interface),
+                "-to-",
+                &end_label(&f.to, &f.to_end.interface),
+                "-",
+                f.protocol.name(),
+                v6(fam),
+            ]
+            .concat(),
+        )
     }
 
     /// The resource `spec` names `name`, with `description` (its flow's, for a flow rule).
@@ -390,7 +393,12 @@ impl Serialize for Firewalls {
                     d
                 }
             };
-            Named(self.name(spec), self, spec, description)
+            FirewallToWrite {
+                name: self.name(spec),
+                firewalls: self,
+                spec,
+                description,
+            }
         }))
     }
 }
@@ -501,13 +509,19 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
     Ok(fws)
 }
 
-/// A resource with its name, as the JSON writer reaches it.
-struct Named<'a>(String, &'a Firewalls, Spec, Arc<str>);
+/// A firewall resource, made from its spec only when the JSON writer reaches it.
+struct FirewallToWrite<'a> {
+    name: String,
+    firewalls: &'a Firewalls,
+    spec: Spec,
+    description: Arc<str>,
+}
 
-impl Serialize for Named<'_> {
+impl Serialize for FirewallToWrite<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Named(name, fws, spec, description) = self;
-        fws.firewall(*spec, name, description.clone()).serialize(s)
+        self.firewalls
+            .firewall(self.spec, &self.name, self.description.clone())
+            .serialize(s)
     }
 }
 
@@ -547,8 +561,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let fw = firewalls(t, &r.flows)?;
     cloud::warn_shared(ctx, Location::Gcp, "network tag");
     ctx.write(&format!("{}.gcp.json", t.name), |w| {
-        ctx.renderer
-            .render_doc_to("gcp.json.j2", "firewalls", fw, w)
+        super::write_json_doc(w, &fw)
     })?;
     Ok(Vec::new())
 }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::concat;
 use super::netfilter::{self, short_hash, Family, FwRule, Model};
 use crate::flow::{Flow, PortRange, Protocol};
 use crate::generate::Ctx;
@@ -128,7 +127,7 @@ fn note_lines(notes: Vec<String>) -> Vec<String> {
             out.push(if i == 0 {
                 piece
             } else {
-                concat(&["    ", &piece])
+                ["    ", &piece].concat()
             });
         }
     }
@@ -172,7 +171,7 @@ fn matches(r: &FwRule, f: &Flow) -> Vec<String> {
         }
         address_chunks(addrs)
             .into_iter()
-            .map(|c| concat(&[" ", flag, " ", &c]))
+            .map(|c| [" ", flag, " ", &c].concat())
             .collect()
     };
     let p = f.protocol.name();
@@ -181,22 +180,22 @@ fn matches(r: &FwRule, f: &Flow) -> Vec<String> {
             .iter()
             .map(|chunk| {
                 if chunk.len() == 1 {
-                    concat(&[" -p ", p, " -m ", p, " --dport ", &port_str(&chunk[0])])
+                    [" -p ", p, " -m ", p, " --dport ", &port_str(&chunk[0])].concat()
                 } else {
                     let list: Vec<String> = chunk.iter().map(port_str).collect();
-                    concat(&[" -p ", p, " -m multiport --dports ", &list.join(",")])
+                    [" -p ", p, " -m multiport --dports ", &list.join(",")].concat()
                 }
             })
             .collect(),
         Protocol::Icmpv6 => vec![" -p ipv6-icmp".into()],
-        _ => vec![concat(&[" -p ", p])],
+        _ => vec![[" -p ", p].concat()],
     };
     let mut out = Vec::new();
     for ifs in interface_args(r) {
         for s in side("-s", r.src_not, &r.src) {
             for d in side("-d", r.dst_not, &r.dst) {
                 for pr in &protos {
-                    let line = concat(&[&ifs, &s, &d, pr]);
+                    let line = [ifs.as_str(), &s, &d, pr].concat();
                     out.push(line.trim_start().to_string());
                 }
             }
@@ -289,8 +288,8 @@ impl Part {
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let topo = &ctx.loaded.topology;
-    let shared = netfilter::shared_model(ctx);
-    let m = &shared.0;
+    let shared = Arc::new(netfilter::model(ctx));
+    let m: &netfilter::Model = &shared;
     let host = match ctx.opts.perspective() {
         Perspective::Host(h) => Some(h),
         Perspective::Zone => None,
@@ -317,14 +316,14 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             };
             let rules = |ks: Arc<Vec<usize>>| {
                 let model = shared.clone();
-                super::lazy_view(ks, move |_, &k| {
-                    rule_value(&model.0, &model.0.chains[c].rules[k])
+                super::lazy_list(ks.len(), move |i| {
+                    rule_value(&model, &model.chains[c].rules[ks[i]])
                 })
             };
             let returns = |flag: &str| -> Vec<String> {
                 address_chunks(&inside)
                     .into_iter()
-                    .map(|a| concat(&[flag, " ", &a]))
+                    .map(|a| [flag, " ", &a].concat())
                     .collect()
             };
             let (src, dst, both) = (part(Part::Src), part(Part::Dst), part(Part::Both));

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::concat;
 use crate::flow::{shared_key, Flow, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
@@ -137,18 +136,8 @@ fn only(nets: &[IpNet], fam: Family) -> Vec<IpNet> {
         .collect()
 }
 
-/// The model of the run's perspective, made once for the targets that use it (nftables and
-/// iptables under `all`); the warnings found making it are reported by each.
-pub fn shared_model(ctx: &Ctx<'_>) -> Arc<(Model, Vec<crate::diag::Diagnostic>)> {
-    let made = ctx.shared.netfilter.get(|| ctx.with_own_warnings(model));
-    for w in &made.1 {
-        ctx.add_warning(w.clone());
-    }
-    made
-}
-
 /// Build the rules, sets and chains of one perspective.
-fn model(ctx: &Ctx<'_>) -> Model {
+pub fn model(ctx: &Ctx<'_>) -> Model {
     let (topo, res) = (&ctx.loaded.topology, &ctx.loaded.resolution);
     let perspective = ctx.opts.perspective();
     // The plan's flows and directions; its rules' fields are the flows' own.
@@ -446,17 +435,24 @@ pub(super) fn fam_label(f: Family) -> &'static str {
 /// it to size).
 pub fn comment(f: &Flow) -> String {
     if f.to_fqdns.is_empty() {
-        concat(&[&f.id, ": ", &f.purpose])
+        [f.id.as_str(), ": ", &f.purpose].concat()
     } else {
-        concat(&[&f.id, " [", &f.to_fqdns.join(" "), "]: ", &f.purpose])
+        [
+            f.id.as_str(),
+            " [",
+            &f.to_fqdns.join(" "),
+            "]: ",
+            &f.purpose,
+        ]
+        .concat()
     }
 }
 
 /// The summary for `#` lines above a flow's rules: endpoints and ports, then the domains when
 /// there are any. [`notes`] adds one line per catalogue entry.
 pub fn summary(f: &Flow) -> Vec<String> {
-    let mut line = concat(&[
-        &f.id,
+    let mut line = [
+        f.id.as_str(),
         ": ",
         &f.from,
         " (",
@@ -467,14 +463,15 @@ pub fn summary(f: &Flow) -> Vec<String> {
         &f.to_end.zone,
         "), ",
         f.protocol.name(),
-    ]);
+    ]
+    .concat();
     if !f.ports.is_empty() {
         line.push(' ');
         f.ports.push_to(&mut line);
     }
     let mut out = vec![line];
     if !f.to_fqdns.is_empty() {
-        out.push(concat(&["  domains: ", &f.to_fqdns.join(", ")]));
+        out.push(["  domains: ", &f.to_fqdns.join(", ")].concat());
     }
     out
 }
@@ -489,9 +486,9 @@ pub fn notes(f: &Flow) -> Vec<String> {
         } else {
             p.ports.text() + ": "
         };
-        out.push(concat(&["  ", &ports, &p.purpose, " [", &p.catalogue, "]"]));
+        out.push(["  ", &ports, &p.purpose, " [", &p.catalogue, "]"].concat());
         if let Some(reason) = &p.reason {
-            out.push(concat(&["    reason: ", reason]));
+            out.push(["    reason: ", reason].concat());
         }
     }
     out

@@ -22,8 +22,8 @@ use crate::plan::{Direction, Perspective};
 ///
 /// `Sets` is one rule per flow over named sets of component and zone addresses: the easiest to
 /// read. The kernel looks a set up by name with a linear scan of the table's sets (named and
-/// anonymous), so loading grows with the square of the set count: 13,500 sets took 11 s to
-/// load, the 100,000-flow benchmark did not load in 300 s. `Concat` puts every flow in a few
+/// anonymous), so loading grows with the square of the set count (BENCHMARKS.md has the
+/// figures). `Concat` puts every flow in a few
 /// concatenated interval sets (`saddr . daddr . protocol . port`) matched by one rule each, so
 /// the set count stays constant and the load time linear in flows (each element carries its
 /// flow id as a comment). `Auto` picks `Sets` up to [`AUTO_SET_LIMIT`] sets, else `Concat`.
@@ -36,7 +36,7 @@ pub enum Layout {
 }
 
 /// Most kernel sets (named address sets plus one anonymous set per multi-port rule) the `Sets`
-/// layout may use under `Auto`: about 0.1 s of set lookups when loading.
+/// layout may use under `Auto`: few enough that the set lookups stay a small part of loading.
 pub const AUTO_SET_LIMIT: usize = 1000;
 
 fn kernel_sets(m: &Model) -> usize {
@@ -117,8 +117,8 @@ fn addr_keyword(f: Family) -> &'static str {
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
-    let shared = netfilter::shared_model(ctx);
-    let m = &shared.0;
+    let shared = Arc::new(netfilter::model(ctx));
+    let m: &netfilter::Model = &shared;
     let concat = match ctx.opts.nft_layout {
         Layout::Sets => false,
         Layout::Concat => true,
@@ -153,24 +153,24 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     Ok(netfilter::domains_file(topo, m).into_iter().collect())
 }
 
-/// The netfilter model with the warnings found making it, as targets share it.
-type Shared = Arc<(Model, Vec<crate::diag::Diagnostic>)>;
+/// The netfilter model, shared with the lazy template values made from it.
+type SharedModel = Arc<Model>;
 
 /// One rule per flow over named address sets.
-fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
-    let m = &shared.0;
+fn sets_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
+    let m: &netfilter::Model = shared;
     let chains = (0..m.chains.len())
         .map(|c| {
             let model = shared.clone();
-            let rules = super::lazy_indexed(m.chains[c].rules.len(), move |k| {
-                let m = &model.0;
+            let rules = super::lazy_list(m.chains[c].rules.len(), move |k| {
+                let m: &Model = &model;
                 let r = &m.chains[c].rules[k];
                 let f = m.flow(r);
                 let kw = addr_keyword(r.family);
                 minijinja::Value::from_serialize(RuleCtx {
                     flow: &f.id,
                     family: r.family,
-                    matcher: super::concat(&[
+                    matcher: [
                         &interfaces(r.iif.as_deref(), r.oif.as_deref()),
                         kw,
                         " saddr ",
@@ -185,7 +185,8 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
                         &r.dst_set,
                         " ",
                         &matcher(f),
-                    ]),
+                    ]
+                    .concat(),
                     comment: netfilter::comment(f),
                     notes: netfilter::notes(f),
                     repeat: r.repeat,
@@ -195,8 +196,8 @@ fn sets_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         })
         .collect();
     let model = shared.clone();
-    let sets = super::lazy_indexed(m.sets.len(), move |i| {
-        let s = &model.0.sets[i];
+    let sets = super::lazy_list(m.sets.len(), move |i| {
+        let s = &model.sets[i];
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
             ty: s.family.nft_type(),
@@ -292,9 +293,8 @@ fn depths(nets: &HashSet<IpNet>) -> HashMap<IpNet, usize> {
 }
 
 /// Most elements in one concatenated set before the next shard of its layer starts. The
-/// kernel's insertion into such a set slows as the set grows (232,000 elements in one set took
-/// 8.6 s to load, in 4,000-element sets 3.2 s); each shard costs one more set lookup, for new
-/// connections only.
+/// kernel's insertion into such a set slows as the set grows, so sets are kept small; each
+/// shard costs one more set lookup, for new connections only.
 pub const SHARD_MAX: usize = 2048;
 
 /// The interfaces a rule matches coming in and going out (zone firewall, bound zones only).
@@ -393,8 +393,8 @@ struct ConcatSet {
     /// The networks of the set's chain and family, which its elements name by index.
     nets: Arc<Vec<IpNet>>,
     /// The set's elements, block after block. Kept as networks and ports and written as text
-    /// when the template reaches them: as text, the elements of 10,000 flows were a fifth of
-    /// the target's memory.
+    /// when the template reaches them: as text up front, they would be a large part of the
+    /// target's memory.
     elements: Vec<Element>,
     blocks: Vec<Block>,
     /// Notes after a block's summary, by block index in order: pairs whose ports an earlier
@@ -453,8 +453,8 @@ fn pair_text(src: Option<&IpNet>, dst: Option<&IpNet>, proto: &str) -> String {
 /// would be dozens of networks in every element of every flow to the internet: an end that is
 /// a default route is left out of the key, and the layer's rule matches it with
 /// `!= @inside.<family>` before the lookup.
-fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
-    let m = &shared.0;
+fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
+    let m: &netfilter::Model = shared;
     let mut sets: Vec<ConcatSet> = Vec::new();
     let mut chains = Vec::new();
     for c in &m.chains {
@@ -626,9 +626,9 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         .filter(|&i| m.sets[i].name.starts_with(netfilter::INSIDE))
         .collect();
     let (sets, model) = (Arc::new(sets), shared.clone());
-    let sets = super::lazy_indexed(inside.len() + sets.len(), move |i| {
+    let sets = super::lazy_list(inside.len() + sets.len(), move |i| {
         if let Some(&k) = inside.get(i) {
-            let s = &model.0.sets[k];
+            let s = &model.sets[k];
             return minijinja::Value::from_serialize(SetCtx {
                 name: &s.name,
                 ty: s.family.nft_type(),
@@ -640,8 +640,7 @@ fn concat_layout(shared: &Shared) -> (minijinja::Value, Vec<ChainCtx>) {
         let i = i - inside.len();
         let s = &sets[i];
         let (model, all) = (model.clone(), sets.clone());
-        let blocks =
-            super::lazy_indexed(s.blocks.len(), move |k| block_value(&model.0, &all[i], k));
+        let blocks = super::lazy_list(s.blocks.len(), move |k| block_value(&model, &all[i], k));
         minijinja::Value::from_serialize(SetCtx {
             name: &s.name,
             ty: &s.ty,
@@ -669,7 +668,7 @@ fn block_value(m: &Model, set: &ConcatSet, k: usize) -> minijinja::Value {
     let b = &set.blocks[k];
     let f = &m.flows[b.flow as usize];
     // Endpoints, ports and domains; purposes and sources are in the flow matrix under the same
-    // flow id (all of them here cost a third of the load time at 100k flows).
+    // flow id (all of them here would slow loading the rule set considerably).
     let mut notes = netfilter::summary(f);
     let first = set.notes.partition_point(|(j, _)| (*j as usize) < k);
     notes.extend(
@@ -688,8 +687,8 @@ fn block_value(m: &Model, set: &ConcatSet, k: usize) -> minijinja::Value {
         .map(|e| {
             let pair = pair_text(net(e.src), net(e.dst), &proto);
             match e.ports {
-                Some(p) => super::concat(&[&pair, " . ", &p.text(), " comment ", &comment]),
-                None => super::concat(&[&pair, " comment ", &comment]),
+                Some(p) => [pair.as_str(), " . ", &p.text(), " comment ", &comment].concat(),
+                None => [pair.as_str(), " comment ", &comment].concat(),
             }
         })
         .collect();

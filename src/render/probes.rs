@@ -71,7 +71,7 @@ fn plan(ctx: &Ctx<'_>, flows: &[&Flow]) -> (Vec<Probe>, Vec<Skip>) {
             continue;
         }
         if topo.zone(&f.to_end.zone).default_route {
-            let to = crate::render::hash_line(&if f.to_fqdns.is_empty() {
+            let to = crate::render::one_line(&if f.to_fqdns.is_empty() {
                 f.to.to_string()
             } else {
                 f.to_fqdns.join(" ")
@@ -133,20 +133,19 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         topo.name
     ));
     let mut any_note = false;
+    // Each component's flows, found in one pass: a scan of every flow per component is
+    // quadratic in the topology's size.
+    let mut by_source: std::collections::HashMap<&str, Vec<&Flow>> = Default::default();
+    for f in ctx.loaded.resolution.flows.iter() {
+        by_source.entry(&f.from).or_default().push(f);
+    }
     for c in topo.components.values() {
         if ctx.opts.host.as_ref().is_some_and(|h| *h != c.name) {
             continue;
         }
-        let flows: Vec<&Flow> = ctx
-            .loaded
-            .resolution
-            .flows
-            .iter()
-            .filter(|f| *f.from == *c.name)
-            .collect();
-        if flows.is_empty() {
+        let Some(flows) = by_source.remove(c.name.as_str()) else {
             continue;
-        }
+        };
         let platform = platform_of(ctx, &c.kinds);
         let (template, ext) = match platform {
             Some(Platform::Windows) => ("probes.ps1.j2", "ps1"),

@@ -49,7 +49,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             continue;
         }
         let script = script(ctx, c, &hosts.plan(&c.name))?;
-        // Each script is written as it is made (8,000 of them at 100,000 flows).
+        // Each script is written as it is made: one per Windows host, never all held.
         ctx.write(&format!("{}-{}.ps1", topo.name, c.name), |w| {
             ctx.renderer.render_ser_to("windows.ps1.j2", &script, w)
         })?;
@@ -181,7 +181,7 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
         flow_label.push_str(&protocol);
     }
     let arrow = if inbound { " <- " } else { " -> " };
-    let display = super::concat(&[local, arrow, &peer, " ", &flow_label]);
+    let display = [local, arrow, &peer, " ", &flow_label].concat();
     let mut description = String::with_capacity(r.purpose.len() + r.source.len() + 96);
     let _ = write!(description, "Purpose: {}", r.purpose);
     if inbound {
@@ -198,7 +198,7 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
     }
     let _ = write!(description, " | Flow: {} (ctxfw)", r.flow);
     Ok(Some(WinRule {
-        name: super::concat(&[
+        name: [
             "ctxfw-",
             &ctx.loaded.topology.name,
             "-",
@@ -207,7 +207,8 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
             &r.flow,
             "-",
             dir,
-        ]),
+        ]
+        .concat(),
         display_name: display,
         description,
         direction: if inbound { "Inbound" } else { "Outbound" },
