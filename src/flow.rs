@@ -369,13 +369,26 @@ pub struct Flow {
 /// interfaces, shared by every flow of that end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowEnd {
+    /// Its place in the resolution's ends ([`crate::resolve::Resolution::ends`]): later stages
+    /// key what they derive from an end (its rule networks, its address texts) by it.
+    pub id: EndId,
     pub kinds: Arc<[String]>,
     pub zone: Arc<str>,
     pub interface: Option<Arc<str>>,
-    /// Shared with the resolver's other uses of this end's addresses: later stages format
-    /// and aggregate a list once by its address ([`shared_key`]).
     pub addresses: Arc<[IpNet]>,
     pub site: Option<Arc<str>>,
+}
+
+/// The number of a flow end: its index in [`crate::resolve::Resolution::ends`]. One end is one
+/// component on one interface (or one internet service in one internet zone), so equal ids
+/// mean the same names, zone and addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EndId(pub u32);
+
+impl EndId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
 impl Serialize for Flow {
