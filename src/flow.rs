@@ -460,14 +460,6 @@ impl Flow {
     }
 }
 
-/// The address of a shared value (a flow's name or address list), as the key of a cache of
-/// what is derived from it: the resolution holds every shared value while it is in use, so one
-/// address names one value. Such caches only save work: a value they have not seen (an equal
-/// text in another allocation) is computed afresh, never mistaken for another.
-pub fn shared_key<T: ?Sized>(a: &Arc<T>) -> usize {
-    Arc::as_ptr(a).cast::<u8>() as usize
-}
-
 /// A port set as the contract writes it: `["80", "443", "6910-6930"]`.
 pub fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(p.to_strings())

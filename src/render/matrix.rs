@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::flows::{end_label, join_nets, push_row};
 use super::xml_escape;
-use crate::flow::{shared_key, Flow};
+use crate::flow::{EndId, Flow, FlowEnd};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::topology::Topology;
@@ -74,21 +74,16 @@ fn graph(topo: &Topology, flows: &[Flow]) -> Graph {
             label: c.name.clone(),
         });
     }
-    // A flow's ends by their shared names: each distinct end becomes a node once, and edges are
+    // A flow's ends by their ids: each distinct end becomes a node once, and edges are
     // gathered by node number, then ordered by node once each (a node and an ordered-map
     // lookup per flow compared strings all the way).
-    let mut ends: HashMap<(usize, usize, usize), usize> = HashMap::default();
+    let mut ends: HashMap<EndId, usize> = HashMap::default();
     // Node numbers by content too: two ends with equal texts are one node.
     let mut numbers: HashMap<Node, usize> = HashMap::default();
     let mut end_nodes: Vec<Node> = Vec::new();
-    let mut node = |name: &Arc<str>, iface: &Option<Arc<str>>, zone: &Arc<str>| {
-        let k = (
-            shared_key(name),
-            iface.as_ref().map_or(0, shared_key),
-            shared_key(zone),
-        );
-        *ends.entry(k).or_insert_with(|| {
-            let n = node_of(topo, name, iface, zone);
+    let mut node = |name: &Arc<str>, end: &FlowEnd| {
+        *ends.entry(end.id).or_insert_with(|| {
+            let n = node_of(topo, name, &end.interface, &end.zone);
             *numbers.entry(n.clone()).or_insert_with(|| {
                 add(&n);
                 end_nodes.push(n);
@@ -98,8 +93,8 @@ fn graph(topo: &Topology, flows: &[Flow]) -> Graph {
     };
     let mut by_pair: HashMap<(usize, usize), Vec<String>> = HashMap::default();
     for f in flows {
-        let a = node(&f.from, &f.from_end.interface, &f.from_end.zone);
-        let b = node(&f.to, &f.to_end.interface, &f.to_end.zone);
+        let a = node(&f.from, &f.from_end);
+        let b = node(&f.to, &f.to_end);
         let label = proto_ports(f);
         let v = by_pair.entry((a, b)).or_default();
         if !v.contains(&label) {
@@ -157,24 +152,24 @@ const COLUMNS: [&str; 11] = [
 /// The address texts of the flows' ends, made once per end instead of once per flow and
 /// file: a component's (or interface's) addresses are one shared list in every flow it has.
 #[derive(Default)]
-struct NetTexts(HashMap<usize, Arc<str>>);
+struct NetTexts(HashMap<EndId, Arc<str>>);
 
 impl NetTexts {
     fn of(flows: &[Flow]) -> NetTexts {
         let mut t = NetTexts::default();
         for f in flows {
-            for nets in [&f.from_end.addresses, &f.to_end.addresses] {
-                t.0.entry(shared_key(nets))
-                    .or_insert_with(|| join_nets(nets).into());
+            for end in [&f.from_end, &f.to_end] {
+                t.0.entry(end.id)
+                    .or_insert_with(|| join_nets(&end.addresses).into());
             }
         }
         t
     }
 
-    fn get(&self, nets: &Arc<[ipnet::IpNet]>) -> Arc<str> {
-        match self.0.get(&shared_key(nets)) {
+    fn get(&self, end: &FlowEnd) -> Arc<str> {
+        match self.0.get(&end.id) {
             Some(t) => t.clone(),
-            None => join_nets(nets).into(),
+            None => join_nets(&end.addresses).into(),
         }
     }
 }
@@ -191,7 +186,7 @@ fn end_value(name: &Arc<str>, iface: &Option<Arc<str>>) -> minijinja::Value {
 /// copied, and short ones need no allocation.
 fn row(i: usize, f: &Flow, nets: &NetTexts) -> [minijinja::Value; 11] {
     use minijinja::Value;
-    let dst = nets.get(&f.to_end.addresses);
+    let dst = nets.get(&f.to_end);
     let dst = if f.to_fqdns.is_empty() {
         Value::from(dst)
     } else {
@@ -201,7 +196,7 @@ fn row(i: usize, f: &Flow, nets: &NetTexts) -> [minijinja::Value; 11] {
         (i + 1).to_string().into(),
         Value::from(f.from_end.zone.clone()),
         end_value(&f.from, &f.from_end.interface),
-        Value::from(nets.get(&f.from_end.addresses)),
+        Value::from(nets.get(&f.from_end)),
         Value::from(f.to_end.zone.clone()),
         end_value(&f.to, &f.to_end.interface),
         dst,

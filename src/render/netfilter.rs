@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::concat;
-use crate::flow::{shared_key, Flow, Protocol};
+use crate::flow::{EndId, Flow, FlowEnd, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan::{self, Direction, Perspective};
@@ -216,10 +216,8 @@ fn model(ctx: &Ctx<'_>) -> Model {
             {
                 continue;
             }
-            let ((src, src_not), (dst, dst_not)) = (
-                sets_of.nets(&f.from_end.addresses, fam),
-                sets_of.nets(&f.to_end.addresses, fam),
-            );
+            let ((src, src_not), (dst, dst_not)) =
+                (sets_of.nets(&f.from_end, fam), sets_of.nets(&f.to_end, fam));
             if src.is_empty() || dst.is_empty() {
                 continue;
             }
@@ -277,8 +275,8 @@ fn model(ctx: &Ctx<'_>) -> Model {
     }
 }
 
-/// An end of a rule: its component's and interface's shared names (by address), a family.
-type EndKey = (usize, usize, Family);
+/// An end of a rule: its flow end, a family.
+type EndKey = (EndId, Family);
 
 /// A flow end's addresses of one family, and whether they stand for a default route.
 type EndOf = (Arc<[IpNet]>, bool);
@@ -296,9 +294,9 @@ struct SetIndex<'t> {
     names: HashMap<EndKey, Vec<NamedNets>>,
     /// Addresses as text, made once for each list of them.
     texts: HashMap<Arc<[IpNet]>, Arc<[String]>>,
-    /// A flow end's addresses of one family by its shared address list, and whether they
-    /// stand for a default route ([`SetIndex::nets`]).
-    nets: HashMap<(usize, Family), EndOf>,
+    /// A flow end's addresses of one family, and whether they stand for a default route
+    /// ([`SetIndex::nets`]).
+    nets: HashMap<(EndId, Family), EndOf>,
     /// What a default route leaves out, and those networks per family (IPv4, IPv6).
     internal: plan::Internal,
     inside: [Arc<[IpNet]>; 2],
@@ -306,13 +304,14 @@ struct SetIndex<'t> {
 }
 
 impl<'t> SetIndex<'t> {
-    /// The addresses of one family of a flow end, made once per shared list (every flow of a
-    /// component shares its list) and shared by the rules: its networks, aggregated; or for a
+    /// The addresses of one family of a flow end, made once per end (every flow of a
+    /// component shares it) and shared by the rules: its networks, aggregated; or for a
     /// default route (`true`) the networks it leaves out ([`plan::Internal`]).
-    fn nets(&mut self, list: &Arc<[IpNet]>, fam: Family) -> EndOf {
+    fn nets(&mut self, end: &FlowEnd, fam: Family) -> EndOf {
         let (internal, inside) = (&self.internal, &self.inside);
+        let list = &end.addresses;
         self.nets
-            .entry((shared_key(list), fam))
+            .entry((end.id, fam))
             .or_insert_with(|| {
                 let v6 = fam == Family::Ipv6;
                 if internal.wide(list, v6) {
@@ -347,16 +346,13 @@ impl<'t> SetIndex<'t> {
         if not {
             return self.inside(fam, nets);
         }
-        let (comp, zone, iface) = if source {
-            (
-                &flow.from,
-                &flow.from_end.zone,
-                flow.from_end.interface.as_ref(),
-            )
+        let (comp, end) = if source {
+            (&flow.from, &flow.from_end)
         } else {
-            (&flow.to, &flow.to_end.zone, flow.to_end.interface.as_ref())
+            (&flow.to, &flow.to_end)
         };
-        let key = (shared_key(comp), iface.map_or(0, shared_key), fam);
+        let (zone, iface) = (&end.zone, end.interface.as_ref());
+        let key = (end.id, fam);
         if let Some((_, name)) = self
             .names
             .get(&key)
