@@ -65,6 +65,33 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// An IP family: rule sets and the clouds keep IPv4 and IPv6 apart. Templates see `ipv4` and
+/// `ipv6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Family {
+    #[serde(rename = "ipv4")]
+    V4,
+    #[serde(rename = "ipv6")]
+    V6,
+}
+
+impl Family {
+    pub fn of(n: &IpNet) -> Family {
+        match n {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+
+    /// Whether a protocol makes sense in this family (ICMP is IPv4, ICMPv6 is IPv6).
+    pub fn carries(self, p: Protocol) -> bool {
+        !matches!(
+            (self, p),
+            (Family::V4, Protocol::Icmpv6) | (Family::V6, Protocol::Icmp)
+        )
+    }
+}
+
 /// An inclusive port range; a single port has `lo == hi`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PortRange {

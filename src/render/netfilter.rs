@@ -8,7 +8,6 @@ use crate::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use serde::Serialize;
 
 use super::concat;
 use crate::flow::{EndId, Flow, FlowEnd, Protocol};
@@ -18,31 +17,20 @@ use crate::plan::{self, Direction, Perspective};
 use crate::resolve::Resolution;
 use crate::topology::Topology;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
+pub use crate::flow::Family;
 
 impl Family {
     pub fn suffix(self) -> &'static str {
         match self {
-            Family::Ipv4 => "v4",
-            Family::Ipv6 => "v6",
+            Family::V4 => "v4",
+            Family::V6 => "v6",
         }
     }
     /// The nftables data type of an address of this family.
     pub fn nft_type(self) -> &'static str {
         match self {
-            Family::Ipv4 => "ipv4_addr",
-            Family::Ipv6 => "ipv6_addr",
-        }
-    }
-    fn of(net: &IpNet) -> Family {
-        match net {
-            IpNet::V4(_) => Family::Ipv4,
-            IpNet::V6(_) => Family::Ipv6,
+            Family::V4 => "ipv4_addr",
+            Family::V6 => "ipv6_addr",
         }
     }
 }
@@ -153,9 +141,9 @@ fn model(ctx: &Ctx<'_>) -> Model {
     let perspective = ctx.opts.perspective();
     // The plan's flows and directions; its rules' fields are the flows' own.
     let selected = plan::selected(res, &perspective);
-    let mut families = vec![Family::Ipv4];
+    let mut families = vec![Family::V4];
     if topo.has_ipv6() {
-        families.push(Family::Ipv6);
+        families.push(Family::V6);
     }
     let hooks: Vec<(&str, Direction)> = match perspective {
         Perspective::Zone => vec![("forward", Direction::Forward)],
@@ -211,8 +199,8 @@ fn model(ctx: &Ctx<'_>) -> Model {
         let f = &res.flows[i];
         let mut made = false;
         for &fam in &families {
-            if (f.protocol == Protocol::Icmp && fam != Family::Ipv4)
-                || (f.protocol == Protocol::Icmpv6 && fam != Family::Ipv6)
+            if (f.protocol == Protocol::Icmp && fam != Family::V4)
+                || (f.protocol == Protocol::Icmpv6 && fam != Family::V6)
             {
                 continue;
             }
@@ -313,7 +301,7 @@ impl<'t> SetIndex<'t> {
         self.nets
             .entry((end.id, fam))
             .or_insert_with(|| {
-                let v6 = fam == Family::Ipv6;
+                let v6 = fam == Family::V6;
                 if internal.wide(list, v6) {
                     (inside[usize::from(v6)].clone(), true)
                 } else {
@@ -433,8 +421,8 @@ impl<'t> SetIndex<'t> {
 
 pub(super) fn fam_label(f: Family) -> &'static str {
     match f {
-        Family::Ipv4 => "IPv4",
-        Family::Ipv6 => "IPv6",
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
     }
 }
 
