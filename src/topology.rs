@@ -289,10 +289,7 @@ fn check_text(r: &mut Reader<'_>, span: Span, s: &str, what: &str) -> Option<()>
         );
         return None;
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| (c.is_control() && *c != '\n' && *c != '\t') || is_bidi(*c))
-    {
+    if let Some(c) = s.chars().find(|&c| crate::term::obeyed(c)) {
         r.error(
             span,
             format!("{what} contains the invisible character U+{:04X}", c as u32),
@@ -301,10 +298,6 @@ fn check_text(r: &mut Reader<'_>, span: Span, s: &str, what: &str) -> Option<()>
         return None;
     }
     Some(())
-}
-
-fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
 }
 
 /// Names of zones, components, roles and sites: they end up in file names, rule names and
