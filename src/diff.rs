@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use crate::flow::{ser_ports, PortRange, PortSet};
 use crate::{HashMap, HashSet};
 
+pub mod cause;
+
 /// One flow as the contract describes it (the fields a reviewer compares).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
@@ -249,6 +251,8 @@ pub struct Diff {
     pub added: Vec<Entry>,
     pub removed: Vec<Entry>,
     pub changed: Vec<Changed>,
+    /// What changed in the topology, and why each flow changed ([`cause::explain`]).
+    pub why: cause::Why,
 }
 
 impl Diff {
@@ -306,6 +310,7 @@ pub fn diff(old_name: &str, old: &[Entry], new_name: &str, new: &[Entry]) -> Dif
         added: Vec::new(),
         removed: Vec::new(),
         changed: Vec::new(),
+        why: cause::Why::default(),
     };
     let by_id: HashMap<&str, &Entry> = new.iter().map(|n| (n.id.as_str(), n)).collect();
     for o in old {
@@ -361,9 +366,11 @@ pub fn json_text(d: &Diff) -> String {
         "old": d.old,
         "new": d.new,
         "equal": d.is_empty(),
+        "changes": d.why.changes,
         "added": d.added,
         "removed": d.removed,
         "changed": d.changed,
+        "causes": d.why.causes,
     }))
     .expect("diff serialises");
     s.push('\n');
@@ -378,12 +385,14 @@ pub fn context(d: &Diff) -> Value {
             "endpoints": e.endpoints(),
             "proto_ports": e.proto_ports(),
             "purpose": e.purpose,
+            "why": d.why.causes.get(&e.id).cloned().unwrap_or_default(),
         })
     };
     json!({
         "old": d.old,
         "new": d.new,
         "equal": d.is_empty(),
+        "changes": d.why.changes.iter().map(cause::Change::summary).collect::<Vec<_>>(),
         "added": d.added.iter().map(entry).collect::<Vec<_>>(),
         "removed": d.removed.iter().map(entry).collect::<Vec<_>>(),
         "changed": d.changed.iter().map(|c| {
@@ -397,10 +406,18 @@ pub fn context(d: &Diff) -> Value {
 /// Plain text for the terminal.
 pub fn table(d: &Diff) -> String {
     let mut out = format!("{} -> {}\n", d.old, d.new);
+    for c in &d.why.changes {
+        out.push_str(&format!("* {}\n", c.summary()));
+    }
     if d.is_empty() {
         out.push_str("no flow changes\n");
         return out;
     }
+    let because = |out: &mut String, id: &str| {
+        if let Some(w) = d.why.causes.get(id) {
+            out.push_str(&format!("    because: {}\n", w.join("; ")));
+        }
+    };
     for e in &d.added {
         out.push_str(&format!(
             "+ {}  {}  {}\n    {}\n",
@@ -409,6 +426,7 @@ pub fn table(d: &Diff) -> String {
             e.proto_ports(),
             e.purpose.replace('\n', " ")
         ));
+        because(&mut out, &e.id);
     }
     for e in &d.removed {
         out.push_str(&format!(
@@ -418,6 +436,7 @@ pub fn table(d: &Diff) -> String {
             e.proto_ports(),
             e.purpose.replace('\n', " ")
         ));
+        because(&mut out, &e.id);
     }
     for c in &d.changed {
         out.push_str(&format!(
@@ -429,6 +448,7 @@ pub fn table(d: &Diff) -> String {
         for line in c.details() {
             out.push_str(&format!("    {line}\n"));
         }
+        because(&mut out, &c.id);
     }
     out.push_str(&format!(
         "{} added, {} removed, {} changed\n",

@@ -29,6 +29,10 @@ pub struct Options {
     pub outbound: bool,
     /// nftables: how rules and addresses are laid out (see `render::nftables::Layout`).
     pub nft_layout: crate::render::nftables::Layout,
+    /// matrix: fold the flows of a recurring service into one row per zone pair.
+    pub group: bool,
+    /// matrix: the flows of a previous version, for the workbook's "what changed" section.
+    pub previous: Option<Arc<crate::review::Previous>>,
 }
 
 impl Options {
@@ -222,7 +226,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "matrix",
-        about: "change-request attachment: <topology>.md (Mermaid diagram), .csv and .html (SVG)",
+        about: "change-request attachment: <topology>.md (Mermaid overview), .csv, .html (diagrams) and .xlsx (workbook)",
         host_aware: false,
         netfilter: false,
         cost: 11,
@@ -320,8 +324,25 @@ pub fn check_host(
 /// The files of every selected target, and the warnings the targets found.
 #[derive(Debug)]
 pub struct Generated {
+    /// The text files.
     pub files: Vec<OutFile>,
+    /// The files that are not text ([`is_binary`]): the workbook.
+    pub binary: Vec<BinaryFile>,
     pub warnings: Vec<Diagnostic>,
+    /// Targets of several that wrote nothing for this topology: (target, why).
+    pub skipped: Vec<(&'static str, String)>,
+}
+
+/// A generated file that is not text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Whether a target's file is binary (a workbook) rather than UTF-8 text.
+pub fn is_binary(name: &str) -> bool {
+    name.ends_with(".xlsx")
 }
 
 /// Render every selected target; all files or an error (nothing is written here).
@@ -343,16 +364,29 @@ pub fn generate_all(
 ) -> Result<Generated> {
     let memory = Memory::default();
     let done = generate_into(loaded, renderer, opts, targets, &memory)?;
-    let mut files: Vec<OutFile> = memory
+    let held: Vec<(String, Vec<u8>)> = memory
         .0
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .into_iter()
         .flatten()
         .collect();
+    let (mut files, mut binary) = (Vec::new(), Vec::new());
+    for (name, bytes) in held {
+        if is_binary(&name) {
+            binary.push(BinaryFile { name, bytes });
+        } else {
+            let content = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("{name}: the rendered text is not UTF-8"))?;
+            files.push(OutFile { name, content });
+        }
+    }
     files.sort_by_key(|f| done.place(&f.name));
+    binary.sort_by_key(|f| done.place(&f.name));
     Ok(Generated {
         files,
+        binary,
+        skipped: done.skipped_targets(targets),
         warnings: done.warnings,
     })
 }
@@ -364,9 +398,19 @@ pub struct Done {
     /// Each file's place: the first target (by index in `targets`) that writes it, and its
     /// position among that target's files.
     pub places: HashMap<String, (usize, usize)>,
+    /// Of several targets, those that wrote nothing: (index in `targets`, why).
+    pub skipped: Vec<(usize, String)>,
 }
 
 impl Done {
+    /// [`Done::skipped`] by target name.
+    pub fn skipped_targets(&self, targets: &[&Target]) -> Vec<(&'static str, String)> {
+        self.skipped
+            .iter()
+            .map(|(i, why)| (targets[*i].name, why.clone()))
+            .collect()
+    }
+
     /// Sort key giving files in target order, the same on every run.
     pub fn place(&self, name: &str) -> (usize, usize) {
         self.places.get(name).copied().unwrap_or((usize::MAX, 0))
@@ -402,6 +446,9 @@ pub fn generate_into(
     };
     let mut merge = Merge {
         several: targets.len() > 1,
+        targets: targets.len(),
+        file: &loaded.topology.file.name,
+        skipped: BTreeMap::new(),
         warnings: BTreeMap::new(),
         places: HashMap::new(),
         counts: HashMap::new(),
@@ -481,9 +528,9 @@ pub trait Sink: Sync {
     fn same(&self, first: usize, dup: usize) -> Result<bool>;
 }
 
-/// Files kept in memory, by id (`None` once dropped as a duplicate).
+/// Files kept in memory as (name, bytes), by id (`None` once dropped as a duplicate).
 #[derive(Default)]
-struct Memory(Mutex<Vec<Option<OutFile>>>);
+struct Memory(Mutex<Vec<Option<(String, Vec<u8>)>>>);
 
 impl Sink for Memory {
     fn write(
@@ -493,20 +540,15 @@ impl Sink for Memory {
     ) -> Result<usize> {
         let mut buf = Vec::new();
         body(&mut buf)?;
-        let content = String::from_utf8(buf)
-            .map_err(|_| anyhow::anyhow!("{name}: the rendered text is not UTF-8"))?;
         let mut files = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        files.push(Some(OutFile {
-            name: name.to_string(),
-            content,
-        }));
+        files.push(Some((name.to_string(), buf)));
         Ok(files.len() - 1)
     }
 
     fn same(&self, first: usize, dup: usize) -> Result<bool> {
         let mut files = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let b = files.get_mut(dup).and_then(Option::take);
-        Ok(matches!((files.get(first), b), (Some(Some(a)), Some(b)) if a.content == b.content))
+        Ok(matches!((files.get(first), b), (Some(Some(a)), Some(b)) if a.1 == b.1))
     }
 }
 
@@ -527,6 +569,11 @@ impl Sink for crate::output::Stage {
 /// Folds the targets' files and results.
 struct Merge<'s> {
     several: bool,
+    targets: usize,
+    /// The topology's file name, left out of a skipped target's reason.
+    file: &'s str,
+    /// Targets skipped for having nothing to write ([`NothingToRender`]), with why.
+    skipped: BTreeMap<usize, String>,
     /// By target index, so the order does not depend on which target finished first.
     warnings: BTreeMap<usize, Vec<Diagnostic>>,
     /// Every name written, with its place (see [`Done::places`]) and its id in the sink.
@@ -544,8 +591,18 @@ impl Merge<'_> {
     ) -> Result<()> {
         self.warnings.insert(index, found);
         match rendered {
-            // Under `all`, a target with nothing to write for this topology is skipped.
-            Err(e) if self.several && e.downcast_ref::<NothingToRender>().is_some() => Ok(()),
+            // Under `all`, a target with nothing to write for this topology is skipped, and
+            // says why.
+            Err(e) if self.several && e.downcast_ref::<NothingToRender>().is_some() => {
+                let why = e.to_string();
+                let why = why
+                    .strip_prefix(self.file)
+                    .and_then(|w| w.strip_prefix(": "))
+                    .unwrap_or(&why)
+                    .to_string();
+                self.skipped.insert(index, why);
+                Ok(())
+            }
             r => r,
         }
     }
@@ -581,8 +638,19 @@ impl Merge<'_> {
                 warnings.push(d);
             }
         }
+        let skipped = (0..self.targets)
+            .filter(|i| self.several && !self.counts.contains_key(i))
+            .map(|i| {
+                let why = self.skipped.get(&i).cloned();
+                (
+                    i,
+                    why.unwrap_or_else(|| "nothing to write for this topology".into()),
+                )
+            })
+            .collect();
         Done {
             warnings,
+            skipped,
             places: self
                 .places
                 .into_iter()

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod resolve;
+pub mod review;
 pub mod sarif;
 pub mod stdio;
 pub mod suggest;

@@ -103,7 +103,7 @@ enum Command {
     },
     /// Render rule sets and review files for one or every target.
     #[command(
-        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target matrix --out change/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n  ctxfw generate site.toml --target all --out generated/ --check\n\nWithout --out (or with --out -), a target that writes one file prints it to standard output\n(nftables and iptables list the internet domains in their header; --out DIR also writes them\nto <topology>.domains.txt)."
+        after_help = "Examples:\n  ctxfw generate topologies/onprem-cvad.toml --target all --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target flows --out out/\n  ctxfw generate topologies/onprem-cvad.toml --target matrix --out change/\n  ctxfw generate site.toml --target matrix --group --previous old-site.toml --out change/\n  ctxfw generate topologies/onprem-cvad.toml --target nftables > onprem-cvad.nft\n  ctxfw generate topologies/xenserver-pvs.toml --target iptables --host pool --out out/\n  ctxfw generate site.toml --target all --out generated/ --check\n\nWithout --out (or with --out -), a target that writes one file prints it to standard output\n(nftables and iptables list the internet domains in their header; --out DIR also writes them\nto <topology>.domains.txt)."
     )]
     Generate {
         /// The topology file (`-`: standard input).
@@ -139,6 +139,14 @@ enum Command {
         /// up to 1,000 kernel sets, else `concat`).
         #[arg(long, value_enum, default_value_t = NftLayout::Auto)]
         nft_layout: NftLayout,
+        /// matrix: fold the flows of a recurring service (an Active Directory member's ports,
+        /// HDX) into one row per zone pair, its flows one click (HTML) or one table away.
+        #[arg(long)]
+        group: bool,
+        /// matrix: the previous version of the topology; the workbook's summary says what
+        /// changed since, and why.
+        #[arg(long, value_name = "OLD.toml")]
+        previous: Option<PathBuf>,
         /// With --out: list every file written, not only how many of each target.
         #[arg(long, short)]
         verbose: bool,
@@ -296,6 +304,14 @@ fn nothing_to_write(file: &std::path::Path, target: &str, stdout: bool) -> u8 {
         removed_empty_stdout();
     }
     exit::OK
+}
+
+/// The targets `--target all` skipped, and why: one line each.
+fn skipped_note(skipped: &[(&str, String)]) -> String {
+    skipped
+        .iter()
+        .map(|(t, why)| format!("skipped {t}: {why}\n"))
+        .collect()
 }
 
 fn removed_empty_stdout() {
@@ -493,6 +509,8 @@ fn run(cli: Cli) -> Result<u8> {
             counters,
             outbound,
             nft_layout,
+            group,
+            previous,
             verbose,
         } => {
             // `--out -` is standard output, as no --out (but --check needs a directory).
@@ -515,6 +533,17 @@ fn run(cli: Cli) -> Result<u8> {
                     NftLayout::Sets => Layout::Sets,
                     NftLayout::Concat => Layout::Concat,
                 },
+                group,
+                previous: match previous {
+                    Some(p) => {
+                        let old = load(&p, cat_dir)?;
+                        Some(std::sync::Arc::new(ctxfw::review::Previous {
+                            name: p.display().to_string(),
+                            doc: render::flows::json(&old.topology, &old.resolution),
+                        }))
+                    }
+                    None => None,
+                },
             };
             if let (true, Some(dir)) = (check, &out) {
                 if ctxfw::stdio::is_std(dir) {
@@ -526,7 +555,18 @@ fn run(cli: Cli) -> Result<u8> {
                 }
                 let generated = ctxfw::generate::generate_all(&loaded, &renderer, &opts, &targets)?;
                 print_warnings(&generated.warnings);
-                let stale = ctxfw::uptodate::stale(dir, &generated.files)?;
+                term::note(&skipped_note(&generated.skipped));
+                let files = generated
+                    .files
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.content.as_bytes()))
+                    .chain(
+                        generated
+                            .binary
+                            .iter()
+                            .map(|f| (f.name.as_str(), &f.bytes[..])),
+                    );
+                let stale = ctxfw::uptodate::stale(dir, files)?;
                 if stale.is_empty() {
                     term::note(&format!(
                         "{}: {} files in {} are up to date\n",
@@ -540,7 +580,7 @@ fn run(cli: Cli) -> Result<u8> {
                 term::error(&format!(
                     "{list}error: {} of {} files in {} are not what ctxfw generates\n  = hint: regenerate: ctxfw generate {} --target {target} --out {}\n",
                     stale.len(),
-                    generated.files.len(),
+                    generated.files.len() + generated.binary.len(),
                     dir.display(),
                     file.display(),
                     dir.display()
@@ -593,6 +633,7 @@ fn run(cli: Cli) -> Result<u8> {
                     dir.display(),
                     counts.join(", ")
                 ));
+                text.push_str(&skipped_note(&done.skipped_targets(&targets)));
                 term::note(&text);
                 // The process ends next: freeing a large resolution node by node (2-3% of a
                 // 10,000-flow run) gains nothing.
@@ -624,22 +665,29 @@ fn run(cli: Cli) -> Result<u8> {
             flows,
             format,
         } => {
-            let side = |p: &std::path::Path| -> Result<Vec<ctxfw::diff::Entry>> {
-                let doc = if flows {
-                    ctxfw::diff::read_flows_json(p)?
-                } else {
-                    let loaded = load(p, cat_dir)?;
-                    render::flows::json(&loaded.topology, &loaded.resolution)
-                };
-                ctxfw::diff::entries(&doc, &p.display().to_string())
+            // The catalogue says which parameters each entry reads: the one the topologies
+            // were resolved with, or for flows files the embedded one (and --catalogue DIR).
+            let mut cat: Option<Catalogue> = None;
+            let mut side = |p: &std::path::Path| -> Result<serde_json::Value> {
+                if flows {
+                    return Ok(ctxfw::diff::read_flows_json(p)?);
+                }
+                let loaded = load(p, cat_dir)?;
+                let doc = render::flows::json(&loaded.topology, &loaded.resolution);
+                cat = Some(loaded.catalogue);
+                Ok(doc)
             };
             let (a, b) = (side(&old)?, side(&new)?);
-            let d = ctxfw::diff::diff(
+            if cat.is_none() {
+                cat = Catalogue::load(cat_dir).ok();
+            }
+            let d = ctxfw::diff::cause::diff_docs(
                 &old.display().to_string(),
                 &a,
                 &new.display().to_string(),
                 &b,
-            );
+                cat.as_ref(),
+            )?;
             let text = match format {
                 DiffFormat::Table => term::visible(&ctxfw::diff::table(&d)).into_owned(),
                 DiffFormat::Json => ctxfw::diff::json_text(&d),

@@ -45,6 +45,11 @@ pub struct Rule {
     pub from_zone: Arc<str>,
     pub to: Arc<str>,
     pub to_zone: Arc<str>,
+    /// The interfaces of the two ends, when the flow names one (rule names show them).
+    #[serde(skip)]
+    pub from_interface: Option<Arc<str>>,
+    #[serde(skip)]
+    pub to_interface: Option<Arc<str>>,
     /// What the rule matches at each end: [`EndNets::nets`] is what a target writes as
     /// networks, [`EndNets::except`] what a target with a "not these" form leaves out.
     #[serde(serialize_with = "ser_end")]
@@ -281,6 +286,8 @@ fn rule(f: &Flow, direction: Direction, ends: &mut Ends) -> Rule {
         from_zone: f.from_end.zone.clone(),
         to: f.to.clone(),
         to_zone: f.to_end.zone.clone(),
+        from_interface: f.from_end.interface.clone(),
+        to_interface: f.to_end.interface.clone(),
         src: ends.of(&f.from_end),
         dst: ends.of(&f.to_end),
         fqdns: f.to_fqdns.clone(),

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod azure;
 pub mod catalogue;
 pub mod cloud;
+pub mod diagram;
 pub mod flows;
 pub mod gcp;
 pub mod iptables;
@@ -15,6 +16,7 @@ pub mod netfilter;
 pub mod nftables;
 pub mod probes;
 pub mod windows;
+pub mod workbook;
 
 use std::path::Path;
 use std::sync::Arc;

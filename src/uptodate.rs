@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::output::OutFile;
-
 /// A generated file that the directory does not hold as generated.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stale {
@@ -24,14 +22,17 @@ impl std::fmt::Display for Stale {
     }
 }
 
-/// Every file of `files` that `dir` does not hold byte for byte, in their order. A file that
-/// exists but cannot be read is an error (exit 74), not a difference.
-pub fn stale(dir: &Path, files: &[OutFile]) -> std::io::Result<Vec<Stale>> {
+/// Every file of `files` (name, content) that `dir` does not hold byte for byte, in their
+/// order. A file that exists but cannot be read is an error (exit 74), not a difference.
+pub fn stale<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> std::io::Result<Vec<Stale>> {
     let mut out = Vec::new();
-    for f in files {
-        let path = dir.join(&f.name);
+    for (name, content) in files {
+        let path = dir.join(name);
         match std::fs::read(&path) {
-            Ok(bytes) if bytes == f.content.as_bytes() => {}
+            Ok(bytes) if bytes == content => {}
             Ok(_) => out.push(Stale::Differs(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.push(Stale::Missing(path)),
             Err(e) => {
@@ -54,13 +55,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.nft"), "same\n").unwrap();
         std::fs::write(dir.path().join("b.nft"), "old\n").unwrap();
-        let f = |n: &str, c: &str| OutFile {
-            name: n.into(),
-            content: c.into(),
-        };
-        let files = [f("a.nft", "same\n"), f("b.nft", "new\n"), f("c.nft", "x")];
+        let files: [(&str, &[u8]); 3] =
+            [("a.nft", b"same\n"), ("b.nft", b"new\n"), ("c.nft", b"x")];
         assert_eq!(
-            stale(dir.path(), &files).unwrap(),
+            stale(dir.path(), files).unwrap(),
             vec![
                 Stale::Differs(dir.path().join("b.nft")),
                 Stale::Missing(dir.path().join("c.nft"))

@@ -256,12 +256,27 @@ fn generate_prints_a_summary_and_lists_files_when_verbose() {
     let r = ctxfw(&["generate", "topologies/onprem-cvad.toml", "--out", o]);
     assert_eq!(r.status.code(), Some(0));
     let err = text(&r.stderr);
-    let last = err.lines().last().unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("wrote "))
+        .unwrap_or_else(|| panic!("no summary: {err}"));
+    let last = lines[at];
     assert_eq!(
         last,
         format!(
-            "wrote 22 files to {o}: flows 2, windows 6, nftables 1, iptables 1, matrix 3, probes 6, aerleon 3"
+            "wrote 23 files to {o}: flows 2, windows 6, nftables 1, iptables 1, matrix 4, probes 6, aerleon 3"
         )
+    );
+    // The targets `all` skipped are named, with why.
+    assert_eq!(
+        &lines[at + 1..],
+        [
+            "skipped aws: no zone has location = \"aws\", so the aws target has nothing to write; set `location = \"aws\"` on the zones that are in aws",
+            "skipped azure: no zone has location = \"azure\", so the azure target has nothing to write; set `location = \"azure\"` on the zones that are in azure",
+            "skipped gcp: no zone has location = \"gcp\", so the gcp target has nothing to write; set `location = \"gcp\"` on the zones that are in gcp",
+        ],
+        "{err}"
     );
     assert!(!err.contains("wrote /"), "{err}");
     let r = ctxfw(&[
@@ -276,11 +291,11 @@ fn generate_prints_a_summary_and_lists_files_when_verbose() {
         .lines()
         .filter_map(|l| l.strip_prefix("wrote /"))
         .collect();
-    assert_eq!(listed.len(), 22, "{err}");
+    assert_eq!(listed.len(), 23, "{err}");
     assert!(listed[0].ends_with("/out/onprem-cvad.flows.json"), "{err}");
     assert!(
-        listed[21].ends_with("/out/onprem-cvad.aerleon/def/services.yaml"),
+        listed[22].ends_with("/out/onprem-cvad.aerleon/def/services.yaml"),
         "{err}"
     );
-    assert_eq!(err.lines().last().unwrap(), last);
+    assert!(err.lines().any(|l| l == last), "{err}");
 }

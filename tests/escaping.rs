@@ -320,6 +320,20 @@ fn csv_cells_are_no_formula_under_any_separator() {
         let body = std::fs::read_to_string(file).unwrap();
         assert!(body.contains("HYPERLINK"), "the text is kept");
     }
+    // The workbook: text cells only (the reader refuses a formula), each with the CSV's guard
+    // already, so a cell copied out or saved as CSV stays text too.
+    let cells = common::xlsx_cells(&std::fs::read(out.join("esc.xlsx")).unwrap());
+    assert!(cells.contains("HYPERLINK"), "the text is kept");
+    for line in cells.lines().filter(|l| !l.starts_with("## ")) {
+        let value = line.split_once(": ").map_or("", |(_, v)| v);
+        for piece in value.split("\\n") {
+            assert_eq!(
+                ctxfw::render::flows::formula_guard(piece),
+                piece,
+                "a cell a spreadsheet could read as a formula: {line}"
+            );
+        }
+    }
 }
 
 // ---- Markdown: no link, image, emphasis, code block or HTML from text ----

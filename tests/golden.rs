@@ -1,7 +1,9 @@
 //! Golden files: every topology in `topologies/` is generated and compared byte for byte with
 //! `golden/<name>/`: the review files (`flows.json`, `flows.md`), every target's zone-firewall
 //! output, and host-firewall outputs for each Linux component (`golden/<name>/host-<component>/`),
-//! and the zone firewall's nftables file in the concatenated-set layout (`nft-concat/`).
+//! and the zone firewall's nftables file in the concatenated-set layout (`nft-concat/`). The
+//! workbook is compared through its cell values (`<name>.xlsx.txt`, read back with calamine),
+//! not its bytes; the matrix's grouped view (`--group`) is kept in `group/`.
 //! `UPDATE_GOLDEN=1 cargo test` rewrites them; a pull request that changes rules therefore
 //! shows the rule change itself.
 
@@ -28,8 +30,28 @@ fn outputs(path: &Path) -> (String, Vec<(PathBuf, OutFile)>) {
         let name = f.name.strip_prefix(&prefix).unwrap_or(&f.name).to_string();
         out.push((PathBuf::from(name), f));
     }
-    for f in generate::generate(&loaded, &r, &Options::default(), &targets).unwrap() {
+    let all = generate::generate_all(&loaded, &r, &Options::default(), &targets).unwrap();
+    for f in all.files {
         out.push((PathBuf::from(&f.name), f));
+    }
+    for b in all.binary {
+        let name = format!("{}.txt", b.name);
+        let content = common::xlsx_cells(&b.bytes);
+        out.push((PathBuf::from(&name), OutFile { name, content }));
+    }
+    let matrix: Vec<_> = targets
+        .iter()
+        .copied()
+        .filter(|t| t.name == "matrix")
+        .collect();
+    let grouped = Options {
+        group: true,
+        ..Options::default()
+    };
+    for f in generate::generate(&loaded, &r, &grouped, &matrix).unwrap() {
+        if f.name.ends_with(".md") || f.name.ends_with(".html") {
+            out.push((PathBuf::from("group").join(&f.name), f));
+        }
     }
     // The nftables layout that large topologies get (`--nft-layout concat`), zone firewall.
     let nft: Vec<_> = targets

@@ -118,6 +118,7 @@ const VALIDATORS: &[(&str, Validator)] = &[
     ("windows", windows_same_commands),
     ("aerleon", aclgen_same_configuration),
     ("probes", probes_same_commands),
+    ("matrix", workbook_cells_are_guarded_text),
 ];
 
 fn target_of(label: &str) -> &str {
@@ -242,6 +243,48 @@ fn flows_same_structure(label: &str, hostile: &[OutFile], benign: &[OutFile]) {
             h.name
         );
     }
+}
+
+/// The workbook (its cells as `common::xlsx_cells` lists them, which refuses formulas): every
+/// text cell carries the CSV's formula guard already, so no spreadsheet reads one as a formula
+/// once copied out or saved as CSV; no control character or bidi mark reaches a cell.
+fn workbook_cells_are_guarded_text(label: &str, hostile: &[OutFile], _benign: &[OutFile]) {
+    let book = hostile
+        .iter()
+        .find(|f| f.name.ends_with(".xlsx"))
+        .unwrap_or_else(|| panic!("{label}: no workbook"));
+    for line in book.content.lines().filter(|l| !l.starts_with("## ")) {
+        let value = unescape_cell(line.split_once(": ").map_or("", |(_, v)| v));
+        assert_eq!(
+            ctxfw::render::flows::formula_guard(&value),
+            value,
+            "{label}: a cell a spreadsheet could read as a formula: {line}"
+        );
+        assert!(
+            !value
+                .chars()
+                .any(|c| (c.is_control() && c != '\n' && c != '\t') || ctxfw::render::is_bidi(c)),
+            "{label}: a control character or bidi mark in a cell: {line:?}"
+        );
+    }
+}
+
+/// A cell's text from its `common::xlsx_cells` line (`\\` and `\n` escaped).
+fn unescape_cell(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(o) => out.push(o),
+            None => {}
+        }
+    }
+    out
 }
 
 /// Whether the backslash before `b[i]` is itself escaped (an even run of backslashes).

@@ -68,12 +68,50 @@ fn hooks_pass_on_a_consistent_commit_and_fail_on_stale_files_and_errors() {
         return;
     }
     let root = common::root();
-    // The hooks as committed: pre-commit clones the repository at a revision.
-    let head = run(&root, Path::new("git"), &["rev-parse", "HEAD"]);
+    let scratch = tempfile::tempdir().unwrap();
+    // pre-commit clones a hook repository at a revision: a snapshot of this working tree
+    // (tracked and untracked files, as they are now) committed in a repository of its own, so
+    // the hooks tested are the ones in the tree, committed or not.
+    let hooks_repo = scratch.path().join("ctxfw");
+    let files = run(
+        &root,
+        Path::new("git"),
+        &[
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ],
+    );
+    assert!(files.status.success(), "{}", text(&files));
+    for name in String::from_utf8_lossy(&files.stdout).split('\0') {
+        let from = root.join(name);
+        if name.is_empty() || !from.is_file() {
+            continue;
+        }
+        let to = hooks_repo.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    git(&hooks_repo, &["init", "-q"]);
+    git(&hooks_repo, &["add", "-A"]);
+    git(
+        &hooks_repo,
+        &[
+            "-c",
+            "user.email=ci@example.com",
+            "-c",
+            "user.name=CI",
+            "commit",
+            "-qm",
+            "snapshot",
+        ],
+    );
+    let head = run(&hooks_repo, Path::new("git"), &["rev-parse", "HEAD"]);
     assert!(head.status.success(), "{}", text(&head));
     let rev = String::from_utf8_lossy(&head.stdout).trim().to_string();
 
-    let scratch = tempfile::tempdir().unwrap();
     let repo = scratch.path().join("site");
     std::fs::create_dir_all(repo.join("topologies")).unwrap();
     git(&repo, &["init", "-q"]);
@@ -95,7 +133,7 @@ fn hooks_pass_on_a_consistent_commit_and_fail_on_stale_files_and_errors() {
         repo.join(".pre-commit-config.yaml"),
         format!(
             "repos:\n- repo: {}\n  rev: {rev}\n  hooks:\n  - id: ctxfw-check\n  - id: ctxfw-golden\n    args: [topologies/site.toml, --target, nftables, --out, generated]\n",
-            root.display()
+            hooks_repo.display()
         ),
     )
     .unwrap();

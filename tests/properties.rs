@@ -669,8 +669,34 @@ fn meaning(name: &str, text: &str) -> String {
         "csv" => csv_shape(name, text),
         "html" => html_tags(text).join(" "),
         "txt" => text.to_string(),
+        "xlsx" => workbook_shape(text),
         _ => panic!("{name}: no meaning defined for this kind of file; add one to `meaning`"),
     }
+}
+
+/// A workbook's cells (as `common::xlsx_cells` lists them) without the ones that hold free
+/// text: the description on the summary, purpose, documented source and reason on the flows
+/// sheet. Every other cell, and where each one is, must stay.
+fn workbook_shape(cells: &str) -> String {
+    let mut sheet = "";
+    let mut out = Vec::new();
+    for line in cells.lines() {
+        if let Some(s) = line.strip_prefix("## ") {
+            sheet = s;
+            out.push(line);
+            continue;
+        }
+        let at = line.split(':').next().unwrap_or_default();
+        let col = at.trim_end_matches(|c: char| c.is_ascii_digit());
+        let free = match sheet {
+            "Summary" => at == "B2",
+            _ => ["L", "M", "N"].contains(&col),
+        };
+        if !free {
+            out.push(line);
+        }
+    }
+    out.join("\n")
 }
 
 /// The Aerleon YAML (JSON with YAML's `\UXXXXXXXX` escapes for characters beyond the Basic
@@ -931,6 +957,16 @@ fn all_outputs(text: &str) -> (Vec<(String, String)>, ctxfw::resolve::Resolution
                 "host",
                 Options {
                     host: first.clone(),
+                    ..Options::default()
+                },
+            ));
+        }
+        if t.name == "matrix" {
+            // The grouped view folds services: its rows must not change with the text either.
+            perspectives.push((
+                "group",
+                Options {
+                    group: true,
                     ..Options::default()
                 },
             ));

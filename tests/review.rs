@@ -472,15 +472,18 @@ fn matrix_escapes_text_in_every_format() {
     assert!(!html.contains("</script><b>"), "raw markup leaked");
     assert!(html.contains("&lt;/script&gt;&lt;b&gt;&quot;x&quot;"));
     assert!(html.contains("Review &lt;test&gt; | &quot;quoted&quot; &amp; more"));
-    assert!(
-        !html.contains("http://") || html.matches("http://").count() == 1,
-        "only the SVG namespace"
-    );
+    assert!(!html.contains("http://"));
     assert!(!html.contains("https://"));
-    // Self-contained: nothing loaded from elsewhere.
-    for needle in [" src=", " href=", "@import", "url(http"] {
+    // Self-contained: nothing loaded from elsewhere; links lead within the page only.
+    for needle in [" src=", "@import", "url(http", "url(\x27", "url(\"h"] {
         assert!(!html.contains(needle), "{needle}");
     }
+    assert!(html.matches(" href=").count() > 0);
+    assert_eq!(
+        html.matches(" href=").count(),
+        html.matches(" href=\"#").count(),
+        "every link is an anchor of the page"
+    );
     let md = std::fs::read_to_string(out_dir.join("rt.md")).unwrap();
     let mermaid = &md[md.find("```mermaid").unwrap()..];
     let mermaid = &mermaid[..mermaid[3..].find("```").unwrap() + 3];

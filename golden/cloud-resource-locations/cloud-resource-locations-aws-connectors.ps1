@@ -69,11 +69,11 @@ if ($PSCmdlet.ShouldProcess('aws-connectors <- aws-vdas TCP 80', 'New-NetFirewal
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('aws-connectors <- gateway TCP 80', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('aws-connectors <- gateway.snip TCP 80', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-aws-connectors-gateway.snip-to-aws-connectors-tcp-in' `
-        -DisplayName 'aws-connectors <- gateway TCP 80' `
+        -DisplayName 'aws-connectors <- gateway.snip TCP 80' `
         -Group $Group `
-        -Description 'Purpose: A customer-managed Gateway validates tickets with the Secure Ticket Authority on the Cloud Connectors. | From: gateway (aws-dmz) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: gateway.snip-to-aws-connectors-tcp (ctxfw)' `
+        -Description 'Purpose: A customer-managed Gateway validates tickets with the Secure Ticket Authority on the Cloud Connectors. | From: gateway.snip (aws-dmz) | Source: Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: gateway.snip-to-aws-connectors-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '80' `
         -RemoteAddress '10.50.0.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

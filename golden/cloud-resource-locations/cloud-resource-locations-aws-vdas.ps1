@@ -80,22 +80,22 @@ if ($PSCmdlet.ShouldProcess('aws-vdas <- admins UDP 49152-65535', 'New-NetFirewa
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('aws-vdas <- gateway TCP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('aws-vdas <- gateway.snip TCP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-aws-vdas-gateway.snip-to-aws-vdas-tcp-in' `
-        -DisplayName 'aws-vdas <- gateway TCP 1494,2598' `
+        -DisplayName 'aws-vdas <- gateway.snip TCP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: gateway (aws-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: gateway.snip-to-aws-vdas-tcp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: gateway.snip (aws-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: gateway.snip-to-aws-vdas-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '1494', '2598' `
         -RemoteAddress '10.50.0.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('aws-vdas <- gateway UDP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('aws-vdas <- gateway.snip UDP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-aws-vdas-gateway.snip-to-aws-vdas-udp-in' `
-        -DisplayName 'aws-vdas <- gateway UDP 1494,2598' `
+        -DisplayName 'aws-vdas <- gateway.snip UDP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: gateway (aws-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: gateway.snip-to-aws-vdas-udp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: gateway.snip (aws-dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: gateway.snip-to-aws-vdas-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '1494', '2598' `
         -RemoteAddress '10.50.0.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

@@ -146,44 +146,44 @@ if ($PSCmdlet.ShouldProcess('dc <- azure-vdas UDP 53,88,123,389,464', 'New-NetFi
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- gateway TCP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- gateway.nsip TCP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-dc-gateway.nsip-to-dc-tcp-in' `
-        -DisplayName 'dc <- gateway TCP 53' `
+        -DisplayName 'dc <- gateway.nsip TCP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: gateway (aws-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: gateway.nsip-to-dc-tcp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: gateway.nsip (aws-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: gateway.nsip-to-dc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '53' `
         -RemoteAddress '10.50.0.30' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- gateway UDP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- gateway.nsip UDP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-dc-gateway.nsip-to-dc-udp-in' `
-        -DisplayName 'dc <- gateway UDP 53' `
+        -DisplayName 'dc <- gateway.nsip UDP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: gateway (aws-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: gateway.nsip-to-dc-udp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: gateway.nsip (aws-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: gateway.nsip-to-dc-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '53' `
         -RemoteAddress '10.50.0.30' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- gateway TCP 53,389,3268', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- gateway.snip TCP 53,389,3268', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-dc-gateway.snip-to-dc-tcp-in' `
-        -DisplayName 'dc <- gateway TCP 53,389,3268' `
+        -DisplayName 'dc <- gateway.snip TCP 53,389,3268' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: gateway (aws-dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: gateway.snip-to-dc-tcp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: gateway.snip (aws-dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: gateway.snip-to-dc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '53', '389', '3268' `
         -RemoteAddress '10.50.0.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- gateway UDP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- gateway.snip UDP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-cloud-resource-locations-dc-gateway.snip-to-dc-udp-in' `
-        -DisplayName 'dc <- gateway UDP 53' `
+        -DisplayName 'dc <- gateway.snip UDP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. | From: gateway (aws-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: gateway.snip-to-dc-udp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. | From: gateway.snip (aws-dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: gateway.snip-to-dc-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '53' `
         -RemoteAddress '10.50.0.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

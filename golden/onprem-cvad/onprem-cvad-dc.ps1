@@ -102,44 +102,44 @@ if ($PSCmdlet.ShouldProcess('dc <- licensing UDP 53,88,123,389,464', 'New-NetFir
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- netscaler TCP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- netscaler.nsip TCP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-dc-netscaler.nsip-to-dc-tcp-in' `
-        -DisplayName 'dc <- netscaler TCP 53' `
+        -DisplayName 'dc <- netscaler.nsip TCP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: netscaler (mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: netscaler.nsip-to-dc-tcp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: netscaler.nsip (mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: netscaler.nsip-to-dc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '53' `
         -RemoteAddress '10.0.99.11', '10.0.99.12' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- netscaler UDP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- netscaler.nsip UDP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-dc-netscaler.nsip-to-dc-udp-in' `
-        -DisplayName 'dc <- netscaler UDP 53' `
+        -DisplayName 'dc <- netscaler.nsip UDP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: netscaler (mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: netscaler.nsip-to-dc-udp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves names (management lookups, NTP/ADM/signature hosts) from its NSIP. | From: netscaler.nsip (mgmt) | Source: Citrix Ports and Commands, NetScaler | Flow: netscaler.nsip-to-dc-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '53' `
         -RemoteAddress '10.0.99.11', '10.0.99.12' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- netscaler TCP 53,389,3268', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- netscaler.snip TCP 53,389,3268', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-dc-netscaler.snip-to-dc-tcp-in' `
-        -DisplayName 'dc <- netscaler TCP 53,389,3268' `
+        -DisplayName 'dc <- netscaler.snip TCP 53,389,3268' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: netscaler (dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: netscaler.snip-to-dc-tcp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. The Gateway authenticates users against plain LDAP (389, or the Global Catalog on 3268). | From: netscaler.snip (dmz) | Source: Citrix Ports and Commands, NetScaler; Citrix Ports and Commands, NetScaler Gateway | Flow: netscaler.snip-to-dc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '53', '389', '3268' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('dc <- netscaler UDP 53', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('dc <- netscaler.snip UDP 53', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-dc-netscaler.snip-to-dc-udp-in' `
-        -DisplayName 'dc <- netscaler UDP 53' `
+        -DisplayName 'dc <- netscaler.snip UDP 53' `
         -Group $Group `
-        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. | From: netscaler (dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: netscaler.snip-to-dc-udp (ctxfw)' `
+        -Description 'Purpose: The ADC resolves back-end server and service names through DNS name servers reached from a SNIP. | From: netscaler.snip (dmz) | Source: Citrix Ports and Commands, NetScaler | Flow: netscaler.snip-to-dc-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '53' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

@@ -80,11 +80,11 @@ if ($PSCmdlet.ShouldProcess('ddc <- ddc TCP 80,89,9095', 'New-NetFirewallRule'))
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('ddc <- netscaler TCP 80', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('ddc <- netscaler.snip TCP 80', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-ddc-netscaler.snip-to-ddc-tcp-in' `
-        -DisplayName 'ddc <- netscaler TCP 80' `
+        -DisplayName 'ddc <- netscaler.snip TCP 80' `
         -Group $Group `
-        -Description 'Purpose: The Gateway validates Secure Ticket Authority tickets with the STA in the controller''s XML service. | From: netscaler (dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: netscaler.snip-to-ddc-tcp (ctxfw)' `
+        -Description 'Purpose: The Gateway validates Secure Ticket Authority tickets with the STA in the controller''s XML service. | From: netscaler.snip (dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: netscaler.snip-to-ddc-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '80' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

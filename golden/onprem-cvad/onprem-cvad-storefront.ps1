@@ -58,11 +58,11 @@ $added = 0
 
 # Inbound: what this component serves (1 rule).
 
-if ($PSCmdlet.ShouldProcess('storefront <- netscaler TCP 443,8000', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('storefront <- netscaler.snip TCP 443,8000', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-storefront-netscaler.snip-to-storefront-tcp-in' `
-        -DisplayName 'storefront <- netscaler TCP 443,8000' `
+        -DisplayName 'storefront <- netscaler.snip TCP 443,8000' `
         -Group $Group `
-        -Description 'Purpose: The NetScaler load balancer''s StoreFront monitor probes the monitoring service on each StoreFront server. The Gateway passes authentication to StoreFront and fetches the user''s resources. | From: netscaler (dmz) | Source: Citrix Ports and Commands, StoreFront; Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: netscaler.snip-to-storefront-tcp (ctxfw)' `
+        -Description 'Purpose: The NetScaler load balancer''s StoreFront monitor probes the monitoring service on each StoreFront server. The Gateway passes authentication to StoreFront and fetches the user''s resources. | From: netscaler.snip (dmz) | Source: Citrix Ports and Commands, StoreFront; Citrix Tech Zone: Communication Ports Used by Citrix Technologies | Flow: netscaler.snip-to-storefront-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '443', '8000' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

@@ -91,22 +91,22 @@ if ($PSCmdlet.ShouldProcess('vdas <- ddc TCP 80,89,135,3389', 'New-NetFirewallRu
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('vdas <- netscaler TCP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('vdas <- netscaler.snip TCP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-vdas-netscaler.snip-to-vdas-tcp-in' `
-        -DisplayName 'vdas <- netscaler TCP 1494,2598' `
+        -DisplayName 'vdas <- netscaler.snip TCP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: netscaler (dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: netscaler.snip-to-vdas-tcp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies ICA/HDX sessions to VDAs. The Gateway proxies HDX with Session Reliability (CGP) to VDAs. | From: netscaler.snip (dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: netscaler.snip-to-vdas-tcp (ctxfw)' `
         -Direction Inbound -Protocol 'TCP' -LocalPort '1494', '2598' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null
     $added++
 }
 
-if ($PSCmdlet.ShouldProcess('vdas <- netscaler UDP 1494,2598', 'New-NetFirewallRule')) {
+if ($PSCmdlet.ShouldProcess('vdas <- netscaler.snip UDP 1494,2598', 'New-NetFirewallRule')) {
     New-NetFirewallRule -PolicyStore $PolicyStore -Name 'ctxfw-onprem-cvad-vdas-netscaler.snip-to-vdas-udp-in' `
-        -DisplayName 'vdas <- netscaler UDP 1494,2598' `
+        -DisplayName 'vdas <- netscaler.snip UDP 1494,2598' `
         -Group $Group `
-        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: netscaler (dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: netscaler.snip-to-vdas-udp (ctxfw)' `
+        -Description 'Purpose: The Gateway proxies HDX adaptive transport (EDT) to VDAs. The Gateway proxies EDT with Session Reliability to VDAs. | From: netscaler.snip (dmz) | Source: Citrix Ports and Commands, NetScaler Gateway | Flow: netscaler.snip-to-vdas-udp (ctxfw)' `
         -Direction Inbound -Protocol 'UDP' -LocalPort '1494', '2598' `
         -RemoteAddress '198.51.100.20' `
         -Action Allow -Profile $FirewallProfile -Enabled True -Confirm:$false | Out-Null

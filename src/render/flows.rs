@@ -273,30 +273,33 @@ pub fn push_row<C: AsRef<str>>(out: &mut String, cells: impl IntoIterator<Item =
             out.push(',');
         }
         first = false;
-        let guarded;
-        let b = c.as_bytes();
-        let c = if (0..b.len()).any(|i| formula_start(b, i)) {
-            let mut g = String::with_capacity(c.len() + 4);
-            for (i, ch) in c.char_indices() {
-                if formula_start(b, i) {
-                    g.push('\'');
-                }
-                g.push(ch);
-            }
-            guarded = g;
-            guarded.as_str()
-        } else {
-            c
-        };
+        let c = formula_guard(c);
         if c.contains([',', '"', '\n', '\r']) {
             out.push('"');
             out.push_str(&c.replace('"', "\"\""));
             out.push('"');
         } else {
-            out.push_str(c);
+            out.push_str(&c);
         }
     }
     out.push_str("\r\n");
+}
+
+/// A cell's text with an apostrophe before each `=`, `+`, `-`, `@`, tab or carriage return
+/// where a spreadsheet could start a cell ([`cell_start`]): the CSV's cells and the workbook's.
+pub fn formula_guard(c: &str) -> std::borrow::Cow<'_, str> {
+    let b = c.as_bytes();
+    if !(0..b.len()).any(|i| formula_start(b, i)) {
+        return c.into();
+    }
+    let mut g = String::with_capacity(c.len() + 4);
+    for (i, ch) in c.char_indices() {
+        if formula_start(b, i) {
+            g.push('\'');
+        }
+        g.push(ch);
+    }
+    g.into()
 }
 
 /// Whether byte `i` of a cell's text starts a formula: a formula character where a cell may

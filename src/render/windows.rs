@@ -154,10 +154,14 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
     };
     check(file, &r.flow, &protocol, &ports, &remote_address)?;
 
-    let (dir, peer) = if inbound {
-        ("in", r.from.clone())
+    // Both ends with their interfaces: two rules between the same components on different
+    // interfaces (a Gateway's NSIP and SNIP) would otherwise read the same.
+    let from = super::flows::end_label(&r.from, &r.from_interface);
+    let to = super::flows::end_label(&r.to, &r.to_interface);
+    let (dir, local, peer) = if inbound {
+        ("in", to.as_str(), from.clone())
     } else {
-        ("out", r.to.clone())
+        ("out", from.as_str(), to.clone())
     };
     use std::fmt::Write;
     // Written piece by piece into one string each (a format! per piece was a tenth of this
@@ -177,13 +181,13 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
         flow_label.push_str(&protocol);
     }
     let arrow = if inbound { " <- " } else { " -> " };
-    let display = super::concat(&[&c.name, arrow, &peer, " ", &flow_label]);
+    let display = super::concat(&[local, arrow, &peer, " ", &flow_label]);
     let mut description = String::with_capacity(r.purpose.len() + r.source.len() + 96);
     let _ = write!(description, "Purpose: {}", r.purpose);
     if inbound {
-        let _ = write!(description, " | From: {} ({})", r.from, r.from_zone);
+        let _ = write!(description, " | From: {from} ({})", r.from_zone);
     } else {
-        let _ = write!(description, " | To: {} ({})", r.to, r.to_zone);
+        let _ = write!(description, " | To: {to} ({})", r.to_zone);
     }
     if !r.fqdns.is_empty() {
         let _ = write!(description, " | Domains: {}", r.fqdns.join(", "));
@@ -211,7 +215,7 @@ fn win_rule(ctx: &Ctx<'_>, c: &Component, r: &Rule) -> Result<Option<WinRule>> {
         local_ports: if inbound { ports.clone() } else { Vec::new() },
         remote_ports: if inbound { Vec::new() } else { ports },
         remote_address,
-        peer,
+        peer: peer.into(),
         fqdns: r.fqdns.clone(),
         purpose: r.purpose.clone(),
     }))

@@ -217,21 +217,31 @@ pub fn s(p: &Path) -> &str {
 }
 
 /// One target's files for a loaded topology: none when the target has nothing to write for it.
+/// One target's files (none when it has nothing to write for the topology); a workbook comes
+/// as the text of its cell values ([`xlsx_cells`]), under its own name.
 pub fn generate_files(
     loaded: &ctxfw::Loaded,
     renderer: &ctxfw::render::Renderer,
     opts: &ctxfw::generate::Options,
     target: &ctxfw::generate::Target,
 ) -> anyhow::Result<Vec<ctxfw::output::OutFile>> {
-    ctxfw::generate::generate(loaded, renderer, opts, &[target]).or_else(|e| {
-        if e.downcast_ref::<ctxfw::generate::NothingToRender>()
-            .is_some()
+    match ctxfw::generate::generate_all(loaded, renderer, opts, &[target]) {
+        Ok(g) => {
+            let mut files = g.files;
+            files.extend(g.binary.into_iter().map(|b| ctxfw::output::OutFile {
+                content: xlsx_cells(&b.bytes),
+                name: b.name,
+            }));
+            Ok(files)
+        }
+        Err(e)
+            if e.downcast_ref::<ctxfw::generate::NothingToRender>()
+                .is_some() =>
         {
             Ok(Vec::new())
-        } else {
-            Err(e)
         }
-    })
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs a shell script in a throwaway network namespace (root, `unshare -n`).
@@ -278,4 +288,46 @@ pub fn sh(script: &str) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// A workbook's cell values as text, sheet by sheet (`## Summary`, then `A1: value` per
+/// non-empty cell, row by row), read back with calamine: golden files and tests compare what a
+/// spreadsheet shows, not the zip's bytes. Panics when a cell holds a formula.
+pub fn xlsx_cells(bytes: &[u8]) -> String {
+    use calamine::{Data, Reader, Xlsx};
+    let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes.to_vec())).expect("an xlsx file");
+    let mut out = String::new();
+    for name in wb.sheet_names() {
+        let formulas = wb.worksheet_formula(&name).expect("formulas readable");
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "sheet {name} holds a formula"
+        );
+        let range = wb.worksheet_range(&name).expect("sheet readable");
+        out.push_str(&format!("## {name}\n"));
+        let (r0, c0) = range.start().unwrap_or((0, 0));
+        for (r, row) in range.rows().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let text = match cell {
+                    Data::Empty => continue,
+                    Data::String(s) => s.replace('\\', "\\\\").replace('\n', "\\n"),
+                    Data::Float(f) => f.to_string(),
+                    Data::Int(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                };
+                let col = c0 as usize + c;
+                let letters = if col < 26 {
+                    ((b'A' + col as u8) as char).to_string()
+                } else {
+                    format!(
+                        "{}{}",
+                        (b'A' + (col / 26 - 1) as u8) as char,
+                        (b'A' + (col % 26) as u8) as char
+                    )
+                };
+                out.push_str(&format!("{letters}{}: {text}\n", r0 as usize + r + 1));
+            }
+        }
+    }
+    out
 }

@@ -88,3 +88,46 @@ pub fn python(test: &str, imports: &str, install: &str) -> Option<std::path::Pat
     );
     None
 }
+
+/// Headless Chromium (Debian's `chromium`), for tests that look at a page as a browser lays it
+/// out; `None` (a skip, or a failure under CI) when it is not installed.
+pub fn chromium(test: &str) -> Option<std::path::PathBuf> {
+    for name in ["chromium", "chromium-browser"] {
+        if on_path(name) {
+            return Some(std::path::PathBuf::from(name));
+        }
+    }
+    require(test, &[("chromium", "chromium")], false);
+    None
+}
+
+/// The page `html` after its scripts ran, as headless Chromium serialises it (`--dump-dom`),
+/// in a fresh profile and without any network use.
+pub fn chromium_dom(browser: &Path, html: &Path, width: u32) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--run-all-compositor-stages-before-draw",
+            "--virtual-time-budget=5000",
+            &format!("--window-size={width},1000"),
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,279 @@
+//! `<topology>.xlsx`: the workbook change boards open. A summary sheet (the topology, the
+//! parameters it sets, the flows per zone pair and, with `--previous`, what changed since that
+//! version and why) and a sheet of flows in the matrix's order and columns, with a frozen
+//! header, filters and column widths.
+//!
+//! Every text is a text cell, never a formula, and carries the CSV's formula guard so that a
+//! cell copied out or saved as CSV stays text; control characters and bidirectional marks
+//! (possible in an extension catalogue's text) become U+FFFD, as in the Markdown. The file holds
+//! no date of its own (its document properties carry a fixed one), so the same input gives the
+//! same bytes.
+
+use anyhow::Result;
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet};
+
+use super::matrix::{cells, pair_summary, NetTexts, COLUMNS};
+use crate::generate::Ctx;
+use crate::review::Review;
+
+/// Excel's limit of characters in a cell.
+const MAX_CELL: usize = 32_767;
+
+/// Column widths of the flows sheet, in characters, in `COLUMNS` order. Port lists do not wrap
+/// (a spreadsheet would break them inside a number): their column fits an AD member's list.
+const WIDTHS: [f64; 14] = [
+    6.0, 34.0, 14.0, 16.0, 10.0, 18.0, 26.0, 18.0, 30.0, 52.0, 14.0, 60.0, 40.0, 28.0,
+];
+
+/// A cell's text: guarded against formulas, without characters that hide text, within the
+/// cell limit (a longer text is cut, and says so: the CSV has it whole).
+pub fn cell_text(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if (c.is_control() && c != '\n' && c != '\t') || super::is_bidi(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let guarded = super::flows::formula_guard(&clean).into_owned();
+    if guarded.chars().count() <= MAX_CELL {
+        return guarded;
+    }
+    let note = " [cut: the CSV has the whole text]";
+    let mut cut: String = guarded
+        .chars()
+        .take(MAX_CELL - note.chars().count())
+        .collect();
+    cut.push_str(note);
+    cut
+}
+
+/// Room for a wrapped text of `chars` characters in a column `width` characters wide: a
+/// spreadsheet keeps the height a file gives, and the default row is one line.
+fn fit_row(ws: &mut Worksheet, row: u32, chars: usize, width: usize) -> Result<()> {
+    let lines = chars.div_ceil(width).max(1);
+    if lines > 1 {
+        ws.set_row_height(row, 15.0 * lines as f64)?;
+    }
+    Ok(())
+}
+
+fn text(ws: &mut Worksheet, row: u32, col: u16, s: &str, f: &Format) -> Result<()> {
+    ws.write_string_with_format(row, col, cell_text(s), f)?;
+    Ok(())
+}
+
+/// Writes the workbook of `r` into `w`.
+pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Write) -> Result<()> {
+    let loaded = ctx.loaded;
+    let (topo, res) = (&loaded.topology, &loaded.resolution);
+    let mut wb = Workbook::new();
+    // A fixed creation date: the properties would otherwise carry the time of the run.
+    wb.set_properties(
+        &DocProperties::new()
+            .set_title(format!("Firewall change request: {}", topo.name))
+            .set_creation_datetime(&ExcelDateTime::from_ymd(2000, 1, 1)?),
+    );
+    let bold = Format::new().set_bold();
+    let head = Format::new()
+        .set_bold()
+        .set_background_color(0xE3EBF3)
+        .set_text_wrap()
+        .set_align(FormatAlign::Top);
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+    let plain = Format::new().set_align(FormatAlign::Top);
+
+    // Summary.
+    let ws = wb.add_worksheet();
+    ws.set_name("Summary")?;
+    ws.set_column_width(0, 26)?;
+    ws.set_column_width(1, 34)?;
+    ws.set_column_width(2, 30)?;
+    ws.set_column_width(3, 90)?;
+    ws.set_column_width(4, 40)?;
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    let mut row = 0u32;
+    text(ws, row, 0, "Firewall change request", &bold)?;
+    text(ws, row, 1, &topo.name, &bold)?;
+    row += 1;
+    text(ws, row, 0, "Description", &plain)?;
+    text(ws, row, 1, &topo.description, &plain)?;
+    row += 2;
+    for (label, n) in [
+        ("Flows", r.flows.len()),
+        ("Between zones (zone firewall)", r.between),
+        (
+            "Within a zone (host firewalls only)",
+            r.flows.len() - r.between,
+        ),
+    ] {
+        text(ws, row, 0, label, &plain)?;
+        ws.write_number(row, 1, n as f64)?;
+        row += 1;
+    }
+    row += 1;
+    text(ws, row, 0, "Parameters set in the topology", &bold)?;
+    row += 1;
+    for (c, h) in ["parameter", "value", "default"].iter().enumerate() {
+        text(ws, row, c as u16, h, &head)?;
+    }
+    row += 1;
+    for p in res.parameters.iter().filter(|p| p.set) {
+        text(ws, row, 0, &p.name, &plain)?;
+        text(ws, row, 1, &p.value.to_string(), &plain)?;
+        text(ws, row, 2, &p.default.to_string(), &plain)?;
+        row += 1;
+    }
+    let at_default = res.parameters.iter().filter(|p| !p.set).count();
+    text(
+        ws,
+        row,
+        0,
+        &format!("{at_default} other parameters are at their catalogue defaults."),
+        &plain,
+    )?;
+    row += 2;
+    text(ws, row, 0, "Flows per zone pair", &bold)?;
+    row += 1;
+    for (c, h) in [
+        "source zone",
+        "destination zone",
+        "flows",
+        "main services",
+        "sites",
+    ]
+    .iter()
+    .enumerate()
+    {
+        text(ws, row, c as u16, h, &head)?;
+    }
+    row += 1;
+    for p in pair_summary(r) {
+        text(ws, row, 0, &p[0], &plain)?;
+        text(ws, row, 1, &p[1], &plain)?;
+        ws.write_number(row, 2, p[2].parse::<f64>().unwrap_or(0.0))?;
+        text(ws, row, 3, &p[3], &plain)?;
+        text(ws, row, 4, &p[4], &plain)?;
+        row += 1;
+    }
+    if let Some(prev) = &ctx.opts.previous {
+        row += 1;
+        let now = super::flows::json(topo, res);
+        let d = crate::diff::cause::diff_docs(
+            &prev.name,
+            &prev.doc,
+            &topo.file.name,
+            &now,
+            Some(&loaded.catalogue),
+        )?;
+        text(
+            ws,
+            row,
+            0,
+            &format!(
+                "Changes since {}: {} flows added, {} removed, {} changed",
+                prev.name,
+                d.added.len(),
+                d.removed.len(),
+                d.changed.len()
+            ),
+            &bold,
+        )?;
+        row += 1;
+        for (c, h) in [
+            "change",
+            "flow or item",
+            "from → to",
+            "protocol/ports",
+            "why",
+        ]
+        .iter()
+        .enumerate()
+        {
+            text(ws, row, c as u16, h, &head)?;
+        }
+        row += 1;
+        for c in &d.why.changes {
+            text(ws, row, 0, &c.what, &plain)?;
+            text(ws, row, 1, &c.name, &plain)?;
+            text(ws, row, 4, &c.detail, &wrap)?;
+            fit_row(ws, row, c.detail.chars().count(), 40)?;
+            row += 1;
+        }
+        let because = |id: &str| {
+            d.why
+                .causes
+                .get(id)
+                .map(|w| w.join("; "))
+                .unwrap_or_default()
+        };
+        for (what, list) in [("flow added", &d.added), ("flow removed", &d.removed)] {
+            for e in list {
+                text(ws, row, 0, what, &plain)?;
+                text(ws, row, 1, &e.id, &plain)?;
+                text(ws, row, 2, &format!("{} → {}", e.from, e.to), &plain)?;
+                text(ws, row, 3, &format!("{}/{}", e.protocol, e.ports), &plain)?;
+                let why = because(&e.id);
+                text(ws, row, 4, &why, &wrap)?;
+                fit_row(ws, row, why.chars().count(), 40)?;
+                row += 1;
+            }
+        }
+        for c in &d.changed {
+            text(ws, row, 0, "flow changed", &plain)?;
+            text(ws, row, 1, &c.id, &plain)?;
+            text(
+                ws,
+                row,
+                2,
+                &format!("{} → {}", c.new.from, c.new.to),
+                &plain,
+            )?;
+            let (what, why) = (c.details().join("; "), because(&c.id));
+            text(ws, row, 3, &what, &wrap)?;
+            text(ws, row, 4, &why, &wrap)?;
+            let lines = what
+                .chars()
+                .count()
+                .div_ceil(90)
+                .max(why.chars().count().div_ceil(40));
+            fit_row(ws, row, lines, 1)?;
+            row += 1;
+        }
+    }
+
+    // Flows.
+    let ws = wb.add_worksheet();
+    ws.set_name("Flows")?;
+    for (c, h) in COLUMNS.iter().enumerate() {
+        text(ws, 0, c as u16, h, &head)?;
+        ws.set_column_width(c as u16, WIDTHS[c])?;
+    }
+    ws.set_row_height(0, 30)?;
+    for (n, &i) in r.order.iter().enumerate() {
+        let row = n as u32 + 1;
+        let cs = cells(r.number[i], &r.flows[i], nets);
+        ws.write_number_with_format(row, 0, r.number[i] as f64, &plain)?;
+        let mut lines = 1;
+        for (c, v) in cs.iter().enumerate().skip(1) {
+            let wraps = c >= 11 || c == 6 || c == 8;
+            text(ws, row, c as u16, v, if wraps { &wrap } else { &plain })?;
+            if wraps {
+                lines = lines.max(v.chars().count().div_ceil(WIDTHS[c] as usize - 2));
+            }
+        }
+        fit_row(ws, row, lines, 1)?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    ws.autofilter(0, 0, r.order.len() as u32, COLUMNS.len() as u16 - 1)?;
+    // Printed for the board: landscape, one page wide, the header on every page.
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    ws.set_repeat_rows(0, 0)?;
+    w.write_all(&wb.save_to_buffer()?)?;
+    Ok(())
+}
