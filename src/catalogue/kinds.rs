@@ -4,7 +4,7 @@ use indexmap::IndexMap;
 use toml::Spanned;
 
 use super::model::*;
-use super::read::{check_setting_name, dup_check, read_param};
+use super::read::{check_setting_name, insert_once, read_param};
 use crate::diag::{choice_hint, Span};
 use crate::doc::{self, Reader};
 
@@ -70,14 +70,7 @@ pub(super) fn read_kind(
                 for p in r.entries(t) {
                     check_setting_name(r, p.key, p.key_span.clone());
                     if let Some(param) = read_param(r, p.key, p.key_span.clone(), p.value, file) {
-                        dup_check(
-                            r,
-                            kind.settings.contains_key(p.key),
-                            "setting",
-                            p.key,
-                            p.key_span.clone(),
-                        );
-                        kind.settings.insert(p.key.to_string(), param);
+                        insert_once(r, &mut kind.settings, "setting", &p, param);
                     }
                 }
             }

@@ -2,13 +2,14 @@
 //! traits, references and defects, with the checks one file allows (keys, types, ids,
 //! duplicates); kinds and flows are read by [`super::kinds`] and [`super::flows`].
 
+use indexmap::IndexMap;
 use toml::Spanned;
 
 use super::flows::read_flow;
 use super::kinds::read_kind;
 use super::model::*;
 use crate::diag::{Diagnostic, SourceFile, Span};
-use crate::doc::{self, Reader, Table};
+use crate::doc::{self, Entry, Reader, Table};
 use crate::flow::{PortRange, PortSet};
 
 const FILE_KEYS: &[&str] = &[
@@ -70,14 +71,7 @@ pub(super) fn read_file(
                 };
                 for p in r.entries(t) {
                     if let Some(param) = read_param(r, p.key, p.key_span.clone(), p.value, idx) {
-                        dup_check(
-                            r,
-                            cat.parameters.contains_key(p.key),
-                            "parameter",
-                            p.key,
-                            p.key_span.clone(),
-                        );
-                        cat.parameters.insert(p.key.to_string(), param);
+                        insert_once(r, &mut cat.parameters, "parameter", &p, param);
                     }
                 }
             }
@@ -97,15 +91,11 @@ pub(super) fn read_file(
                             "add hint = \"what to write instead\"",
                         );
                     }
-                    dup_check(
+                    insert_once(
                         r,
-                        cat.retired.contains_key(p.key),
+                        &mut cat.retired,
                         "retired parameter",
-                        p.key,
-                        p.key_span.clone(),
-                    );
-                    cat.retired.insert(
-                        p.key.to_string(),
+                        &p,
                         Retired {
                             name: p.key.to_string(),
                             hint,
@@ -124,15 +114,11 @@ pub(super) fn read_file(
                         continue;
                     };
                     let description = lone_string(r, tt, "description", "a trait");
-                    dup_check(
+                    insert_once(
                         r,
-                        cat.traits.contains_key(p.key),
+                        &mut cat.traits,
                         "trait",
-                        p.key,
-                        p.key_span.clone(),
-                    );
-                    cat.traits.insert(
-                        p.key.to_string(),
+                        &p,
                         Trait {
                             id: p.key.to_string(),
                             description,
@@ -196,14 +182,7 @@ pub(super) fn read_file(
                             rf.url = Some(s.into_inner());
                         }
                     }
-                    dup_check(
-                        r,
-                        cat.references.contains_key(p.key),
-                        "reference",
-                        p.key,
-                        p.key_span.clone(),
-                    );
-                    cat.references.insert(p.key.to_string(), rf);
+                    insert_once(r, &mut cat.references, "reference", &p, rf);
                 }
             }
             "defects" => {
@@ -251,14 +230,7 @@ pub(super) fn read_file(
                             "add handling = \"...\"",
                         );
                     }
-                    dup_check(
-                        r,
-                        cat.defects.contains_key(p.key),
-                        "defect",
-                        p.key,
-                        p.key_span.clone(),
-                    );
-                    cat.defects.insert(p.key.to_string(), d);
+                    insert_once(r, &mut cat.defects, "defect", &p, d);
                 }
             }
             _ => unreachable!("fields() filtered unknown keys"),
@@ -277,14 +249,22 @@ fn lone_string(r: &mut Reader<'_>, t: &Table<'_>, key: &str, context: &str) -> S
     out
 }
 
-pub(super) fn dup_check(r: &mut Reader<'_>, dup: bool, what: &str, id: &str, span: Span) {
-    if dup {
+/// Add an entry read from a file, reporting it if the catalogue has one of that name already.
+pub(super) fn insert_once<T>(
+    r: &mut Reader<'_>,
+    map: &mut IndexMap<String, T>,
+    what: &str,
+    entry: &Entry<'_, '_>,
+    value: T,
+) {
+    if map.contains_key(entry.key) {
         r.error(
-            span,
-            format!("duplicate {what} `{id}`"),
+            entry.key_span.clone(),
+            format!("duplicate {what} `{}`", entry.key),
             format!("each {what} is defined once across the catalogue"),
         );
     }
+    map.insert(entry.key.to_string(), value);
 }
 
 /// Setting names are written as component keys in a topology: lowercase and underscores.
