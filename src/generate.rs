@@ -528,9 +528,12 @@ pub trait Sink: Sync {
     fn same(&self, first: usize, dup: usize) -> Result<bool>;
 }
 
-/// Files kept in memory as (name, bytes), by id (`None` once dropped as a duplicate).
+/// A file kept in memory: its name and bytes.
+type InMemory = (String, Vec<u8>);
+
+/// Files kept in memory, by id (`None` once dropped as a duplicate).
 #[derive(Default)]
-struct Memory(Mutex<Vec<Option<(String, Vec<u8>)>>>);
+struct Memory(Mutex<Vec<Option<InMemory>>>);
 
 impl Sink for Memory {
     fn write(

@@ -670,7 +670,7 @@ fn run(cli: Cli) -> Result<u8> {
             let mut cat: Option<Catalogue> = None;
             let mut side = |p: &std::path::Path| -> Result<serde_json::Value> {
                 if flows {
-                    return Ok(ctxfw::diff::read_flows_json(p)?);
+                    return ctxfw::diff::read_flows_json(p);
                 }
                 let loaded = load(p, cat_dir)?;
                 let doc = render::flows::json(&loaded.topology, &loaded.resolution);

@@ -240,7 +240,7 @@ const MERMAID_MAX_TEXT: usize = 40_000;
 const MERMAID_MAX_EDGES: usize = 400;
 
 /// The zone pairs with flows between them: the overview's edges.
-fn between_pairs<'r>(r: &'r Review) -> impl Iterator<Item = &'r review::Pair> {
+fn between_pairs(r: &Review) -> impl Iterator<Item = &review::Pair> {
     r.pairs.iter().filter(|p| !p.within())
 }
 
