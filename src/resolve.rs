@@ -862,8 +862,9 @@ fn add(
         return;
     }
     // Exactly one more while few: most flows have one or two parts, and a first push leaves
-    // room for four (parts grown by doubling were a quarter of the resolution's peak); past a
-    // few, doubling, or a flow of many parts is copied on every one.
+    // room for four, most of it never used across hundreds of thousands of flows (peak
+    // memory: BENCHMARKS.md); past a few, doubling, or a flow of many parts is copied on
+    // every one.
     if flow.parts.len() < 8 {
         flow.parts.reserve_exact(1);
     }
@@ -920,8 +921,8 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     out
 }
 
-/// `<from>[.<interface>]-to-<to>[.<interface>]-<protocol>`, pieced together (a `format!`
-/// per new flow was a twelfth of resolving).
+/// `<from>[.<interface>]-to-<to>[.<interface>]-<protocol>`, pieced together into one string
+/// of the right size: it is made for every new flow (BENCHMARKS.md, "Changes, measured").
 fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
     let len = |e: &End<'_>| e.name.len() + e.end.interface.as_ref().map_or(0, |i| i.len() + 1);
     let mut id = String::with_capacity(len(s) + len(d) + 12);
