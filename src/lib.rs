@@ -28,9 +28,10 @@ pub mod term;
 pub mod topology;
 pub mod uptodate;
 
-/// Hash maps and sets for internal indexes, with foldhash instead of SipHash (a fifth of
-/// parsing and resolving 10,000 flows; seeded per process all the same). No output depends on
-/// their iteration order, which varies between runs with either.
+/// Hash maps and sets for internal indexes, with foldhash instead of SipHash: parsing and
+/// resolving hash every name and end many times over (measured in BENCHMARKS.md); seeded per
+/// process all the same. No output depends on their iteration order, which varies between runs
+/// with either.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
