@@ -95,7 +95,8 @@ pub fn read_flows_json(path: &std::path::Path) -> Result<Value> {
     if first != Some(b'{') {
         return Err(not_flows(&"it does not start with `{`"));
     }
-    // Read whole and parsed from memory: parsing from the reader was five times slower.
+    // Read whole and parsed from memory: serde_json reads a reader byte by byte, which is far
+    // slower on a file of 100,000 flows (BENCHMARKS.md).
     let mut bytes = Vec::new();
     reader.read_to_end(&mut bytes).with_context(reading)?;
     if reader.get_ref().limit() == 0 {

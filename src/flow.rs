@@ -65,6 +65,33 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// An IP family: rule sets and the clouds keep IPv4 and IPv6 apart. Templates see `ipv4` and
+/// `ipv6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Family {
+    #[serde(rename = "ipv4")]
+    V4,
+    #[serde(rename = "ipv6")]
+    V6,
+}
+
+impl Family {
+    pub fn of(n: &IpNet) -> Family {
+        match n {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+
+    /// Whether a protocol makes sense in this family (ICMP is IPv4, ICMPv6 is IPv6).
+    pub fn carries(self, p: Protocol) -> bool {
+        !matches!(
+            (self, p),
+            (Family::V4, Protocol::Icmpv6) | (Family::V6, Protocol::Icmp)
+        )
+    }
+}
+
 /// An inclusive port range; a single port has `lo == hi`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PortRange {
@@ -353,13 +380,26 @@ pub struct Flow {
 /// interfaces, shared by every flow of that end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowEnd {
+    /// Its place in the resolution's ends ([`crate::resolve::Resolution::ends`]): later stages
+    /// key what they derive from an end (its rule networks, its address texts) by it.
+    pub id: EndId,
     pub kinds: Arc<[String]>,
     pub zone: Arc<str>,
     pub interface: Option<Arc<str>>,
-    /// Shared with the resolver's other uses of this end's addresses: later stages format
-    /// and aggregate a list once by its address ([`shared_key`]).
     pub addresses: Arc<[IpNet]>,
     pub site: Option<Arc<str>>,
+}
+
+/// The number of a flow end: its index in [`crate::resolve::Resolution::ends`]. One end is one
+/// component on one interface (or one internet service in one internet zone), so equal ids
+/// mean the same names, zone and addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EndId(pub u32);
+
+impl EndId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
 impl Serialize for Flow {
@@ -429,14 +469,6 @@ impl Flow {
     pub fn catalogue_ids(&self) -> Vec<&str> {
         self.parts.iter().map(|p| &*p.catalogue).collect()
     }
-}
-
-/// The address of a shared value (a flow's name or address list), as the key of a cache of
-/// what is derived from it: the resolution holds every shared value while it is in use, so one
-/// address names one value. Such caches only save work: a value they have not seen (an equal
-/// text in another allocation) is computed afresh, never mistaken for another.
-pub fn shared_key<T: ?Sized>(a: &Arc<T>) -> usize {
-    Arc::as_ptr(a).cast::<u8>() as usize
 }
 
 /// A port set as the contract writes it: `["80", "443", "6910-6930"]`.

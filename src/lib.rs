@@ -30,9 +30,10 @@ pub mod term;
 pub mod topology;
 pub mod uptodate;
 
-/// Hash maps and sets for internal indexes, with foldhash instead of SipHash (a fifth of
-/// parsing and resolving 10,000 flows; seeded per process all the same). No output depends on
-/// their iteration order, which varies between runs with either.
+/// Hash maps and sets for internal indexes, with foldhash instead of SipHash: parsing and
+/// resolving hash every name and end many times over (measured in BENCHMARKS.md); seeded per
+/// process all the same. No output depends on their iteration order, which varies between runs
+/// with either.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
@@ -86,20 +87,8 @@ pub fn check_size(topology: &Topology, catalogue: &Catalogue) -> Result<usize, I
 
 /// Load the catalogue (with an optional extension directory) and a topology, and resolve.
 pub fn load(topology: &Path, catalogue_dir: Option<&Path>) -> Result<Loaded, Invalid> {
-    load_then(topology, catalogue_dir, &|| {})
-}
-
-/// [`load`], calling `parsed` once the topology is read and its parsed TOML document freed,
-/// before resolving: the document takes about 25 bytes per byte of the file, so a program
-/// may give that memory back to the system there (the binary asks its allocator to).
-pub fn load_then(
-    topology: &Path,
-    catalogue_dir: Option<&Path>,
-    parsed: &dyn Fn(),
-) -> Result<Loaded, Invalid> {
     let catalogue = Catalogue::load(catalogue_dir)?;
     let (topology, mut warnings) = topology::load(topology, &catalogue)?;
-    parsed();
     let bound = check_size(&topology, &catalogue)?;
     let resolution = resolve::resolve_bounded(&topology, &catalogue, bound);
     warnings.extend(resolution.warnings.iter().cloned());

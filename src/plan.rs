@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use serde::Serialize;
 
-use crate::flow::{ser_nets, ser_ports, shared_key, Flow, PortSet, Protocol};
+use crate::flow::{ser_nets, ser_ports, EndId, Flow, FlowEnd, PortSet, Protocol};
 use crate::resolve::Resolution;
 use crate::topology::Topology;
 
@@ -248,11 +248,11 @@ pub fn component_addresses(topo: &Topology, name: &str) -> Vec<IpNet> {
     aggregate(&out)
 }
 
-/// Rule ends by the shared address list they come from: a component's (or interface's)
-/// addresses are one list in every flow it has, made into an end once here.
+/// Rule ends by the flow end they come from: a component's (or interface's) end is the same
+/// in every flow it has, made into a rule end once here.
 pub struct Ends {
     internal: Internal,
-    made: HashMap<usize, Arc<EndNets>>,
+    made: HashMap<EndId, Arc<EndNets>>,
 }
 
 impl Ends {
@@ -268,12 +268,12 @@ impl Ends {
         &self.internal
     }
 
-    /// The rule end of a flow end's addresses.
-    pub fn of(&mut self, nets: &Arc<[IpNet]>) -> Arc<EndNets> {
+    /// The rule end of a flow end.
+    pub fn of(&mut self, end: &FlowEnd) -> Arc<EndNets> {
         let internal = &self.internal;
         self.made
-            .entry(shared_key(nets))
-            .or_insert_with(|| Arc::new(internal.end(nets)))
+            .entry(end.id)
+            .or_insert_with(|| Arc::new(internal.end(&end.addresses)))
             .clone()
     }
 }
@@ -288,8 +288,8 @@ fn rule(f: &Flow, direction: Direction, ends: &mut Ends) -> Rule {
         to_zone: f.to_end.zone.clone(),
         from_interface: f.from_end.interface.clone(),
         to_interface: f.to_end.interface.clone(),
-        src: ends.of(&f.from_end.addresses),
-        dst: ends.of(&f.to_end.addresses),
+        src: ends.of(&f.from_end),
+        dst: ends.of(&f.to_end),
         fqdns: f.to_fqdns.clone(),
         protocol: f.protocol,
         ports: f.ports.clone(),

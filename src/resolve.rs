@@ -5,18 +5,17 @@
 //! endpoints and protocol are merged. Knows nothing about output targets.
 
 use crate::{HashMap, HashSet};
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 
 use crate::catalogue::{
     lookup, CatFlow, Catalogue, KindRef, ParamType, ParamValue, Platform, PortItem, Scope,
 };
 use crate::cond::{self, Cond, Literal};
 use crate::diag::Diagnostic;
-use crate::flow::{ser_ports, shared_key, Flow, FlowEnd, FlowPart, Part, PortSet, Protocol};
+use crate::flow::{ser_ports, EndId, Flow, FlowEnd, FlowPart, Part, PortSet, Protocol};
 use crate::topology::{Component, Topology};
 use toml::Spanned;
 
@@ -48,6 +47,8 @@ pub struct Resolution {
     /// slice) because the merged flows are sorted where they were made: a copy into an exact
     /// slice held the flows twice at the resolution's peak.
     pub flows: std::sync::Arc<Vec<Flow>>,
+    /// Every end of the flows, by [`EndId`]: `ends[f.from_end.id.index()]` is `f.from_end`.
+    pub ends: Vec<Arc<FlowEnd>>,
     pub removed: Vec<Removed>,
     pub parameters: Vec<ParamSetting>,
     pub warnings: Vec<Diagnostic>,
@@ -55,196 +56,131 @@ pub struct Resolution {
 
 /// One end of a binding before merging; its flows share its texts.
 struct End<'a> {
-    /// `None` for an internet service the topology does not place.
-    comp: Option<&'a Component>,
+    /// The component and its index in the topology; `None` for an internet service the
+    /// topology does not place.
+    comp: Option<(usize, &'a Component)>,
     name: Arc<str>,
     /// Kinds, zone, interface, addresses and site, as every flow of this end holds them.
     end: Arc<FlowEnd>,
+    /// What flows merge by: the index of the end's name and interface in [`Arena::labels`].
+    label: u32,
     fqdns: Vec<String>,
 }
 
-/// One shared copy of each name, zone and site, whichever end or flow uses it; and of each
-/// component's end (per interface): its kinds and addresses are then one list in all the
-/// flows of that end, which later stages format and aggregate once by the list's address.
+/// Every end the flows have, made once and numbered by [`EndId`]: a component on one of its
+/// interfaces, or an internet service nobody places in one internet zone. Names, zones and
+/// sites are one shared copy each, whichever end or flow uses them.
 #[derive(Default)]
-struct Names {
-    texts: RefCell<HashSet<Arc<str>>>,
-    ends: RefCell<HashMap<EndKey, EndTexts>>,
+struct Arena {
+    texts: HashSet<Arc<str>>,
+    /// By id: the end's name, the end, its label.
+    ends: Vec<(Arc<str>, Arc<FlowEnd>, u32)>,
+    made: HashMap<Owner, EndId>,
+    /// Each distinct name and interface: two ends with the same ones (an internet service in
+    /// an IPv4 and an IPv6 internet zone) merge into the same flows.
+    labels: IndexSet<(Arc<str>, Option<Arc<str>>), foldhash::fast::RandomState>,
 }
 
-/// A component (by address) and one of its interfaces.
-type EndKey = (usize, Option<Arc<str>>);
-
-/// The shared parts of a component's end.
-#[derive(Clone)]
-struct EndTexts {
-    name: Arc<str>,
-    end: Arc<FlowEnd>,
+/// What an end is the end of.
+#[derive(PartialEq, Eq, Hash)]
+enum Owner {
+    /// A component, by its index in the topology, on one of its interfaces (or its hosts).
+    Component(usize, Option<Arc<str>>),
+    /// An internet service (its kind) standing for an internet zone.
+    Internet(Arc<str>, Arc<str>),
 }
 
-impl Names {
-    fn get(&self, s: &str) -> Arc<str> {
-        let mut set = self.texts.borrow_mut();
-        if let Some(a) = set.get(s) {
+impl Arena {
+    fn text(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.texts.get(s) {
             return a.clone();
         }
         let a: Arc<str> = s.into();
-        set.insert(a.clone());
+        self.texts.insert(a.clone());
         a
     }
-}
 
-/// Flows merged so far, found by the hash of their endpoints and protocol without building an
-/// owned key per binding (cloning four names on every one of ~240,000 bindings was a tenth of a
-/// 10,000-flow run); sorted by those fields at the end, the order the output has always had.
-#[derive(Default)]
-struct Merged<H = foldhash::fast::RandomState> {
-    flows: Vec<Flow>,
-    /// The newest flow of each key hash; `next` chains a flow to the one before it with the
-    /// same hash (hashes rarely collide: a list per hash was a small allocation per flow).
-    by_key: HashMap<u64, u32>,
-    next: Vec<u32>,
-    hasher: H,
-}
-
-/// The end of a chain in [`Merged::next`].
-const NO_FLOW: u32 = u32::MAX;
-
-/// What merges flows: source, source interface, destination, destination interface,
-/// protocol; also their output order.
-type Key<'k> = (&'k str, Option<&'k str>, &'k str, Option<&'k str>, Protocol);
-
-fn flow_key(f: &Flow) -> Key<'_> {
-    (
-        &f.from,
-        f.from_end.interface.as_deref(),
-        &f.to,
-        f.to_end.interface.as_deref(),
-        f.protocol,
-    )
-}
-
-impl<H: std::hash::BuildHasher> Merged<H> {
-    /// The merged flow of these endpoints and protocol, made by `new` the first time.
-    fn entry(
+    /// The end of `owner`, named `name`, made by `make` the first time; `comp` and `fqdns` are
+    /// what this binding knows of it besides.
+    fn end<'t>(
         &mut self,
-        s: &End<'_>,
-        d: &End<'_>,
-        proto: Protocol,
-        new: impl FnOnce() -> Flow,
-    ) -> &mut Flow {
-        let key: Key<'_> = (
-            &s.name,
-            s.end.interface.as_deref(),
-            &d.name,
-            d.end.interface.as_deref(),
-            proto,
-        );
-        let hash = self.hasher.hash_one(key);
-        let mut at = self.by_key.get(&hash).copied().unwrap_or(NO_FLOW);
-        while at != NO_FLOW {
-            let i = at as usize;
-            if flow_key(&self.flows[i]) == key {
-                return &mut self.flows[i];
+        owner: Owner,
+        name: &str,
+        make: impl FnOnce(&mut Self, EndId) -> FlowEnd,
+        comp: Option<(usize, &'t Component)>,
+        fqdns: Vec<String>,
+    ) -> End<'t> {
+        let id = match self.made.get(&owner) {
+            Some(&id) => id,
+            None => {
+                // Ends are bounded by the components and zones, far below u32::MAX.
+                let id = EndId(self.ends.len() as u32);
+                let end = make(self, id);
+                let name = self.text(name);
+                let (label, _) = self
+                    .labels
+                    .insert_full((name.clone(), end.interface.clone()));
+                self.ends.push((name, Arc::new(end), label as u32));
+                self.made.insert(owner, id);
+                id
             }
-            at = self.next[i];
+        };
+        let (name, end, label) = self.ends[id.index()].clone();
+        End {
+            comp,
+            name,
+            end,
+            label,
+            fqdns,
         }
-        // Flows are bounded by MAX_BINDINGS, far below u32::MAX.
-        let i = self.flows.len();
-        self.flows.push(new());
-        let before = self.by_key.insert(hash, i as u32);
-        self.next.push(before.unwrap_or(NO_FLOW));
-        &mut self.flows[i]
     }
 
-    /// The flows in [`Key`] order, shared. The names are ranked once and the flows sorted by
-    /// their ranks, then moved once into place: comparing names and swapping whole flows was
-    /// a fifth of resolving 100,000 flows.
-    fn into_sorted(self) -> Arc<Vec<Flow>> {
-        let mut flows = self.flows;
-        let mut ranks = NameRanks::default();
-        for f in &flows {
-            for n in [Some(&f.from), f.from_end.interface.as_ref(), Some(&f.to)]
-                .into_iter()
-                .chain([f.to_end.interface.as_ref()])
-                .flatten()
-            {
-                ranks.add(n);
+    /// The end of component `i` on its interface `role`, or on its hosts when it has no such
+    /// interface.
+    fn component<'t>(
+        &mut self,
+        topo: &'t Topology,
+        i: usize,
+        role: Option<&str>,
+        fqdns: Vec<String>,
+    ) -> End<'t> {
+        let c = &topo.components[i];
+        let iface = role
+            .filter(|r| c.interfaces.contains_key(*r))
+            .map(|r| self.text(r));
+        let make = |a: &mut Self, id| {
+            let (zone, addrs) = topo.addresses(c, iface.as_deref());
+            FlowEnd {
+                id,
+                kinds: c.kinds.as_slice().into(),
+                zone: a.text(&zone),
+                interface: iface.clone(),
+                addresses: addrs.into(),
+                site: c.site.as_deref().map(|s| a.text(s)),
             }
+        };
+        let owner = Owner::Component(i, iface.clone());
+        self.end(owner, &c.name, make, Some((i, c)), fqdns)
+    }
+
+    /// Ranks of the ends' labels in text order (name, then interface, none first): the order
+    /// of flows by their ends, indexed by end id.
+    fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<usize> = (0..self.labels.len()).collect();
+        order.sort_unstable_by_key(|&l| &self.labels[l]);
+        let mut rank = vec![0; order.len()];
+        for (r, l) in order.into_iter().enumerate() {
+            rank[l] = r as u32;
         }
-        let ranks = ranks.ranked();
-        let rank = |n: Option<&Arc<str>>| n.map_or(0, |n| u128::from(ranks[&shared_key(n)]));
-        // The key and the flow's index packed into one number, so sorting compares two words
-        // instead of a tuple (sorting tuples was a seventh of `check` at 100,000 flows): four
-        // ranks of 24 bits, the protocol, the index in the low 24 bits. Flows and names are
-        // bounded by MAX_BINDINGS, far below 2^24.
-        assert!(flows.len() < 1 << 24 && ranks.len() < 1 << 24);
-        let mut order: Vec<u128> = flows
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                (rank(Some(&f.from)) << 104)
-                    | (rank(f.from_end.interface.as_ref()) << 80)
-                    | (rank(Some(&f.to)) << 56)
-                    | (rank(f.to_end.interface.as_ref()) << 32)
-                    | (u128::from(f.protocol as u8) << 24)
-                    | i as u128
-            })
-            .collect();
-        order.sort_unstable();
-        let order: Vec<usize> = order
-            .into_iter()
-            .map(|k| (k & 0xff_ffff) as usize)
-            .collect();
-        permute(&mut flows, order);
-        Arc::new(flows)
+        self.ends.iter().map(|e| rank[e.2 as usize]).collect()
     }
 }
 
-/// Put `items[order[k]]` at `k`, in place: each cycle of the permutation is followed once,
-/// so every item moves once.
-fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
-    debug_assert_eq!(items.len(), order.len());
-    for start in 0..order.len() {
-        // Slot `k` is to receive the item now at `order[k]`; a finished slot points at itself.
-        let mut k = start;
-        while order[k] != start {
-            let from = order[k];
-            items.swap(k, from);
-            order[k] = k;
-            k = from;
-        }
-        order[k] = k;
-    }
-}
-
-/// Ranks of names in string order (from 1; 0 is "no name", before any), found by the shared
-/// name's address: names are interned, but equal texts get equal ranks either way.
+/// The flows merged so far, each found by its ends' labels and its protocol.
 #[derive(Default)]
-struct NameRanks<'a> {
-    texts: HashMap<usize, &'a str>,
-}
-
-impl<'a> NameRanks<'a> {
-    fn add(&mut self, n: &'a Arc<str>) {
-        self.texts.entry(shared_key(n)).or_insert(n);
-    }
-
-    fn ranked(self) -> HashMap<usize, u32> {
-        let mut all: Vec<(&str, usize)> = self.texts.into_iter().map(|(k, t)| (t, k)).collect();
-        all.sort_unstable();
-        let mut ranks = HashMap::default();
-        let mut rank = 0;
-        let mut last: Option<&str> = None;
-        for (t, k) in all {
-            if last != Some(t) {
-                rank += 1;
-                last = Some(t);
-            }
-            ranks.insert(k, rank);
-        }
-        ranks
-    }
+struct Merged {
+    flows: Vec<Flow>,
+    index: HashMap<(u32, u32, Protocol), usize>,
 }
 
 /// Most component-to-component bindings a topology may resolve to (the 100,000-flow benchmark
@@ -332,7 +268,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
     let mut warned_internet: Vec<String> = Vec::new();
     let index = KindIndex::new(topo, cat);
     let settings = Settings::new(topo, cat);
-    let names = Names::default();
+    let mut arena = Arena::default();
     // The ends of a kind and role, made once: many catalogue flows share them.
     let mut ends_cache: HashMap<(KindRef, Option<String>, bool), Rc<Vec<End<'_>>>> =
         HashMap::default();
@@ -349,7 +285,15 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
             ends_cache
                 .entry((r.clone(), role.clone(), dest))
                 .or_insert_with(|| {
-                    Rc::new(ends(topo, cat, &index, &names, r, role.as_deref(), dest))
+                    Rc::new(ends(
+                        topo,
+                        cat,
+                        &index,
+                        &mut arena,
+                        r,
+                        role.as_deref(),
+                        dest,
+                    ))
                 })
                 .clone()
         };
@@ -505,20 +449,11 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
         }
     }
     for a in &topo.additions {
-        let s = end_of(
-            topo,
-            &names,
-            &topo.components[&a.from],
-            a.from_interface.as_deref(),
-            Vec::new(),
-        );
-        let d = end_of(
-            topo,
-            &names,
-            &topo.components[&a.to],
-            a.to_interface.as_deref(),
-            Vec::new(),
-        );
+        let mut end = |name: &str, role: &Option<String>| {
+            let i = topo.components.get_index_of(name).expect("checked");
+            arena.component(topo, i, role.as_deref(), Vec::new())
+        };
+        let (s, d) = (end(&a.from, &a.from_interface), end(&a.to, &a.to_interface));
         let part = FlowPart::new(Part {
             catalogue: format!("site:{}", a.id).into(),
             ports: a.ports.clone(),
@@ -544,13 +479,21 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
             set: overrides.contains_key(&p.name),
         })
         .collect();
-    let mut flows = merged.into_sorted();
-    Arc::get_mut(&mut flows)
-        .expect("not shared yet")
-        .iter_mut()
-        .for_each(summarise);
+    // Ordered by their ends' names and interfaces, then protocol: the order the output has
+    // always had.
+    let ranks = arena.ranks();
+    let mut flows = merged.flows;
+    flows.sort_by_cached_key(|f| {
+        (
+            ranks[f.from_end.id.index()],
+            ranks[f.to_end.id.index()],
+            f.protocol,
+        )
+    });
+    flows.iter_mut().for_each(summarise);
     Resolution {
-        flows,
+        flows: Arc::new(flows),
+        ends: arena.ends.into_iter().map(|(_, end, _)| end).collect(),
         removed,
         parameters,
         warnings,
@@ -592,7 +535,7 @@ impl<'t> Removals<'t> {
 
 /// Whether a catalogue flow binds this source to this destination.
 fn binds(topo: &Topology, cf: &CatFlow, s: &End<'_>, d: &End<'_>) -> bool {
-    let same = matches!((s.comp, d.comp), (Some(a), Some(b)) if std::ptr::eq(a, b));
+    let same = matches!((s.comp, d.comp), (Some((a, _)), Some((b, _))) if a == b);
     if cf.within_component && !same {
         return false;
     }
@@ -600,19 +543,16 @@ fn binds(topo: &Topology, cf: &CatFlow, s: &End<'_>, d: &End<'_>) -> bool {
     if cf.cross_site && same {
         return false;
     }
-    if let (Some(a), Some(b)) = (s.comp, d.comp) {
-        if std::ptr::eq(a, b) {
-            // Co-located kinds talk on the host itself; peers of one kind (controller to
-            // controller, an HA pair) need more than one address between them.
-            if cf.from != cf.to {
-                return false;
-            }
-            let (sa, da) = (&s.end.addresses, &d.end.addresses);
-            let lone_host =
-                sa == da && sa.len() == 1 && sa[0].prefix_len() == sa[0].max_prefix_len();
-            if lone_host {
-                return false;
-            }
+    if same {
+        // Co-located kinds talk on the host itself; peers of one kind (controller to
+        // controller, an HA pair) need more than one address between them.
+        if cf.from != cf.to {
+            return false;
+        }
+        let (sa, da) = (&s.end.addresses, &d.end.addresses);
+        let lone_host = sa == da && sa.len() == 1 && sa[0].prefix_len() == sa[0].max_prefix_len();
+        if lone_host {
+            return false;
         }
     }
     // Components in an internet zone are untrusted: only flows meant to face the internet.
@@ -635,7 +575,7 @@ fn ends<'a>(
     topo: &'a Topology,
     cat: &Catalogue,
     index: &KindIndex,
-    names: &Names,
+    arena: &mut Arena,
     r: &KindRef,
     role: Option<&str>,
     dest: bool,
@@ -643,16 +583,15 @@ fn ends<'a>(
     let mut out: Vec<End<'a>> = index
         .components(r)
         .iter()
-        .map(|&i| &topo.components[i])
-        .map(|c| {
-            let fqdns = c
+        .map(|&i| {
+            let fqdns = topo.components[i]
                 .kinds
                 .iter()
                 .filter_map(|k| cat.kind(k))
                 .filter(|k| k.platform == Platform::Internet)
                 .flat_map(|k| k.fqdns.clone())
                 .collect();
-            end_of(topo, names, c, role, fqdns)
+            arena.component(topo, i, role, fqdns)
         })
         .collect();
     // An internet service nobody places stands for the internet zone: as a destination with its
@@ -662,23 +601,22 @@ fn ends<'a>(
         if let KindRef::Kind(k) = r {
             if let Some(kind) = cat.kind(k).filter(|k| k.platform == Platform::Internet) {
                 for z in topo.internet_zones() {
-                    out.push(End {
-                        comp: None,
-                        name: names.get(&kind.id),
-                        end: Arc::new(FlowEnd {
-                            kinds: [kind.id.clone()].into(),
-                            zone: names.get(&z.name),
-                            interface: None,
-                            addresses: z
-                                .cidrs
-                                .iter()
-                                .filter(|c| c.prefix_len() == 0)
-                                .copied()
-                                .collect(),
-                            site: None,
-                        }),
-                        fqdns: if dest { kind.fqdns.clone() } else { Vec::new() },
-                    });
+                    let owner = Owner::Internet(arena.text(&kind.id), arena.text(&z.name));
+                    let make = |a: &mut Arena, id| FlowEnd {
+                        id,
+                        kinds: [kind.id.clone()].into(),
+                        zone: a.text(&z.name),
+                        interface: None,
+                        addresses: z
+                            .cidrs
+                            .iter()
+                            .filter(|c| c.prefix_len() == 0)
+                            .copied()
+                            .collect(),
+                        site: None,
+                    };
+                    let fqdns = if dest { kind.fqdns.clone() } else { Vec::new() };
+                    out.push(arena.end(owner, &kind.id, make, None, fqdns));
                 }
             }
         }
@@ -727,7 +665,7 @@ impl<'t> Settings<'t> {
     }
 
     fn get(&self, e: &End<'_>, name: &str) -> Option<Literal> {
-        let c = e.comp?;
+        let (_, c) = e.comp?;
         let own = c.settings.get(name).map(Spanned::get_ref);
         let value = own.or_else(|| {
             c.kinds.iter().find_map(|k| {
@@ -832,41 +770,6 @@ impl KindIndex {
     }
 }
 
-fn end_of<'a>(
-    topo: &'a Topology,
-    names: &Names,
-    c: &'a Component,
-    role: Option<&str>,
-    fqdns: Vec<String>,
-) -> End<'a> {
-    let iface = role
-        .filter(|r| c.interfaces.contains_key(*r))
-        .map(|i| names.get(i));
-    let key = (std::ptr::from_ref(c) as usize, iface.clone());
-    let known = names.ends.borrow().get(&key).cloned();
-    let shared = known.unwrap_or_else(|| {
-        let (zone, addrs) = topo.addresses(c, iface.as_deref());
-        let made = EndTexts {
-            name: names.get(&c.name),
-            end: Arc::new(FlowEnd {
-                kinds: c.kinds.as_slice().into(),
-                zone: names.get(&zone),
-                interface: iface.clone(),
-                addresses: addrs.into(),
-                site: c.site.as_deref().map(|s| names.get(s)),
-            }),
-        };
-        names.ends.borrow_mut().insert(key, made.clone());
-        made
-    });
-    End {
-        comp: Some(c),
-        name: shared.name,
-        end: shared.end,
-        fqdns,
-    }
-}
-
 /// The ports of a catalogue flow under the current parameters, and the `ports` parameters that
 /// were empty (a "random port" service nobody has pinned yet).
 fn ports_of(
@@ -933,7 +836,15 @@ fn add(
     params: &[&str],
     is_addition: bool,
 ) {
-    let flow = merged.entry(s, d, proto, || new_flow(s, d, proto, &part.catalogue));
+    let flows = &mut merged.flows;
+    let i = *merged
+        .index
+        .entry((s.label, d.label, proto))
+        .or_insert_with(|| {
+            flows.push(new_flow(s, d, proto, &part.catalogue));
+            flows.len() - 1
+        });
+    let flow = &mut flows[i];
     for f in &d.fqdns {
         if !flow.to_fqdns.contains(f) {
             flow.to_fqdns.push(f.clone());
@@ -951,8 +862,9 @@ fn add(
         return;
     }
     // Exactly one more while few: most flows have one or two parts, and a first push leaves
-    // room for four (parts grown by doubling were a quarter of the resolution's peak); past a
-    // few, doubling, or a flow of many parts is copied on every one.
+    // room for four, most of it never used across hundreds of thousands of flows (peak
+    // memory: BENCHMARKS.md); past a few, doubling, or a flow of many parts is copied on
+    // every one.
     if flow.parts.len() < 8 {
         flow.parts.reserve_exact(1);
     }
@@ -1009,8 +921,8 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     out
 }
 
-/// `<from>[.<interface>]-to-<to>[.<interface>]-<protocol>`, pieced together (a `format!`
-/// per new flow was a twelfth of resolving).
+/// `<from>[.<interface>]-to-<to>[.<interface>]-<protocol>`, pieced together into one string
+/// of the right size: it is made for every new flow (BENCHMARKS.md, "Changes, measured").
 fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
     let len = |e: &End<'_>| e.name.len() + e.end.interface.as_ref().map_or(0, |i| i.len() + 1);
     let mut id = String::with_capacity(len(s) + len(d) + 12);
@@ -1024,105 +936,4 @@ fn flow_id(s: &End<'_>, d: &End<'_>, proto: Protocol) -> String {
     }
     id.push_str(proto.name());
     id
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Hashes every key alike, so every flow shares one chain.
-    #[derive(Default)]
-    struct Colliding;
-
-    impl std::hash::BuildHasher for Colliding {
-        type Hasher = Constant;
-        fn build_hasher(&self) -> Constant {
-            Constant
-        }
-    }
-
-    struct Constant;
-
-    impl std::hash::Hasher for Constant {
-        fn finish(&self) -> u64 {
-            7
-        }
-        fn write(&mut self, _: &[u8]) {}
-    }
-
-    #[test]
-    fn flows_whose_keys_hash_alike_stay_apart_and_merge_with_their_own() {
-        let end = |name: &str, iface: Option<&str>| End {
-            comp: None,
-            name: name.into(),
-            end: Arc::new(FlowEnd {
-                kinds: Vec::new().into(),
-                zone: "z".into(),
-                interface: iface.map(Into::into),
-                addresses: Vec::new().into(),
-                site: None,
-            }),
-            fqdns: Vec::new(),
-        };
-        let ends = [
-            end("a", None),
-            end("b", None),
-            end("a", Some("vip")),
-            end("b", Some("vip")),
-        ];
-        let mut merged: Merged<Colliding> = Merged::default();
-        let mut made = 0;
-        // Every pair on two protocols, twice: the second round finds the first round's flows.
-        for round in 0..2 {
-            for s in &ends {
-                for d in &ends {
-                    for proto in [Protocol::Tcp, Protocol::Udp] {
-                        let f = merged.entry(s, d, proto, || {
-                            made += 1;
-                            new_flow(s, d, proto, &"c".into())
-                        });
-                        let key = (
-                            &*s.name,
-                            s.end.interface.as_deref(),
-                            &*d.name,
-                            d.end.interface.as_deref(),
-                            proto,
-                        );
-                        assert_eq!(flow_key(f), key, "round {round}");
-                    }
-                }
-            }
-        }
-        assert_eq!(made, 32, "one flow per pair and protocol");
-        assert_eq!(merged.flows.len(), 32);
-        assert_eq!(merged.by_key.len(), 1, "all in one chain");
-    }
-
-    /// Every permutation of up to six items, each against a plain indexed copy.
-    #[test]
-    fn permute_places_each_item_where_the_order_says() {
-        fn all(n: usize) -> Vec<Vec<usize>> {
-            if n == 0 {
-                return vec![Vec::new()];
-            }
-            let mut out = Vec::new();
-            for p in all(n - 1) {
-                for at in 0..n {
-                    let mut q = p.clone();
-                    q.insert(at, n - 1);
-                    out.push(q);
-                }
-            }
-            out
-        }
-        for n in 0..=6 {
-            for order in all(n) {
-                let items: Vec<String> = (0..n).map(|i| format!("item{i}")).collect();
-                let want: Vec<String> = order.iter().map(|&i| items[i].clone()).collect();
-                let mut got = items.clone();
-                permute(&mut got, order.clone());
-                assert_eq!(got, want, "order {order:?}");
-            }
-        }
-    }
 }

@@ -207,7 +207,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
             continue;
         }
         let proto = protocol(topo, f)?;
-        let (src, dst) = (ends.of(&f.from_end.addresses), ends.of(&f.to_end.addresses));
+        let (src, dst) = (ends.of(&f.from_end), ends.of(&f.to_end));
         let ends3 = (&*src, &*dst, ends.internal());
         let label = |s: &str, i: &Option<Arc<str>>| match i {
             Some(i) => format!("{s}.{i}"),

@@ -9,7 +9,7 @@
 use anyhow::Result;
 use ipnet::IpNet;
 
-use crate::flow::{Flow, Protocol};
+use crate::flow::Flow;
 use crate::generate::NothingToRender;
 use crate::plan::aggregate;
 use crate::render::flows::end_label;
@@ -87,28 +87,7 @@ pub fn warn_shared(ctx: &crate::generate::Ctx<'_>, loc: Location, what: &str) {
 }
 
 /// IP family of a rule: the clouds keep IPv4 and IPv6 ranges in separate fields or rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn of(n: &IpNet) -> Family {
-        match n {
-            IpNet::V4(_) => Family::V4,
-            IpNet::V6(_) => Family::V6,
-        }
-    }
-
-    /// Whether a protocol makes sense in this family (ICMP is IPv4, ICMPv6 is IPv6).
-    pub fn carries(self, p: Protocol) -> bool {
-        !matches!(
-            (self, p),
-            (Family::V4, Protocol::Icmpv6) | (Family::V6, Protocol::Icmp)
-        )
-    }
-}
+pub use crate::flow::Family;
 
 /// Aggregated networks of one family, as strings.
 pub fn nets(addrs: &[IpNet], fam: Family) -> Vec<String> {

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use ipnet::IpNet;
 
-use crate::flow::{shared_key, Flow, Protocol};
+use crate::flow::{EndId, Flow, FlowEnd, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan;
@@ -168,9 +168,8 @@ pub struct Firewalls {
     /// Each GCP component's network tag, in topology order.
     tags: IndexMap<String, Arc<str>, foldhash::fast::RandomState>,
     specs: Vec<Spec>,
-    /// A flow end's ranges of one family, by its shared address list (every flow of a
-    /// component shares its list).
-    ranges: HashMap<(usize, Family), Arc<[String]>>,
+    /// A flow end's ranges of one family, by the end (every flow of a component shares it).
+    ranges: HashMap<(EndId, Family), Arc<[String]>>,
     /// The zones' networks a default route leaves out.
     internal: plan::Internal,
     /// The tags of the instances with internet rules, per [`Spec::Inside`] rule (ingress
@@ -186,8 +185,8 @@ impl Firewalls {
             .unwrap_or_else(|| rfc1035(c).into())
     }
 
-    fn ranges(&self, addrs: &Arc<[IpNet]>, fam: Family) -> Arc<[String]> {
-        self.ranges[&(shared_key(addrs), fam)].clone()
+    fn ranges(&self, end: &FlowEnd, fam: Family) -> Arc<[String]> {
+        self.ranges[&(end.id, fam)].clone()
     }
 
     /// The resource's name: `<topology>-in-<from>-to-<to>-<protocol>[-v6]`, `-out-` for
@@ -251,7 +250,7 @@ impl Firewalls {
                 match fam {
                     None => r.source_tags = Some([self.tag(&f.from)]),
                     Some(fam) => {
-                        r.source_ranges = Some(self.ranges(&f.from_end.addresses, fam));
+                        r.source_ranges = Some(self.ranges(&f.from_end, fam));
                         if self.outside(&f.from_end.addresses, fam) {
                             r.priority = OUTSIDE_PRIORITY;
                         }
@@ -263,7 +262,7 @@ impl Firewalls {
             Spec::Out(i, fam) => {
                 let f = &self.flows[i as usize];
                 let mut r = rule("EGRESS", vec![self.tag(&f.from)]);
-                r.destination_ranges = Some(self.ranges(&f.to_end.addresses, fam));
+                r.destination_ranges = Some(self.ranges(&f.to_end, fam));
                 if self.outside(&f.to_end.addresses, fam) {
                     r.priority = OUTSIDE_PRIORITY;
                 }
@@ -430,10 +429,10 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
         internal: plan::Internal::of(topo),
         inside_tags: HashMap::default(),
     };
-    let mut ranges = |addrs: &Arc<[IpNet]>, fam: Family| {
+    let mut ranges = |end: &FlowEnd, fam: Family| {
         fws.ranges
-            .entry((shared_key(addrs), fam))
-            .or_insert_with(|| cloud::nets(addrs, fam).into());
+            .entry((end.id, fam))
+            .or_insert_with(|| cloud::nets(&end.addresses, fam).into());
     };
     for (i, f) in flows.iter().enumerate() {
         let from_in = cloud::in_cloud(topo, &f.from_end.zone, Location::Gcp);
@@ -450,14 +449,14 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
             } else {
                 for &fam in &fams {
                     fws.specs.push(Spec::In(i, Some(fam)));
-                    ranges(&f.from_end.addresses, fam);
+                    ranges(&f.from_end, fam);
                 }
             }
         }
         if from_in {
             for &fam in &fams {
                 fws.specs.push(Spec::Out(i, fam));
-                ranges(&f.to_end.addresses, fam);
+                ranges(&f.to_end, fam);
             }
         }
     }

@@ -296,7 +296,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     };
     let internal = plan::Internal::of(topo);
     for &fam in &m.families {
-        let v6 = fam == Family::Ipv6;
+        let v6 = fam == Family::V6;
         let inside: Vec<String> = internal.nets(v6).iter().map(netfilter::net_str).collect();
         let mut chains: Vec<ChainCtx> = Vec::new();
         let mut helpers: Vec<HelperCtx> = Vec::new();
@@ -382,8 +382,8 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             });
         }
         let (cmd, ext) = match fam {
-            Family::Ipv4 => ("iptables", "rules"),
-            Family::Ipv6 => ("ip6tables", "rules6"),
+            Family::V4 => ("iptables", "rules"),
+            Family::V6 => ("ip6tables", "rules6"),
         };
         let value = FileCtx {
             topology: &topo.name,

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::diagram::{self, Arrow, Column, Ladder};
 use super::flows::{end_label, join_nets, push_row};
-use crate::flow::{shared_key, Flow};
+use crate::flow::{EndId, Flow, FlowEnd};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::review::{self, Line, Review};
@@ -72,31 +72,31 @@ fn why(f: &Flow) -> String {
 /// The address texts of the flows' ends, made once per end instead of once per flow and
 /// file: a component's (or interface's) addresses are one shared list in every flow it has.
 #[derive(Default)]
-pub struct NetTexts(HashMap<usize, Arc<str>>);
+pub struct NetTexts(HashMap<EndId, Arc<str>>);
 
 impl NetTexts {
     pub fn of(flows: &[Flow]) -> NetTexts {
         let mut t = NetTexts::default();
         for f in flows {
-            for nets in [&f.from_end.addresses, &f.to_end.addresses] {
-                t.0.entry(shared_key(nets))
-                    .or_insert_with(|| join_nets(nets).into());
+            for end in [&f.from_end, &f.to_end] {
+                t.0.entry(end.id)
+                    .or_insert_with(|| join_nets(&end.addresses).into());
             }
         }
         t
     }
 
-    fn get(&self, nets: &Arc<[ipnet::IpNet]>) -> Arc<str> {
-        match self.0.get(&shared_key(nets)) {
+    fn get(&self, end: &FlowEnd) -> Arc<str> {
+        match self.0.get(&end.id) {
             Some(t) => t.clone(),
-            None => join_nets(nets).into(),
+            None => join_nets(&end.addresses).into(),
         }
     }
 }
 
 /// One flow's cells, in `COLUMNS` order; `n` is its row number.
 pub fn cells(n: usize, f: &Flow, nets: &NetTexts) -> [String; 14] {
-    let dst = nets.get(&f.to_end.addresses);
+    let dst = nets.get(&f.to_end);
     let dst = if f.to_fqdns.is_empty() {
         dst.to_string()
     } else {
@@ -109,7 +109,7 @@ pub fn cells(n: usize, f: &Flow, nets: &NetTexts) -> [String; 14] {
         f.to_end.zone.to_string(),
         review::site_text(f),
         end_label(&f.from, &f.from_end.interface),
-        nets.get(&f.from_end.addresses).to_string(),
+        nets.get(&f.from_end).to_string(),
         end_label(&f.to, &f.to_end.interface),
         dst,
         proto_ports(f),

@@ -8,40 +8,28 @@ use crate::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use serde::Serialize;
 
-use crate::flow::{shared_key, Flow, Protocol};
+use crate::flow::{EndId, Flow, FlowEnd, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan::{self, Direction, Perspective};
 use crate::resolve::Resolution;
 use crate::topology::Topology;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
+pub use crate::flow::Family;
 
 impl Family {
     pub fn suffix(self) -> &'static str {
         match self {
-            Family::Ipv4 => "v4",
-            Family::Ipv6 => "v6",
+            Family::V4 => "v4",
+            Family::V6 => "v6",
         }
     }
     /// The nftables data type of an address of this family.
     pub fn nft_type(self) -> &'static str {
         match self {
-            Family::Ipv4 => "ipv4_addr",
-            Family::Ipv6 => "ipv6_addr",
-        }
-    }
-    fn of(net: &IpNet) -> Family {
-        match net {
-            IpNet::V4(_) => Family::Ipv4,
-            IpNet::V6(_) => Family::Ipv6,
+            Family::V4 => "ipv4_addr",
+            Family::V6 => "ipv6_addr",
         }
     }
 }
@@ -142,9 +130,9 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
     let perspective = ctx.opts.perspective();
     // The plan's flows and directions; its rules' fields are the flows' own.
     let selected = plan::selected(res, &perspective);
-    let mut families = vec![Family::Ipv4];
+    let mut families = vec![Family::V4];
     if topo.has_ipv6() {
-        families.push(Family::Ipv6);
+        families.push(Family::V6);
     }
     let hooks: Vec<(&str, Direction)> = match perspective {
         Perspective::Zone => vec![("forward", Direction::Forward)],
@@ -200,15 +188,13 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
         let f = &res.flows[i];
         let mut made = false;
         for &fam in &families {
-            if (f.protocol == Protocol::Icmp && fam != Family::Ipv4)
-                || (f.protocol == Protocol::Icmpv6 && fam != Family::Ipv6)
+            if (f.protocol == Protocol::Icmp && fam != Family::V4)
+                || (f.protocol == Protocol::Icmpv6 && fam != Family::V6)
             {
                 continue;
             }
-            let ((src, src_not), (dst, dst_not)) = (
-                sets_of.nets(&f.from_end.addresses, fam),
-                sets_of.nets(&f.to_end.addresses, fam),
-            );
+            let ((src, src_not), (dst, dst_not)) =
+                (sets_of.nets(&f.from_end, fam), sets_of.nets(&f.to_end, fam));
             if src.is_empty() || dst.is_empty() {
                 continue;
             }
@@ -266,8 +252,8 @@ pub fn model(ctx: &Ctx<'_>) -> Model {
     }
 }
 
-/// An end of a rule: its component's and interface's shared names (by address), a family.
-type EndKey = (usize, usize, Family);
+/// An end of a rule: its flow end, a family.
+type EndKey = (EndId, Family);
 
 /// A flow end's addresses of one family, and whether they stand for a default route.
 type EndOf = (Arc<[IpNet]>, bool);
@@ -285,9 +271,9 @@ struct SetIndex<'t> {
     names: HashMap<EndKey, Vec<NamedNets>>,
     /// Addresses as text, made once for each list of them.
     texts: HashMap<Arc<[IpNet]>, Arc<[String]>>,
-    /// A flow end's addresses of one family by its shared address list, and whether they
-    /// stand for a default route ([`SetIndex::nets`]).
-    nets: HashMap<(usize, Family), EndOf>,
+    /// A flow end's addresses of one family, and whether they stand for a default route
+    /// ([`SetIndex::nets`]).
+    nets: HashMap<(EndId, Family), EndOf>,
     /// What a default route leaves out, and those networks per family (IPv4, IPv6).
     internal: plan::Internal,
     inside: [Arc<[IpNet]>; 2],
@@ -295,15 +281,16 @@ struct SetIndex<'t> {
 }
 
 impl<'t> SetIndex<'t> {
-    /// The addresses of one family of a flow end, made once per shared list (every flow of a
-    /// component shares its list) and shared by the rules: its networks, aggregated; or for a
+    /// The addresses of one family of a flow end, made once per end (every flow of a
+    /// component shares it) and shared by the rules: its networks, aggregated; or for a
     /// default route (`true`) the networks it leaves out ([`plan::Internal`]).
-    fn nets(&mut self, list: &Arc<[IpNet]>, fam: Family) -> EndOf {
+    fn nets(&mut self, end: &FlowEnd, fam: Family) -> EndOf {
         let (internal, inside) = (&self.internal, &self.inside);
+        let list = &end.addresses;
         self.nets
-            .entry((shared_key(list), fam))
+            .entry((end.id, fam))
             .or_insert_with(|| {
-                let v6 = fam == Family::Ipv6;
+                let v6 = fam == Family::V6;
                 if internal.wide(list, v6) {
                     (inside[usize::from(v6)].clone(), true)
                 } else {
@@ -336,16 +323,13 @@ impl<'t> SetIndex<'t> {
         if not {
             return self.inside(fam, nets);
         }
-        let (comp, zone, iface) = if source {
-            (
-                &flow.from,
-                &flow.from_end.zone,
-                flow.from_end.interface.as_ref(),
-            )
+        let (comp, end) = if source {
+            (&flow.from, &flow.from_end)
         } else {
-            (&flow.to, &flow.to_end.zone, flow.to_end.interface.as_ref())
+            (&flow.to, &flow.to_end)
         };
-        let key = (shared_key(comp), iface.map_or(0, shared_key), fam);
+        let (zone, iface) = (&end.zone, end.interface.as_ref());
+        let key = (end.id, fam);
         if let Some((_, name)) = self
             .names
             .get(&key)
@@ -426,8 +410,8 @@ impl<'t> SetIndex<'t> {
 
 pub(super) fn fam_label(f: Family) -> &'static str {
     match f {
-        Family::Ipv4 => "IPv4",
-        Family::Ipv6 => "IPv6",
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
     }
 }
 

@@ -111,8 +111,8 @@ fn interfaces(iif: Option<&netfilter::Bound>, oif: Option<&netfilter::Bound>) ->
 
 fn addr_keyword(f: Family) -> &'static str {
     match f {
-        Family::Ipv4 => "ip",
-        Family::Ipv6 => "ip6",
+        Family::V4 => "ip",
+        Family::V6 => "ip6",
     }
 }
 
@@ -139,7 +139,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         description: &topo.description,
         table: table_name(&topo.name),
         host: host.as_deref(),
-        ipv6: m.families.contains(&Family::Ipv6),
+        ipv6: m.families.contains(&Family::V6),
         counters: ctx.opts.counters,
         log_drops: ctx.opts.log_drops,
         concat,

@@ -1,0 +1,263 @@
+//! Reading a flow (`[[flows]]`) of a catalogue file.
+
+use toml::Spanned;
+
+use super::model::*;
+use super::read::check_id;
+use crate::cond::Cond;
+use crate::diag::choice_hint;
+use crate::doc::{self, Reader};
+use crate::flow::{PortRange, Protocol};
+
+const FLOW_KEYS: &[&str] = &[
+    "id",
+    "from",
+    "from_role",
+    "to",
+    "to_role",
+    "protocol",
+    "ports",
+    "purpose",
+    "source",
+    "refs",
+    "when",
+    "from_internet",
+    "cross_site",
+    "within_component",
+    "versions",
+    "needs",
+    "fixes",
+    "note",
+    "confidence",
+    "scope",
+];
+
+pub(super) fn read_flow(
+    r: &mut Reader<'_>,
+    v: &doc::Value<'_>,
+    family: &str,
+    file: usize,
+) -> Option<CatFlow> {
+    let t = r.table(v, "a flow")?;
+    let span = v.span();
+    let mut id = None;
+    let mut from = None;
+    let mut to = None;
+    let mut protocols = Vec::new();
+    let mut ports = Vec::new();
+    let mut ports_span = None;
+    let mut f = CatFlow {
+        id: String::new(),
+        family: family.to_string(),
+        from: KindRef::Kind(String::new()),
+        from_role: None,
+        to: KindRef::Kind(String::new()),
+        to_role: None,
+        protocols: Vec::new(),
+        ports: Vec::new(),
+        purpose: "".into(),
+        source: "".into(),
+        refs: Vec::new(),
+        when: None,
+        when_text: None,
+        from_internet: false,
+        cross_site: false,
+        within_component: false,
+        versions: None,
+        needs: Vec::new(),
+        fixes: Vec::new().into(),
+        note: None,
+        confidence: None,
+        scope: Scope::Network,
+        span: span.clone(),
+        file,
+    };
+    for e in r.fields(t, FLOW_KEYS, "a flow") {
+        match e.key {
+            "refs" => {
+                f.refs = r
+                    .strings(e.value, "refs")
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect()
+            }
+            "needs" => {
+                f.needs = r
+                    .strings(e.value, "needs")
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| kind_ref(s.get_ref()))
+                    .collect()
+            }
+            "fixes" => {
+                f.fixes = r
+                    .strings(e.value, "fixes")
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect()
+            }
+            "from_internet" => {
+                f.from_internet = r
+                    .boolean(e.value, "from_internet")
+                    .is_some_and(Spanned::into_inner)
+            }
+            "cross_site" => {
+                f.cross_site = r
+                    .boolean(e.value, "cross_site")
+                    .is_some_and(Spanned::into_inner)
+            }
+            "within_component" => {
+                f.within_component = r
+                    .boolean(e.value, "within_component")
+                    .is_some_and(Spanned::into_inner)
+            }
+            "ports" => {
+                ports_span = Some(e.value.span());
+                for s in r.scalars(e.value, "ports").unwrap_or_default() {
+                    if let Some(name) = s.get_ref().strip_prefix('$') {
+                        ports.push(PortItem::Param(name.to_string()));
+                    } else {
+                        match PortRange::parse(s.get_ref()) {
+                            Ok(p) => ports.push(PortItem::Fixed(p)),
+                            Err(msg) => {
+                                r.error(s.span(), msg, "write 443, \"6910-6930\" or \"$parameter\"")
+                            }
+                        }
+                    }
+                }
+            }
+            "protocol" => {
+                let Some(s) = r.string(e.value, "protocol") else {
+                    continue;
+                };
+                for part in s.get_ref().split('+') {
+                    match Protocol::parse(part.trim()) {
+                        Some(p) => protocols.push(p),
+                        None => r.error(
+                            s.span(),
+                            format!("unknown protocol `{part}`"),
+                            format!(
+                                "{}; write both as \"tcp+udp\"",
+                                choice_hint(part.trim(), Protocol::names())
+                            ),
+                        ),
+                    }
+                }
+            }
+            key => {
+                let Some(s) = r.string(e.value, key) else {
+                    continue;
+                };
+                let sp = s.span();
+                let s = s.into_inner();
+                match key {
+                    "id" => {
+                        check_id(r, &s, sp, "flow");
+                        id = Some(s);
+                    }
+                    "from" => from = Some(kind_ref(&s)),
+                    "to" => to = Some(kind_ref(&s)),
+                    "from_role" => f.from_role = Some(s),
+                    "to_role" => f.to_role = Some(s),
+                    "purpose" => f.purpose = s.into(),
+                    "source" => f.source = s.into(),
+                    "versions" => f.versions = Some(s),
+                    "note" => f.note = Some(s.into()),
+                    "confidence" => {
+                        if !["stated", "inferred", "disputed"].contains(&s.as_str()) {
+                            r.error(
+                                sp,
+                                format!("unknown confidence `{s}`"),
+                                "expected stated, inferred or disputed",
+                            );
+                        }
+                        f.confidence = Some(s);
+                    }
+                    "scope" => match s.as_str() {
+                        "network" => f.scope = Scope::Network,
+                        "host-local" => f.scope = Scope::HostLocal,
+                        other => r.error(
+                            sp,
+                            format!("unknown scope `{other}`"),
+                            "expected network or host-local",
+                        ),
+                    },
+                    "when" => match Cond::parse(&s) {
+                        Ok(c) => {
+                            f.when = Some(c);
+                            f.when_text = Some(s.into());
+                        }
+                        Err(msg) => r.error(
+                            sp,
+                            format!("bad condition: {msg}"),
+                            "write e.g. \"edt && session_reliability\" or \"rendezvous != 'off'\"",
+                        ),
+                    },
+                    _ => unreachable!(),
+                }
+            }
+        }
+    }
+    let Some(id) = id else {
+        r.error(span, "flow without an id", "add id = \"short-stable-name\"");
+        return None;
+    };
+    let missing = |r: &mut Reader<'_>, what: &str, hint: &str| {
+        r.error(
+            span.clone(),
+            format!("flow `{id}` has no {what}"),
+            hint.to_string(),
+        );
+    };
+    let (Some(from), Some(to)) = (from, to) else {
+        missing(
+            r,
+            "from/to",
+            "add from = \"kind\" and to = \"kind\" (or \"@trait\")",
+        );
+        return None;
+    };
+    if protocols.is_empty() {
+        missing(
+            r,
+            "protocol",
+            "add protocol = \"tcp\" (or udp, tcp+udp, icmp, ...)",
+        );
+    }
+    if f.purpose.is_empty() {
+        missing(r, "purpose", "say in your own words what the flow is for");
+    }
+    if f.source.is_empty() {
+        missing(
+            r,
+            "source",
+            "cite the document title and section, or the official page",
+        );
+    }
+    let needs_ports = protocols.iter().any(|p| p.has_ports());
+    if needs_ports && ports.is_empty() {
+        missing(r, "ports", "tcp/udp flows need ports = [...]");
+    }
+    if !needs_ports && !ports.is_empty() {
+        r.error(
+            ports_span.unwrap_or(span.clone()),
+            format!("flow `{id}`: ports given for a protocol without ports"),
+            "remove `ports` for icmp, esp, gre ...",
+        );
+    }
+    f.id = id;
+    f.from = from;
+    f.to = to;
+    f.protocols = protocols;
+    f.ports = ports;
+    Some(f)
+}
+
+fn kind_ref(s: &str) -> KindRef {
+    match s.strip_prefix('@') {
+        Some(t) => KindRef::Trait(t.to_string()),
+        None => KindRef::Kind(s.to_string()),
+    }
+}
