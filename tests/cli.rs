@@ -300,3 +300,29 @@ fn generate_prints_a_summary_and_lists_files_when_verbose() {
     );
     assert!(err.lines().any(|l| l == last), "{err}");
 }
+
+#[test]
+fn a_workbook_without_a_temporary_directory_is_an_io_error_and_nothing_is_written() {
+    // The workbook's flows sheet goes through a scratch file in TMPDIR.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "generate",
+            "topologies/two-site.toml",
+            "--target",
+            "matrix",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .env("TMPDIR", dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("set TMPDIR"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!out_dir.exists());
+}

@@ -9,7 +9,7 @@
 //! no date of its own (its document properties carry a fixed one), so the same input gives the
 //! same bytes.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet};
 
 use super::matrix::{cells, pair_summary, NetTexts, COLUMNS};
@@ -71,6 +71,18 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
     let loaded = ctx.loaded;
     let (topo, res) = (&loaded.topology, &loaded.resolution);
     let mut wb = Workbook::new();
+    // The library makes each sheet's scratch file there and panics if it cannot: ask first.
+    let tmp = std::env::temp_dir();
+    let io = |e| match e {
+        rust_xlsxwriter::XlsxError::IoError(e) => anyhow::Error::new(e),
+        e => anyhow::Error::new(e),
+    };
+    wb.set_tempdir(&tmp).map_err(io).with_context(|| {
+        format!(
+            "the workbook is written through a temporary file, and {} is not a writable directory; set TMPDIR to one",
+            tmp.display()
+        )
+    })?;
     // A fixed creation date: the properties would otherwise carry the time of the run.
     wb.set_properties(
         &DocProperties::new()
@@ -246,8 +258,9 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
         }
     }
 
-    // Flows.
-    let ws = wb.add_worksheet();
+    // Flows, a row at a time through a temporary file: held whole, a large topology's cells
+    // were most of the matrix target's memory.
+    let ws = wb.add_worksheet_with_constant_memory();
     ws.set_name("Flows")?;
     for (c, h) in COLUMNS.iter().enumerate() {
         text(ws, 0, c as u16, h, &head)?;
