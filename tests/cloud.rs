@@ -379,19 +379,7 @@ reason = "test"
 /// Many sources into one AWS component: split into groups of at most 60 rules, each valid.
 #[test]
 fn aws_quota_splits_groups() {
-    let mut text = String::from(
-        "name = \"quota\"\n[zones.vpc]\ncidrs = [\"10.0.0.0/24\"]\nlocation = \"aws\"\n\
-         [zones.onprem]\ncidrs = [\"10.1.0.0/24\"]\n\
-         [components.target]\nkind = \"acme-agent\"\nzone = \"vpc\"\nhosts = [\"10.0.0.10\"]\n",
-    );
-    for i in 0..130 {
-        text.push_str(&format!(
-            "[components.src{i}]\nkind = \"acme-agent\"\nzone = \"onprem\"\nhosts = [\"10.1.0.{}\"]\n\
-             [[additions]]\nid = \"a{i}\"\nfrom = \"src{i}\"\nto = \"target\"\nprotocol = \"tcp\"\n\
-             ports = [443]\npurpose = \"p\"\nreason = \"r\"\n",
-            i + 1
-        ));
-    }
+    let text = common::aws_fan_in("quota", "10.0.0.0/24", 130);
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("quota.toml");
     std::fs::write(&p, &text).unwrap();

@@ -474,19 +474,7 @@ fn terraform_reads_the_cloud_targets_text() {
 /// over it gets Terraform files where the aws target stops.
 #[test]
 fn aws_quota_parts_without_cloudformations_resource_limit() {
-    let mut text = String::from(
-        "name = \"big\"\n[zones.vpc]\ncidrs = [\"10.0.0.0/16\"]\nlocation = \"aws\"\n\
-         [zones.onprem]\ncidrs = [\"10.1.0.0/24\"]\n\
-         [components.target]\nkind = \"acme-agent\"\nzone = \"vpc\"\nhosts = [\"10.0.0.10\"]\n",
-    );
-    for i in 0..130 {
-        text.push_str(&format!(
-            "[components.src{i}]\nkind = \"acme-agent\"\nzone = \"onprem\"\nhosts = [\"10.1.0.{}\"]\n\
-             [[additions]]\nid = \"a{i}\"\nfrom = \"src{i}\"\nto = \"target\"\nprotocol = \"tcp\"\n\
-             ports = [443]\npurpose = \"p\"\nreason = \"r\"\n",
-            i + 1
-        ));
-    }
+    let mut text = common::aws_fan_in("big", "10.0.0.0/16", 130);
     for i in 0..500 {
         text.push_str(&format!(
             "[components.vm{i}]\nkind = \"acme-agent\"\nzone = \"vpc\"\nhosts = [\"10.0.{}.{}\"]\n",

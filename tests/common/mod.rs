@@ -331,3 +331,22 @@ pub fn xlsx_cells(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// A topology `name` whose one AWS component (in `vpc_cidr`) is reached by `sources`
+/// on-premises components, one addition each: enough rules to split a security group.
+pub fn aws_fan_in(name: &str, vpc_cidr: &str, sources: usize) -> String {
+    let mut text = format!(
+        "name = \"{name}\"\n[zones.vpc]\ncidrs = [\"{vpc_cidr}\"]\nlocation = \"aws\"\n\
+         [zones.onprem]\ncidrs = [\"10.1.0.0/24\"]\n\
+         [components.target]\nkind = \"acme-agent\"\nzone = \"vpc\"\nhosts = [\"10.0.0.10\"]\n",
+    );
+    for i in 0..sources {
+        text.push_str(&format!(
+            "[components.src{i}]\nkind = \"acme-agent\"\nzone = \"onprem\"\nhosts = [\"10.1.0.{}\"]\n\
+             [[additions]]\nid = \"a{i}\"\nfrom = \"src{i}\"\nto = \"target\"\nprotocol = \"tcp\"\n\
+             ports = [443]\npurpose = \"p\"\nreason = \"r\"\n",
+            i + 1
+        ));
+    }
+    text
+}
