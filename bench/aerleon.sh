@@ -92,6 +92,13 @@ for f in (dst / "policies").rglob("*.yaml"):
                 if platform == "gce":
                     # GCE ingress rules select their targets by tag, not address.
                     term.pop("destination-address", None)
+        if platform in ("windows_advfirewall", "gce"):
+            # These two refuse address exclusions ("address exclusions unsupported"), which is
+            # how the export writes the internet (every address outside the zones): aclgen gets
+            # the default route itself there, less work than ctxfw's complement ranges.
+            for term in flt.get("terms", []):
+                term.pop("source-exclude", None)
+                term.pop("destination-exclude", None)
     f.write_text(yaml.safe_dump(doc, sort_keys=False))
 if kept == 0:
     sys.exit(f"no filter in the exported policies")
