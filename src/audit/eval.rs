@@ -355,12 +355,8 @@ impl<'m> Evaluator<'m> {
                 ended_by = Some(i);
                 if self.record {
                     // Earlier rules may have taken all of it.
-                    if self.survives(&with(outer, (c, &consumed, i)), &input) {
-                        w.reached.entry(me).or_default();
-                    } else {
-                        let by = self.cut(c, &consumed, i, input.clone(), &input).1;
-                        w.shadowed.entry(me).or_default().extend(by);
-                    }
+                    let layers = with(outer, (c, &consumed, i));
+                    self.note_reach(w, me, &layers, &input, false);
                 }
                 consumed.push(i, input.clone());
                 continue;
@@ -397,14 +393,14 @@ impl<'m> Evaluator<'m> {
                 continue;
             }
             if self.record {
-                if rule.action != Action::Return || self.survives(outer, &reach) {
+                if rule.action == Action::Return {
+                    // Not cut by the outer layers above.
+                    self.note_reach(w, me, outer, &reach, true);
+                } else {
                     w.reached
                         .entry(me)
                         .or_default()
                         .extend(reach.iter().cloned());
-                } else {
-                    let by = self.cut_layers(outer, reach.clone()).1;
-                    w.shadowed.entry(me).or_default().extend(by);
                 }
             }
             if !rule.unknown.is_empty() {
@@ -484,15 +480,7 @@ impl Evaluator<'_> {
         probe: &[Cube],
     ) -> (Vec<Cube>, Vec<RuleRef>) {
         let mut cut_by = Vec::new();
-        // Only earlier rules whose match meets the probe can have taken part of it.
-        let earlier: Vec<usize> = match self.index[c].candidates(probe) {
-            Some(v) => v
-                .into_iter()
-                .filter(|&j| j < below && consumed.by_rule[j].is_some())
-                .collect(),
-            None => consumed.done.clone(),
-        };
-        for j in earlier {
+        for j in self.earlier(c, consumed, below, probe) {
             let cs = consumed.by_rule[j].as_ref().expect("consumed");
             let mut touched = false;
             for cc in cs {
@@ -511,31 +499,66 @@ impl Evaluator<'_> {
         (pieces, cut_by)
     }
 
-    /// Whether some of `pieces` is left after what the rules before each layer's `below` took
-    /// (a chain and the chains that jumped to it). Told at once when one piece is larger than
-    /// all it shares with them (the whole space after a few thousand flows); else worked out by
-    /// cutting.
-    fn survives(&self, layers: &[Layer<'_>], pieces: &[Cube]) -> bool {
+    /// The rules of chain `c` before `below` that took something, in order; only those whose
+    /// match meets `probe` can have taken part of it.
+    fn earlier(&self, c: usize, consumed: &Consumed, below: usize, probe: &[Cube]) -> Vec<usize> {
+        match self.index[c].candidates(probe) {
+            Some(v) => v
+                .into_iter()
+                .filter(|&j| j < below && consumed.by_rule[j].is_some())
+                .collect(),
+            None => consumed.done.clone(),
+        }
+    }
+
+    /// The rules that took all of `pieces` before each layer's `below` (a chain and the chains
+    /// that jumped to it), or `None` when some is left. Told at once when one piece is larger
+    /// than all it shares with them (the whole space after a few thousand flows); else worked
+    /// out by cutting.
+    fn taken_by(&self, layers: &[Layer<'_>], pieces: &[Cube]) -> Option<Vec<RuleRef>> {
         let larger = pieces.iter().any(|p| {
             let probe = std::slice::from_ref(p);
             let mut taken = 0.0;
             for &(c, consumed, below) in layers {
-                taken += match self.index[c].candidates(probe) {
-                    Some(v) => v,
-                    None => consumed.done.clone(),
-                }
-                .into_iter()
-                .filter(|&j| j < below)
-                .filter_map(|j| consumed.by_rule[j].as_ref())
-                .flatten()
-                .filter_map(|cc| p.intersect(cc))
-                .map(|x| x.size())
-                .sum::<f64>();
+                taken += self
+                    .earlier(c, consumed, below, probe)
+                    .into_iter()
+                    .filter_map(|j| consumed.by_rule[j].as_ref())
+                    .flatten()
+                    .filter_map(|cc| p.intersect(cc))
+                    .map(|x| x.size())
+                    .sum::<f64>();
             }
             // A margin for rounding: the sizes of IPv6 spaces are floats.
             p.size() > taken * (1.0 + 1e-9) + 1.0
         });
-        larger || !self.cut_layers(layers, pieces.to_vec()).0.is_empty()
+        if larger {
+            return None;
+        }
+        let (left, by) = self.cut_layers(layers, pieces.to_vec());
+        left.is_empty().then_some(by)
+    }
+
+    /// Record rule `me` as reached by what is left of `pieces` after `layers` (with the pieces
+    /// when `keep`), or as shadowed by the rules that took them all.
+    fn note_reach(
+        &self,
+        w: &mut Walk,
+        me: RuleRef,
+        layers: &[Layer<'_>],
+        pieces: &[Cube],
+        keep: bool,
+    ) {
+        match self.taken_by(layers, pieces) {
+            None => {
+                let kept = if keep { pieces } else { &[] };
+                w.reached
+                    .entry(me)
+                    .or_default()
+                    .extend(kept.iter().cloned());
+            }
+            Some(by) => w.shadowed.entry(me).or_default().extend(by),
+        }
     }
 
     /// `pieces` less what every layer's earlier rules took, with those rules.
@@ -576,12 +599,7 @@ impl Evaluator<'_> {
         } = into;
         let me = RuleRef { chain: c, rule: i };
         if self.record {
-            if self.survives(layers, &coarse) {
-                w.reached.entry(me).or_default();
-            } else {
-                let by = self.cut_layers(layers, coarse.clone()).1;
-                w.shadowed.entry(me).or_default().extend(by);
-            }
+            self.note_reach(w, me, layers, &coarse, false);
         }
         let term = self
             .walk(target, coarse.clone(), false, depth + 1, layers, w)
