@@ -464,3 +464,49 @@ fn the_workbook_reads_back_as_the_csv_with_a_summary() {
         "{summary:#?}"
     );
 }
+
+/// Past `MAX_DRAWN` zone pairs the page draws neither the overview nor more component views,
+/// and says so; the tables still hold every flow. 260 zones, each a VDA reaching the next
+/// zone's Delivery Controller: 259 pairs between zones.
+#[test]
+fn drawings_stop_at_their_bound_and_say_so() {
+    let n = 260;
+    let mut t = String::from("name = \"wide\"\n");
+    for i in 0..n {
+        t.push_str(&format!(
+            "[zones.z{i}]\ncidrs = [\"10.{}.{}.0/24\"]\n[components.vda{i}]\nkind = \"vda\"\nzone = \"z{i}\"\nhosts = [\"10.{}.{}.1\"]\n",
+            i / 256, i % 256, i / 256, i % 256
+        ));
+    }
+    for i in 1..n {
+        t.push_str(&format!(
+            "[[additions]]\nid = \"a{i}\"\nfrom = \"vda{}\"\nto = \"vda{i}\"\nprotocol = \"tcp\"\nports = [80]\npurpose = \"p{i}\"\nreason = \"r{i}\"\n",
+            i - 1
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "wide.toml", &t);
+    let (html, flows) = matrix_html(&path, false);
+    let between = flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["from_zone"] != f["to_zone"])
+        .map(|f| (f["from_zone"].to_string(), f["to_zone"].to_string()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert!(between > ctxfw::render::matrix::MAX_DRAWN, "{between}");
+    assert!(!html.contains("id=\"overview\""), "the overview is drawn");
+    assert!(html.contains(&format!(
+        "Not drawn: this topology has {between} zone pairs with flows between them"
+    )));
+    assert_eq!(
+        html.matches("<details class=\"view\"").count(),
+        ctxfw::render::matrix::MAX_DRAWN
+    );
+    assert!(html.contains("Views are drawn for the first 200 of"));
+    // Every flow keeps its row.
+    for f in flows["flows"].as_array().unwrap() {
+        assert!(html.contains(&format!(">{}<", f["id"].as_str().unwrap())));
+    }
+}

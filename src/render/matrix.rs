@@ -238,6 +238,10 @@ fn line_ctx(r: &Review, nets: &NetTexts, k: usize, line: &Line) -> LineCtx {
 /// the block gives way to a sentence.
 const MERMAID_MAX_TEXT: usize = 40_000;
 const MERMAID_MAX_EDGES: usize = 400;
+/// Zone pairs drawn in the HTML: the overview only up to this many arrows, a component view
+/// for the first this many pairs. Past it a ladder is taller than anyone reads, and the
+/// drawings outgrow the tables they summarise; the tables keep every flow.
+pub const MAX_DRAWN: usize = 200;
 
 /// The zone pairs with flows between them: the overview's edges.
 fn between_pairs(r: &Review) -> impl Iterator<Item = &review::Pair> {
@@ -267,19 +271,22 @@ fn pair_label(r: &Review, p: &review::Pair, max: usize) -> (String, String) {
     )
 }
 
-fn zone_id(r: &Review, z: &str) -> String {
-    format!("z{}", r.zones.iter().position(|x| x.name == z).unwrap_or(0))
-}
-
 /// The Mermaid overview: zones (grouped by site) and one edge per zone pair.
 fn mermaid(r: &Review) -> Value {
+    let index: HashMap<&str, usize> = r
+        .zones
+        .iter()
+        .enumerate()
+        .map(|(i, z)| (z.name.as_str(), i))
+        .collect();
+    let zone_id = |z: &str| format!("z{}", index.get(z).copied().unwrap_or(0));
     let zone = |z: &review::ZoneInfo| {
         let cidrs = &z.cidrs;
         let mut c = join_nets(&cidrs[..cidrs.len().min(2)]);
         if cidrs.len() > 2 {
             c.push_str(&format!(" +{}", cidrs.len() - 2));
         }
-        json!({"id": zone_id(r, &z.name), "name": z.name, "cidrs": c})
+        json!({"id": zone_id(&z.name), "name": z.name, "cidrs": c})
     };
     let mut sites: Vec<(String, Vec<Value>)> = Vec::new();
     let mut loose: Vec<Value> = Vec::new();
@@ -299,7 +306,7 @@ fn mermaid(r: &Review) -> Value {
                     Some(m) => pair_label(r, p, m).0,
                     None => format!("{} flows", p.flows.len()),
                 };
-                json!({"from": zone_id(r, &p.from_zone), "to": zone_id(r, &p.to_zone), "label": label})
+                json!({"from": zone_id(&p.from_zone), "to": zone_id(&p.to_zone), "label": label})
             })
             .collect()
     };
@@ -312,11 +319,13 @@ fn mermaid(r: &Review) -> Value {
                 .map(|e| 24 + super::mermaid_label(e["label"].as_str().unwrap_or("")).len())
                 .sum::<usize>()
     };
-    let mut e = edges(Some(2));
-    if size(&e) > MERMAID_MAX_TEXT {
+    // Past the edge limit the block is left out whatever its labels: none are made.
+    let fits = between_pairs(r).count() <= MERMAID_MAX_EDGES;
+    let mut e = if fits { edges(Some(2)) } else { Vec::new() };
+    if fits && size(&e) > MERMAID_MAX_TEXT {
         e = edges(None);
     }
-    let fits = size(&e) <= MERMAID_MAX_TEXT && e.len() <= MERMAID_MAX_EDGES;
+    let fits = fits && size(&e) <= MERMAID_MAX_TEXT;
     json!({
         "fits": fits,
         "sites": sites.into_iter().map(|(s, z)| json!({"name": s, "zones": z})).collect::<Vec<_>>(),
@@ -455,10 +464,15 @@ struct Context<'a> {
     within: minijinja::Value,
     mermaid: Value,
     removed: &'a [crate::resolve::Removed],
-    /// The overview, laid out and written when a template prints it.
-    overview: minijinja::Value,
-    /// Each zone pair's view: `id`, `title`, `svg`.
+    /// The overview, laid out and written when a template prints it; none past `MAX_DRAWN`
+    /// arrows.
+    overview: Option<minijinja::Value>,
+    /// Each zone pair's view, for the first `MAX_DRAWN` pairs: `id`, `title`, `svg`.
     views: Vec<minijinja::Value>,
+    /// Zone pairs in all, and between zones (the overview's arrows).
+    pairs: usize,
+    between_pairs: usize,
+    max_drawn: usize,
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
@@ -484,6 +498,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let views = r
         .pairs
         .iter()
+        .take(MAX_DRAWN)
         .enumerate()
         .map(|(k, p)| {
             let title = if p.within() {
@@ -526,20 +541,34 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             within: lines(r.within_zones()),
             mermaid: mermaid(&r),
             removed: &res.removed,
-            overview: super::streamed_text(move |out| overview(&r2).write_svg("overview", out)),
+            overview: (between_pairs(&r).count() <= MAX_DRAWN)
+                .then(|| super::streamed_text(move |out| overview(&r2).write_svg("overview", out))),
             views,
+            pairs: r.pairs.len(),
+            between_pairs: between_pairs(&r).count(),
+            max_drawn: MAX_DRAWN,
         }
     };
-    // Each file is written as it is made, never held whole: they grow with the flows.
-    ctx.write(&format!("{}.md", topo.name), |w| {
-        ctx.renderer.render_ser_to("matrix.md.j2", &v, w)
-    })?;
-    ctx.write(&format!("{}.csv", topo.name), |w| write_csv(&r, &nets, w))?;
-    ctx.write(&format!("{}.html", topo.name), |w| {
-        ctx.renderer.render_ser_to("matrix.html.j2", &v, w)
-    })?;
-    ctx.write(&format!("{}.xlsx", topo.name), |w| {
-        super::workbook::write(ctx, &r, &nets, w)
+    // The workbook (its cells and their compression, the costliest file) is made beside the
+    // text files; each text file is written as it is made, never held whole.
+    let previous = ctx.opts.previous.as_deref();
+    std::thread::scope(|s| {
+        let book = s.spawn(|| super::workbook::build(loaded, previous, &r, &nets));
+        let texts = (|| {
+            ctx.write(&format!("{}.md", topo.name), |w| {
+                ctx.renderer.render_ser_to("matrix.md.j2", &v, w)
+            })?;
+            ctx.write(&format!("{}.csv", topo.name), |w| write_csv(&r, &nets, w))?;
+            ctx.write(&format!("{}.html", topo.name), |w| {
+                ctx.renderer.render_ser_to("matrix.html.j2", &v, w)
+            })
+        })();
+        let book = book
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        texts?;
+        let book = book?;
+        ctx.write(&format!("{}.xlsx", topo.name), |w| Ok(w.write_all(&book)?))
     })?;
     Ok(Vec::new())
 }

@@ -13,8 +13,8 @@ use anyhow::{Context, Result};
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet};
 
 use super::matrix::{cells, pair_summary, NetTexts, COLUMNS};
-use crate::generate::Ctx;
-use crate::review::Review;
+use crate::review::{Previous, Review};
+use crate::Loaded;
 
 /// Excel's limit of characters in a cell.
 const MAX_CELL: usize = 32_767;
@@ -66,9 +66,13 @@ fn text(ws: &mut Worksheet, row: u32, col: u16, s: &str, f: &Format) -> Result<(
     Ok(())
 }
 
-/// Writes the workbook of `r` into `w`.
-pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Write) -> Result<()> {
-    let loaded = ctx.loaded;
+/// The workbook of `r`, with what changed since `previous` when given.
+pub fn build(
+    loaded: &Loaded,
+    previous: Option<&Previous>,
+    r: &Review,
+    nets: &NetTexts,
+) -> Result<Vec<u8>> {
     let (topo, res) = (&loaded.topology, &loaded.resolution);
     let mut wb = Workbook::new();
     // The library makes each sheet's scratch file there and panics if it cannot: ask first.
@@ -172,7 +176,7 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
         text(ws, row, 4, &p[4], &plain)?;
         row += 1;
     }
-    if let Some(prev) = &ctx.opts.previous {
+    if let Some(prev) = previous {
         row += 1;
         let now = super::flows::json(topo, res);
         let d = crate::diff::cause::diff_docs(
@@ -287,6 +291,5 @@ pub fn write(ctx: &Ctx<'_>, r: &Review, nets: &NetTexts, w: &mut dyn std::io::Wr
     ws.set_landscape();
     ws.set_print_fit_to_pages(1, 0);
     ws.set_repeat_rows(0, 0)?;
-    w.write_all(&wb.save_to_buffer()?)?;
-    Ok(())
+    Ok(wb.save_to_buffer()?)
 }
