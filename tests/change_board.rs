@@ -384,6 +384,12 @@ rows = [[("" if c is None else str(c)) for c in r] for r in flows.iter_rows(valu
 with open(sys.argv[2], newline="", encoding="utf-8") as f:
     out["same_as_csv"] = rows == list(csv.reader(f))
 out["rows"] = len(rows)
+# How each column's cells are aligned below the header: vertical, wrapped.
+align = {}
+for r in flows.iter_rows(min_row=2):
+    for c in r:
+        align.setdefault(c.column_letter, set()).add((c.alignment.vertical, bool(c.alignment.wrap_text)))
+out["align"] = {k: sorted(list(x) for x in v) for k, v in align.items()}
 summary = [[c for c in r if c is not None] for r in wb["Summary"].iter_rows(values_only=True)]
 out["summary"] = [r for r in summary if r]
 print(json.dumps(out))
@@ -435,6 +441,12 @@ fn the_workbook_reads_back_as_the_csv_with_a_summary() {
     assert_eq!(v["filter"], format!("A1:N{rows}"));
     assert_eq!(v["same_as_csv"], true);
     assert!(v["widths"]["L"].as_f64().unwrap() > 50.0, "{}", v["widths"]);
+    // Every cell top-aligned (rows grow with wrapped texts); texts wrap in the address,
+    // purpose, source and reason columns, never in ids or port lists.
+    for (col, a) in v["align"].as_object().unwrap() {
+        let wraps = ["G", "I", "L", "M", "N"].contains(&col.as_str());
+        assert_eq!(a, &serde_json::json!([["top", wraps]]), "column {col}");
+    }
     let summary: Vec<String> = v["summary"]
         .as_array()
         .unwrap()

@@ -9,6 +9,8 @@
 //! no date of its own (its document properties carry a fixed one), so the same input gives the
 //! same bytes.
 
+use std::borrow::Cow;
+
 use anyhow::{Context, Result};
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet};
 
@@ -27,19 +29,22 @@ const WIDTHS: [f64; 14] = [
 
 /// A cell's text: guarded against formulas, without characters that hide text, within the
 /// cell limit (a longer text is cut, and says so: the CSV has it whole).
-pub fn cell_text(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| {
-            if (c.is_control() && c != '\n' && c != '\t') || super::is_bidi(c) {
-                '\u{FFFD}'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let guarded = super::flows::formula_guard(&clean).into_owned();
-    if guarded.chars().count() <= MAX_CELL {
+pub fn cell_text(s: &str) -> Cow<'_, str> {
+    let hides = |c: char| (c.is_control() && c != '\n' && c != '\t') || super::is_bidi(c);
+    let clean: Cow<str> = if s.chars().any(hides) {
+        s.chars()
+            .map(|c| if hides(c) { '\u{FFFD}' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    };
+    let guarded = match clean {
+        Cow::Borrowed(c) => super::flows::formula_guard(c),
+        Cow::Owned(c) => super::flows::formula_guard(&c).into_owned().into(),
+    };
+    // Bytes bound characters: most texts are decided without counting.
+    if guarded.len() <= MAX_CELL || guarded.chars().count() <= MAX_CELL {
         return guarded;
     }
     let note = " [cut: the CSV has the whole text]";
@@ -48,7 +53,7 @@ pub fn cell_text(s: &str) -> String {
         .take(MAX_CELL - note.chars().count())
         .collect();
     cut.push_str(note);
-    cut
+    cut.into()
 }
 
 /// Room for a wrapped text of `chars` characters in a column `width` characters wide: a
@@ -63,6 +68,13 @@ fn fit_row(ws: &mut Worksheet, row: u32, chars: usize, width: usize) -> Result<(
 
 fn text(ws: &mut Worksheet, row: u32, col: u16, s: &str, f: &Format) -> Result<()> {
     ws.write_string_with_format(row, col, cell_text(s), f)?;
+    Ok(())
+}
+
+/// A cell in the workbook's default format (top-aligned): no format to look up, which the
+/// library does by hashing the whole format, for every cell.
+fn plain_text(ws: &mut Worksheet, row: u32, col: u16, s: &str) -> Result<()> {
+    ws.write_string(row, col, cell_text(s))?;
     Ok(())
 }
 
@@ -101,6 +113,9 @@ pub fn build(
         .set_align(FormatAlign::Top);
     let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
     let plain = Format::new().set_align(FormatAlign::Top);
+    // Every cell is top-aligned: the default format says so once (Calibri 11's default row
+    // and column sizes, 20 and 64 pixels).
+    wb.set_default_format(&plain, 20, 64)?;
 
     // Summary.
     let ws = wb.add_worksheet();
@@ -274,13 +289,14 @@ pub fn build(
     for (n, &i) in r.order.iter().enumerate() {
         let row = n as u32 + 1;
         let cs = cells(r.number[i], &r.flows[i], nets);
-        ws.write_number_with_format(row, 0, r.number[i] as f64, &plain)?;
+        ws.write_number(row, 0, r.number[i] as f64)?;
         let mut lines = 1;
         for (c, v) in cs.iter().enumerate().skip(1) {
-            let wraps = c >= 11 || c == 6 || c == 8;
-            text(ws, row, c as u16, v, if wraps { &wrap } else { &plain })?;
-            if wraps {
+            if c >= 11 || c == 6 || c == 8 {
+                text(ws, row, c as u16, v, &wrap)?;
                 lines = lines.max(v.chars().count().div_ceil(WIDTHS[c] as usize - 2));
+            } else {
+                plain_text(ws, row, c as u16, v)?;
             }
         }
         fit_row(ws, row, lines, 1)?;
