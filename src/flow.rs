@@ -413,13 +413,11 @@ impl Serialize for Flow {
             from_kinds: &'a [String],
             from_zone: &'a str,
             from_interface: Option<&'a str>,
-            #[serde(serialize_with = "ser_nets")]
             from_addresses: &'a [IpNet],
             to: &'a str,
             to_kinds: &'a [String],
             to_zone: &'a str,
             to_interface: Option<&'a str>,
-            #[serde(serialize_with = "ser_nets")]
             to_addresses: &'a [IpNet],
             to_fqdns: &'a [String],
             protocol: Protocol,
@@ -476,111 +474,6 @@ pub fn ser_ports<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Er
     s.collect_seq(p.to_strings())
 }
 
-pub fn ser_nets<S: serde::Serializer>(n: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(n.iter().map(NetText::net))
-}
-
-/// A network (`10.0.0.0/24`) or address as text on the stack, written the way `Display` writes
-/// it; IPv4 without the formatting machinery. Rule sets and tables print millions of these.
-#[derive(Clone, Copy)]
-pub struct NetText {
-    buf: [u8; 43],
-    len: u8,
-}
-
-impl NetText {
-    /// `10.0.0.5/32`, as `IpNet`'s `Display`.
-    pub fn net(n: &IpNet) -> NetText {
-        let mut t = NetText::addr(&n.addr());
-        t.push(b"/");
-        t.push_u8(n.prefix_len());
-        t
-    }
-
-    /// `10.0.0.5`, as `IpAddr`'s `Display`.
-    pub fn addr(a: &std::net::IpAddr) -> NetText {
-        let mut t = NetText {
-            buf: [0; 43],
-            len: 0,
-        };
-        match a {
-            std::net::IpAddr::V4(v4) => {
-                for (i, o) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        t.push(b".");
-                    }
-                    t.push_u8(o);
-                }
-            }
-            std::net::IpAddr::V6(v6) => {
-                use std::fmt::Write;
-                let _ = write!(t, "{v6}");
-            }
-        }
-        t
-    }
-
-    /// A host (a /32 or /128) as its address, a network with its prefix.
-    pub fn host_or_net(n: &IpNet) -> NetText {
-        if n.prefix_len() == n.max_prefix_len() {
-            NetText::addr(&n.addr())
-        } else {
-            NetText::net(n)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..usize::from(self.len)]).expect("ASCII")
-    }
-
-    fn push(&mut self, b: &[u8]) {
-        let at = usize::from(self.len);
-        self.buf[at..at + b.len()].copy_from_slice(b);
-        self.len += b.len() as u8;
-    }
-
-    fn push_u8(&mut self, v: u8) {
-        let digits = [v / 100, v / 10 % 10, v % 10].map(|d| b'0' + d);
-        let skip = if v >= 100 {
-            0
-        } else if v >= 10 {
-            1
-        } else {
-            2
-        };
-        self.push(&digits[skip..]);
-    }
-}
-
-impl std::fmt::Write for NetText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        if usize::from(self.len) + s.len() > self.buf.len() {
-            return Err(fmt::Error);
-        }
-        self.push(s.as_bytes());
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for NetText {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl fmt::Display for NetText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for NetText {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,38 +510,6 @@ mod tests {
 
     fn set(items: &[&str]) -> PortSet {
         PortSet::from_ranges(items.iter().map(|s| PortRange::parse(s).unwrap()))
-    }
-
-    #[test]
-    fn net_text_writes_what_display_writes() {
-        let nets = [
-            "0.0.0.0/0",
-            "10.0.0.5/32",
-            "192.168.100.0/24",
-            "255.255.255.255/32",
-            "1.2.3.4/8",
-            "::/0",
-            "2001:db8::1/128",
-            "2001:db8:0:1::/64",
-            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
-            "::ffff:10.0.0.1/128",
-        ];
-        for n in nets {
-            let n: IpNet = n.parse().unwrap();
-            assert_eq!(NetText::net(&n).as_str(), n.to_string());
-            assert_eq!(NetText::addr(&n.addr()).as_str(), n.addr().to_string());
-            let host = n.prefix_len() == n.max_prefix_len();
-            let want = if host {
-                n.addr().to_string()
-            } else {
-                n.to_string()
-            };
-            assert_eq!(&*NetText::host_or_net(&n), want);
-        }
-        for v in 0..=255u8 {
-            let n: IpNet = format!("{v}.{v}.0.{v}/{}", v % 33).parse().unwrap();
-            assert_eq!(NetText::net(&n).to_string(), n.to_string());
-        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use serde::Serialize;
 
-use crate::flow::{ser_nets, ser_ports, EndId, Flow, FlowEnd, PortSet, Protocol};
+use crate::flow::{ser_ports, EndId, Flow, FlowEnd, PortSet, Protocol};
 use crate::resolve::Resolution;
 use crate::topology::Topology;
 
@@ -66,7 +66,7 @@ pub struct Rule {
 }
 
 fn ser_end<S: serde::Serializer>(e: &Arc<EndNets>, s: S) -> Result<S::Ok, S::Error> {
-    ser_nets(&e.nets, s)
+    s.collect_seq(&e.nets)
 }
 
 /// Whether a network is IPv6.

@@ -27,7 +27,8 @@ pub fn join_nets(v: &[ipnet::IpNet]) -> String {
         if i > 0 {
             out.push(' ');
         }
-        out.push_str(&crate::flow::NetText::net(n));
+        std::fmt::Write::write_fmt(&mut out, format_args!("{n}"))
+            .expect("a String takes every write");
     }
     out
 }

@@ -114,7 +114,11 @@ impl Model {
 
 /// `10.0.0.5` for a host, `10.0.0.0/24` for a network.
 pub fn net_str(n: &IpNet) -> String {
-    crate::flow::NetText::host_or_net(n).as_str().to_owned()
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
 }
 
 fn only(nets: &[IpNet], fam: Family) -> Vec<IpNet> {

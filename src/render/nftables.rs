@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::netfilter::{self, Family, FwRule, Model};
-use crate::flow::{Flow, NetText, PortRange, PortSet, Protocol};
+use crate::flow::{Flow, PortRange, PortSet, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan::{Direction, Perspective};
@@ -434,7 +434,7 @@ enum Have {
 fn pair_text(src: Option<&IpNet>, dst: Option<&IpNet>, proto: &str) -> String {
     let mut out = String::new();
     for n in [src, dst].into_iter().flatten() {
-        out.push_str(NetText::host_or_net(n).as_str());
+        out.push_str(&super::netfilter::net_str(n));
         out.push_str(" . ");
     }
     out.push_str(proto);
