@@ -15,10 +15,6 @@ use ctxfw::generate::{self, Options, TARGETS};
 use ctxfw::render::nftables::Layout;
 use ctxfw::render::Renderer;
 
-// The allocator the binary uses (src/main.rs), so the figures are the command's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     divan::main();
 }

@@ -2,11 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-// Resolving and rendering allocate millions of small strings, which mimalloc serves much
-// faster than glibc's allocator (BENCHMARKS.md, Part R of issue 18).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
