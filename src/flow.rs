@@ -347,10 +347,9 @@ pub struct Part {
 /// A resolved flow: traffic from one component (interface) to another, one protocol.
 ///
 /// Names, zones, kinds, addresses and catalogue texts are shared (`Arc`) with every other flow
-/// of the same component or catalogue entry rather than owned: a flow owned about 1.5 KB of
-/// copies, which at 100,000 flows was most of the resolution's memory. What a flow says about
-/// an end besides its name is one shared [`FlowEnd`] (five shared fields per end were 160 of
-/// a flow's 392 bytes).
+/// of the same component or catalogue entry rather than owned: owned copies were most of the
+/// resolution's memory at scale. What a flow says about an end besides its name is one shared
+/// [`FlowEnd`], not five shared fields per end.
 ///
 /// Serialised flat, as `from`, `from_kinds`, `from_zone`, `from_interface`,
 /// `from_addresses`, `to`, ... (the flows JSON contract).
