@@ -9,7 +9,10 @@ fn main() {
 }
 
 fn embed(sub: &str, ext: &str, out_name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
+    // Read when the script runs, not when it was compiled: a build script compiled for one
+    // checkout can be reused by another sharing the target directory.
+    let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join(sub);
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = fs::read_dir(&dir)
         .expect("directory next to Cargo.toml")
