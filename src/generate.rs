@@ -55,6 +55,8 @@ pub struct Ctx<'a> {
     /// Warnings a target finds while rendering (a host rule set that would lock out its
     /// administrators, a flow it cannot express); `generate_all` returns them.
     pub warnings: RefCell<Vec<Diagnostic>>,
+    /// The messages of `warnings`, to report each once.
+    warned: RefCell<crate::HashSet<String>>,
     /// Where [`Ctx::write`] sends a file.
     out: &'a WriteFile<'a>,
 }
@@ -88,9 +90,8 @@ impl Ctx<'_> {
 
     /// A warning, reported once however often it is found.
     pub fn add_warning(&self, d: Diagnostic) {
-        let mut w = self.warnings.borrow_mut();
-        if !w.iter().any(|x| x.message == d.message) {
-            w.push(d);
+        if self.warned.borrow_mut().insert(d.message.clone()) {
+            self.warnings.borrow_mut().push(d);
         }
     }
 }
@@ -377,6 +378,7 @@ pub fn generate_into(
             renderer,
             opts,
             warnings: RefCell::new(Vec::new()),
+            warned: RefCell::default(),
             out,
         };
         let rendered =

@@ -517,3 +517,57 @@ fn aws_quota_parts_without_cloudformations_resource_limit() {
     let (ok, report) = validate(&py, &out);
     assert!(ok, "{report}");
 }
+
+/// One warning per source and port set, naming five destinations and counting the rest: a
+/// source that reaches many gateways is one line, not one per gateway.
+#[test]
+fn exposure_warnings_are_one_per_source_and_ports() {
+    let mut t =
+        std::fs::read_to_string(common::root().join("topologies/cloud-resource-locations.toml"))
+            .unwrap();
+    for i in 0..7 {
+        t.push_str(&format!(
+            "\n[components.gw{i}]\nkind = \"netscaler-gateway\"\nzone = \"aws-dmz\"\nsite = \"aws\"\n\
+             [components.gw{i}.interfaces.vip]\nhosts = [\"10.50.0.{}\"]\n\
+             [components.gw{i}.interfaces.snip]\nhosts = [\"10.50.0.{}\"]\n",
+            100 + i,
+            120 + i
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many-gateways.toml");
+    std::fs::write(&path, t).unwrap();
+    let loaded = load(&path);
+    let exposures = ctxfw::render::aws::exposures(&loaded.topology, &loaded.resolution.flows);
+    let r = Renderer::new(None).unwrap();
+    let aws: Vec<_> = TARGETS.iter().filter(|t| t.name == "aws").collect();
+    let warned: Vec<String> = generate::generate_all(&loaded, &r, &Options::default(), &aws)
+        .unwrap()
+        .warnings
+        .into_iter()
+        .map(|d| d.message)
+        .filter(|m| m.contains("can connect to"))
+        .collect();
+    let line = warned
+        .iter()
+        .find(|m| m.starts_with("aws: `aws-vdas` can connect to ") && m.contains("on tcp/443,"))
+        .unwrap_or_else(|| panic!("{warned:#?}"));
+    let reached = exposures
+        .iter()
+        .filter(|e| e.from == "aws-vdas" && e.protocol.to_string() == "tcp")
+        .count();
+    assert_eq!(reached, 8, "{exposures:#?}");
+    assert!(line.contains("and 3 more components on tcp/443"), "{line}");
+    assert_eq!(line.matches('`').count(), 2 + 2 * 5, "{line}");
+    // Every exposure is in one warning or another.
+    let sources: std::collections::BTreeSet<&str> =
+        exposures.iter().map(|e| e.from.as_str()).collect();
+    for s in sources {
+        assert!(
+            warned
+                .iter()
+                .any(|m| m.starts_with(&format!("aws: `{s}` "))),
+            "{s}"
+        );
+    }
+}

@@ -489,16 +489,20 @@ pub fn exposures(topo: &Topology, flows: &[Flow]) -> Vec<Exposure> {
                 .any(|n| n.prefix_len() == 0 && Family::of(n) == fam)
     };
     // Internet egress and ingress per component, family and protocol: ports.
-    type Side = Vec<(String, Family, Protocol, PortSet)>;
-    let (mut out, mut inb): (Side, Side) = (Vec::new(), Vec::new());
-    let add = |side: &mut Side, comp: &str, fam: Family, f: &Flow| match side
-        .iter_mut()
-        .find(|(c, fm, p, _)| c == comp && *fm == fam && *p == f.protocol)
-    {
-        Some(e) => e.3 = e.3.union(&f.ports),
-        None => side.push((comp.to_string(), fam, f.protocol, f.ports.clone())),
+    type Side = indexmap::IndexMap<(String, Family, Protocol), PortSet>;
+    let (mut out, mut inb): (Side, Side) = (Side::new(), Side::new());
+    let add = |side: &mut Side, comp: &str, fam: Family, f: &Flow| {
+        side.entry((comp.to_string(), fam, f.protocol))
+            .and_modify(|p| *p = p.union(&f.ports))
+            .or_insert_with(|| f.ports.clone());
     };
+    // What the flows between two components allow anyway, per protocol.
+    let mut flowed: crate::HashMap<(&str, &str, Protocol), PortSet> = crate::HashMap::default();
     for f in flows {
+        flowed
+            .entry((&*f.from, &*f.to, f.protocol))
+            .and_modify(|p| *p = p.union(&f.ports))
+            .or_insert_with(|| f.ports.clone());
         for fam in cloud::families(f) {
             if cloud::in_cloud(topo, &f.from_end.zone, Location::Aws)
                 && wide(&f.to_end.addresses, fam)
@@ -512,28 +516,27 @@ pub fn exposures(topo: &Topology, flows: &[Flow]) -> Vec<Exposure> {
             }
         }
     }
+    let mut inb_by: indexmap::IndexMap<(Family, Protocol), Vec<(&str, &PortSet)>> =
+        indexmap::IndexMap::new();
+    for ((b, fam, proto), pb) in &inb {
+        inb_by.entry((*fam, *proto)).or_default().push((b, pb));
+    }
     let mut found = Vec::new();
-    for (a, fam, proto, pa) in &out {
-        for (b, _, _, pb) in inb.iter().filter(|(_, fm, p, _)| fm == fam && p == proto) {
+    for ((a, fam, proto), pa) in &out {
+        for &(b, pb) in inb_by.get(&(*fam, *proto)).into_iter().flatten() {
             // What both allow, less what the flows from `a` to `b` allow anyway.
-            let mut meet = pa.minus(&pa.minus(pb));
-            let mut flowed = false;
-            for f in flows
-                .iter()
-                .filter(|f| *f.from == **a && *f.to == **b && f.protocol == *proto)
-            {
-                meet = meet.minus(&f.ports);
-                flowed = true;
-            }
+            let meet = pa.minus(&pa.minus(pb));
+            let anyway = flowed.get(&(a.as_str(), b, *proto));
+            let meet = anyway.map_or(meet.clone(), |p| meet.minus(p));
             let open = if proto.has_ports() {
                 !meet.is_empty()
             } else {
-                !flowed
+                anyway.is_none()
             };
             if open {
                 found.push(Exposure {
                     from: a.clone(),
-                    to: b.clone(),
+                    to: b.to_string(),
                     family: *fam,
                     protocol: *proto,
                     ports: meet,
@@ -544,24 +547,45 @@ pub fn exposures(topo: &Topology, flows: &[Flow]) -> Vec<Exposure> {
     found
 }
 
-/// Warn about each of [`exposures`]; the Terraform target says the same.
+/// Warn about [`exposures`], one warning per source and port set (a source reaching every
+/// site's gateway is one warning, not one per gateway); the Terraform target says the same.
 pub fn warn_exposures(ctx: &Ctx<'_>) {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
+    let mut groups: indexmap::IndexMap<(String, Family, Protocol, PortSet), Vec<String>> =
+        indexmap::IndexMap::new();
     for e in exposures(t, &r.flows) {
-        let what = if e.ports.is_empty() {
-            e.protocol.to_string()
+        groups
+            .entry((e.from, e.family, e.protocol, e.ports))
+            .or_default()
+            .push(e.to);
+    }
+    const NAMED: usize = 5;
+    for ((from, family, protocol, ports), to) in groups {
+        let what = if ports.is_empty() {
+            protocol.to_string()
         } else {
-            format!("{}/{}", e.protocol, e.ports)
+            format!("{protocol}/{ports}")
         };
-        let all = if e.family == Family::V6 {
+        let all = if family == Family::V6 {
             "::/0"
         } else {
             "0.0.0.0/0"
         };
+        let named: Vec<String> = to.iter().take(NAMED).map(|b| format!("`{b}`")).collect();
+        let (whom, theirs) = match to.len() {
+            1 => (named[0].clone(), "the other's allows"),
+            n if n <= NAMED => (
+                format!("{} and {}", named[..n - 1].join(", "), named[n - 1]),
+                "theirs allow",
+            ),
+            n => (
+                format!("{} and {} more components", named.join(", "), n - NAMED),
+                "theirs allow",
+            ),
+        };
         ctx.warn(
             format!(
-                "aws: `{}` can connect to `{}` on {what}, which no flow allows: its security group allows {what} out to the internet ({all}) and the other's allows it in from the internet",
-                e.from, e.to
+                "aws: `{from}` can connect to {whom} on {what}, which no flow allows: its security group allows {what} out to the internet ({all}) and {theirs} it in from the internet"
             ),
             "AWS security groups cannot leave the zones' networks out of the internet; close it with a network ACL between their subnets or AWS Network Firewall (docs/cloud.md, \"The internet in security groups\")",
         );
@@ -570,8 +594,9 @@ pub fn warn_exposures(ctx: &Ctx<'_>) {
 
 pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     let (t, r) = (&ctx.loaded.topology, &ctx.loaded.resolution);
-    warn_exposures(ctx);
+    // A template over CloudFormation's limits is refused before any warning is worked out.
     let tpl = template(t, &r.flows)?;
+    warn_exposures(ctx);
     cloud::warn_shared(ctx, Location::Aws, "security group");
     ctx.write(&format!("{}.aws.json", t.name), |w| {
         super::write_json_doc(w, &tpl)
