@@ -297,6 +297,15 @@ impl Review {
         }
     }
 
+    /// Each zone's place in `zones`, by name.
+    pub fn zone_index(&self) -> crate::HashMap<&str, usize> {
+        self.zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.name.as_str(), i))
+            .collect()
+    }
+
     /// The flows between zones, in matrix order.
     pub fn between_zones(&self) -> &[usize] {
         &self.order[..self.between]
@@ -382,12 +391,7 @@ mod tests {
     fn rows_go_by_zone_pair_then_site_and_flows_within_a_zone_last() {
         let l = load("two-site");
         let r = Review::new(&l.topology, &l.catalogue, &l.resolution.flows);
-        let rank: HashMap<&str, usize> = r
-            .zones
-            .iter()
-            .enumerate()
-            .map(|(i, z)| (z.name.as_str(), i))
-            .collect();
+        let rank = r.zone_index();
         let key = |i: usize| {
             let f = &r.flows[i];
             (f.intra_zone, rank[&*f.from_end.zone], rank[&*f.to_end.zone])

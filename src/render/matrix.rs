@@ -273,12 +273,7 @@ fn pair_label(r: &Review, p: &review::Pair, max: usize) -> (String, String) {
 
 /// The Mermaid overview: zones (grouped by site) and one edge per zone pair.
 fn mermaid(r: &Review) -> Value {
-    let index: HashMap<&str, usize> = r
-        .zones
-        .iter()
-        .enumerate()
-        .map(|(i, z)| (z.name.as_str(), i))
-        .collect();
+    let index = r.zone_index();
     let zone_id = |z: &str| format!("z{}", index.get(z).copied().unwrap_or(0));
     let zone = |z: &review::ZoneInfo| {
         let cidrs = &z.cidrs;
@@ -365,12 +360,7 @@ fn overview(r: &Review) -> Ladder {
             }
         })
         .collect();
-    let col: HashMap<&str, usize> = r
-        .zones
-        .iter()
-        .enumerate()
-        .map(|(i, z)| (z.name.as_str(), i))
-        .collect();
+    let col = r.zone_index();
     let arrows = between_pairs(r)
         .enumerate()
         .map(|(k, p)| {
