@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
+use indexmap::IndexMap;
 
 use crate::diag::Diagnostic;
 use crate::output::OutFile;
@@ -53,10 +54,9 @@ pub struct Ctx<'a> {
     pub renderer: &'a Renderer,
     pub opts: &'a Options,
     /// Warnings a target finds while rendering (a host rule set that would lock out its
-    /// administrators, a flow it cannot express); `generate_all` returns them.
-    pub warnings: RefCell<Vec<Diagnostic>>,
-    /// The messages of `warnings`, to report each once.
-    warned: RefCell<crate::HashSet<String>>,
+    /// administrators, a flow it cannot express), by message, each once; `generate_all`
+    /// returns them in the order found.
+    warnings: RefCell<IndexMap<String, Diagnostic>>,
     /// Where [`Ctx::write`] sends a file.
     out: &'a WriteFile<'a>,
 }
@@ -90,9 +90,10 @@ impl Ctx<'_> {
 
     /// A warning, reported once however often it is found.
     pub fn add_warning(&self, d: Diagnostic) {
-        if self.warned.borrow_mut().insert(d.message.clone()) {
-            self.warnings.borrow_mut().push(d);
-        }
+        self.warnings
+            .borrow_mut()
+            .entry(d.message.clone())
+            .or_insert(d);
     }
 }
 
@@ -377,13 +378,12 @@ pub fn generate_into(
             loaded,
             renderer,
             opts,
-            warnings: RefCell::new(Vec::new()),
-            warned: RefCell::default(),
+            warnings: RefCell::default(),
             out,
         };
         let rendered =
             (t.render)(&ctx).and_then(|files| files.into_iter().try_for_each(|f| ctx.emit(f)));
-        (rendered, ctx.warnings.into_inner())
+        (rendered, ctx.warnings.into_inner().into_values().collect())
     };
     let mut merge = Merge {
         several: targets.len() > 1,

@@ -527,7 +527,10 @@ pub fn exposures(topo: &Topology, flows: &[Flow]) -> Vec<Exposure> {
             // What both allow, less what the flows from `a` to `b` allow anyway.
             let meet = pa.minus(&pa.minus(pb));
             let anyway = flowed.get(&(a.as_str(), b, *proto));
-            let meet = anyway.map_or(meet.clone(), |p| meet.minus(p));
+            let meet = match anyway {
+                Some(p) => meet.minus(p),
+                None => meet,
+            };
             let open = if proto.has_ports() {
                 !meet.is_empty()
             } else {

@@ -22,13 +22,13 @@ pub fn end_label(name: &str, iface: &Option<impl AsRef<str>>) -> String {
 
 /// Networks as text, space-separated (`10.0.0.0/24 10.0.1.5/32`), for tables and messages.
 pub fn join_nets(v: &[ipnet::IpNet]) -> String {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(20 * v.len());
     for (i, n) in v.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        std::fmt::Write::write_fmt(&mut out, format_args!("{n}"))
-            .expect("a String takes every write");
+        write!(out, "{n}").expect("a String takes every write");
     }
     out
 }

@@ -454,10 +454,9 @@ struct Context<'a> {
     within: minijinja::Value,
     mermaid: Value,
     removed: &'a [crate::resolve::Removed],
-    /// The overview, laid out and written when a template prints it, if `overview_drawn`
-    /// (not past `MAX_DRAWN` arrows).
+    /// The overview, laid out and written when a template prints it (not past `MAX_DRAWN`
+    /// arrows).
     overview: minijinja::Value,
-    overview_drawn: bool,
     /// Each zone pair's view, for the first `MAX_DRAWN` pairs: `id`, `title`, `svg`.
     views: Vec<minijinja::Value>,
     /// Zone pairs in all, and between zones (the overview's arrows).
@@ -533,7 +532,6 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             mermaid: mermaid(&r),
             removed: &res.removed,
             overview: super::streamed_text(move |out| overview(&r2).write_svg("overview", out)),
-            overview_drawn: between_pairs(&r).count() <= MAX_DRAWN,
             views,
             pairs: r.pairs.len(),
             between_pairs: between_pairs(&r).count(),
