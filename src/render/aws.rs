@@ -255,10 +255,11 @@ fn ports_tag(key: &Key) -> String {
 /// One rule of a component: its key and the flow ids behind it.
 type RuleRef<'a> = (&'a Key, &'a Vec<String>);
 
-/// The CloudFormation template as a JSON value.
+/// The CloudFormation template as a JSON value. Its resources are counted before it is built:
+/// a topology far over CloudFormation's limit is refused at once, not after gigabytes of JSON.
 pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
-    let tpl = groups(topo, flows)?;
-    let n = tpl["Resources"].as_object().map_or(0, Map::len);
+    let all = aws_rules(topo, flows)?;
+    let n = resource_count(topo, &all);
     if n > MAX_RESOURCES {
         bail!(
             "{}: the AWS template needs {n} resources, more than CloudFormation's {MAX_RESOURCES}; \
@@ -266,39 +267,72 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
             topo.file.name
         );
     }
-    Ok(tpl)
+    build(topo, &all)
 }
 
 /// The template without CloudFormation's limit on resources (a Terraform configuration has
 /// none): the groups and rules, with AWS's own quotas.
 pub fn groups(topo: &Topology, flows: &[Flow]) -> Result<Value> {
+    build(topo, &aws_rules(topo, flows)?)
+}
+
+/// The rules of the components in aws, once the topology is known to have aws zones.
+fn aws_rules(topo: &Topology, flows: &[Flow]) -> Result<BTreeMap<Key, Vec<String>>> {
     cloud::zones(topo, Location::Aws, "aws")?;
-    let comps = cloud::components(topo, Location::Aws);
-    let all = rules(topo, flows)?;
-    let mut resources = Map::new();
-    let mut outputs = Map::new();
-    let mut ids: Vec<(String, String)> = Vec::new();
-    // Each component's rules by direction, in rule order (a filter of all rules per
-    // component would be quadratic in the flows).
+    rules(topo, flows)
+}
+
+/// Each component's rules by direction, in rule order (a filter of all rules per component
+/// would be quadratic in the flows).
+fn by_component(all: &BTreeMap<Key, Vec<String>>) -> HashMap<(&str, Dir), Vec<RuleRef<'_>>> {
     let mut by_comp: HashMap<(&str, Dir), Vec<RuleRef>> = HashMap::new();
-    for (k, d) in &all {
+    for (k, d) in all {
         by_comp
             .entry((k.comp.as_str(), k.dir))
             .or_default()
             .push((k, d));
     }
+    by_comp
+}
+
+/// How many groups a component needs for its ingress and egress rules. Egress keeps one slot
+/// free for the placeholder rule (in `build`) that a group whose egress rules are all separate
+/// resources needs.
+fn parts(ins: usize, outs: usize) -> usize {
+    ins.div_ceil(MAX_RULES)
+        .max(outs.div_ceil(MAX_RULES - 1))
+        .max(1)
+}
+
+/// The resources `build` makes: each component's groups and its rules between groups (which
+/// are resources of their own).
+fn resource_count(topo: &Topology, all: &BTreeMap<Key, Vec<String>>) -> usize {
+    let by_comp = by_component(all);
+    let mine = |comp: &str, dir: Dir| by_comp.get(&(comp, dir)).map_or(0, Vec::len);
+    let groups: usize = cloud::components(topo, Location::Aws)
+        .iter()
+        .map(|comp| parts(mine(comp, Dir::In), mine(comp, Dir::Out)))
+        .sum();
+    groups
+        + all
+            .keys()
+            .filter(|k| matches!(k.peer, Peer::Group(_)))
+            .count()
+}
+
+/// The template from the rules: groups, their rules and outputs.
+fn build(topo: &Topology, all: &BTreeMap<Key, Vec<String>>) -> Result<Value> {
+    let comps = cloud::components(topo, Location::Aws);
+    let mut resources = Map::new();
+    let mut outputs = Map::new();
+    let mut ids: Vec<(String, String)> = Vec::new();
+    let by_comp = by_component(all);
     for comp in &comps {
         let c = &topo.components[*comp];
         let mine = |dir: Dir| by_comp.get(&(*comp, dir)).map_or(&[][..], Vec::as_slice);
         let (ins, outs) = (mine(Dir::In), mine(Dir::Out));
-        // Egress keeps one slot free for the placeholder rule (below) that a group whose
-        // egress rules are all separate resources needs.
         let out_max = MAX_RULES - 1;
-        let parts = ins
-            .len()
-            .div_ceil(MAX_RULES)
-            .max(outs.len().div_ceil(out_max))
-            .max(1);
+        let parts = parts(ins.len(), outs.len());
         for part in 0..parts {
             let gid = group_id(comp, part);
             ids.push((gid.clone(), format!("component `{comp}`")));
