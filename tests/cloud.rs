@@ -1132,3 +1132,41 @@ fn aws_groups_allow_the_flows_and_what_the_warnings_say() {
         "the examples have internet rules that meet"
     );
 }
+
+/// Azure's 1,000 rules per NSG, counted before any rule is built: 997 flows and the three fixed
+/// rules fit, one flow more is refused with the count.
+#[test]
+fn azure_refuses_a_zone_over_its_rule_limit_with_the_count() {
+    let topology = |sources: usize| {
+        let mut text = "name = \"nsg\"\n[zones.vnet]\ncidrs = [\"10.0.0.0/16\"]\nlocation = \"azure\"\n\
+             [zones.onprem]\ncidrs = [\"10.1.0.0/16\"]\n\
+             [components.target]\nkind = \"acme-agent\"\nzone = \"vnet\"\nhosts = [\"10.0.0.10\"]\n"
+            .to_string();
+        for i in 0..sources {
+            text.push_str(&format!(
+                "[components.src{i}]\nkind = \"acme-agent\"\nzone = \"onprem\"\nhosts = [\"10.1.{}.{}\"]\n\
+                 [[additions]]\nid = \"a{i}\"\nfrom = \"src{i}\"\nto = \"target\"\nprotocol = \"tcp\"\n\
+                 ports = [443]\npurpose = \"p\"\nreason = \"r\"\n",
+                i / 200,
+                1 + i % 200
+            ));
+        }
+        text
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |sources: usize| {
+        let p = dir.path().join(format!("nsg{sources}.toml"));
+        std::fs::write(&p, topology(sources)).unwrap();
+        render(&load(&p, true), "azure")
+    };
+    let arm: Value = serde_json::from_str(&run(997).unwrap()).unwrap();
+    let rules = arm["resources"][0]["properties"]["securityRules"]
+        .as_array()
+        .unwrap();
+    assert_eq!(rules.len(), 1000);
+    let e = run(998).unwrap_err().to_string();
+    assert!(
+        e.contains("zone `vnet` needs 1001 NSG rules, more than Azure's 1000"),
+        "{e}"
+    );
+}

@@ -14,6 +14,7 @@
 //!   text is kept as written otherwise. A string that ARM would read as an expression (`[...]`)
 //!   is escaped, within the limit.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
@@ -28,6 +29,8 @@ use crate::topology::{Location, Topology};
 use super::cloud::{self, Family};
 
 pub const MAX_RULES: usize = 1000;
+/// The rules every NSG has besides its flows': load balancer probes in, deny in, deny out.
+const FIXED_RULES: usize = 3;
 pub const FIRST_PRIORITY: u32 = 100;
 pub const LB_PRIORITY: u32 = 4095;
 pub const DENY_PRIORITY: u32 = 4096;
@@ -199,6 +202,30 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
             outbound: Vec::new(),
         })
         .collect();
+    let index: HashMap<&str, usize> = zones
+        .iter()
+        .enumerate()
+        .map(|(i, z)| (z.name.as_str(), i))
+        .collect();
+    // Each zone's rules are counted first: a zone over Azure's limit is refused before any rule
+    // is built (at scale, building them all took seconds and gigabytes for one error).
+    let mut count = vec![FIXED_RULES; zones.len()];
+    for f in flows {
+        let fams = cloud::families(f).len();
+        for zone in [&f.to_end.zone, &f.from_end.zone] {
+            if let Some(&i) = index.get(&**zone) {
+                count[i] += fams;
+            }
+        }
+    }
+    if let Some((z, n)) = zones.iter().zip(count).find(|(_, n)| *n > MAX_RULES) {
+        bail!(
+            "{}: zone `{}` needs {n} NSG rules, more than Azure's {MAX_RULES}; split the zone \
+             into smaller subnets",
+            topo.file.name,
+            z.name
+        );
+    }
     let mut ends = plan::Ends::new(topo);
     for f in flows {
         let from_in = cloud::in_cloud(topo, &f.from_end.zone, Location::Azure);
@@ -222,17 +249,14 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
                 if fam == Family::V6 { "-v6" } else { "" }
             );
             if to_in {
-                let nsg = nsgs.iter_mut().find(|n| *n.zone == *f.to_end.zone).unwrap();
+                let nsg = &mut nsgs[index[&*f.to_end.zone]];
                 let (n, mut p) = rule(name(&format!("in-{base}")), f, ends3, proto, "Inbound", fam);
                 let prio = FIRST_PRIORITY + nsg.inbound.len() as u32;
                 p.insert("priority".into(), json!(prio));
                 nsg.inbound.push(json!({ "name": n, "properties": p }));
             }
             if from_in {
-                let nsg = nsgs
-                    .iter_mut()
-                    .find(|n| *n.zone == *f.from_end.zone)
-                    .unwrap();
+                let nsg = &mut nsgs[index[&*f.from_end.zone]];
                 let (n, mut p) = rule(
                     name(&format!("out-{base}")),
                     f,
@@ -332,16 +356,10 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
 }
 
 /// ctxfw's own checks on one NSG's rules: names, priorities (range, unique per direction),
-/// protocol and direction enums, count.
+/// protocol and direction enums (their count is checked before they are built).
 fn check(topo: &Topology, zone: &str, rules: &[Value]) -> Result<()> {
     let file = &topo.file.name;
-    if rules.len() > MAX_RULES {
-        bail!(
-            "{file}: zone `{zone}` needs {} NSG rules, more than Azure's {MAX_RULES}; split the \
-             zone into smaller subnets",
-            rules.len()
-        );
-    }
+    debug_assert!(rules.len() <= MAX_RULES, "counted in `template`");
     let mut names = std::collections::BTreeSet::new();
     let mut prios = std::collections::BTreeSet::new();
     for r in rules {
