@@ -427,7 +427,7 @@ fn icmp_name(proto: u8, s: &str) -> Option<Set> {
         "router-advertisement" if proto == ICMPV6 => "nd-router-advert",
         t => t,
     };
-    if let Some(t) = super::nft::icmp_type(proto, alias) {
+    if let Some(t) = super::nft_expr::icmp_type(proto, alias) {
         return Some(Set::point(t as u128));
     }
     // Code-level names mean their type (iptables lists codes as names too).

@@ -15,6 +15,8 @@ pub mod iptables;
 pub mod json;
 pub mod model;
 pub mod nft;
+mod nft_expr;
+mod nft_rule;
 pub mod nft_text;
 pub mod parse;
 pub mod report;
