@@ -360,6 +360,19 @@ impl Invalid {
 /// `--templates`): larger ones are refused before parsing.
 pub const MAX_INPUT: u64 = 16 * 1024 * 1024;
 
+/// A count as people read it in a message: `8348` as `8,348`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The bytes of `path`, or `None` when it holds more than `limit`. A regular file is refused by
 /// its size before reading; anything else (a pipe, a device such as /dev/zero) is read up to one
 /// byte past the limit, never to its end.
@@ -594,6 +607,15 @@ pub fn choice_hint<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        let cases = [(0, "0"), (999, "999"), (1000, "1,000"), (458_587, "458,587")];
+        for (n, text) in cases {
+            assert_eq!(thousands(n), text);
+        }
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn line_col_counts_characters() {

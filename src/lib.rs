@@ -76,9 +76,10 @@ pub fn check_size(topology: &Topology, catalogue: &Catalogue) -> Result<usize, I
     }
     Err(Invalid {
         diagnostics: vec![Diagnostic::error(format!(
-            "{} components would bind into up to {n} flows, more than ctxfw handles ({})",
-            topology.components.len(),
-            resolve::MAX_BINDINGS
+            "{} components would bind into up to {} flows, more than ctxfw handles ({})",
+            diag::thousands(topology.components.len()),
+            diag::thousands(n),
+            diag::thousands(resolve::MAX_BINDINGS)
         ))
         .in_file(&topology.file)
         .hint("list the servers of one role as one component with hosts = [...], or split the deployment into several topologies")],

@@ -396,19 +396,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-/// `8348` as `8,348`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Every warning in one write: thousands of diagnostics printed piece by piece (an unbuffered
 /// write each) took most of the time of reporting them.
 fn print_warnings(warnings: &[ctxfw::diag::Diagnostic]) {
@@ -605,11 +592,11 @@ fn run(cli: Cli) -> Result<u8> {
                 }
                 let counts: Vec<String> = per_target
                     .iter()
-                    .map(|(n, c)| format!("{n} {}", thousands(*c)))
+                    .map(|(n, c)| format!("{n} {}", ctxfw::diag::thousands(*c)))
                     .collect();
                 text.push_str(&format!(
                     "wrote {} file{} to {}: {}\n",
-                    thousands(written.len()),
+                    ctxfw::diag::thousands(written.len()),
                     if written.len() == 1 { "" } else { "s" },
                     dir.display(),
                     counts.join(", ")

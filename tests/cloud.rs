@@ -1166,7 +1166,7 @@ fn azure_refuses_a_zone_over_its_rule_limit_with_the_count() {
     assert_eq!(rules.len(), 1000);
     let e = run(998).unwrap_err().to_string();
     assert!(
-        e.contains("zone `vnet` needs 1001 NSG rules, more than Azure's 1000"),
+        e.contains("zone `vnet` needs 1,001 NSG rules, more than Azure's 1,000"),
         "{e}"
     );
 }

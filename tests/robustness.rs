@@ -321,8 +321,8 @@ fn ten_thousand_components_are_refused_before_resolving() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("10000 components would bind into up to")
-            && err.contains("more than ctxfw handles (500000)")
+        err.contains("10,000 components would bind into up to")
+            && err.contains("more than ctxfw handles (500,000)")
             && err.contains("big.toml")
             && err.contains("hosts = [...]"),
         "{err}"

@@ -491,7 +491,10 @@ fn aws_quota_parts_without_cloudformations_resource_limit() {
     // The refusal counts the resources before building them; the count is what the build makes.
     let built = ctxfw::render::aws::groups(&loaded.topology, &loaded.resolution.flows).unwrap();
     let n = built["Resources"].as_object().unwrap().len();
-    assert!(e.contains(&format!("needs {n} resources")), "{n}: {e}");
+    assert!(
+        e.contains(&format!("needs {} resources", ctxfw::diag::thousands(n))),
+        "{n}: {e}"
+    );
     let files = render(&loaded, "terraform").unwrap();
     let a = tf(&files, "aws");
     let groups = a["resource"]["aws_security_group"].as_object().unwrap();

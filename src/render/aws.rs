@@ -262,9 +262,10 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     let n = resource_count(topo, &all);
     if n > MAX_RESOURCES {
         bail!(
-            "{}: the AWS template needs {n} resources, more than CloudFormation's {MAX_RESOURCES}; \
+            "{}: the AWS template needs {} resources, more than CloudFormation's {MAX_RESOURCES}; \
              split the topology (one file per VPC or application tier)",
-            topo.file.name
+            topo.file.name,
+            crate::diag::thousands(n)
         );
     }
     build(topo, &all)

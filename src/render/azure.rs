@@ -220,10 +220,12 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     }
     if let Some((z, n)) = zones.iter().zip(count).find(|(_, n)| *n > MAX_RULES) {
         bail!(
-            "{}: zone `{}` needs {n} NSG rules, more than Azure's {MAX_RULES}; split the zone \
-             into smaller subnets",
+            "{}: zone `{}` needs {} NSG rules, more than Azure's {}; split the zone into \
+             smaller subnets",
             topo.file.name,
-            z.name
+            z.name,
+            crate::diag::thousands(n),
+            crate::diag::thousands(MAX_RULES)
         );
     }
     let mut ends = plan::Ends::new(topo);
