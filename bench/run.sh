@@ -17,9 +17,11 @@
 # /dev/shm/ctxfw-bench, memory: no disk cost). With both, each run writes to one then the other,
 # so a slow spell of the machine touches both alike, and the report has a column for each and
 # their ratio. Every run writes into a directory of its own (a removal right before a run makes
-# ext4 skip the inodes just freed, a cost of the benchmark, not of ctxfw); a size's directories
-# are removed when it is done, and `sync` runs untimed before each run so that no earlier
-# writing is flushed in it. Results: bench/results/run-<date>.md (and stdout).
+# ext4 skip the inodes just freed, a cost of the benchmark, not of ctxfw); a target's directories
+# are removed once its outputs are counted, a tmpfs run's other than the first right after it
+# (outputs held in memory slow the kernel's page allocation for the runs after them), and
+# `sync` runs untimed before each run so that no earlier writing is flushed in it. Results:
+# bench/results/run-<date>.md (and stdout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"100 1000 10000 100000"}
@@ -75,6 +77,9 @@ run_timed() {
       read -r t m < <(time_once "$(out_of "$w")/$name-$r" "$@") || return 1
       times[$w]+="$t "
       [ "$m" -gt "$rss" ] && rss=$m
+      # A tmpfs keeps only the first run (counted below): gigabytes of earlier outputs held in
+      # memory made the kernel's page allocation, and so the later runs, slower.
+      if [ "$w" = tmpfs ] && [ "$r" -gt 1 ]; then rm -rf "$(out_of "$w")/$name-$r"; fi
     done
   done
   for w in "${PLACES[@]}"; do printf '%s ' "$(tr ' ' '\n' <<<"${times[$w]}" | grep . | median)"; done
@@ -150,6 +155,8 @@ for n in $SIZES; do
     files=$(find "$d" -type f | wc -l)
     r=-; [ "$t" != all ] && r=$(rules_of "$t" "$d")
     echo "$(row "$n" "$flows" "generate --target $t" "${v[@]}") $bytes | $files | $r |" | tee -a "$REPORT"
+    # Each target's outputs go once counted (nftables stays for the load test below).
+    [ "$t" = nftables ] || for w in "${PLACES[@]}"; do rm -rf "$(out_of "$w")/$n-$t-"*; done
   done
   # The largest size's nftables file is loaded below.
   if [ "$n" != "$(echo "$SIZES" | awk '{print $NF}')" ]; then
