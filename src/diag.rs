@@ -610,7 +610,12 @@ mod tests {
 
     #[test]
     fn counts_are_grouped_by_thousands() {
-        let cases = [(0, "0"), (999, "999"), (1000, "1,000"), (458_587, "458,587")];
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (458_587, "458,587"),
+        ];
         for (n, text) in cases {
             assert_eq!(thousands(n), text);
         }
