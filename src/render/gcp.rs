@@ -377,11 +377,17 @@ impl Firewalls {
     }
 }
 
-impl Serialize for Firewalls {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl Firewalls {
+    /// The VPC network every resource names (`global/networks/<name>`).
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    /// Each resource in order, made only when it is written.
+    pub fn each(&self) -> impl Iterator<Item = FirewallToWrite<'_>> {
         // A flow's rules are adjacent and share its description: made once per flow.
         let mut last: Option<(usize, Arc<str>)> = None;
-        s.collect_seq(self.specs.iter().map(|&spec| {
+        self.specs.iter().map(move |&spec| {
             let description = match (spec.flow(), &last) {
                 (Some(i), Some((j, d))) if i == *j => d.clone(),
                 (flow, _) => {
@@ -398,7 +404,13 @@ impl Serialize for Firewalls {
                 spec,
                 description,
             }
-        }))
+        })
+    }
+}
+
+impl Serialize for Firewalls {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.each())
     }
 }
 
@@ -509,18 +521,24 @@ pub fn firewalls(topo: &Topology, flows: &Arc<Vec<Flow>>) -> Result<Firewalls> {
 }
 
 /// A firewall resource, made from its spec only when the JSON writer reaches it.
-struct FirewallToWrite<'a> {
-    name: String,
+pub struct FirewallToWrite<'a> {
+    pub name: String,
     firewalls: &'a Firewalls,
     spec: Spec,
     description: Arc<str>,
 }
 
-impl Serialize for FirewallToWrite<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl FirewallToWrite<'_> {
+    /// The resource itself.
+    pub fn firewall(&self) -> Firewall<'_> {
         self.firewalls
             .firewall(self.spec, &self.name, self.description.clone())
-            .serialize(s)
+    }
+}
+
+impl Serialize for FirewallToWrite<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.firewall().serialize(s)
     }
 }
 

@@ -19,6 +19,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Result};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::generate::{Ctx, NothingToRender};
@@ -49,21 +50,21 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         .into());
     }
     for &(loc, cloud) in &clouds {
-        let doc = match loc {
+        let name = format!("{}.{cloud}.tf.json", t.name);
+        match loc {
             Location::Aws => {
                 aws::warn_exposures(ctx);
                 let doc = aws_doc(t, &aws::groups(t, &r.flows)?)?;
                 cloud::warn_shared(ctx, loc, "security group");
-                doc
+                write(ctx, &name, &doc)?;
             }
-            Location::Azure => azure_doc(t, &azure::template(t, &r.flows)?)?,
+            Location::Azure => write(ctx, &name, &azure_doc(t, &azure::template(t, &r.flows)?)?)?,
             _ => {
                 let fws = gcp::firewalls(t, &r.flows)?;
                 cloud::warn_shared(ctx, loc, "network tag");
-                gcp_doc(t, &serde_json::to_value(&fws)?)?
+                write(ctx, &name, &gcp_doc(t, &fws))?;
             }
-        };
-        write(ctx, &format!("{}.{cloud}.tf.json", t.name), &doc)?;
+        }
     }
     write(
         ctx,
@@ -73,7 +74,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
     Ok(Vec::new())
 }
 
-fn write(ctx: &Ctx<'_>, name: &str, doc: &Value) -> Result<()> {
+fn write(ctx: &Ctx<'_>, name: &str, doc: &impl Serialize) -> Result<()> {
     ctx.write(name, |w| {
         let mut w = std::io::BufWriter::new(w);
         serde_json::to_writer_pretty(&mut w, doc)?;
@@ -116,7 +117,11 @@ fn providers(clouds: &[(Location, &str)]) -> Value {
 
 /// A string Terraform takes as written: template sequences escaped.
 fn lit(s: &str) -> Value {
-    Value::String(s.replace("${", "$${").replace("%{", "%%{"))
+    Value::String(literal(s))
+}
+
+fn literal(s: &str) -> String {
+    s.replace("${", "$${").replace("%{", "%%{")
 }
 
 /// The string at `v`, or an internal error (the cloud models always have it).
@@ -469,64 +474,110 @@ pub fn azure_doc(topo: &Topology, tpl: &Value) -> Result<Value> {
     )
 }
 
-/// The GCP document from the compute#firewall list [`gcp::firewalls`] builds.
-pub fn gcp_doc(topo: &Topology, firewalls: &Value) -> Result<Value> {
-    let mut doc = Doc::new();
-    let mut network = None;
-    for fw in firewalls.as_array().into_iter().flatten() {
-        let name = text(topo, &fw["name"])?;
-        network.get_or_insert(text(topo, &fw["network"])?);
-        let mut m = Map::new();
-        for (k, v) in fw.as_object().into_iter().flatten() {
-            let v = match (k.as_str(), v) {
-                ("kind", _) => continue,
-                ("network", _) => json!("${var.gcp_network}"),
-                ("description", v) => lit(text(topo, v)?),
-                ("allowed" | "denied", Value::Array(list)) => Value::Array(
-                    list.iter()
-                        .map(|a| {
-                            let mut b = Map::new();
-                            b.insert("protocol".into(), a["IPProtocol"].clone());
-                            if let Some(p) = a.get("ports") {
-                                b.insert("ports".into(), p.clone());
-                            }
-                            Value::Object(b)
-                        })
-                        .collect(),
-                ),
-                (_, v) => v.clone(),
-            };
-            let key = match k.as_str() {
-                "allowed" => "allow".to_string(),
-                "denied" => "deny".to_string(),
-                k => snake(k),
-            };
-            m.insert(key, v);
-        }
-        doc.add(
-            "google_compute_firewall",
-            ident(name),
-            format!("firewall {name}"),
-            Value::Object(m),
-        );
-    }
-    let network = network.unwrap_or_default();
+/// The GCP document from the firewalls [`gcp::firewalls`] checked, each resource made as it is
+/// written, as the gcp target writes them: made whole, a large topology's resources were held
+/// twice over as JSON values.
+pub fn gcp_doc<'a>(topo: &Topology, firewalls: &'a gcp::Firewalls) -> impl Serialize + 'a {
+    let network = firewalls.network();
     let network = network.strip_prefix("global/networks/").unwrap_or(network);
-    doc.finish(
-        topo,
-        format!(
+    GcpDoc {
+        comment: format!(
             "ctxfw firewall rules for {}: {}",
             topo.name, topo.description
         ),
-        json!({
+        variable: json!({
             "gcp_network": {
                 "type": "string",
                 "default": network,
                 "description": "The VPC network of the gcp zones: its name or self link"
             }
         }),
-        Map::new(),
-    )
+        resource: GcpResources {
+            google_compute_firewall: GcpFirewalls(firewalls),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct GcpDoc<'a> {
+    #[serde(rename = "//")]
+    comment: String,
+    variable: Value,
+    resource: GcpResources<'a>,
+}
+
+#[derive(Serialize)]
+struct GcpResources<'a> {
+    google_compute_firewall: GcpFirewalls<'a>,
+}
+
+/// The firewalls by resource name. Their names are RFC 1035 and unique (`gcp::firewalls`
+/// checks both), and `ident` keeps such a name as it is, so the resource names are unique too.
+struct GcpFirewalls<'a>(&'a gcp::Firewalls);
+
+impl Serialize for GcpFirewalls<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.each().map(|fw| (ident(&fw.name), GcpFirewall(fw))))
+    }
+}
+
+struct GcpFirewall<'a>(gcp::FirewallToWrite<'a>);
+
+impl Serialize for GcpFirewall<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let fw = self.0.firewall();
+        fn rule(list: &Option<[gcp::Allowed; 1]>) -> Option<[GcpRule<'_>; 1]> {
+            list.as_ref().map(|[a]| {
+                [GcpRule {
+                    protocol: a.ip_protocol,
+                    ports: a.ports.as_deref(),
+                }]
+            })
+        }
+        GcpBody {
+            name: fw.name,
+            description: literal(&fw.description),
+            network: "${var.gcp_network}",
+            direction: fw.direction,
+            priority: fw.priority,
+            source_tags: fw.source_tags.as_ref(),
+            source_ranges: fw.source_ranges.as_deref(),
+            destination_ranges: fw.destination_ranges.as_deref(),
+            target_tags: &fw.target_tags,
+            allow: rule(&fw.allowed),
+            deny: rule(&fw.denied),
+        }
+        .serialize(s)
+    }
+}
+
+/// A `google_compute_firewall` resource: the compute#firewall's fields in its order, in
+/// snake case, `allowed`/`denied` as `allow`/`deny` blocks.
+#[derive(Serialize)]
+struct GcpBody<'b> {
+    name: &'b str,
+    description: String,
+    network: &'static str,
+    direction: &'static str,
+    priority: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_tags: Option<&'b [std::sync::Arc<str>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_ranges: Option<&'b [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination_ranges: Option<&'b [String]>,
+    target_tags: &'b [std::sync::Arc<str>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow: Option<[GcpRule<'b>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deny: Option<[GcpRule<'b>; 1]>,
+}
+
+#[derive(Serialize)]
+struct GcpRule<'b> {
+    protocol: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ports: Option<&'b [String]>,
 }
 
 #[cfg(test)]
