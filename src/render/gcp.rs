@@ -375,9 +375,7 @@ impl Firewalls {
         }
         Ok(())
     }
-}
 
-impl Firewalls {
     /// The VPC network every resource names (`global/networks/<name>`).
     pub fn network(&self) -> &str {
         &self.network
