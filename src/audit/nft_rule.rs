@@ -342,16 +342,7 @@ impl RuleReader<'_> {
                         out.push(c);
                         continue;
                     }
-                    let set = if negate { c.fam.all().minus(&set) } else { set };
-                    let mut c = c;
-                    if input {
-                        c.src = c.src.intersect(&set);
-                    } else {
-                        c.dst = c.dst.intersect(&set);
-                    }
-                    if !c.is_empty() {
-                        out.push(c);
-                    }
+                    out.extend(narrow_addresses(c, set, negate, input));
                 }
                 acc.cubes = out;
                 if names
@@ -389,16 +380,7 @@ impl RuleReader<'_> {
                             &addr_set(unwrap_elem(v), c.fam).ok_or_else(|| bad("an address", v))?,
                         );
                     }
-                    let set = if negate { c.fam.all().minus(&set) } else { set };
-                    let mut c = c;
-                    if matches!(f, Field::Src(_)) {
-                        c.src = c.src.intersect(&set);
-                    } else {
-                        c.dst = c.dst.intersect(&set);
-                    }
-                    if !c.is_empty() {
-                        out.push(c);
-                    }
+                    out.extend(narrow_addresses(c, set, negate, matches!(f, Field::Src(_))));
                 }
                 acc.cubes = out;
             }
@@ -469,6 +451,15 @@ impl RuleReader<'_> {
         }
         Ok(())
     }
+}
+
+/// `c` with its source (`src`) or destination addresses narrowed to `set`, or to every other
+/// address when `negate`; `None` when no packet is left.
+fn narrow_addresses(mut c: Cube, set: Set, negate: bool, src: bool) -> Option<Cube> {
+    let set = if negate { c.fam.all().minus(&set) } else { set };
+    let side = if src { &mut c.src } else { &mut c.dst };
+    *side = side.intersect(&set);
+    (!c.is_empty()).then_some(c)
 }
 
 fn finish(acc: Acc, action: Action, label: String, text: String) -> Rule {

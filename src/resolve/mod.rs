@@ -72,11 +72,7 @@ pub const MAX_BINDINGS: usize = 500_000;
 /// (their own site's and those without a site, or every one when the flow crosses sites), times
 /// protocols, plus additions. Interfaces are ignored, so it never undercounts.
 pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
-    let overrides: IndexMap<String, ParamValue> = topo
-        .parameters
-        .iter()
-        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-        .collect();
+    let overrides = overrides(topo);
     let get = lookup(cat, &overrides);
     let index = KindIndex::new(topo, cat);
     let sites: Vec<Option<&str>> = topo
@@ -119,17 +115,21 @@ pub fn binding_bound(topo: &Topology, cat: &Catalogue) -> usize {
     total
 }
 
+/// The parameters the topology sets, by name.
+fn overrides(topo: &Topology) -> IndexMap<String, ParamValue> {
+    topo.parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect()
+}
+
 pub fn resolve(topo: &Topology, cat: &Catalogue) -> Resolution {
     resolve_bounded(topo, cat, binding_bound(topo, cat))
 }
 
 /// [`resolve`] with the topology's [`binding_bound`] already known (`check_size` finds it).
 pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolution {
-    let overrides: IndexMap<String, ParamValue> = topo
-        .parameters
-        .iter()
-        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-        .collect();
+    let overrides = overrides(topo);
     let get = lookup(cat, &overrides);
     let mut warnings = Vec::new();
     // Room for every flow the bindings can make, reserved once: the address space costs
