@@ -87,7 +87,8 @@ pub fn build(
 ) -> Result<Vec<u8>> {
     let (topo, res) = (&loaded.topology, &loaded.resolution);
     let mut wb = Workbook::new();
-    // The library makes each sheet's scratch file there and panics if it cannot: ask first.
+    // The library makes the Flows sheet's scratch file there: checked first, so that the error
+    // names the directory and what to set.
     let tmp = std::env::temp_dir();
     let io = |e| match e {
         rust_xlsxwriter::XlsxError::IoError(e) => anyhow::Error::new(e),
