@@ -517,7 +517,11 @@ struct GcpFirewalls<'a>(&'a gcp::Firewalls);
 
 impl Serialize for GcpFirewalls<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.each().map(|fw| (ident(&fw.name), GcpFirewall(fw))))
+        s.collect_map(self.0.each().map(|fw| {
+            let name = ident(&fw.name);
+            debug_assert_eq!(name, fw.name, "an RFC 1035 name is its own identifier");
+            (name, GcpFirewall(fw))
+        }))
     }
 }
 
