@@ -848,6 +848,44 @@ impl ZoneLab {
         self.lab.must_in(ns, &script);
     }
 
+    /// Packets the router's IPv4 and IPv6 layers have received so far (`InReceives`, counted
+    /// as a packet enters the stack, in the same pass that then routes, filters and forwards
+    /// it).
+    fn received(&self) -> u64 {
+        let (ok, out) = self
+            .lab
+            .exec(&self.router, "cat /proc/net/snmp /proc/net/snmp6");
+        assert!(ok, "{out}");
+        let mut lines = out.lines();
+        let mut total = 0;
+        while let Some(l) = lines.next() {
+            if let Some(names) = l.strip_prefix("Ip: ").filter(|n| n.contains("InReceives")) {
+                let k = names.split(' ').position(|n| n == "InReceives").unwrap();
+                let values = lines.next().and_then(|v| v.strip_prefix("Ip: ")).unwrap();
+                total += values.split(' ').nth(k).unwrap().parse::<u64>().unwrap();
+            } else if let Some(v) = l.strip_prefix("Ip6InReceives") {
+                total += v.trim().parse::<u64>().unwrap();
+            }
+        }
+        total
+    }
+
+    /// Wait until the router has received `count` packets in all (see [`ZoneLab::received`]).
+    fn wait_received(&self, count: u64) {
+        let start = std::time::Instant::now();
+        loop {
+            let got = self.received();
+            if got >= count {
+                return;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "the router received {got} of {count} packets in 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Remove every rule set `apply` loaded.
     fn flush(&self) {
         self.lab.must_in(
@@ -1133,6 +1171,7 @@ fn run_raw(
         if *kind != "none" {
             zl.apply(kind, &dir.join(kind));
         }
+        let before = zl.received();
         for (k, (tx, rx)) in senders.iter_mut().enumerate() {
             let file = dir.join(format!("probes-{round}-{k}"));
             let lines: String = probes
@@ -1157,7 +1196,10 @@ fn run_raw(
             rx.read_line(&mut line).unwrap();
             assert_eq!(line.trim(), "sent");
         }
-        // Let the router forward the last packets before the rules change.
+        // Every probe of the round judged before the rules change: a packet waits in a queue
+        // for as long as the machine is busy, and one judged under the next rule set (or none)
+        // would be counted against this one.
+        zl.wait_received(before + probes.len() as u64);
         std::thread::sleep(std::time::Duration::from_millis(50));
         zl.flush();
     }
@@ -1175,6 +1217,8 @@ fn run_raw(
     zl.lab.children.clear();
     let mut arrived: std::collections::HashSet<String> = std::collections::HashSet::new();
     for k in 0..zl.leaves.len() {
+        let drops = std::fs::read_to_string(dir.join(format!("seen{k}.drops"))).unwrap();
+        assert_eq!(drops.trim(), "0", "the sniffer of leaf {k} lost packets");
         let text = std::fs::read_to_string(dir.join(format!("seen{k}"))).unwrap_or_default();
         arrived.extend(text.lines().map(|l| format!("{k} {l}")));
     }
