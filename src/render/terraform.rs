@@ -1,6 +1,8 @@
 //! Terraform: `<topology>.<cloud>.tf.json` (Terraform's JSON syntax) for each cloud that has
-//! zones, mapped from the model each cloud target builds (the CloudFormation template, the ARM
-//! template, the compute#firewall list), so names, priorities, descriptions and quotas are theirs.
+//! zones, mapped from the model each cloud target builds (the AWS groups behind the
+//! CloudFormation template, the ARM template, the compute#firewall list), so names, priorities,
+//! descriptions and quotas are theirs. AWS's and GCP's documents are written as they are
+//! serialised, never held whole.
 //!
 //! - AWS: an `aws_security_group` per group of the template (extra parts too) and an
 //!   `aws_vpc_security_group_ingress_rule` / `..._egress_rule` per rule. Resource names are the
@@ -54,7 +56,8 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         match loc {
             Location::Aws => {
                 aws::warn_exposures(ctx);
-                let doc = aws_doc(t, &aws::groups(t, &r.flows)?)?;
+                let tpl = aws::groups(t, &r.flows)?;
+                let doc = aws_doc(t, &tpl)?;
                 cloud::warn_shared(ctx, loc, "security group");
                 write(ctx, &name, &doc)?;
             }
@@ -202,56 +205,18 @@ impl Doc {
     }
 }
 
-/// The group a CloudFormation `Fn::GetAtt` names, as a Terraform reference to its id.
-fn group_ref(topo: &Topology, v: &Value) -> Result<Value> {
-    let id = text(topo, &v["Fn::GetAtt"][0])?;
-    Ok(json!(format!("${{aws_security_group.{id}.id}}")))
-}
-
-/// Whether an inline rule is the template's placeholder that only replaces CloudFormation's
-/// default allow-all egress rule (the provider removes that rule itself).
-fn placeholder(rule: &Value) -> bool {
-    rule["IpProtocol"] == "-1" && rule["CidrIp"] == "127.0.0.1/32"
-}
-
-/// One security group rule resource from a CloudFormation rule of group `group`.
-fn aws_rule(topo: &Topology, group: Value, r: &Value) -> Result<Value> {
-    let mut m = Map::new();
-    m.insert("security_group_id".into(), group);
-    m.insert("description".into(), lit(text(topo, &r["Description"])?));
-    m.insert("ip_protocol".into(), r["IpProtocol"].clone());
-    for (cfn, tf) in [("FromPort", "from_port"), ("ToPort", "to_port")] {
-        if let Some(p) = r.get(cfn) {
-            m.insert(tf.into(), p.clone());
-        }
-    }
-    if let Some(n) = r.get("CidrIp") {
-        m.insert("cidr_ipv4".into(), n.clone());
-    } else if let Some(n) = r.get("CidrIpv6") {
-        m.insert("cidr_ipv6".into(), n.clone());
-    } else if let Some(g) = r
-        .get("SourceSecurityGroupId")
-        .or_else(|| r.get("DestinationSecurityGroupId"))
-    {
-        m.insert("referenced_security_group_id".into(), group_ref(topo, g)?);
-    } else {
-        bail!(
-            "{}: internal error: an AWS rule without a peer",
-            topo.file.name
-        );
-    }
-    Ok(Value::Object(m))
+/// A Terraform reference to the id of the security group with logical id `id`.
+fn group_ref(id: &str) -> String {
+    format!("${{aws_security_group.{id}.id}}")
 }
 
 /// The name of a rule the template keeps inline in group `gid`: its direction, network,
 /// protocol and ports (the template's other rules have logical ids of their own).
-fn inline_name(topo: &Topology, gid: &str, way: &str, r: &Value) -> Result<String> {
-    let net = r
-        .get("CidrIp")
-        .or_else(|| r.get("CidrIpv6"))
-        .map(|n| text(topo, n))
-        .transpose()?
-        .unwrap_or_default();
+fn inline_name(gid: &str, dir: aws::Dir, r: &aws::Rule) -> String {
+    let net = match &r.key.peer {
+        aws::Peer::Cidr(_, n) => n.as_str(),
+        aws::Peer::Group(_) => "",
+    };
     let net: String = net
         .chars()
         .map(|c| match c {
@@ -260,109 +225,211 @@ fn inline_name(topo: &Topology, gid: &str, way: &str, r: &Value) -> Result<Strin
             _ => '_',
         })
         .collect();
-    let mut name = format!("{gid}-{way}-{net}-{}", text(topo, &r["IpProtocol"])?);
-    match (r["FromPort"].as_i64(), r["ToPort"].as_i64()) {
-        (Some(lo), Some(hi)) if lo == hi && lo >= 0 => name.push_str(&format!("-{lo}")),
-        (Some(lo), Some(hi)) if lo >= 0 => name.push_str(&format!("-{lo}-{hi}")),
+    let way = match dir {
+        aws::Dir::In => "in",
+        aws::Dir::Out => "out",
+    };
+    let mut name = format!("{gid}-{way}-{net}-{}", r.key.proto);
+    match r.key.ports {
+        Some((lo, hi)) if lo == hi && lo >= 0 => name.push_str(&format!("-{lo}")),
+        Some((lo, hi)) if lo >= 0 => name.push_str(&format!("-{lo}-{hi}")),
         _ => {}
     }
-    Ok(ident(&name))
+    ident(&name)
 }
 
-/// The AWS document from the CloudFormation template [`aws::groups`] builds (the aws target's,
-/// without CloudFormation's limit on resources).
-pub fn aws_doc(topo: &Topology, tpl: &Value) -> Result<Value> {
-    let mut doc = Doc::new();
-    let (mut ingress, mut egress) = (Vec::new(), Vec::new());
-    let resources = tpl["Resources"].as_object().into_iter().flatten();
-    for (id, r) in resources {
-        let props = &r["Properties"];
-        match text(topo, &r["Type"])? {
-            "AWS::EC2::SecurityGroup" => {
-                let tags: Map<String, Value> = props["Tags"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|t| {
-                        Ok((
-                            text(topo, &t["Key"])?.to_string(),
-                            lit(text(topo, &t["Value"])?),
-                        ))
-                    })
-                    .collect::<Result<_>>()?;
-                doc.add(
-                    "aws_security_group",
-                    id.clone(),
-                    format!("security group {id}"),
-                    json!({
-                        "description": lit(text(topo, &props["GroupDescription"])?),
-                        "vpc_id": "${var.aws_vpc_id}",
-                        "tags": tags,
-                    }),
-                );
-                let group = json!(format!("${{aws_security_group.{id}.id}}"));
-                for (key, way, list) in [
-                    ("SecurityGroupIngress", "in", &mut ingress),
-                    ("SecurityGroupEgress", "out", &mut egress),
-                ] {
-                    for rule in props[key].as_array().into_iter().flatten() {
-                        if placeholder(rule) {
-                            continue;
-                        }
-                        let name = inline_name(topo, id, way, rule)?;
-                        list.push((
-                            name,
-                            format!("a rule of {id}"),
-                            aws_rule(topo, group.clone(), rule)?,
-                        ));
-                    }
-                }
-            }
-            ty @ ("AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress") => {
-                let group = group_ref(topo, &props["GroupId"])?;
-                let list = if ty.ends_with("Ingress") {
-                    &mut ingress
-                } else {
-                    &mut egress
-                };
-                list.push((
-                    id.clone(),
-                    format!("rule {id}"),
-                    aws_rule(topo, group, props)?,
-                ));
-            }
-            ty => bail!("{}: internal error: AWS resource type {ty}", topo.file.name),
-        }
+const AWS_RULE_TYPES: [(aws::Dir, &str); 2] = [
+    (aws::Dir::In, "aws_vpc_security_group_ingress_rule"),
+    (aws::Dir::Out, "aws_vpc_security_group_egress_rule"),
+];
+
+/// The rule resources of one direction, group by group: (name, whether the template has it
+/// inline, group, rule). A separate rule's name is its logical id, an inline rule's
+/// [`inline_name`]. The template's placeholder egress rule is not in the model: the provider
+/// removes the default allow-all egress rule of a group it creates.
+fn aws_rules(
+    tpl: &aws::Template,
+    dir: aws::Dir,
+) -> impl Iterator<Item = (String, bool, &aws::Group, &aws::Rule)> {
+    tpl.groups.iter().flat_map(move |g| {
+        g.rules(dir).map(move |(id, r)| match id {
+            Some(id) => (id.to_string(), false, g, r),
+            None => (inline_name(&g.id, dir, r), true, g, r),
+        })
+    })
+}
+
+/// The AWS document from the template [`aws::groups`] builds (the aws target's, without
+/// CloudFormation's limit on resources), written as it is serialised. Resource names are
+/// checked unique first.
+pub fn aws_doc<'a>(topo: &Topology, tpl: &'a aws::Template) -> Result<impl Serialize + 'a> {
+    let mut names: Vec<(String, String)> = tpl
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                format!("aws_security_group.{}", g.id),
+                format!("security group {}", g.id),
+            )
+        })
+        .collect();
+    for (dir, ty) in AWS_RULE_TYPES {
+        names.extend(aws_rules(tpl, dir).map(|(name, inline, g, _)| {
+            let origin = if inline {
+                format!("a rule of {}", g.id)
+            } else {
+                format!("rule {name}")
+            };
+            (format!("{ty}.{name}"), origin)
+        }));
     }
-    for (ty, list) in [
-        ("aws_vpc_security_group_ingress_rule", ingress),
-        ("aws_vpc_security_group_egress_rule", egress),
-    ] {
-        for (name, origin, body) in list {
-            doc.add(ty, name, origin, body);
-        }
-    }
-    let mut outputs = Map::new();
-    for (name, o) in tpl["Outputs"].as_object().into_iter().flatten() {
-        outputs.insert(
-            name.clone(),
-            json!({
-                "description": lit(text(topo, &o["Description"])?),
-                "value": group_ref(topo, &o["Value"])?,
-            }),
-        );
-    }
-    doc.finish(
+    cloud::check_unique(
         topo,
-        text(topo, &tpl["Description"])?.to_string(),
-        json!({
+        "Terraform resource",
+        names.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+    )?;
+    Ok(AwsDoc {
+        comment: &tpl.description,
+        variable: json!({
             "aws_vpc_id": {
                 "type": "string",
                 "description": "The VPC that holds the aws zones of this topology"
             }
         }),
-        outputs,
-    )
+        resource: AwsResources(tpl),
+        output: (!tpl.groups.is_empty()).then_some(AwsOutputs(tpl)),
+    })
+}
+
+#[derive(Serialize)]
+struct AwsDoc<'a> {
+    #[serde(rename = "//")]
+    comment: &'a str,
+    variable: Value,
+    resource: AwsResources<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<AwsOutputs<'a>>,
+}
+
+/// The groups, then the ingress rules, then the egress rules; a type without resources is
+/// left out.
+struct AwsResources<'a>(&'a aws::Template);
+
+impl Serialize for AwsResources<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let tpl = self.0;
+        let mut m = s.serialize_map(None)?;
+        if !tpl.groups.is_empty() {
+            m.serialize_entry("aws_security_group", &AwsGroups(tpl))?;
+        }
+        for (dir, ty) in AWS_RULE_TYPES {
+            if aws_rules(tpl, dir).next().is_some() {
+                m.serialize_entry(ty, &AwsRules(tpl, dir))?;
+            }
+        }
+        m.end()
+    }
+}
+
+struct AwsGroups<'a>(&'a aws::Template);
+
+impl Serialize for AwsGroups<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Group {
+            description: String,
+            vpc_id: &'static str,
+            tags: Tags,
+        }
+        #[derive(Serialize)]
+        struct Tags {
+            #[serde(rename = "Name")]
+            name: String,
+            #[serde(rename = "ctxfw:component")]
+            component: String,
+        }
+        s.collect_map(self.0.groups.iter().map(|g| {
+            (
+                &g.id,
+                Group {
+                    description: literal(&g.description),
+                    vpc_id: "${var.aws_vpc_id}",
+                    tags: Tags {
+                        name: literal(&g.name),
+                        component: literal(&g.comp),
+                    },
+                },
+            )
+        }))
+    }
+}
+
+struct AwsRules<'a>(&'a aws::Template, aws::Dir);
+
+impl Serialize for AwsRules<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// A security group rule resource; its peer is a network or a group.
+        #[derive(Serialize)]
+        struct Rule<'a> {
+            security_group_id: String,
+            description: String,
+            ip_protocol: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            from_port: Option<i32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            to_port: Option<i32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cidr_ipv4: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cidr_ipv6: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            referenced_security_group_id: Option<String>,
+        }
+        s.collect_map(aws_rules(self.0, self.1).map(|(name, _, g, r)| {
+            let k = &r.key;
+            let mut rule = Rule {
+                security_group_id: group_ref(&g.id),
+                description: literal(&r.description),
+                ip_protocol: k.proto,
+                from_port: k.ports.map(|p| p.0),
+                to_port: k.ports.map(|p| p.1),
+                cidr_ipv4: None,
+                cidr_ipv6: None,
+                referenced_security_group_id: None,
+            };
+            match &k.peer {
+                aws::Peer::Cidr(cloud::Family::V4, n) => rule.cidr_ipv4 = Some(n),
+                aws::Peer::Cidr(cloud::Family::V6, n) => rule.cidr_ipv6 = Some(n),
+                aws::Peer::Group(c) => {
+                    rule.referenced_security_group_id = Some(group_ref(&aws::group_id(c, 0)))
+                }
+            }
+            (name, rule)
+        }))
+    }
+}
+
+/// Each group's id, `<group>Id`, as the template's outputs have it.
+struct AwsOutputs<'a>(&'a aws::Template);
+
+impl Serialize for AwsOutputs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Output {
+            description: String,
+            value: String,
+        }
+        s.collect_map(self.0.groups.iter().map(|g| {
+            (
+                format!("{}Id", g.id),
+                Output {
+                    description: literal(&g.output_description()),
+                    value: group_ref(&g.id),
+                },
+            )
+        }))
+    }
 }
 
 /// ARM text as written: [`azure::arm_literal`] doubled a leading `[` that Terraform keeps.
