@@ -247,7 +247,7 @@ const AWS_RULE_TYPES: [(aws::Dir, &str); 2] = [
 /// inline, group, rule). A separate rule's name is its logical id, an inline rule's
 /// [`inline_name`]. The template's placeholder egress rule is not in the model: the provider
 /// removes the default allow-all egress rule of a group it creates.
-fn aws_rules(
+fn rule_resources(
     tpl: &aws::Template,
     dir: aws::Dir,
 ) -> impl Iterator<Item = (String, bool, &aws::Group, &aws::Rule)> {
@@ -274,7 +274,7 @@ pub fn aws_doc<'a>(topo: &Topology, tpl: &'a aws::Template) -> Result<impl Seria
         })
         .collect();
     for (dir, ty) in AWS_RULE_TYPES {
-        names.extend(aws_rules(tpl, dir).map(|(name, inline, g, _)| {
+        names.extend(rule_resources(tpl, dir).map(|(name, inline, g, _)| {
             let origin = if inline {
                 format!("a rule of {}", g.id)
             } else {
@@ -324,7 +324,7 @@ impl Serialize for AwsResources<'_> {
             m.serialize_entry("aws_security_group", &AwsGroups(tpl))?;
         }
         for (dir, ty) in AWS_RULE_TYPES {
-            if aws_rules(tpl, dir).next().is_some() {
+            if rule_resources(tpl, dir).next().is_some() {
                 m.serialize_entry(ty, &AwsRules(tpl, dir))?;
             }
         }
@@ -386,7 +386,7 @@ impl Serialize for AwsRules<'_> {
             #[serde(skip_serializing_if = "Option::is_none")]
             referenced_security_group_id: Option<String>,
         }
-        s.collect_map(aws_rules(self.0, self.1).map(|(name, _, g, r)| {
+        s.collect_map(rule_resources(self.0, self.1).map(|(name, _, g, r)| {
             let k = &r.key;
             let mut rule = Rule {
                 security_group_id: group_ref(&g.id),

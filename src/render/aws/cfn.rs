@@ -1,5 +1,7 @@
 //! The CloudFormation template, serialised from the model in its key order as it is written.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -37,12 +39,12 @@ impl Serialize for Template {
 #[derive(Serialize)]
 struct GetAtt<'a> {
     #[serde(rename = "Fn::GetAtt")]
-    get_att: (&'a str, &'static str),
+    get_att: (Cow<'a, str>, &'static str),
 }
 
-fn getatt(id: &str) -> GetAtt<'_> {
+fn getatt<'a>(id: impl Into<Cow<'a, str>>) -> GetAtt<'a> {
     GetAtt {
-        get_att: (id, "GroupId"),
+        get_att: (id.into(), "GroupId"),
     }
 }
 
@@ -69,7 +71,8 @@ struct CfnRule<'a> {
 }
 
 impl<'a> CfnRule<'a> {
-    fn of(group: Option<&'a str>, r: &'a Rule, peer_group: &'a str) -> CfnRule<'a> {
+    /// The rule `r`; `group`: the group it belongs to, for a rule that is a resource of its own.
+    fn of(group: Option<&'a str>, r: &'a Rule) -> CfnRule<'a> {
         let k = &r.key;
         let mut rule = CfnRule {
             group_id: group.map(getatt),
@@ -83,22 +86,17 @@ impl<'a> CfnRule<'a> {
             description: &r.description,
         };
         match (&k.peer, k.dir) {
-            (Peer::Group(_), Dir::In) => rule.source_security_group_id = Some(getatt(peer_group)),
-            (Peer::Group(_), Dir::Out) => {
-                rule.destination_security_group_id = Some(getatt(peer_group))
+            // A component is referenced by its first group.
+            (Peer::Group(c), Dir::In) => {
+                rule.source_security_group_id = Some(getatt(group_id(c, 0)))
+            }
+            (Peer::Group(c), Dir::Out) => {
+                rule.destination_security_group_id = Some(getatt(group_id(c, 0)))
             }
             (Peer::Cidr(Family::V4, n), _) => rule.cidr_ip = Some(n),
             (Peer::Cidr(Family::V6, n), _) => rule.cidr_ipv6 = Some(n),
         }
         rule
-    }
-}
-
-/// The logical id of the group a rule references (a component's first group), if any.
-fn peer_group(r: &Rule) -> String {
-    match &r.key.peer {
-        Peer::Group(g) => group_id(g, 0),
-        Peer::Cidr(..) => String::new(),
     }
 }
 
@@ -121,12 +119,11 @@ impl Serialize for Resources<'_> {
         for g in self.0 {
             m.serialize_entry(&g.id, &GroupResource(g))?;
             for sep in &g.separate {
-                let peer = peer_group(&sep.rule);
                 let ty = match sep.rule.key.dir {
                     Dir::In => "AWS::EC2::SecurityGroupIngress",
                     Dir::Out => "AWS::EC2::SecurityGroupEgress",
                 };
-                let properties = CfnRule::of(Some(&g.id), &sep.rule, &peer);
+                let properties = CfnRule::of(Some(&g.id), &sep.rule);
                 m.serialize_entry(&sep.id, &Resource { ty, properties })?;
             }
         }
@@ -155,7 +152,7 @@ impl Serialize for GroupResource<'_> {
         }
         let g = self.0;
         fn inline(rules: &[Rule]) -> Vec<CfnRule<'_>> {
-            rules.iter().map(|r| CfnRule::of(None, r, "")).collect()
+            rules.iter().map(|r| CfnRule::of(None, r)).collect()
         }
         let mut egress = inline(&g.egress);
         if egress.is_empty() {
