@@ -788,6 +788,7 @@ fn rendered(cloud: &str) -> Vec<(PathBuf, ctxfw::Loaded, String)> {
         .map(|p| (p, false))
         .collect();
     inputs.push((fixture("cloud-injection.toml"), true));
+    inputs.push((fixture("cloud-egress.toml"), true));
     let mut out = Vec::new();
     for (path, ext) in inputs {
         let loaded = load(&path, ext);
@@ -983,7 +984,13 @@ fn aws_allows(
     };
     for (id, r) in res {
         if mine.contains(&id.as_str()) {
-            rules.extend(r["Properties"][inline].as_array().into_iter().flatten());
+            let own = r["Properties"][inline].as_array();
+            // CloudFormation keeps a group's default allow-all egress rule unless the template
+            // gives the group inline egress rules of its own.
+            if egress && own.is_none_or(Vec::is_empty) {
+                return true;
+            }
+            rules.extend(own.into_iter().flatten());
         }
         if r["Type"] == kind
             && getatt(&r["Properties"]["GroupId"]).is_some_and(|g| mine.contains(&g.as_str()))
