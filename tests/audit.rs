@@ -142,6 +142,72 @@ fn aws_fixture_gives_the_expected_report() {
     assert!(unbound.notes.iter().any(|n| n.contains("sg-0db")));
 }
 
+/// CloudFormation creates a group without inline egress rules with AWS's allow-all egress
+/// rule, and egress rules added as resources of their own do not remove it: both groups below
+/// allow every destination, which the audit must report.
+#[test]
+fn a_cloudformation_group_without_inline_egress_allows_all_egress() {
+    let template = serde_json::json!({
+        "Resources": {
+            "SgWeb": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "web",
+                    "SecurityGroupIngress": [
+                        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}
+                    ],
+                    "Tags": [{"Key": "ctxfw:component", "Value": "web"}]
+                }
+            },
+            "SgWebOutToApp": {
+                "Type": "AWS::EC2::SecurityGroupEgress",
+                "Properties": {
+                    "GroupId": {"Fn::GetAtt": ["SgWeb", "GroupId"]},
+                    "IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+                    "DestinationSecurityGroupId": {"Fn::GetAtt": ["SgApp", "GroupId"]}
+                }
+            },
+            "SgApp": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "app",
+                    "SecurityGroupIngress": [
+                        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "CidrIp": "198.51.100.10/32"}
+                    ],
+                    "SecurityGroupEgress": [],
+                    "Tags": [{"Key": "ctxfw:component", "Value": "app"}]
+                }
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("template.json");
+    std::fs::write(&p, template.to_string()).unwrap();
+    let r = run(&lab(), &[p.clone()], None, &[]);
+    assert_eq!(r.format, "AWS CloudFormation");
+    let open = rules(&r.too_open, |t| &t.rule);
+    for g in ["SgWeb", "SgApp"] {
+        assert!(
+            open.iter().any(|o| o == &format!("{g} default egress")),
+            "{g}: {open:?}"
+        );
+    }
+    // An inline egress rule of its own is what removes the default.
+    let mut fixed = template;
+    for g in ["SgWeb", "SgApp"] {
+        fixed["Resources"][g]["Properties"]["SecurityGroupEgress"] = serde_json::json!([
+            {"IpProtocol": "-1", "CidrIp": "127.0.0.1/32"}
+        ]);
+    }
+    std::fs::write(&p, fixed.to_string()).unwrap();
+    let r = run(&lab(), &[p], None, &[]);
+    let open = rules(&r.too_open, |t| &t.rule);
+    assert!(
+        open.iter().all(|o| !o.ends_with("default egress")),
+        "{open:?}"
+    );
+}
+
 #[test]
 fn azure_fixture_deny_at_a_lower_priority_number_blocks_the_allow() {
     let r = run(&lab(), &[fixture("azure.json")], None, &[]);

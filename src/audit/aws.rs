@@ -30,7 +30,8 @@ struct Group<'a> {
     name: String,
     tags: Vec<(String, String)>,
     perms: Vec<Perm<'a>>,
-    /// CloudFormation adds allow-all egress to a group that declares none.
+    /// CloudFormation creates a group that declares no egress rule of its own with AWS's
+    /// allow-all egress rule; rules added later as resources of their own do not remove it.
     default_egress: bool,
 }
 
@@ -96,7 +97,7 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
                     .to_string(),
                 tags: tags(props),
                 perms,
-                default_egress: props.get("SecurityGroupEgress").is_none(),
+                default_egress: cloud::list(props, "SecurityGroupEgress").is_empty(),
             });
         }
         // Rules as resources of their own, attached by GroupId.
@@ -122,9 +123,6 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
                     HINT,
                 )
             })?;
-            if !ingress {
-                g.default_egress = false;
-            }
             g.perms.push(Perm {
                 v: props,
                 at: rat,
