@@ -183,7 +183,7 @@ fn a_cloudformation_group_without_inline_egress_allows_all_egress() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("template.json");
     std::fs::write(&p, template.to_string()).unwrap();
-    let r = run(&lab(), &[p.clone()], None, &[]);
+    let r = run(&lab(), std::slice::from_ref(&p), None, &[]);
     assert_eq!(r.format, "AWS CloudFormation");
     let open = rules(&r.too_open, |t| &t.rule);
     for g in ["SgWeb", "SgApp"] {
