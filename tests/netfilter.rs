@@ -1198,7 +1198,8 @@ fn run_raw(
         }
         // Every probe of the round judged before the rules change: a packet waits in a queue
         // for as long as the machine is busy, and one judged under the next rule set (or none)
-        // would be counted against this one.
+        // would be counted against this one. The pause after it is for a packet counted but
+        // still on its way through the filter on the other core.
         zl.wait_received(before + probes.len() as u64);
         std::thread::sleep(std::time::Duration::from_millis(50));
         zl.flush();
