@@ -207,7 +207,7 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
             if grp.default_egress {
                 let mut r = Rule::new(
                     format!("{} default egress", grp.id),
-                    "allow all outbound (added when a template declares no egress)".into(),
+                    "allow all outbound (AWS adds it to a group created without inline egress rules)".into(),
                     cloud::cubes(&Addrs::all(), &Addrs::all(), &Service::any()),
                     Action::Accept,
                 );
