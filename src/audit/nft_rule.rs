@@ -307,6 +307,19 @@ impl RuleReader<'_> {
             self.doc
                 .error(at, format!("`{}` is not {what}", expr_text(v)), HINT)
         };
+        // The numbers up to `max` the values name (protocols, ports, ICMP types), or all the
+        // others when the match is negated.
+        let numbers = |max: u128, name: &dyn Fn(&str) -> Option<u8>, what: &str| {
+            let mut set = Set::empty();
+            for v in &vals {
+                set = set.union(&num_set(unwrap_elem(v), max, name).ok_or_else(|| bad(what, v))?);
+            }
+            Ok::<_, Box<Diagnostic>>(if negate {
+                Set::range(0, max).minus(&set)
+            } else {
+                set
+            })
+        };
         match f {
             Field::CtState => {
                 let states: Vec<String> = vals
@@ -385,18 +398,7 @@ impl RuleReader<'_> {
                 acc.cubes = out;
             }
             Field::Proto(fam) => {
-                let mut set = Set::empty();
-                for v in &vals {
-                    set = set.union(
-                        &num_set(unwrap_elem(v), 255, proto_number)
-                            .ok_or_else(|| bad("a protocol", v))?,
-                    );
-                }
-                let set = if negate {
-                    Set::range(0, 255).minus(&set)
-                } else {
-                    set
-                };
+                let set = numbers(255, &proto_number, "a protocol")?;
                 for c in &mut acc.cubes {
                     if fam.is_none_or(|f| f == c.fam) {
                         c.proto = c.proto.intersect(&set);
@@ -406,18 +408,7 @@ impl RuleReader<'_> {
                     .retain(|c| fam.is_none_or(|f| f == c.fam) && !c.is_empty());
             }
             Field::Port(proto) => {
-                let mut set = Set::empty();
-                for v in &vals {
-                    set = set.union(
-                        &num_set(unwrap_elem(v), 65535, |_| None)
-                            .ok_or_else(|| bad("a port", v))?,
-                    );
-                }
-                let set = if negate {
-                    Set::range(0, 65535).minus(&set)
-                } else {
-                    set
-                };
+                let set = numbers(65535, &|_| None, "a port")?;
                 let protos = match proto {
                     Some(p) => Set::point(p as u128),
                     None => port_protocols(),
@@ -430,18 +421,7 @@ impl RuleReader<'_> {
             }
             Field::IcmpType(p) => {
                 let fam = if p == ICMP { Fam::V4 } else { Fam::V6 };
-                let mut set = Set::empty();
-                for v in &vals {
-                    set = set.union(
-                        &num_set(unwrap_elem(v), 255, |s| icmp_type(p, s))
-                            .ok_or_else(|| bad("an ICMP type", v))?,
-                    );
-                }
-                let set = if negate {
-                    Set::range(0, 255).minus(&set)
-                } else {
-                    set
-                };
+                let set = numbers(255, &|s| icmp_type(p, s), "an ICMP type")?;
                 for c in &mut acc.cubes {
                     c.proto = c.proto.intersect(&Set::point(p as u128));
                     c.sel = c.sel.intersect(&set);
