@@ -324,7 +324,7 @@ impl Serialize for AwsResources<'_> {
             m.serialize_entry("aws_security_group", &AwsGroups(tpl))?;
         }
         for (dir, ty) in AWS_RULE_TYPES {
-            if rule_resources(tpl, dir).next().is_some() {
+            if tpl.groups.iter().any(|g| g.rules(dir).next().is_some()) {
                 m.serialize_entry(ty, &AwsRules(tpl, dir))?;
             }
         }

@@ -230,7 +230,7 @@ fn ports_tag(key: &Key) -> String {
     }
 }
 
-/// One rule of a component: its key and the flow ids behind it.
+/// One rule of a component: its key and the descriptions of the flows behind it.
 type RuleRef<'a> = (&'a Key, &'a Vec<String>);
 
 /// The CloudFormation template. Its resources are counted before it is built: a topology far
@@ -275,8 +275,8 @@ fn by_component(all: &BTreeMap<Key, Vec<String>>) -> HashMap<(&str, Dir), Vec<Ru
 }
 
 /// How many groups a component needs for its ingress and egress rules. Egress keeps one slot
-/// free for the placeholder rule (in `build`) that a group whose egress rules are all separate
-/// resources needs.
+/// free for the placeholder rule (written with the template, cfn.rs) that a group whose egress
+/// rules are all separate resources needs.
 fn parts(ins: usize, outs: usize) -> usize {
     ins.div_ceil(MAX_RULES)
         .max(outs.div_ceil(MAX_RULES - 1))
