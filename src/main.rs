@@ -17,6 +17,11 @@ use ctxfw::exit;
 use ctxfw::render::{self, Renderer};
 use ctxfw::term;
 
+// Faster than glibc's malloc for many small strings on two threads, and smaller at its peak
+// (Cargo.toml says why, BENCHMARKS.md by how much).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ctxfw",
