@@ -490,6 +490,78 @@ fn generated_rule_sets_listed_back_by_the_kernel_audit_as_expected() {
 
 /// The lab has no internet zone: its generated rule sets audit clean, and each change to the
 /// loaded rule set is named exactly.
+/// What a report says about each rule and flow, without lines (a listing renumbers them).
+fn summary(r: &Report) -> Vec<String> {
+    let mut out: Vec<String> = flows(r)
+        .iter()
+        .map(|(f, p)| format!("blocked {f} {p}"))
+        .collect();
+    for t in &r.too_open {
+        for o in &t.openings {
+            out.push(format!(
+                "too open {} {} {}",
+                t.rule.rule, o.protocol, o.ports
+            ));
+        }
+    }
+    out.extend(r.unknown.iter().map(|u| format!("unknown {:?}", u.why)));
+    out
+}
+
+#[test]
+fn an_option_without_its_match_module_belongs_to_the_protocol_as_in_iptables() {
+    // Hand-written (iptables-save names the module: `-m tcp`): `-p tcp --dport 23` drops
+    // telnet only, so the accept after it opens every other TCP port. Read as `-p tcp`, the
+    // drop blocked every flow and hid the accept's opening.
+    let text = "*filter\n:FORWARD DROP [0:0]\n\
+                -A FORWARD -p tcp --dport 23 -j DROP\n\
+                -A FORWARD -p udp -m comment --comment x --dport 53 -j DROP\n\
+                -A FORWARD -p tcp --no-such-option 1 -j ACCEPT\n\
+                -A FORWARD -p tcp -j ACCEPT\n\
+                COMMIT\n";
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "hand.rules", text);
+    let r = run(&lab(), std::slice::from_ref(&file), None, &[]);
+    assert!(r.blocked.is_empty(), "{:?}", flows(&r));
+    let open = &r.too_open[0];
+    assert_eq!(open.rule.rule, "FORWARD rule 4");
+    assert!(
+        open.openings.iter().all(|o| o.ports == "1-22,24-65535"),
+        "{:?}",
+        open.openings
+    );
+    // An option no module takes is not dropped silently: the rule cannot be evaluated.
+    assert!(
+        r.unknown.iter().any(|u| u
+            .why
+            .join("")
+            .contains("--no-such-option (an option of no match module)")),
+        "{:?}",
+        r.unknown
+    );
+    if !kernel_tools("an_option_without_its_match_module_belongs_to_the_protocol_as_in_iptables") {
+        return;
+    }
+    // The kernel's tools read it alike: loaded and listed back (with `-m tcp` and `-m udp`
+    // named), it audits the same. The unknown option is left out: iptables refuses it.
+    let known = text.replace("-A FORWARD -p tcp --no-such-option 1 -j ACCEPT\n", "");
+    let file = write(dir.path(), "known.rules", &known);
+    let listed = in_netns(&format!(
+        "iptables-nft-restore {}\niptables-nft-save",
+        file.display()
+    ));
+    assert!(
+        listed.contains("-p tcp -m tcp --dport 23 -j DROP"),
+        "{listed}"
+    );
+    let back = write(dir.path(), "listed.rules", &listed);
+    let (a, b) = (
+        run(&lab(), &[file], None, &[]),
+        run(&lab(), &[back], None, &[]),
+    );
+    assert_eq!(summary(&a), summary(&b));
+}
+
 #[test]
 fn a_change_to_the_loaded_rule_set_is_named_exactly() {
     if !kernel_tools("a_change_to_the_loaded_rule_set_is_named_exactly") {

@@ -342,6 +342,43 @@ fn shorten(s: &str) -> String {
     }
 }
 
+/// The match modules whose options are read (besides `comment`, which decides nothing).
+const KNOWN_MODULES: [&str; 10] = [
+    "tcp",
+    "udp",
+    "sctp",
+    "multiport",
+    "conntrack",
+    "state",
+    "icmp",
+    "icmp6",
+    "icmpv6",
+    "iprange",
+];
+
+/// Whether the match `module` has the option `opt` (of the modules read here; an unknown
+/// module may have any).
+fn takes_option(module: &str, opt: &str) -> bool {
+    let ports = ["--dport", "--destination-port", "--sport", "--source-port"];
+    match module {
+        "tcp" => ports.contains(&opt) || matches!(opt, "--syn" | "--tcp-flags" | "--tcp-option"),
+        "udp" => ports.contains(&opt),
+        "sctp" => ports.contains(&opt) || opt == "--chunk-types",
+        "icmp" => opt == "--icmp-type",
+        "icmp6" | "icmpv6" => opt == "--icmpv6-type",
+        "multiport" => matches!(
+            opt,
+            "--dports" | "--destination-ports" | "--sports" | "--source-ports" | "--ports"
+        ),
+        "conntrack" => opt.starts_with("--ct"),
+        "state" => opt == "--state",
+        "comment" => opt == "--comment",
+        "iprange" => matches!(opt, "--src-range" | "--dst-range"),
+        "" => false,
+        _ => true,
+    }
+}
+
 /// Options that end a match module's options.
 fn is_global(t: &str) -> bool {
     matches!(
@@ -482,6 +519,9 @@ fn read_rule(
             .ok_or_else(|| bad(&toks[i], format!("`{}` needs a value", toks[i].text), HINT))
     };
     let mut module = String::new();
+    // `-p tcp` loads the tcp match for an option no named module takes (`-p tcp --dport 22`),
+    // as iptables does; iptables-save always names it, a hand-written file need not.
+    let mut implicit: Option<&str> = None;
     while i < toks.len() {
         let t = &toks[i];
         let opt = t.text.as_str();
@@ -520,6 +560,15 @@ fn read_rule(
                     })?;
                     Set::point(p as u128)
                 };
+                implicit = match set.lo() {
+                    _ if neg => None,
+                    6 => Some("tcp"),
+                    17 => Some("udp"),
+                    132 => Some("sctp"),
+                    1 => Some("icmp"),
+                    58 => Some("icmpv6"),
+                    _ => None,
+                };
                 cube.proto = cube.proto.intersect(&apply(set, Set::range(0, 255)));
                 i += 2;
             }
@@ -550,20 +599,7 @@ fn read_rule(
             }
             "-m" | "--match" => {
                 module = value(i)?.text.clone();
-                if !matches!(
-                    module.as_str(),
-                    "tcp"
-                        | "udp"
-                        | "sctp"
-                        | "multiport"
-                        | "conntrack"
-                        | "state"
-                        | "comment"
-                        | "icmp"
-                        | "icmp6"
-                        | "icmpv6"
-                        | "iprange"
-                ) {
+                if !KNOWN_MODULES.contains(&module.as_str()) && module != "comment" {
                     unknown.push(match module.as_str() {
                         "set" => "-m set (an ipset's members are not known)".to_string(),
                         m => format!("-m {m}"),
@@ -596,7 +632,11 @@ fn read_rule(
                 let vt = toks.get(i + 1).unwrap_or(t);
                 let v = toks.get(i + 1).map(|t| t.text.as_str()).unwrap_or("");
                 let mut takes_value = true;
-                match (module.as_str(), opt) {
+                let m = match implicit {
+                    Some(p) if !takes_option(&module, opt) && takes_option(p, opt) => p,
+                    _ => module.as_str(),
+                };
+                match (m, opt) {
                     ("tcp" | "udp" | "sctp", "--dport" | "--destination-port")
                     | ("multiport", "--dports" | "--destination-ports") => {
                         let set = port_list(v).ok_or_else(|| {
@@ -630,7 +670,7 @@ fn read_rule(
                     }
                     ("comment", "--comment") => {}
                     ("icmp", "--icmp-type") | ("icmp6" | "icmpv6", "--icmpv6-type") => {
-                        let p = if module == "icmp" { ICMP } else { ICMPV6 };
+                        let p = if m == "icmp" { ICMP } else { ICMPV6 };
                         let set = icmp_name(p, v).ok_or_else(|| {
                             bad(
                                 vt,
@@ -662,19 +702,9 @@ fn read_rule(
                         }
                     }
                     (m, o) => {
-                        if matches!(
-                            m,
-                            "tcp"
-                                | "udp"
-                                | "sctp"
-                                | "multiport"
-                                | "conntrack"
-                                | "state"
-                                | "icmp"
-                                | "icmp6"
-                                | "icmpv6"
-                                | "iprange"
-                        ) {
+                        if m.is_empty() {
+                            unknown.push(format!("{o} (an option of no match module)"));
+                        } else if KNOWN_MODULES.contains(&m) {
                             unknown.push(format!("-m {m} {o}"));
                         }
                         // An unknown module's option: its values run to the next option.

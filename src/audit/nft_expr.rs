@@ -73,7 +73,7 @@ pub(super) fn expr_text(v: &Value) -> String {
                 "set" => match x {
                     Value::Array(a) => format!(
                         "{{ {} }}",
-                        a.iter().map(expr_text).collect::<Vec<_>>().join(", ")
+                        a.iter().map(set_elem_text).collect::<Vec<_>>().join(", ")
                     ),
                     other => expr_text(other),
                 },
@@ -89,6 +89,15 @@ pub(super) fn expr_text(v: &Value) -> String {
         }
         Value::Bool(b) => b.to_string(),
         Value::Null => String::new(),
+    }
+}
+
+/// A set element; a map's (a verdict map's) element is a `[key, value]` pair, printed as
+/// `nft list` does.
+fn set_elem_text(v: &Value) -> String {
+    match v.as_array().map(Vec::as_slice) {
+        Some([key, value]) => format!("{} : {}", expr_text(key), expr_text(value)),
+        _ => expr_text(v),
     }
 }
 
@@ -203,4 +212,35 @@ pub fn icmp_type(proto: u8, s: &str) -> Option<u8> {
     ];
     let table: &[(&str, u8)] = if proto == ICMP { &v4 } else { &v6 };
     table.iter().find(|(n, _)| *n == s).map(|(_, t)| *t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_verdict_map_prints_its_elements_as_key_colon_verdict() {
+        let rule = [json!({"vmap": {
+            "key": {"payload": {"protocol": "ip", "field": "daddr"}},
+            "data": {"set": [
+                ["10.20.10.5", {"accept": null}],
+                [{"prefix": {"addr": "10.0.0.0", "len": 8}}, {"jump": {"target": "lan"}}]
+            ]}
+        }})];
+        assert_eq!(
+            rule_text(&rule, None),
+            "ip daddr vmap { 10.20.10.5 : accept, 10.0.0.0/8 : jump lan }"
+        );
+    }
+
+    #[test]
+    fn a_plain_set_prints_its_elements_apart() {
+        let rule = [
+            json!({"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                "right": {"set": [22, {"range": [8000, 8080]}]}}}),
+            json!({"accept": null}),
+        ];
+        assert_eq!(rule_text(&rule, None), "tcp dport { 22, 8000-8080 } accept");
+    }
 }
