@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::model::{Action, Chain, Model, Point, Rule, Scope, Target};
 use super::parse::Context;
-use super::space::{port_protocols, proto_number, Cube, Fam, Set, ICMP, ICMPV6};
+use super::space::{port_protocols, proto_number, Cube, Fam, Set, ICMP, ICMPV6, SCTP, TCP, UDP};
 use crate::diag::{Diagnostic, SourceFile};
 
 const HINT: &str = "the file must be iptables-save or ip6tables-save output (or an iptables-restore file); pass --ruleset-format to read it as another format";
@@ -560,13 +560,13 @@ fn read_rule(
                     })?;
                     Set::point(p as u128)
                 };
-                implicit = match set.lo() {
+                implicit = match u8::try_from(set.lo()) {
                     _ if neg => None,
-                    6 => Some("tcp"),
-                    17 => Some("udp"),
-                    132 => Some("sctp"),
-                    1 => Some("icmp"),
-                    58 => Some("icmpv6"),
+                    Ok(TCP) => Some("tcp"),
+                    Ok(UDP) => Some("udp"),
+                    Ok(SCTP) => Some("sctp"),
+                    Ok(ICMP) => Some("icmp"),
+                    Ok(ICMPV6) => Some("icmpv6"),
                     _ => None,
                 };
                 cube.proto = cube.proto.intersect(&apply(set, Set::range(0, 255)));
