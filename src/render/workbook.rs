@@ -282,8 +282,9 @@ pub fn build(
     }
 
     // Flows, a row at a time through a temporary file: held whole, a large topology's cells
-    // were most of the matrix target's memory.
-    let ws = wb.add_worksheet_with_constant_memory()?;
+    // were most of the matrix target's memory. Texts go to the shared string table (zones,
+    // purposes and sources repeat on every row), so each is stored and compressed once.
+    let ws = wb.add_worksheet_with_low_memory()?;
     ws.set_name("Flows")?;
     for (c, h) in COLUMNS.iter().enumerate() {
         text(ws, 0, c as u16, h, &head)?;
