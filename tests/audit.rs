@@ -562,6 +562,132 @@ fn an_option_without_its_match_module_belongs_to_the_protocol_as_in_iptables() {
     assert_eq!(summary(&a), summary(&b));
 }
 
+/// A live host's rule set beside ctxfw's table: what `nft list ruleset` prints for a router with
+/// firewalld- and Docker-style rules (flag lists, `fib`, masks, marks, MSS clamping, NAT).
+const LIVE_HOST: &str = r#"table inet filter {
+	chain input {
+		type filter hook input priority filter + 10; policy drop;
+		ct state { established, related } accept
+		iifname "lo" accept
+		meta nfproto ipv6 fib saddr . mark . iif oif missing drop
+		tcp dport 22 ct state { new, untracked } accept
+		reject with icmpx admin-prohibited
+	}
+	chain forward {
+		type filter hook forward priority filter + 10; policy accept;
+		ct state established,related accept
+		ct state invalid drop
+		tcp flags syn tcp option maxseg size set rt mtu
+		ct mark set meta mark
+		tcp dport 22 accept
+		jump checks
+		udp dport 6910-6930 ct state new,untracked drop
+	}
+	chain checks {
+		fib daddr type local drop
+		meta mark & 0x0000ff00 == 0x00000100 drop
+		tcp flags syn / fin,syn,rst,ack tcp dport 1494 drop
+		ip ttl < 5 drop
+		ip protocol icmp icmp type echo-request limit rate 5/second accept
+	}
+}
+table ip nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		fib daddr type local counter jump DOCKER
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr 172.17.0.0/16 oifname != "docker0" masquerade
+	}
+	chain DOCKER {
+	}
+}
+"#;
+
+/// A report as JSON without what depends on the form read: lines, and rule labels (the JSON
+/// names rules by handle).
+fn reading(r: &Report) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                o.retain(|k, x| {
+                    !(matches!(k.as_str(), "line" | "ruleset" | "format")
+                        || (k == "rule" && x.is_string()))
+                });
+                o.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(r).unwrap();
+    strip(&mut v);
+    v
+}
+
+#[test]
+fn nft_list_text_of_a_live_host_reads_as_its_json() {
+    if !kernel_tools("nft_list_text_of_a_live_host_reads_as_its_json") {
+        return;
+    }
+    let loaded = ctxfw::load(&common::root().join("topologies/two-site.toml"), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = generated(&loaded, "nftables", &Options::default());
+    let ours = write(dir.path(), &files[0].name, &files[0].content);
+    let host = write(dir.path(), "host.nft", LIVE_HOST);
+    let listed = in_netns(&format!(
+        "nft -f {} >&2
+nft -f {} >&2
+         nft insert rule inet ctxfw-two-site forward ip saddr 10.0.0.0/8 tcp dport 22 accept
+         nft list ruleset
+echo ===json
+nft -j list ruleset",
+        ours.display(),
+        host.display()
+    ));
+    let (text, json) = listed.split_once("===json").expect("both listings");
+    assert!(
+        text.contains("ct state established,related accept"),
+        "{text}"
+    );
+    assert!(text.contains("tcp flags syn / fin,syn,rst,ack"), "{text}");
+    let text = write(dir.path(), "live.nft", text);
+    let json = write(dir.path(), "live.json", json);
+    let (a, b) = (
+        run(&loaded, &[text], None, &[]),
+        run(&loaded, &[json], None, &[]),
+    );
+    assert_eq!(reading(&a), reading(&b));
+    // What the rule set does, read either way: both chains open SSH, the flag list
+    // blocks new PVS streaming, and the conditions ctxfw cannot evaluate are named.
+    assert_eq!(a.too_open.len(), 1, "{:?}", rules(&a.too_open, |t| &t.rule));
+    assert!(
+        a.too_open[0]
+            .openings
+            .iter()
+            .all(|o| o.protocol == "tcp" && o.ports == "22"),
+        "{:?}",
+        a.too_open[0].openings
+    );
+    assert!(
+        flows(&a)
+            .iter()
+            .any(|(f, p)| f.contains("pvs") && p.contains("6910")),
+        "{:?}",
+        flows(&a)
+    );
+    let why: Vec<String> = a.unknown.iter().map(|u| u.why.join("; ")).collect();
+    for w in [
+        "fib daddr type local",
+        "meta mark & 65280 == 256",
+        "tcp flags & fin,syn,rst,ack == syn",
+        "ip ttl < 5",
+    ] {
+        assert!(why.iter().any(|x| x == w), "{w}: {why:?}");
+    }
+}
+
 #[test]
 fn a_change_to_the_loaded_rule_set_is_named_exactly() {
     if !kernel_tools("a_change_to_the_loaded_rule_set_is_named_exactly") {

@@ -5,6 +5,25 @@ use serde_json::Value;
 
 use super::space::{self, Fam, Set, ICMP};
 
+/// A match's text: `==` left out, as `nft list` does, but after a bitwise operation
+/// (`meta mark & 65280 == 256`).
+pub(super) fn match_text(x: &Value) -> String {
+    let left = &x["left"];
+    let binop = left
+        .as_object()
+        .and_then(|o| o.keys().next())
+        .is_some_and(|k| BINOPS.contains(&k.as_str()));
+    let op = match x["op"].as_str().unwrap_or("==") {
+        "==" | "in" if !binop => String::new(),
+        "in" => "== ".into(),
+        o => format!("{o} "),
+    };
+    format!("{} {op}{}", expr_text(left), expr_text(&x["right"]))
+}
+
+/// nftables' bitwise and shift operations, as `nft -j` names them.
+const BINOPS: [&str; 5] = ["&", "|", "^", "<<", ">>"];
+
 /// A statement's text, close to how `nft list` prints it, for reports.
 pub fn rule_text(exprs: &[Value], comment: Option<&str>) -> String {
     let mut parts: Vec<String> = exprs.iter().map(stmt_text).collect();
@@ -28,13 +47,7 @@ fn stmt_text(v: &Value) -> String {
         return v.to_string();
     };
     match k.as_str() {
-        "match" => {
-            let op = match x["op"].as_str().unwrap_or("==") {
-                "==" | "in" => String::new(),
-                o => format!("{o} "),
-            };
-            format!("{} {op}{}", expr_text(&x["left"]), expr_text(&x["right"]))
-        }
+        "match" => match_text(x),
         "accept" | "drop" | "return" | "continue" | "counter" => k.clone(),
         "reject" => "reject".into(),
         "jump" | "goto" => format!("{k} {}", x["target"].as_str().unwrap_or("?")),
@@ -82,6 +95,21 @@ pub(super) fn expr_text(v: &Value) -> String {
                     .map(|a| a.iter().map(expr_text).collect::<Vec<_>>().join(" . "))
                     .unwrap_or_default(),
                 "elem" => expr_text(&x["val"]),
+                "fib" => format!(
+                    "fib {} {}",
+                    x["flags"]
+                        .as_array()
+                        .map(|a| a.iter().map(expr_text).collect::<Vec<_>>().join(" . "))
+                        .unwrap_or_else(|| expr_text(&x["flags"])),
+                    expr_text(&x["result"])
+                ),
+                "tcp option" => match x.get("field") {
+                    Some(f) => format!("tcp option {} {}", expr_text(&x["name"]), expr_text(f)),
+                    None => format!("tcp option {}", expr_text(&x["name"])),
+                },
+                k if BINOPS.contains(&k) => {
+                    format!("{} {k} {}", expr_text(&x[0]), expr_text(&x[1]))
+                }
                 "accept" | "drop" | "return" => k.clone(),
                 "jump" | "goto" => format!("{k} {}", x["target"].as_str().unwrap_or("?")),
                 _ => k.clone(),

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::json::{Doc, Path};
 use super::model::{Action, Rule};
 use super::nft::HINT;
-use super::nft_expr::{addr_set, expr_text, icmp_type, num_set, unwrap_elem};
+use super::nft_expr::{addr_set, expr_text, icmp_type, match_text, num_set, unwrap_elem};
 use super::parse::Context;
 use super::space::{port_protocols, proto_number, Cube, Fam, Set, ICMP, ICMPV6};
 use crate::diag::Diagnostic;
@@ -254,12 +254,7 @@ impl RuleReader<'_> {
         match self.field(left) {
             Some(f) => self.restrict(acc, f, negate, &x["right"], at),
             None => {
-                acc.unknown.push(format!(
-                    "{} {}{}",
-                    expr_text(left),
-                    if negate { "!= " } else { "" },
-                    expr_text(&x["right"])
-                ));
+                acc.unknown.push(match_text(x));
                 Ok(())
             }
         }

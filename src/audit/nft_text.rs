@@ -1,6 +1,7 @@
-//! nftables rule-set text of the subset ctxfw writes (`.nft` files): tables, named interval
-//! sets (concatenated ones included) with their elements, base chains, and rules made of
-//! payload, meta and ct matches, verdict maps, counters, logs and verdicts.
+//! nftables rule-set text: ctxfw's `.nft` files and `nft list ruleset` listings. Tables, named
+//! interval sets (concatenated ones included) with their elements, base chains, and rules made
+//! of payload, meta, ct and fib matches (flag lists, masks, comparisons), verdict maps,
+//! counters, logs, statements that set values or translate addresses, and verdicts.
 //!
 //! The text is turned into the JSON `nft -j` would print for it, and read by the same code as
 //! that JSON: one set of nftables semantics, two ways in.
@@ -12,7 +13,7 @@ use super::model::Model;
 use super::parse::Context;
 use crate::diag::{Diagnostic, SourceFile};
 
-const HINT: &str = "ctxfw reads the nftables text it writes; for another rule set load it and pass `nft -j list ruleset` output instead";
+const HINT: &str = "ctxfw reads the nftables text it writes and the common forms of `nft list ruleset`; for this rule set pass `nft -j list ruleset` output instead, which names every expression";
 
 #[derive(Debug, Clone, PartialEq)]
 enum T {
@@ -176,6 +177,49 @@ impl P<'_> {
         matches!(self.peek(), Some(T::Word(x)) if x == w)
     }
 
+    /// Skips a statement's arguments: up to the rule's next verdict, comment or end.
+    fn skip_arguments(&mut self) {
+        loop {
+            match self.peek() {
+                None | Some(T::Newline) | Some(T::Punct('}')) => break,
+                Some(T::Word(w))
+                    if matches!(
+                        w.as_str(),
+                        "accept"
+                            | "drop"
+                            | "reject"
+                            | "return"
+                            | "continue"
+                            | "jump"
+                            | "goto"
+                            | "counter"
+                            | "log"
+                            | "comment"
+                    ) =>
+                {
+                    break
+                }
+                // A set's braces: `snat to ip saddr map { ... }`.
+                Some(T::Punct('{')) => {
+                    let mut depth = 0;
+                    while let Some(t) = self.next() {
+                        match t {
+                            T::Punct('{') => depth += 1,
+                            T::Punct('}') => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => self.i += 1,
+            }
+        }
+    }
+
     /// The line the next token is on.
     fn line(&self) -> usize {
         self.toks.get(self.i).map_or(0, |t| t.line)
@@ -190,6 +234,13 @@ fn value(w: &str) -> Value {
         }
     }
     if let Ok(n) = w.parse::<u64>() {
+        return json!(n);
+    }
+    // Marks and masks: `nft list` prints them in hex, `nft -j` as numbers.
+    if let Some(n) = w
+        .strip_prefix("0x")
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+    {
         return json!(n);
     }
     if let Some((a, b)) = w.split_once('-') {
@@ -231,7 +282,20 @@ impl P<'_> {
                 }
                 Ok(json!({"set": items}))
             }
-            _ => self.element(),
+            _ => {
+                // `ct state established,related`: a list of flags, which `nft -j` prints as an
+                // array.
+                let first = self.element()?;
+                if self.peek() != Some(&T::Punct(',')) {
+                    return Ok(first);
+                }
+                let mut items = vec![first];
+                while self.peek() == Some(&T::Punct(',')) {
+                    self.i += 1;
+                    items.push(self.element()?);
+                }
+                Ok(Value::Array(items))
+            }
         }
     }
 
@@ -274,6 +338,26 @@ impl P<'_> {
             }
             "iif" | "oif" | "iifname" | "oifname" | "mark" | "l4proto" | "nfproto" => {
                 json!({"meta": {"key": w}})
+            }
+            // `fib saddr . iif oif`: flags joined by dots, then what is looked up.
+            "fib" => {
+                let mut flags = vec![self.word()?];
+                while self.is_word(".") {
+                    self.i += 1;
+                    flags.push(self.word()?);
+                }
+                json!({"fib": {"result": self.word()?, "flags": flags}})
+            }
+            // `tcp option maxseg size`: an option's field, when one is named.
+            "tcp" if self.is_word("option") => {
+                self.i += 1;
+                let name = self.word()?;
+                let mut opt = json!({"name": name});
+                if matches!(self.peek(), Some(T::Word(f)) if f.chars().all(|c| c.is_ascii_lowercase()) && !matches!(f.as_str(), "set" | "exists" | "missing"))
+                {
+                    opt["field"] = json!(self.word()?);
+                }
+                json!({"tcp option": opt})
             }
             _ => {
                 let field = self.word()?;
@@ -335,6 +419,13 @@ impl P<'_> {
                     }
                     exprs.push(json!({"log": null}));
                 }
+                // Statements whose arguments are not evaluated: read up to the next verdict.
+                "masquerade" | "snat" | "dnat" | "redirect" | "notrack" | "dup" | "fwd"
+                | "synproxy" | "tproxy" | "queue" | "quota" | "flow" => {
+                    self.i += 1;
+                    self.skip_arguments();
+                    exprs.push(json!({w: null}));
+                }
                 "limit" => {
                     self.i += 1;
                     // rate [over] N/unit [burst N packets|bytes]
@@ -350,25 +441,49 @@ impl P<'_> {
                         self.i += 1;
                         left.push(self.lhs_one()?);
                     }
-                    let left = if left.len() == 1 {
+                    let mut left = if left.len() == 1 {
                         left.pop().expect("one")
                     } else {
                         json!({"concat": left})
                     };
+                    // `meta mark & 0xff == 0x1`: a bitwise or shift operation on the field.
+                    while let Some(T::Word(op)) = self.peek().cloned() {
+                        if !matches!(op.as_str(), "&" | "|" | "^" | "<<" | ">>") {
+                            break;
+                        }
+                        self.i += 1;
+                        let operand = self.rhs()?;
+                        left = json!({op: [left, operand]});
+                    }
                     if self.is_word("vmap") {
                         self.i += 1;
                         let data = self.rhs()?;
                         exprs.push(json!({"vmap": {"key": left, "data": data}}));
                         continue;
                     }
-                    let mut op = "==";
-                    if self.is_word("!=") {
+                    // `meta mark set 0x1`: a statement that changes the packet, not a match.
+                    if self.is_word("set") {
                         self.i += 1;
-                        op = "!=";
-                    } else if self.is_word("==") {
-                        self.i += 1;
+                        self.skip_arguments();
+                        exprs.push(json!({"mangle": {"key": left}}));
+                        continue;
+                    }
+                    let mut op = "==".to_string();
+                    if let Some(T::Word(o)) = self.peek() {
+                        if matches!(o.as_str(), "==" | "!=" | "<" | ">" | "<=" | ">=") {
+                            op = o.clone();
+                            self.i += 1;
+                        }
                     }
                     let right = self.rhs()?;
+                    // `tcp flags syn / fin,syn,rst,ack`: the field under a mask.
+                    if self.is_word("/") {
+                        self.i += 1;
+                        left = json!({"&": [left, self.rhs()?]});
+                    }
+                    if right.is_array() && op == "==" {
+                        op = "in".into();
+                    }
                     exprs.push(json!({"match": {"op": op, "left": left, "right": right}}));
                 }
             }
@@ -538,4 +653,66 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
         root: json!({"nftables": ordered}),
     };
     super::nft::from_doc(&doc, ctx, "nftables text", &lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exprs(line: &str) -> Value {
+        let file = SourceFile::new("t.nft", format!("{line}\n"));
+        let mut p = P {
+            toks: lex(&file).unwrap(),
+            i: 0,
+            file: &file,
+        };
+        Value::Array(p.rule().unwrap().0)
+    }
+
+    /// `nft list ruleset` lines beside what `nft -j list ruleset` printed for the same rules.
+    #[test]
+    fn listed_rules_read_as_nft_json_prints_them() {
+        let cases = [
+            (
+                "ct state established,related accept",
+                json!([{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}, {"accept": null}]),
+            ),
+            (
+                "fib daddr type local drop",
+                json!([{"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local"}}, {"drop": null}]),
+            ),
+            (
+                "meta mark & 0x0000ff00 == 0x00000100 drop",
+                json!([{"match": {"op": "==", "left": {"&": [{"meta": {"key": "mark"}}, 65280]}, "right": 256}}, {"drop": null}]),
+            ),
+            (
+                "tcp flags syn / fin,syn,rst,ack tcp dport 1494 drop",
+                json!([{"match": {"op": "==", "left": {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, ["fin", "syn", "rst", "ack"]]}, "right": "syn"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 1494}}, {"drop": null}]),
+            ),
+            (
+                "ip ttl < 5 drop",
+                json!([{"match": {"op": "<", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 5}}, {"drop": null}]),
+            ),
+            (
+                "ip saddr 172.17.0.0/16 oifname != \"docker0\" masquerade",
+                json!([{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "172.17.0.0", "len": 16}}}}, {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "docker0"}}, {"masquerade": null}]),
+            ),
+        ];
+        for (text, json) in cases {
+            assert_eq!(exprs(text), json, "{text}");
+        }
+    }
+
+    /// Statements that change packets are no matches: the verdict after them still counts.
+    #[test]
+    fn set_statements_are_read_past() {
+        assert_eq!(
+            exprs("tcp flags syn tcp option maxseg size set rt mtu accept"),
+            json!([{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": "syn"}}, {"mangle": {"key": {"tcp option": {"name": "maxseg", "field": "size"}}}}, {"accept": null}])
+        );
+        assert_eq!(
+            exprs("ct mark set meta mark jump marked"),
+            json!([{"mangle": {"key": {"ct": {"key": "mark"}}}}, {"jump": {"target": "marked"}}])
+        );
+    }
 }
