@@ -677,6 +677,12 @@ nft -j list ruleset",
         "{:?}",
         flows(&a)
     );
+    // A terminal report names the first ten flows a rule decides, not all 157.
+    let table = audit::report::table(&a);
+    assert!(
+        table.contains("... and 147 more (--format json or markdown lists them)"),
+        "{table}"
+    );
     let why: Vec<String> = a.unknown.iter().map(|u| u.why.join("; ")).collect();
     for w in [
         "fib daddr type local",

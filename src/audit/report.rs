@@ -122,8 +122,18 @@ pub fn table(r: &Report) -> String {
                 u.why.join("; ")
             );
             let _ = writeln!(s, "      rule: {}", u.rule.text);
+            // A terminal shows the first few; the JSON and Markdown reports list them all.
             if !u.flows.is_empty() {
-                let _ = writeln!(s, "      decides required flows: {}", u.flows.join(", "));
+                let shown = u.flows.len().min(10);
+                let more = match u.flows.len() - shown {
+                    0 => String::new(),
+                    n => format!(" ... and {n} more (--format json or markdown lists them)"),
+                };
+                let _ = writeln!(
+                    s,
+                    "      decides required flows: {}{more}",
+                    u.flows[..shown].join(", ")
+                );
             }
             for o in u.may_open.iter().take(5) {
                 let _ = writeln!(s, "      may open {}", opening_text(o));
