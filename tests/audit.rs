@@ -565,6 +565,11 @@ fn an_option_without_its_match_module_belongs_to_the_protocol_as_in_iptables() {
 /// A live host's rule set beside ctxfw's table: what `nft list ruleset` prints for a router with
 /// firewalld- and Docker-style rules (flag lists, `fib`, masks, marks, MSS clamping, NAT).
 const LIVE_HOST: &str = r#"table inet filter {
+	set blocklist {
+		type ipv4_addr
+		flags timeout
+		elements = { 203.0.113.9 timeout 1d, 198.18.0.7 timeout 4h }
+	}
 	chain input {
 		type filter hook input priority filter + 10; policy drop;
 		ct state { established, related } accept
@@ -580,6 +585,7 @@ const LIVE_HOST: &str = r#"table inet filter {
 		tcp flags syn tcp option maxseg size set rt mtu
 		ct mark set meta mark
 		tcp dport 22 accept
+		ip saddr @blocklist drop
 		jump checks
 		udp dport 6910-6930 ct state new,untracked drop
 	}
@@ -659,8 +665,9 @@ nft -j list ruleset",
         run(&loaded, &[json], None, &[]),
     );
     assert_eq!(reading(&a), reading(&b));
-    // What the rule set does, read either way: both chains open SSH, the flag list
-    // blocks new PVS streaming, and the conditions ctxfw cannot evaluate are named.
+    // What the rule set does, read either way: both chains open SSH, a blocklist (elements with
+    // timeouts) blocks two remote users, the flag list blocks new PVS streaming, and the
+    // conditions ctxfw cannot evaluate are named.
     assert_eq!(a.too_open.len(), 1, "{:?}", rules(&a.too_open, |t| &t.rule));
     assert!(
         a.too_open[0]
@@ -669,6 +676,15 @@ nft -j list ruleset",
             .all(|o| o.protocol == "tcp" && o.ports == "22"),
         "{:?}",
         a.too_open[0].openings
+    );
+    assert!(
+        a.blocked.iter().any(|b| b.flow.starts_with("remote-users-")
+            && b.from_addresses == ["198.18.0.7/32", "203.0.113.9/32"]),
+        "{:?}",
+        a.blocked
+            .iter()
+            .map(|b| (&b.flow, &b.from_addresses))
+            .collect::<Vec<_>>()
     );
     assert!(
         flows(&a)

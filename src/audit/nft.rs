@@ -17,7 +17,7 @@ use super::parse::Context;
 use super::space::Fam;
 use crate::diag::{Diagnostic, SourceFile};
 
-pub(super) const HINT: &str = "the file must be `nft -j list ruleset` output (libnftables-json); pass --format to read it as another format";
+pub(super) const HINT: &str = "the file must be `nft -j list ruleset` or `nft list ruleset` output; pass --ruleset-format to read it as another format";
 
 /// `nft -j list ruleset` output.
 pub fn parse_json(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {

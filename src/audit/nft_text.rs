@@ -311,6 +311,32 @@ impl P<'_> {
         } else {
             json!({"concat": parts})
         };
+        // An element's own options (`timeout 4h expires 3h59m`, as blocklist sets of fail2ban or
+        // CrowdSec hold, `counter packets 0 bytes 0`, `comment "..."`): kept beside its value,
+        // as `nft -j` keeps them.
+        let mut opts = Map::new();
+        loop {
+            match self.peek() {
+                Some(T::Word(k)) if matches!(k.as_str(), "timeout" | "expires" | "comment") => {
+                    let k = self.word()?;
+                    opts.insert(k, json!(self.word()?));
+                }
+                Some(T::Word(k)) if k == "counter" => {
+                    self.i += 1;
+                    if self.is_word("packets") {
+                        self.i += 4;
+                    }
+                    opts.insert("counter".into(), Value::Null);
+                }
+                _ => break,
+            }
+        }
+        let val = if opts.is_empty() {
+            val
+        } else {
+            opts.insert("val".into(), val);
+            json!({"elem": opts})
+        };
         if self.is_word(":") {
             self.i += 1;
             let v = self.word()?;
@@ -319,11 +345,6 @@ impl P<'_> {
                 other => json!({other: null}),
             };
             return Ok(json!([val, verdict]));
-        }
-        if self.is_word("comment") {
-            self.i += 1;
-            let c = self.word()?;
-            return Ok(json!({"elem": {"val": val, "comment": c}}));
         }
         Ok(val)
     }
@@ -701,6 +722,28 @@ mod tests {
         for (text, json) in cases {
             assert_eq!(exprs(text), json, "{text}");
         }
+    }
+
+    /// A blocklist's elements carry their timeouts, which are no elements of their own.
+    #[test]
+    fn set_elements_keep_their_options() {
+        let file = SourceFile::new(
+            "t.nft",
+            "{ 10.20.10.5 timeout 4h expires 3h59m59s988ms, 203.0.113.9 comment \"x\", 10.0.0.0/8 }",
+        );
+        let mut p = P {
+            toks: lex(&file).unwrap(),
+            i: 0,
+            file: &file,
+        };
+        assert_eq!(
+            p.rhs().unwrap(),
+            json!({"set": [
+                {"elem": {"timeout": "4h", "expires": "3h59m59s988ms", "val": "10.20.10.5"}},
+                {"elem": {"comment": "x", "val": "203.0.113.9"}},
+                {"prefix": {"addr": "10.0.0.0", "len": 8}}
+            ]})
+        );
     }
 
     /// Statements that change packets are no matches: the verdict after them still counts.
