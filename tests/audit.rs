@@ -563,7 +563,8 @@ fn an_option_without_its_match_module_belongs_to_the_protocol_as_in_iptables() {
 }
 
 /// A live host's rule set beside ctxfw's table: what `nft list ruleset` prints for a router with
-/// firewalld- and Docker-style rules (flag lists, `fib`, masks, marks, MSS clamping, NAT).
+/// firewalld-, Docker- and OpenWrt-style rules (flag lists, `fib`, masks, marks, MSS clamping,
+/// a blocklist with timeouts, named counters and other objects, NAT).
 const LIVE_HOST: &str = r#"table inet filter {
 	set blocklist {
 		type ipv4_addr
@@ -595,6 +596,23 @@ const LIVE_HOST: &str = r#"table inet filter {
 		tcp flags syn / fin,syn,rst,ack tcp dport 1494 drop
 		ip ttl < 5 drop
 		ip protocol icmp icmp type echo-request limit rate 5/second accept
+	}
+}
+table inet fw4 {
+	counter cnt_ssh {
+	}
+	quota q1 {
+		over 25 mbytes
+	}
+	ct helper ftp-standard {
+		type "ftp" protocol tcp
+		l3proto ip
+	}
+	chain forward {
+		type filter hook forward priority filter + 20; policy accept;
+		ct state vmap { established : accept, related : accept, invalid : drop }
+		tcp dport 22 counter name "cnt_ssh" accept comment "!fw4: Allow-SSH"
+		ct status dnat accept comment "!fw4: Accept port forwards"
 	}
 }
 table ip nat {

@@ -15,6 +15,11 @@ use crate::diag::{Diagnostic, SourceFile};
 
 const HINT: &str = "ctxfw reads the nftables text it writes and the common forms of `nft list ruleset`; for this rule set pass `nft -j list ruleset` output instead, which names every expression";
 
+/// The words that end a rule's matches with a verdict.
+const VERDICTS: [&str; 8] = [
+    "accept", "drop", "reject", "return", "continue", "jump", "goto", "queue",
+];
+
 #[derive(Debug, Clone, PartialEq)]
 enum T {
     Word(String),
@@ -177,45 +182,37 @@ impl P<'_> {
         matches!(self.peek(), Some(T::Word(x)) if x == w)
     }
 
-    /// Skips a statement's arguments: up to the rule's next verdict, comment or end.
+    /// Skips a statement's arguments: up to the rule's next verdict, counter, log, comment or end.
     fn skip_arguments(&mut self) {
         loop {
             match self.peek() {
                 None | Some(T::Newline) | Some(T::Punct('}')) => break,
                 Some(T::Word(w))
-                    if matches!(
-                        w.as_str(),
-                        "accept"
-                            | "drop"
-                            | "reject"
-                            | "return"
-                            | "continue"
-                            | "jump"
-                            | "goto"
-                            | "counter"
-                            | "log"
-                            | "comment"
-                    ) =>
+                    if VERDICTS.contains(&w.as_str())
+                        || matches!(w.as_str(), "counter" | "log" | "comment") =>
                 {
                     break
                 }
                 // A set's braces: `snat to ip saddr map { ... }`.
-                Some(T::Punct('{')) => {
-                    let mut depth = 0;
-                    while let Some(t) = self.next() {
-                        match t {
-                            T::Punct('{') => depth += 1,
-                            T::Punct('}') => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
+                Some(T::Punct('{')) => self.skip_block(),
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// Skips a `{ ... }` block, nested blocks with it.
+    fn skip_block(&mut self) {
+        let mut depth = 0;
+        while let Some(t) = self.next() {
+            match t {
+                T::Punct('{') => depth += 1,
+                T::Punct('}') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
                     }
                 }
-                _ => self.i += 1,
+                _ => {}
             }
         }
     }
@@ -277,7 +274,7 @@ impl P<'_> {
                         }
                         Some(T::Punct(',')) => self.i += 1,
                         None => return Err(self.err("unclosed `{`")),
-                        _ => items.push(self.element()?),
+                        _ => items.push(self.element(true)?),
                     }
                 }
                 Ok(json!({"set": items}))
@@ -285,22 +282,23 @@ impl P<'_> {
             _ => {
                 // `ct state established,related`: a list of flags, which `nft -j` prints as an
                 // array.
-                let first = self.element()?;
+                let first = self.element(false)?;
                 if self.peek() != Some(&T::Punct(',')) {
                     return Ok(first);
                 }
                 let mut items = vec![first];
                 while self.peek() == Some(&T::Punct(',')) {
                     self.i += 1;
-                    items.push(self.element()?);
+                    items.push(self.element(false)?);
                 }
                 Ok(Value::Array(items))
             }
         }
     }
 
-    /// One element: a value or a concatenation, with an optional `: verdict` or comment.
-    fn element(&mut self) -> Result<Value, Box<Diagnostic>> {
+    /// One element: a value or a concatenation; in a set's braces, with its options and an
+    /// optional `: verdict`.
+    fn element(&mut self, in_set: bool) -> Result<Value, Box<Diagnostic>> {
         let mut parts = vec![value(&self.word()?)];
         while self.is_word(".") {
             self.i += 1;
@@ -313,10 +311,11 @@ impl P<'_> {
         };
         // An element's own options (`timeout 4h expires 3h59m`, as blocklist sets of fail2ban or
         // CrowdSec hold, `counter packets 0 bytes 0`, `comment "..."`): kept beside its value,
-        // as `nft -j` keeps them.
+        // as `nft -j` keeps them. Outside a set's braces these words belong to the rule.
         let mut opts = Map::new();
         loop {
             match self.peek() {
+                _ if !in_set => break,
                 Some(T::Word(k)) if matches!(k.as_str(), "timeout" | "expires" | "comment") => {
                     let k = self.word()?;
                     opts.insert(k, json!(self.word()?));
@@ -425,6 +424,9 @@ impl P<'_> {
                     self.i += 1;
                     if self.is_word("packets") {
                         self.i += 4;
+                    } else if self.is_word("name") {
+                        // A named counter object: `counter name "cnt_ssh"`.
+                        self.i += 2;
                     }
                     exprs.push(json!({"counter": null}));
                 }
@@ -494,6 +496,16 @@ impl P<'_> {
                         if matches!(o.as_str(), "==" | "!=" | "<" | ">" | "<=" | ">=") {
                             op = o.clone();
                             self.i += 1;
+                        }
+                    }
+                    // A verdict where a value belongs means a form this reader does not know
+                    // (it would take the verdict for the value): stop rather than misread it.
+                    if let Some(T::Word(v)) = self.peek() {
+                        if VERDICTS.contains(&v.as_str()) {
+                            return Err(self.err(format!(
+                                "`{}` is not followed by a value this reader knows",
+                                super::nft_expr::expr_text(&left)
+                            )));
                         }
                     }
                     let right = self.rhs()?;
@@ -638,7 +650,31 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
                             }
                             items[at] = json!({"chain": chain});
                         }
-                        Some(_) => return Err(p.err("expected `set`, `map` or `chain` in a table")),
+                        // Stateful objects and flowtables (`counter cnt { ... }`, `quota`,
+                        // `ct helper`, `flowtable ft { ... }`): no rules, nothing to evaluate.
+                        Some(T::Word(k))
+                            if matches!(
+                                k.as_str(),
+                                "flowtable"
+                                    | "counter"
+                                    | "quota"
+                                    | "limit"
+                                    | "ct"
+                                    | "secmark"
+                                    | "synproxy"
+                                    | "tunnel"
+                            ) =>
+                        {
+                            while !matches!(p.peek(), None | Some(T::Punct('{'))) {
+                                p.i += 1;
+                            }
+                            p.skip_block();
+                        }
+                        Some(_) => {
+                            return Err(
+                                p.err("expected `set`, `map`, `chain` or an object in a table")
+                            )
+                        }
                         None => return Err(p.err("unclosed table")),
                     }
                 }
@@ -722,6 +758,24 @@ mod tests {
         for (text, json) in cases {
             assert_eq!(exprs(text), json, "{text}");
         }
+    }
+
+    /// A form this reader does not know is refused, not read with its verdict taken for a value.
+    #[test]
+    fn a_verdict_where_a_value_belongs_is_refused() {
+        let file = SourceFile::new("t.nft", "osf version accept\n");
+        let mut p = P {
+            toks: lex(&file).unwrap(),
+            i: 0,
+            file: &file,
+        };
+        let e = p.rule().unwrap_err();
+        assert!(
+            e.message
+                .contains("`osf version` is not followed by a value"),
+            "{}",
+            e.message
+        );
     }
 
     /// A blocklist's elements carry their timeouts, which are no elements of their own.
