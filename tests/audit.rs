@@ -564,7 +564,7 @@ fn an_option_without_its_match_module_belongs_to_the_protocol_as_in_iptables() {
 
 /// A live host's rule set beside ctxfw's table: what `nft list ruleset` prints for a router with
 /// firewalld-, Docker- and OpenWrt-style rules (flag lists, `fib`, masks, marks, MSS clamping,
-/// a blocklist with timeouts, named counters and other objects, NAT).
+/// a blocklist with timeouts, named counters and other objects, NAT, a netdev ingress chain).
 const LIVE_HOST: &str = r#"table inet filter {
 	set blocklist {
 		type ipv4_addr
@@ -615,6 +615,12 @@ table inet fw4 {
 		ct status dnat accept comment "!fw4: Accept port forwards"
 	}
 }
+table netdev ingress {
+	chain c {
+		type filter hook ingress devices = { veth0, veth1 } priority filter; policy accept;
+		ip saddr 198.18.0.9 drop
+	}
+}
 table ip nat {
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
@@ -660,16 +666,18 @@ fn nft_list_text_of_a_live_host_reads_as_its_json() {
     let files = generated(&loaded, "nftables", &Options::default());
     let ours = write(dir.path(), &files[0].name, &files[0].content);
     let host = write(dir.path(), "host.nft", LIVE_HOST);
-    let listed = in_netns(&format!(
-        "nft -f {} >&2
-nft -f {} >&2
-         nft insert rule inet ctxfw-two-site forward ip saddr 10.0.0.0/8 tcp dport 22 accept
-         nft list ruleset
-echo ===json
-nft -j list ruleset",
-        ours.display(),
-        host.display()
-    ));
+    // The netdev chain needs its devices: a veth pair of the namespace's own.
+    let script = [
+        "ip link add veth0 type veth peer name veth1".to_string(),
+        format!("nft -f {} >&2", ours.display()),
+        format!("nft -f {} >&2", host.display()),
+        "nft insert rule inet ctxfw-two-site forward ip saddr 10.0.0.0/8 tcp dport 22 accept"
+            .to_string(),
+        "nft list ruleset".to_string(),
+        "echo ===json".to_string(),
+        "nft -j list ruleset".to_string(),
+    ];
+    let listed = in_netns(&script.join("\n"));
     let (text, json) = listed.split_once("===json").expect("both listings");
     assert!(
         text.contains("ct state established,related accept"),

@@ -612,6 +612,12 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
                                         }
                                         if p.is_word("device") {
                                             p.i += 2;
+                                        } else if p.is_word("devices") {
+                                            // `devices = { eth0, eth1 }` (netdev chains).
+                                            while !matches!(p.peek(), None | Some(T::Punct('{'))) {
+                                                p.i += 1;
+                                            }
+                                            p.skip_block();
                                         }
                                         if p.is_word("priority") {
                                             p.i += 1;
