@@ -22,7 +22,7 @@ pub(super) fn match_text(x: &Value) -> String {
 }
 
 /// nftables' bitwise and shift operations, as `nft -j` names them.
-const BINOPS: [&str; 5] = ["&", "|", "^", "<<", ">>"];
+pub(super) const BINOPS: [&str; 5] = ["&", "|", "^", "<<", ">>"];
 
 /// A statement's text, close to how `nft list` prints it, for reports.
 pub fn rule_text(exprs: &[Value], comment: Option<&str>) -> String {

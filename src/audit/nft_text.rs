@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::json::Doc;
 use super::model::Model;
+use super::nft_expr::{expr_text, BINOPS};
 use super::parse::Context;
 use crate::diag::{Diagnostic, SourceFile};
 
@@ -471,7 +472,7 @@ impl P<'_> {
                     };
                     // `meta mark & 0xff == 0x1`: a bitwise or shift operation on the field.
                     while let Some(T::Word(op)) = self.peek().cloned() {
-                        if !matches!(op.as_str(), "&" | "|" | "^" | "<<" | ">>") {
+                        if !BINOPS.contains(&op.as_str()) {
                             break;
                         }
                         self.i += 1;
@@ -504,7 +505,7 @@ impl P<'_> {
                         if VERDICTS.contains(&v.as_str()) {
                             return Err(self.err(format!(
                                 "`{}` is not followed by a value this reader knows",
-                                super::nft_expr::expr_text(&left)
+                                expr_text(&left)
                             )));
                         }
                     }
