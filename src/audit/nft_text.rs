@@ -201,8 +201,14 @@ impl P<'_> {
         }
     }
 
-    /// Skips a `{ ... }` block, nested blocks with it.
+    /// Skips up to the next `{` and through its block, nested blocks with it.
     fn skip_block(&mut self) {
+        while !matches!(self.peek(), None | Some(T::Punct('{' | '}'))) {
+            self.i += 1;
+        }
+        if self.peek() != Some(&T::Punct('{')) {
+            return;
+        }
         let mut depth = 0;
         while let Some(t) = self.next() {
             match t {
@@ -310,27 +316,12 @@ impl P<'_> {
         } else {
             json!({"concat": parts})
         };
-        // An element's own options (`timeout 4h expires 3h59m`, as blocklist sets of fail2ban or
-        // CrowdSec hold, `counter packets 0 bytes 0`, `comment "..."`): kept beside its value,
-        // as `nft -j` keeps them. Outside a set's braces these words belong to the rule.
-        let mut opts = Map::new();
-        loop {
-            match self.peek() {
-                _ if !in_set => break,
-                Some(T::Word(k)) if matches!(k.as_str(), "timeout" | "expires" | "comment") => {
-                    let k = self.word()?;
-                    opts.insert(k, json!(self.word()?));
-                }
-                Some(T::Word(k)) if k == "counter" => {
-                    self.i += 1;
-                    if self.is_word("packets") {
-                        self.i += 4;
-                    }
-                    opts.insert("counter".into(), Value::Null);
-                }
-                _ => break,
-            }
-        }
+        // Outside a set's braces, `counter` or `comment` after a value belong to the rule.
+        let mut opts = if in_set {
+            self.element_options()?
+        } else {
+            Map::new()
+        };
         let val = if opts.is_empty() {
             val
         } else {
@@ -347,6 +338,29 @@ impl P<'_> {
             return Ok(json!([val, verdict]));
         }
         Ok(val)
+    }
+
+    /// An element's own options (`timeout 4h expires 3h59m`, as blocklist sets of fail2ban or
+    /// CrowdSec hold, `counter packets 0 bytes 0`, `comment "..."`): kept beside its value, as
+    /// `nft -j` keeps them.
+    fn element_options(&mut self) -> Result<Map<String, Value>, Box<Diagnostic>> {
+        let mut opts = Map::new();
+        loop {
+            match self.peek() {
+                Some(T::Word(k)) if matches!(k.as_str(), "timeout" | "expires" | "comment") => {
+                    let k = self.word()?;
+                    opts.insert(k, json!(self.word()?));
+                }
+                Some(T::Word(k)) if k == "counter" => {
+                    self.i += 1;
+                    if self.is_word("packets") {
+                        self.i += 4;
+                    }
+                    opts.insert("counter".into(), Value::Null);
+                }
+                _ => return Ok(opts),
+            }
+        }
     }
 
     /// A match's left side: `ip saddr`, `tcp dport`, `meta l4proto`, `iif`, `ct state`...
@@ -406,15 +420,7 @@ impl P<'_> {
                     self.i += 1;
                     exprs.push(json!({"reject": null}));
                     // `reject with icmp type ...` options.
-                    if self.is_word("with") {
-                        while !matches!(self.peek(), None | Some(T::Newline) | Some(T::Punct('}')))
-                        {
-                            if self.is_word("comment") {
-                                break;
-                            }
-                            self.i += 1;
-                        }
-                    }
+                    self.skip_arguments();
                 }
                 "jump" | "goto" => {
                     self.i += 1;
@@ -453,10 +459,7 @@ impl P<'_> {
                 "limit" => {
                     self.i += 1;
                     // rate [over] N/unit [burst N packets|bytes]
-                    while matches!(self.peek(), Some(T::Word(x)) if !matches!(x.as_str(), "accept" | "drop" | "log" | "counter" | "comment" | "jump" | "goto" | "return" | "reject"))
-                    {
-                        self.i += 1;
-                    }
+                    self.skip_arguments();
                     exprs.push(json!({"limit": null}));
                 }
                 _ => {
@@ -615,9 +618,6 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
                                             p.i += 2;
                                         } else if p.is_word("devices") {
                                             // `devices = { eth0, eth1 }` (netdev chains).
-                                            while !matches!(p.peek(), None | Some(T::Punct('{'))) {
-                                                p.i += 1;
-                                            }
                                             p.skip_block();
                                         }
                                         if p.is_word("priority") {
@@ -672,9 +672,6 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
                                     | "tunnel"
                             ) =>
                         {
-                            while !matches!(p.peek(), None | Some(T::Punct('{'))) {
-                                p.i += 1;
-                            }
                             p.skip_block();
                         }
                         Some(_) => {
