@@ -114,11 +114,19 @@ impl Model {
 
 /// `10.0.0.5` for a host, `10.0.0.0/24` for a network.
 pub fn net_str(n: &IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
+    let mut out = String::new();
+    push_net(&mut out, n);
+    out
+}
+
+/// [`net_str`] written onto the end of `out`, without a string of its own.
+pub fn push_net(out: &mut String, n: &IpNet) {
+    use std::fmt::Write;
+    let _ = if n.prefix_len() == n.max_prefix_len() {
+        write!(out, "{}", n.addr())
     } else {
-        n.to_string()
-    }
+        write!(out, "{n}")
+    };
 }
 
 fn only(nets: &[IpNet], fam: Family) -> Vec<IpNet> {

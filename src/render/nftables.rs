@@ -432,9 +432,9 @@ enum Have {
 /// `10.0.0.5 . 10.1.0.0/24 . tcp`: the start of an element and of a note on one (an end that
 /// is not in the key is left out).
 fn pair_text(src: Option<&IpNet>, dst: Option<&IpNet>, proto: &str) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(64);
     for n in [src, dst].into_iter().flatten() {
-        out.push_str(&super::netfilter::net_str(n));
+        super::netfilter::push_net(&mut out, n);
         out.push_str(" . ");
     }
     out.push_str(proto);
@@ -685,11 +685,14 @@ fn block_value(m: &Model, set: &ConcatSet, k: usize) -> minijinja::Value {
     let elements = set.elements[start..b.end as usize]
         .iter()
         .map(|e| {
-            let pair = pair_text(net(e.src), net(e.dst), &proto);
-            match e.ports {
-                Some(p) => [pair.as_str(), " . ", &p.text(), " comment ", &comment].concat(),
-                None => [pair.as_str(), " comment ", &comment].concat(),
+            let mut text = pair_text(net(e.src), net(e.dst), &proto);
+            if let Some(p) = e.ports {
+                text.push_str(" . ");
+                text.push_str(&p.text());
             }
+            text.push_str(" comment ");
+            text.push_str(&comment);
+            text
         })
         .collect();
     minijinja::Value::from_serialize(BlockCtx { notes, elements })
