@@ -356,3 +356,51 @@ fn gaps_a_new_user_reported() {
     );
     has(&flows(&legacy), "ddc", "vdas", Tcp, &[5985]);
 }
+
+/// Flows to or from the internet need a zone holding the default route to get rules; without
+/// one, the topology hears so once per internet kind, however many components need it.
+#[test]
+fn internet_flows_without_an_internet_zone_warn_once_per_kind() {
+    let count = |res: &ctxfw::resolve::Resolution, needle: &str| {
+        res.warnings
+            .iter()
+            .filter(|w| w.message.contains(needle))
+            .count()
+    };
+    // Two Cloud Connectors and a PowerShell SDK host need Citrix Cloud through three
+    // catalogue flows: one warning.
+    let (_, res) = common::resolve_str(
+        "name = \"rl\"\n[zones.rl]\ncidrs = [\"10.0.0.0/24\"]\n\
+         [components.cc1]\nkind = \"cloud-connector\"\nzone = \"rl\"\nhosts = [\"10.0.0.10\"]\n\
+         [components.cc2]\nkind = \"cloud-connector\"\nzone = \"rl\"\nhosts = [\"10.0.0.11\"]\n\
+         [components.sdk]\nkind = \"remote-powershell-sdk-host\"\nzone = \"rl\"\nhosts = [\"10.0.0.20\"]\n",
+    );
+    assert_eq!(
+        count(&res, "need the internet service `citrix-cloud`"),
+        1,
+        "{:?}",
+        res.warnings.iter().map(|w| &w.message).collect::<Vec<_>>()
+    );
+    assert!(res
+        .warnings
+        .iter()
+        .any(|w| w.hint.as_deref().is_some_and(|h| h.contains("0.0.0.0/0"))));
+    // Resolvers on the internet query both ADCs' ADNS service: one warning.
+    let gslb =
+        std::fs::read_to_string(common::root().join("topologies/netscaler-gslb.toml")).unwrap();
+    let zone = "[zones.internet]\ncidrs = [\"0.0.0.0/0\"]\n";
+    assert!(gslb.contains(zone));
+    let (_, res) = common::resolve_str(&gslb.replace(zone, ""));
+    assert_eq!(
+        count(
+            &res,
+            "reached from `internet-dns-resolvers` on the internet"
+        ),
+        1,
+        "{:?}",
+        res.warnings.iter().map(|w| &w.message).collect::<Vec<_>>()
+    );
+    // With the zone, no warning.
+    let (_, res) = common::resolve_str(&gslb);
+    assert_eq!(count(&res, "no zone holds 0.0.0.0/0"), 0);
+}

@@ -142,7 +142,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
     let mut removed = Vec::new();
     let mut removal_used = vec![false; topo.removals.len()];
     let removals = Removals::new(topo);
-    let mut warned_internet: Vec<String> = Vec::new();
+    let mut internet = InternetWarned::default();
     let index = KindIndex::new(topo, cat);
     let settings = Settings::new(topo, cat);
     let mut arena = Arena::default();
@@ -177,117 +177,54 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
         let sources = ends(&cf.from, &cf.from_role, false);
         if sources.is_empty() {
             if let Some(k) = internet_kind(cat, &cf.from) {
-                if topo.internet_zones().next().is_none()
-                    && !warned_internet.iter().any(|w| w == k)
-                    && !ends(&cf.to, &cf.to_role, true).is_empty()
-                {
-                    warned_internet.push(k.to_string());
-                    warnings.push(
-                        Diagnostic::warning(format!(
+                if internet.unwarned(topo, k) && !ends(&cf.to, &cf.to_role, true).is_empty() {
+                    warnings.push(internet.warn(
+                        topo,
+                        k,
+                        format!(
                             "components here are reached from `{k}` on the internet ({}), but no zone holds 0.0.0.0/0 or ::/0",
                             cat.kinds[k].name
-                        ))
-                        .in_file(&topo.file)
-                        .hint("add an internet zone with cidrs = [\"0.0.0.0/0\"] so these flows get rules"),
-                    );
+                        ),
+                    ));
                 }
             }
             continue;
         }
         let dests = ends(&cf.to, &cf.to_role, true);
-        if dests.is_empty() && !sources.is_empty() {
-            if let KindRef::Kind(k) = &cf.to {
-                let internet = cat
-                    .kind(k)
-                    .is_some_and(|k| k.platform == Platform::Internet);
-                if internet
-                    && topo.internet_zones().next().is_none()
-                    && !warned_internet.contains(k)
-                {
-                    warned_internet.push(k.clone());
-                    warnings.push(
-                        Diagnostic::warning(format!(
-                            "components here need the internet service `{k}` ({}), but no zone holds 0.0.0.0/0 or ::/0",
-                            cat.kinds[k].fqdns.join(", ")
-                        ))
-                        .in_file(&topo.file)
-                        .hint("add an internet zone with cidrs = [\"0.0.0.0/0\"] so these flows get rules"),
-                    );
-                }
+        if let (true, KindRef::Kind(k)) = (dests.is_empty(), &cf.to) {
+            let to_internet = cat
+                .kind(k)
+                .is_some_and(|k| k.platform == Platform::Internet);
+            if to_internet && internet.unwarned(topo, k) {
+                warnings.push(internet.warn(
+                    topo,
+                    k,
+                    format!(
+                        "components here need the internet service `{k}` ({}), but no zone holds 0.0.0.0/0 or ::/0",
+                        cat.kinds[k].fqdns.join(", ")
+                    ),
+                ));
             }
         }
-        // Destinations by site: a source of one site only binds to its own site's destinations
-        // and to those without a site (unless the flow crosses sites), so only those are tried;
-        // candidates keep the destinations' order, as a full scan would.
-        let mut by_site: HashMap<Option<&str>, Vec<usize>> = HashMap::default();
-        if !cf.cross_site {
-            for (i, d) in dests.iter().enumerate() {
-                by_site.entry(d.end.site.as_deref()).or_default().push(i);
-            }
-        }
-        let no_site: &[usize] = by_site.get(&None).map_or(&[], Vec::as_slice);
         let needed = (!cf.needs.is_empty()).then(|| Needed::new(topo, &index, &cf.needs));
-        let mut pairs = Vec::new();
-        let mut candidates: Vec<usize> = Vec::new();
-        for s in sources.iter() {
-            candidates.clear();
-            match s.end.site.as_deref() {
-                Some(site) if !cf.cross_site => {
-                    let own = by_site.get(&Some(site)).map_or(&[][..], Vec::as_slice);
-                    candidates.extend_from_slice(own);
-                    candidates.extend_from_slice(no_site);
-                    candidates.sort_unstable();
-                }
-                _ => candidates.extend(0..dests.len()),
-            }
-            for &i in &candidates {
-                let d = &dests[i];
-                if binds(topo, cf, s, d)
-                    && per_pair.is_none_or(|c| settings.hold(c, &get, s, d))
-                    && needed.as_ref().is_none_or(|n| n.present(s, d))
-                {
-                    pairs.push((s, d));
-                }
-            }
-        }
+        let pairs = pairs(cf, &sources, &dests, |s, d| {
+            binds(topo, cf, s, d)
+                && per_pair.is_none_or(|c| settings.hold(c, &get, s, d))
+                && needed.as_ref().is_none_or(|n| n.present(s, d))
+        });
         if pairs.is_empty() {
             continue;
         }
         let (ports, missing) = ports_of(cat, &overrides, cf);
-        let needs_ports = cf.protocols.iter().any(|p| p.has_ports());
-        if needs_ports && ports.is_empty() {
-            let params: Vec<String> = missing.iter().map(|p| format!("parameters.{p}")).collect();
-            warnings.push(
-                Diagnostic::warning(format!(
-                    "flow `{}` ({}) has no fixed port yet, so no rule is made for it",
-                    cf.id, cf.purpose
-                ))
-                .in_file(&topo.file)
-                .hint(format!(
-                    "configure fixed ports on the servers and set {}",
-                    params.join(", ")
-                )),
-            );
+        if ports.is_empty() && cf.protocols.iter().any(|p| p.has_ports()) {
+            warnings.push(no_fixed_port(topo, cf, &missing));
             continue;
         }
         // The parameters that switch this flow, once for all its bindings.
         let params: Vec<&str> = cf.when.as_ref().map(|c| c.params()).unwrap_or_default();
         // The entry's part, with its ports and without (a protocol without ports), shared by
         // every binding.
-        let id: Arc<str> = cf.id.as_str().into();
-        let part_with = |ports: PortSet| {
-            FlowPart::new(Part {
-                catalogue: id.clone(),
-                ports,
-                purpose: cf.purpose.clone(),
-                source: cf.source.clone(),
-                condition: cf.when_text.clone(),
-                reason: None,
-                note: cf.note.clone(),
-                fixes: cf.fixes.clone(),
-            })
-        };
-        let (with_ports, without_ports) = (part_with(ports), part_with(PortSet::new()));
+        let (with_ports, without_ports) = (part(cf, ports), part(cf, PortSet::new()));
         for (s, d) in pairs {
             for &proto in &cf.protocols {
                 let part = if proto.has_ports() {
@@ -312,19 +249,124 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
             }
         }
     }
-    for (i, used) in removal_used.iter().enumerate() {
-        if !used {
-            let r = &topo.removals[i];
-            warnings.push(
-                Diagnostic::warning(format!(
-                    "removal of `{}` matches no flow of this topology",
-                    r.catalogue
-                ))
-                .at(&topo.file, r.span.clone())
-                .hint("check the catalogue id and the from/to components, or delete the removal"),
-            );
+    warnings.extend(unused_removals(topo, &removal_used));
+    add_additions(topo, &mut arena, &mut merged);
+    let flows = ordered(merged.flows, &arena);
+    Resolution {
+        flows: Arc::new(flows),
+        ends: arena.ends.into_iter().map(|(_, end, _)| end).collect(),
+        removed,
+        parameters: settings_of(cat, &overrides),
+        warnings,
+    }
+}
+
+/// The internet kinds already warned about, so that a topology without an internet zone
+/// hears once per kind that flows to or from the internet get no rules.
+#[derive(Default)]
+struct InternetWarned(Vec<String>);
+
+impl InternetWarned {
+    fn unwarned(&self, topo: &Topology, kind: &str) -> bool {
+        topo.internet_zones().next().is_none() && !self.0.iter().any(|w| w == kind)
+    }
+
+    fn warn(&mut self, topo: &Topology, kind: &str, message: String) -> Diagnostic {
+        self.0.push(kind.to_string());
+        Diagnostic::warning(message)
+            .in_file(&topo.file)
+            .hint("add an internet zone with cidrs = [\"0.0.0.0/0\"] so these flows get rules")
+    }
+}
+
+/// Each source with each destination it may bind to (`holds`), in source order, then
+/// destination order. A source of one site only binds to its own site's destinations and to
+/// those without a site (unless the flow crosses sites), so only those are tried.
+fn pairs<'e, 'a>(
+    cf: &CatFlow,
+    sources: &'e [End<'a>],
+    dests: &'e [End<'a>],
+    holds: impl Fn(&End<'a>, &End<'a>) -> bool,
+) -> Vec<(&'e End<'a>, &'e End<'a>)> {
+    let mut by_site: HashMap<Option<&str>, Vec<usize>> = HashMap::default();
+    if !cf.cross_site {
+        for (i, d) in dests.iter().enumerate() {
+            by_site.entry(d.end.site.as_deref()).or_default().push(i);
         }
     }
+    let no_site: &[usize] = by_site.get(&None).map_or(&[], Vec::as_slice);
+    let mut pairs = Vec::new();
+    let mut candidates: Vec<usize> = Vec::new();
+    for s in sources {
+        candidates.clear();
+        match s.end.site.as_deref() {
+            Some(site) if !cf.cross_site => {
+                let own = by_site.get(&Some(site)).map_or(&[][..], Vec::as_slice);
+                candidates.extend_from_slice(own);
+                candidates.extend_from_slice(no_site);
+                // The destinations' order, as a scan of all of them would give.
+                candidates.sort_unstable();
+            }
+            _ => candidates.extend(0..dests.len()),
+        }
+        for &i in &candidates {
+            if holds(s, &dests[i]) {
+                pairs.push((s, &dests[i]));
+            }
+        }
+    }
+    pairs
+}
+
+/// A flow whose ports come from parameters nobody has set yet ("random port" services).
+fn no_fixed_port(topo: &Topology, cf: &CatFlow, missing: &[String]) -> Diagnostic {
+    let params: Vec<String> = missing.iter().map(|p| format!("parameters.{p}")).collect();
+    Diagnostic::warning(format!(
+        "flow `{}` ({}) has no fixed port yet, so no rule is made for it",
+        cf.id, cf.purpose
+    ))
+    .in_file(&topo.file)
+    .hint(format!(
+        "configure fixed ports on the servers and set {}",
+        params.join(", ")
+    ))
+}
+
+/// A catalogue entry's part of a flow, with `ports`.
+fn part(cf: &CatFlow, ports: PortSet) -> FlowPart {
+    FlowPart::new(Part {
+        catalogue: cf.id.as_str().into(),
+        ports,
+        purpose: cf.purpose.clone(),
+        source: cf.source.clone(),
+        condition: cf.when_text.clone(),
+        reason: None,
+        note: cf.note.clone(),
+        fixes: cf.fixes.clone(),
+    })
+}
+
+/// A warning for each `[[removals]]` entry that matched no flow.
+fn unused_removals<'t>(
+    topo: &'t Topology,
+    used: &'t [bool],
+) -> impl Iterator<Item = Diagnostic> + 't {
+    topo.removals
+        .iter()
+        .zip(used)
+        .filter(|(_, used)| !**used)
+        .map(|(r, _)| {
+            Diagnostic::warning(format!(
+                "removal of `{}` matches no flow of this topology",
+                r.catalogue
+            ))
+            .at(&topo.file, r.span.clone())
+            .hint("check the catalogue id and the from/to components, or delete the removal")
+        })
+}
+
+/// The topology's own `[[additions]]`, merged like catalogue flows.
+fn add_additions(topo: &Topology, arena: &mut Arena, merged: &mut Merged) {
     for a in &topo.additions {
         let mut end = |name: &str, role: &Option<String>| {
             let i = topo.components.get_index_of(name).expect("checked");
@@ -341,10 +383,28 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
             note: None,
             fixes: Vec::new().into(),
         });
-        add(&mut merged, &s, &d, a.protocol, part, &[], true);
+        add(merged, &s, &d, a.protocol, part, &[], true);
     }
-    let parameters = cat
-        .parameters
+}
+
+/// The flows ordered by their ends' names and interfaces, then protocol (the order the output
+/// has always had), each summarised.
+fn ordered(mut flows: Vec<Flow>, arena: &Arena) -> Vec<Flow> {
+    let ranks = arena.ranks();
+    flows.sort_by_cached_key(|f| {
+        (
+            ranks[f.from_end.id.index()],
+            ranks[f.to_end.id.index()],
+            f.protocol,
+        )
+    });
+    flows.iter_mut().for_each(summarise);
+    flows
+}
+
+/// Every catalogue parameter's effective value, and whether the topology set it.
+fn settings_of(cat: &Catalogue, overrides: &IndexMap<String, ParamValue>) -> Vec<ParamSetting> {
+    cat.parameters
         .values()
         .map(|p| ParamSetting {
             name: p.name.clone(),
@@ -355,26 +415,7 @@ pub fn resolve_bounded(topo: &Topology, cat: &Catalogue, bound: usize) -> Resolu
             default: p.default.clone(),
             set: overrides.contains_key(&p.name),
         })
-        .collect();
-    // Ordered by their ends' names and interfaces, then protocol: the order the output has
-    // always had.
-    let ranks = arena.ranks();
-    let mut flows = merged.flows;
-    flows.sort_by_cached_key(|f| {
-        (
-            ranks[f.from_end.id.index()],
-            ranks[f.to_end.id.index()],
-            f.protocol,
-        )
-    });
-    flows.iter_mut().for_each(summarise);
-    Resolution {
-        flows: Arc::new(flows),
-        ends: arena.ends.into_iter().map(|(_, end, _)| end).collect(),
-        removed,
-        parameters,
-        warnings,
-    }
+        .collect()
 }
 
 /// The ports of a catalogue flow under the current parameters, and the `ports` parameters that
