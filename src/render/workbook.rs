@@ -85,7 +85,7 @@ pub fn build(
     r: &Review,
     nets: &NetTexts,
 ) -> Result<Vec<u8>> {
-    let (topo, res) = (&loaded.topology, &loaded.resolution);
+    let topo = &loaded.topology;
     let mut wb = Workbook::new();
     // The library makes the Flows sheet's scratch file there: checked first, so that the error
     // names the directory and what to set.
@@ -106,22 +106,62 @@ pub fn build(
             .set_title(format!("Firewall change request: {}", topo.name))
             .set_creation_datetime(&ExcelDateTime::from_ymd(2000, 1, 1)?),
     );
-    let bold = Format::new().set_bold();
-    let head = Format::new()
-        .set_bold()
-        .set_background_color(0xE3EBF3)
-        .set_text_wrap()
-        .set_align(FormatAlign::Top);
-    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
-    let plain = Format::new().set_align(FormatAlign::Top);
+    let formats = Formats::new();
     // Every cell is top-aligned: the default format says so once (Calibri 11's default row
     // and column sizes, 20 and 64 pixels).
-    wb.set_default_format(&plain, 20, 64)?;
+    wb.set_default_format(&formats.plain, 20, 64)?;
     // Deflate level 2 instead of 6: most of saving a large workbook is compressing it, and
     // the file is only a little larger.
     wb.set_zip_compression_level(2);
+    summary_sheet(&mut wb, &formats, loaded, previous, r)?;
+    flows_sheet(&mut wb, &formats, r, nets)?;
+    Ok(wb.save_to_buffer()?)
+}
 
-    // Summary.
+/// The cell formats the sheets share.
+struct Formats {
+    bold: Format,
+    /// A table's header row.
+    head: Format,
+    /// A long text, wrapped.
+    wrap: Format,
+    plain: Format,
+}
+
+impl Formats {
+    fn new() -> Formats {
+        Formats {
+            bold: Format::new().set_bold(),
+            head: Format::new()
+                .set_bold()
+                .set_background_color(0xE3EBF3)
+                .set_text_wrap()
+                .set_align(FormatAlign::Top),
+            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+            plain: Format::new().set_align(FormatAlign::Top),
+        }
+    }
+}
+
+/// A table's header row at `row`.
+fn header(ws: &mut Worksheet, row: u32, names: &[&str], f: &Formats) -> Result<()> {
+    for (c, h) in names.iter().enumerate() {
+        text(ws, row, c as u16, h, &f.head)?;
+    }
+    Ok(())
+}
+
+/// The summary sheet: the topology, its parameters, the flows per zone pair and, with a
+/// previous version, what changed since.
+fn summary_sheet(
+    wb: &mut Workbook,
+    f: &Formats,
+    loaded: &Loaded,
+    previous: Option<&Previous>,
+    r: &Review,
+) -> Result<()> {
+    let (topo, res) = (&loaded.topology, &loaded.resolution);
+    let (bold, plain) = (&f.bold, &f.plain);
     let ws = wb.add_worksheet();
     ws.set_name("Summary")?;
     ws.set_column_width(0, 26)?;
@@ -132,11 +172,11 @@ pub fn build(
     ws.set_landscape();
     ws.set_print_fit_to_pages(1, 0);
     let mut row = 0u32;
-    text(ws, row, 0, "Firewall change request", &bold)?;
-    text(ws, row, 1, &topo.name, &bold)?;
+    text(ws, row, 0, "Firewall change request", bold)?;
+    text(ws, row, 1, &topo.name, bold)?;
     row += 1;
-    text(ws, row, 0, "Description", &plain)?;
-    text(ws, row, 1, &topo.description, &plain)?;
+    text(ws, row, 0, "Description", plain)?;
+    text(ws, row, 1, &topo.description, plain)?;
     row += 2;
     for (label, n) in [
         ("Flows", r.flows.len()),
@@ -146,21 +186,19 @@ pub fn build(
             r.flows.len() - r.between,
         ),
     ] {
-        text(ws, row, 0, label, &plain)?;
+        text(ws, row, 0, label, plain)?;
         ws.write_number(row, 1, n as f64)?;
         row += 1;
     }
     row += 1;
-    text(ws, row, 0, "Parameters set in the topology", &bold)?;
+    text(ws, row, 0, "Parameters set in the topology", bold)?;
     row += 1;
-    for (c, h) in ["parameter", "value", "default"].iter().enumerate() {
-        text(ws, row, c as u16, h, &head)?;
-    }
+    header(ws, row, &["parameter", "value", "default"], f)?;
     row += 1;
     for p in res.parameters.iter().filter(|p| p.set) {
-        text(ws, row, 0, &p.name, &plain)?;
-        text(ws, row, 1, &p.value.to_string(), &plain)?;
-        text(ws, row, 2, &p.default.to_string(), &plain)?;
+        text(ws, row, 0, &p.name, plain)?;
+        text(ws, row, 1, &p.value.to_string(), plain)?;
+        text(ws, row, 2, &p.default.to_string(), plain)?;
         row += 1;
     }
     let at_default = res.parameters.iter().filter(|p| !p.set).count();
@@ -169,126 +207,136 @@ pub fn build(
         row,
         0,
         &format!("{at_default} other parameters are at their catalogue defaults."),
-        &plain,
+        plain,
     )?;
     row += 2;
-    text(ws, row, 0, "Flows per zone pair", &bold)?;
+    text(ws, row, 0, "Flows per zone pair", bold)?;
     row += 1;
-    for (c, h) in [
-        "source zone",
-        "destination zone",
-        "flows",
-        "main services",
-        "sites",
-    ]
-    .iter()
-    .enumerate()
-    {
-        text(ws, row, c as u16, h, &head)?;
-    }
+    header(
+        ws,
+        row,
+        &[
+            "source zone",
+            "destination zone",
+            "flows",
+            "main services",
+            "sites",
+        ],
+        f,
+    )?;
     row += 1;
     for p in pair_summary(r) {
-        text(ws, row, 0, &p[0], &plain)?;
-        text(ws, row, 1, &p[1], &plain)?;
+        text(ws, row, 0, &p[0], plain)?;
+        text(ws, row, 1, &p[1], plain)?;
         ws.write_number(row, 2, p[2].parse::<f64>().unwrap_or(0.0))?;
-        text(ws, row, 3, &p[3], &plain)?;
-        text(ws, row, 4, &p[4], &plain)?;
+        text(ws, row, 3, &p[3], plain)?;
+        text(ws, row, 4, &p[4], plain)?;
         row += 1;
     }
     if let Some(prev) = previous {
-        row += 1;
-        let now = super::flows::json(topo, res);
-        let d = crate::diff::cause::diff_docs(
-            &prev.name,
-            &prev.doc,
-            &topo.file.name,
-            &now,
-            Some(&loaded.catalogue),
-        )?;
-        text(
-            ws,
-            row,
-            0,
-            &format!(
-                "Changes since {}: {} flows added, {} removed, {} changed",
-                prev.name,
-                d.added.len(),
-                d.removed.len(),
-                d.changed.len()
-            ),
-            &bold,
-        )?;
-        row += 1;
-        for (c, h) in [
+        changes(ws, row + 1, f, loaded, prev)?;
+    }
+    Ok(())
+}
+
+/// What changed since `prev`, and why, from `row` on.
+fn changes(
+    ws: &mut Worksheet,
+    mut row: u32,
+    f: &Formats,
+    loaded: &Loaded,
+    prev: &Previous,
+) -> Result<()> {
+    let (topo, res) = (&loaded.topology, &loaded.resolution);
+    let (plain, wrap) = (&f.plain, &f.wrap);
+    let now = super::flows::json(topo, res);
+    let d = crate::diff::cause::diff_docs(
+        &prev.name,
+        &prev.doc,
+        &topo.file.name,
+        &now,
+        Some(&loaded.catalogue),
+    )?;
+    text(
+        ws,
+        row,
+        0,
+        &format!(
+            "Changes since {}: {} flows added, {} removed, {} changed",
+            prev.name,
+            d.added.len(),
+            d.removed.len(),
+            d.changed.len()
+        ),
+        &f.bold,
+    )?;
+    row += 1;
+    header(
+        ws,
+        row,
+        &[
             "change",
             "flow or item",
             "from → to",
             "protocol/ports",
             "why",
-        ]
-        .iter()
-        .enumerate()
-        {
-            text(ws, row, c as u16, h, &head)?;
-        }
+        ],
+        f,
+    )?;
+    row += 1;
+    for c in &d.why.changes {
+        text(ws, row, 0, &c.what, plain)?;
+        text(ws, row, 1, &c.name, plain)?;
+        text(ws, row, 4, &c.detail, wrap)?;
+        fit_row(ws, row, c.detail.chars().count(), 40)?;
         row += 1;
-        for c in &d.why.changes {
-            text(ws, row, 0, &c.what, &plain)?;
-            text(ws, row, 1, &c.name, &plain)?;
-            text(ws, row, 4, &c.detail, &wrap)?;
-            fit_row(ws, row, c.detail.chars().count(), 40)?;
-            row += 1;
-        }
-        let because = |id: &str| {
-            d.why
-                .causes
-                .get(id)
-                .map(|w| w.join("; "))
-                .unwrap_or_default()
-        };
-        for (what, list) in [("flow added", &d.added), ("flow removed", &d.removed)] {
-            for e in list {
-                text(ws, row, 0, what, &plain)?;
-                text(ws, row, 1, &e.id, &plain)?;
-                text(ws, row, 2, &format!("{} → {}", e.from, e.to), &plain)?;
-                text(ws, row, 3, &format!("{}/{}", e.protocol, e.ports), &plain)?;
-                let why = because(&e.id);
-                text(ws, row, 4, &why, &wrap)?;
-                fit_row(ws, row, why.chars().count(), 40)?;
-                row += 1;
-            }
-        }
-        for c in &d.changed {
-            text(ws, row, 0, "flow changed", &plain)?;
-            text(ws, row, 1, &c.id, &plain)?;
-            text(
-                ws,
-                row,
-                2,
-                &format!("{} → {}", c.new.from, c.new.to),
-                &plain,
-            )?;
-            let (what, why) = (c.details().join("; "), because(&c.id));
-            text(ws, row, 3, &what, &wrap)?;
-            text(ws, row, 4, &why, &wrap)?;
-            let lines = what
-                .chars()
-                .count()
-                .div_ceil(90)
-                .max(why.chars().count().div_ceil(40));
-            fit_row(ws, row, lines, 1)?;
+    }
+    let because = |id: &str| {
+        d.why
+            .causes
+            .get(id)
+            .map(|w| w.join("; "))
+            .unwrap_or_default()
+    };
+    for (what, list) in [("flow added", &d.added), ("flow removed", &d.removed)] {
+        for e in list {
+            text(ws, row, 0, what, plain)?;
+            text(ws, row, 1, &e.id, plain)?;
+            text(ws, row, 2, &format!("{} → {}", e.from, e.to), plain)?;
+            text(ws, row, 3, &format!("{}/{}", e.protocol, e.ports), plain)?;
+            let why = because(&e.id);
+            text(ws, row, 4, &why, wrap)?;
+            fit_row(ws, row, why.chars().count(), 40)?;
             row += 1;
         }
     }
+    for c in &d.changed {
+        text(ws, row, 0, "flow changed", plain)?;
+        text(ws, row, 1, &c.id, plain)?;
+        text(ws, row, 2, &format!("{} → {}", c.new.from, c.new.to), plain)?;
+        let (what, why) = (c.details().join("; "), because(&c.id));
+        text(ws, row, 3, &what, wrap)?;
+        text(ws, row, 4, &why, wrap)?;
+        let lines = what
+            .chars()
+            .count()
+            .div_ceil(90)
+            .max(why.chars().count().div_ceil(40));
+        fit_row(ws, row, lines, 1)?;
+        row += 1;
+    }
+    Ok(())
+}
 
-    // Flows, a row at a time through a temporary file: held whole, a large topology's cells
-    // were most of the matrix target's memory. Texts go to the shared string table (zones,
-    // purposes and sources repeat on every row), so each is stored and compressed once.
+/// The flows sheet, a row at a time through a temporary file: held whole, a large topology's
+/// cells were most of the matrix target's memory. Texts go to the shared string table (zones,
+/// purposes and sources repeat on every row), so each is stored and compressed once.
+fn flows_sheet(wb: &mut Workbook, f: &Formats, r: &Review, nets: &NetTexts) -> Result<()> {
     let ws = wb.add_worksheet_with_low_memory()?;
     ws.set_name("Flows")?;
-    for (c, h) in COLUMNS.iter().enumerate() {
-        text(ws, 0, c as u16, h, &head)?;
-        ws.set_column_width(c as u16, WIDTHS[c])?;
+    header(ws, 0, &COLUMNS, f)?;
+    for (c, w) in WIDTHS.iter().enumerate() {
+        ws.set_column_width(c as u16, *w)?;
     }
     ws.set_row_height(0, 30)?;
     for (n, &i) in r.order.iter().enumerate() {
@@ -298,7 +346,7 @@ pub fn build(
         let mut lines = 1;
         for (c, v) in cs.iter().enumerate().skip(1) {
             if c >= 11 || c == 6 || c == 8 {
-                text(ws, row, c as u16, v, &wrap)?;
+                text(ws, row, c as u16, v, &f.wrap)?;
                 lines = lines.max(v.chars().count().div_ceil(WIDTHS[c] as usize - 2));
             } else {
                 plain_text(ws, row, c as u16, v)?;
@@ -312,5 +360,5 @@ pub fn build(
     ws.set_landscape();
     ws.set_print_fit_to_pages(1, 0);
     ws.set_repeat_rows(0, 0)?;
-    Ok(wb.save_to_buffer()?)
+    Ok(())
 }
