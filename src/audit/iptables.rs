@@ -91,143 +91,34 @@ struct RawChain {
     rules: Vec<(usize, usize, String, Vec<Tok>)>,
 }
 
-pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
-    let fam = if is_v6(file) { Fam::V6 } else { Fam::V4 };
-    let mut table = String::new();
-    let mut chains: Vec<RawChain> = Vec::new();
-    let mut other_tables: Vec<String> = Vec::new();
-    let mut offset = 0usize;
-    for (n, raw) in file.text.split_inclusive('\n').enumerate() {
-        let line_no = n + 1;
-        let base = offset;
-        offset += raw.len();
-        let line = raw.trim_end_matches(['\n', '\r']);
-        let trimmed = line.trim_start();
-        let lead = line.len() - trimmed.len();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "COMMIT" {
-            continue;
-        }
-        let err = |msg: String, hint: &str| {
-            Box::new(
-                Diagnostic::error(msg)
-                    .at(file, base + lead..base + line.len().max(lead + 1))
-                    .hint(hint.to_string()),
-            )
-        };
-        if let Some(t) = trimmed.strip_prefix('*') {
-            table = t.trim().to_string();
-            if table != "filter" && !other_tables.contains(&table) {
-                other_tables.push(table.clone());
-            }
-            continue;
-        }
-        if table.is_empty() {
-            return Err(err(
-                "rule outside a table: expected a `*filter` line first".into(),
-                HINT,
-            ));
-        }
-        if table != "filter" {
-            continue;
-        }
-        if let Some(decl) = trimmed.strip_prefix(':') {
-            let mut it = decl.split_whitespace();
-            let name = it.next().unwrap_or("").to_string();
-            let policy = match it.next() {
-                Some("ACCEPT") => Some(true),
-                Some("DROP") => Some(false),
-                Some("-") | None => None,
-                Some(p) => {
-                    return Err(err(
-                        format!("unknown chain policy `{p}`"),
-                        "a built-in chain's policy is ACCEPT or DROP; a user chain's is -",
-                    ))
-                }
-            };
-            if !chains.iter().any(|c| c.name == name) {
-                chains.push(RawChain {
-                    name,
-                    policy,
-                    line: line_no,
-                    rules: Vec::new(),
-                });
-            }
-            continue;
-        }
-        let mut toks = words(trimmed, base + lead, file)?;
-        // `iptables-save -c` puts the counters first.
-        if toks.first().is_some_and(|t| t.text.starts_with('[')) {
-            toks.remove(0);
-        }
-        let Some(first) = toks.first() else {
-            continue;
-        };
-        match first.text.as_str() {
-            "-A" | "--append" | "-I" | "--insert" => {
-                let Some(name) = toks.get(1).map(|t| t.text.clone()) else {
-                    return Err(err("`-A` without a chain name".into(), HINT));
-                };
-                let builtin = matches!(name.as_str(), "INPUT" | "OUTPUT" | "FORWARD");
-                if !chains.iter().any(|c| c.name == name) {
-                    if !builtin {
-                        return Err(Box::new(
-                            Diagnostic::error(format!(
-                                "rule for chain `{name}`, which is not declared"
-                            ))
-                            .at(file, toks[1].at..toks[1].at + name.len())
-                            .hint(format!("declare it first with a `:{name} - [0:0]` line")),
-                        ));
-                    }
-                    chains.push(RawChain {
-                        name: name.clone(),
-                        policy: Some(true),
-                        line: line_no,
-                        rules: Vec::new(),
-                    });
-                }
-                let c = chains
-                    .iter_mut()
-                    .find(|c| c.name == name)
-                    .expect("declared");
-                let rest: Vec<Tok> = toks.into_iter().skip(2).collect();
-                c.rules
-                    .push((line_no, base + lead, line.trim().to_string(), rest));
-            }
-            "-N" | "--new-chain" => {
-                if let Some(t) = toks.get(1) {
-                    if !chains.iter().any(|c| c.name == t.text) {
-                        chains.push(RawChain {
-                            name: t.text.clone(),
-                            policy: None,
-                            line: line_no,
-                            rules: Vec::new(),
-                        });
-                    }
-                }
-            }
-            "-P" | "--policy" => {
-                let (Some(name), Some(p)) = (toks.get(1), toks.get(2)) else {
-                    return Err(err("`-P` needs a chain and a policy".into(), HINT));
-                };
-                let policy = Some(p.text == "ACCEPT");
-                match chains.iter_mut().find(|c| c.name == name.text) {
-                    Some(c) => c.policy = policy,
-                    None => chains.push(RawChain {
-                        name: name.text.clone(),
-                        policy,
-                        line: line_no,
-                        rules: Vec::new(),
-                    }),
-                }
-            }
-            other => {
-                return Err(err(
-                    format!("unexpected `{other}`: not a chain declaration or an -A rule"),
-                    HINT,
-                ))
-            }
+/// The filter table's chains as the file lists them, and the other tables it has.
+struct Saved {
+    chains: Vec<RawChain>,
+    other_tables: Vec<String>,
+}
+
+impl Saved {
+    fn chain_mut(&mut self, name: &str) -> Option<&mut RawChain> {
+        self.chains.iter_mut().find(|c| c.name == name)
+    }
+
+    /// Declares chain `name` unless it is already.
+    fn declare(&mut self, name: &str, policy: Option<bool>, line: usize) {
+        if self.chain_mut(name).is_none() {
+            self.chains.push(RawChain {
+                name: name.to_string(),
+                policy,
+                line,
+                rules: Vec::new(),
+            });
         }
     }
+}
+
+pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
+    let fam = if is_v6(file) { Fam::V6 } else { Fam::V4 };
+    let saved = read_saved(file)?;
+    let chains = &saved.chains;
     let index: HashMap<String, usize> = chains
         .iter()
         .enumerate()
@@ -244,7 +135,7 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
         families: vec![fam],
         ..Model::default()
     };
-    for c in &chains {
+    for c in chains {
         let builtin = matches!(c.name.as_str(), "INPUT" | "OUTPUT" | "FORWARD");
         let policy = if builtin {
             Some(c.policy.unwrap_or(true))
@@ -281,6 +172,143 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
             model.chains[ci].rules.push(rule);
         }
     }
+    add_points(&mut model, file, chains, &index, &referenced);
+    for t in &saved.other_tables {
+        model.notes.push(format!(
+            "{}: table {t} is not evaluated (only filter decides what passes)",
+            file.name
+        ));
+    }
+    Ok(model)
+}
+
+/// The lines of an `iptables-save` file: chain declarations and policies, and each chain's
+/// rules as words (read into rules once every chain is known, for jumps).
+fn read_saved(file: &SourceFile) -> Result<Saved, Box<Diagnostic>> {
+    let mut saved = Saved {
+        chains: Vec::new(),
+        other_tables: Vec::new(),
+    };
+    let mut table = String::new();
+    let mut offset = 0usize;
+    for (n, raw) in file.text.split_inclusive('\n').enumerate() {
+        let line_no = n + 1;
+        let base = offset;
+        offset += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let trimmed = line.trim_start();
+        let lead = line.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "COMMIT" {
+            continue;
+        }
+        let err = |msg: String, hint: &str| {
+            Box::new(
+                Diagnostic::error(msg)
+                    .at(file, base + lead..base + line.len().max(lead + 1))
+                    .hint(hint.to_string()),
+            )
+        };
+        if let Some(t) = trimmed.strip_prefix('*') {
+            table = t.trim().to_string();
+            if table != "filter" && !saved.other_tables.contains(&table) {
+                saved.other_tables.push(table.clone());
+            }
+            continue;
+        }
+        if table.is_empty() {
+            return Err(err(
+                "rule outside a table: expected a `*filter` line first".into(),
+                HINT,
+            ));
+        }
+        if table != "filter" {
+            continue;
+        }
+        if let Some(decl) = trimmed.strip_prefix(':') {
+            let mut it = decl.split_whitespace();
+            let name = it.next().unwrap_or("");
+            let policy = match it.next() {
+                Some("ACCEPT") => Some(true),
+                Some("DROP") => Some(false),
+                Some("-") | None => None,
+                Some(p) => {
+                    return Err(err(
+                        format!("unknown chain policy `{p}`"),
+                        "a built-in chain's policy is ACCEPT or DROP; a user chain's is -",
+                    ))
+                }
+            };
+            saved.declare(name, policy, line_no);
+            continue;
+        }
+        let mut toks = words(trimmed, base + lead, file)?;
+        // `iptables-save -c` puts the counters first.
+        if toks.first().is_some_and(|t| t.text.starts_with('[')) {
+            toks.remove(0);
+        }
+        let Some(first) = toks.first() else {
+            continue;
+        };
+        match first.text.as_str() {
+            "-A" | "--append" | "-I" | "--insert" => {
+                let Some(name) = toks.get(1).map(|t| t.text.clone()) else {
+                    return Err(err("`-A` without a chain name".into(), HINT));
+                };
+                let builtin = matches!(name.as_str(), "INPUT" | "OUTPUT" | "FORWARD");
+                if saved.chain_mut(&name).is_none() && !builtin {
+                    return Err(Box::new(
+                        Diagnostic::error(format!(
+                            "rule for chain `{name}`, which is not declared"
+                        ))
+                        .at(file, toks[1].at..toks[1].at + name.len())
+                        .hint(format!("declare it first with a `:{name} - [0:0]` line")),
+                    ));
+                }
+                saved.declare(&name, Some(true), line_no);
+                let rest: Vec<Tok> = toks.into_iter().skip(2).collect();
+                saved.chain_mut(&name).expect("declared").rules.push((
+                    line_no,
+                    base + lead,
+                    line.trim().to_string(),
+                    rest,
+                ));
+            }
+            "-N" | "--new-chain" => {
+                if let Some(t) = toks.get(1) {
+                    saved.declare(&t.text, None, line_no);
+                }
+            }
+            "-P" | "--policy" => {
+                let (Some(name), Some(p)) = (toks.get(1), toks.get(2)) else {
+                    return Err(err("`-P` needs a chain and a policy".into(), HINT));
+                };
+                let policy = Some(p.text == "ACCEPT");
+                match saved.chain_mut(&name.text) {
+                    Some(c) => c.policy = policy,
+                    None => saved.declare(&name.text, policy, line_no),
+                }
+            }
+            other => {
+                return Err(err(
+                    format!("unexpected `{other}`: not a chain declaration or an -A rule"),
+                    HINT,
+                ))
+            }
+        }
+    }
+    Ok(saved)
+}
+
+/// The points the file filters: its built-in chains, or for a file that fills only its own
+/// chains (ctxfw's), the chain nothing jumps to, which the built-in chain jumps to as the
+/// file's header says to hook it in.
+fn add_points(
+    model: &mut Model,
+    file: &SourceFile,
+    chains: &[RawChain],
+    index: &HashMap<String, usize>,
+    referenced: &[bool],
+) {
     for (hook, builtin, scope) in [
         ("forward", "FORWARD", Scope::Forward),
         ("input", "INPUT", Scope::Inbound(Target::Host)),
@@ -294,8 +322,6 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
             });
             continue;
         }
-        // A restore file that fills only its own chains (ctxfw's): the chain nothing jumps
-        // to is where the built-in chain jumps, as its header says to hook it in.
         let suffix = match hook {
             "input" => Some("-in"),
             "output" => Some("-out"),
@@ -325,13 +351,6 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
             });
         }
     }
-    for t in other_tables {
-        model.notes.push(format!(
-            "{}: table {t} is not evaluated (only filter decides what passes)",
-            file.name
-        ));
-    }
-    Ok(model)
 }
 
 fn shorten(s: &str) -> String {
