@@ -37,105 +37,17 @@ struct Group<'a> {
 
 pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
     let doc = Doc::parse(file, "AWS security groups")?;
-    let mut groups: Vec<Group> = Vec::new();
-    let format;
-    if let Some(sgs) = doc.root.get("SecurityGroups") {
-        format = "AWS describe-security-groups";
-        let at = Path::default().key("SecurityGroups");
-        let sgs = sgs
-            .as_array()
-            .ok_or_else(|| doc.error(&at, "`SecurityGroups` must be a list", HINT))?;
-        for (i, g) in sgs.iter().enumerate() {
-            let gat = at.index(i);
-            let id = cloud::string(&doc, g, &gat, "GroupId", HINT)?.to_string();
-            let mut perms = Vec::new();
-            for (key, ingress) in [("IpPermissions", true), ("IpPermissionsEgress", false)] {
-                for (k, p) in cloud::list(g, key).iter().enumerate() {
-                    perms.push(Perm {
-                        v: p,
-                        at: gat.key(key).index(k),
-                        ingress,
-                    });
-                }
-            }
-            groups.push(Group {
-                id,
-                name: g["GroupName"].as_str().unwrap_or("").to_string(),
-                tags: tags(g),
-                perms,
-                default_egress: false,
-            });
-        }
+    let (format, groups) = if let Some(sgs) = doc.root.get("SecurityGroups") {
+        ("AWS describe-security-groups", described(&doc, sgs)?)
     } else if let Some(res) = doc.root.get("Resources").and_then(Value::as_object) {
-        format = "AWS CloudFormation";
-        let at = Path::default().key("Resources");
-        for (name, r) in res {
-            if r["Type"] != "AWS::EC2::SecurityGroup" {
-                continue;
-            }
-            let rat = at.key(name).key("Properties");
-            let props = &r["Properties"];
-            let mut perms = Vec::new();
-            for (key, ingress) in [
-                ("SecurityGroupIngress", true),
-                ("SecurityGroupEgress", false),
-            ] {
-                for (k, p) in cloud::list(props, key).iter().enumerate() {
-                    perms.push(Perm {
-                        v: p,
-                        at: rat.key(key).index(k),
-                        ingress,
-                    });
-                }
-            }
-            let description = props["GroupDescription"].as_str().unwrap_or("");
-            groups.push(Group {
-                id: name.clone(),
-                name: props["GroupName"]
-                    .as_str()
-                    .unwrap_or(description)
-                    .to_string(),
-                tags: tags(props),
-                perms,
-                default_egress: cloud::list(props, "SecurityGroupEgress").is_empty(),
-            });
-        }
-        // Rules as resources of their own, attached by GroupId.
-        for (name, r) in res {
-            let ingress = match r["Type"].as_str() {
-                Some("AWS::EC2::SecurityGroupIngress") => true,
-                Some("AWS::EC2::SecurityGroupEgress") => false,
-                _ => continue,
-            };
-            let rat = at.key(name).key("Properties");
-            let props = &r["Properties"];
-            let gid = reference(&props["GroupId"]).ok_or_else(|| {
-                doc.error(
-                    &rat.key("GroupId"),
-                    "GroupId is neither a Ref nor a Fn::GetAtt of a group in the template",
-                    HINT,
-                )
-            })?;
-            let g = groups.iter_mut().find(|g| g.id == gid).ok_or_else(|| {
-                doc.error(
-                    &rat.key("GroupId"),
-                    format!("no security group `{gid}` in the template"),
-                    HINT,
-                )
-            })?;
-            g.perms.push(Perm {
-                v: props,
-                at: rat,
-                ingress,
-            });
-        }
+        ("AWS CloudFormation", template(&doc, res)?)
     } else {
         return Err(doc.error(
             &Path::default(),
             "no SecurityGroups list and no CloudFormation Resources",
             HINT,
         ));
-    }
+    };
     let mut model = Model {
         format: format.to_string(),
         file: file.name.clone(),
@@ -149,30 +61,9 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
         }
     }
     // Which component each group is for.
-    let topo = &ctx.req.topology;
     let mut bound: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, g) in groups.iter().enumerate() {
-        let comp = ctx
-            .bound(&g.id)
-            .or_else(|| ctx.bound(&g.name))
-            .map(str::to_string)
-            .or_else(|| {
-                g.tags
-                    .iter()
-                    .find(|(k, _)| k == "ctxfw:component")
-                    .map(|(_, v)| v.clone())
-            })
-            .or_else(|| {
-                let n = g.name.strip_prefix(&format!("{topo}-")).unwrap_or(&g.name);
-                ctx.req.component(n).map(|_| n.to_string())
-            })
-            .or_else(|| {
-                // ctxfw's own description: "ctxfw <topology> <component> (<kinds>)".
-                let d = g.name.strip_prefix(&format!("ctxfw {topo} "))?;
-                let n = d.split_whitespace().next()?;
-                ctx.req.component(n).map(|_| n.to_string())
-            });
-        match comp {
+        match component_of(ctx, g) {
             Some(c) if ctx.req.component(&c).is_some() => bound.entry(c).or_default().push(i),
             _ => model.notes.push(format!(
                 "security group {} ({}) is bound to no component of the topology and is not audited; pass --bind {}=COMPONENT",
@@ -181,61 +72,197 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
         }
     }
     let group_of = |id: &str| -> Option<String> {
-        let comps: Vec<&String> = bound
+        bound
             .iter()
-            .filter(|(_, gs)| gs.iter().any(|&g| groups[g].id == id))
-            .map(|(c, _)| c)
-            .collect();
-        comps.first().map(|c| (*c).clone())
+            .find(|(_, gs)| gs.iter().any(|&g| groups[g].id == id))
+            .map(|(c, _)| c.clone())
     };
     for (comp, gs) in &bound {
-        let mut inbound = Vec::new();
-        let mut outbound = Vec::new();
-        for &g in gs {
-            let grp = &groups[g];
-            model
-                .bindings
-                .push(format!("security group {} -> {comp}", grp.id));
-            for (k, p) in grp.perms.iter().enumerate() {
-                let rules = perm_rules(&doc, p, &grp.id, k, ctx, &group_of)?;
-                if p.ingress {
-                    inbound.extend(rules);
-                } else {
-                    outbound.extend(rules);
-                }
-            }
-            if grp.default_egress {
-                let mut r = Rule::new(
-                    format!("{} default egress", grp.id),
-                    "allow all outbound (AWS adds it to a group created without inline egress rules)".into(),
-                    cloud::cubes(&Addrs::all(), &Addrs::all(), &Service::any()),
-                    Action::Accept,
-                );
-                r.implicit = true;
-                outbound.push(r);
-            }
-        }
-        let names: Vec<&str> = gs.iter().map(|&g| groups[g].id.as_str()).collect();
-        let label = format!("security groups of {comp} ({})", names.join(", "));
-        cloud::add_points(
-            &mut model,
-            Target::Component(comp.clone()),
-            &label,
-            cloud::chain(
-                format!("{label} ingress"),
-                inbound,
-                false,
-                "security groups deny what no rule allows".into(),
-            ),
-            cloud::chain(
-                format!("{label} egress"),
-                outbound,
-                false,
-                "security groups deny what no rule allows".into(),
-            ),
-        );
+        let gs: Vec<&Group> = gs.iter().map(|&g| &groups[g]).collect();
+        add_component(&mut model, &doc, ctx, comp, &gs, &group_of)?;
     }
     Ok(model)
+}
+
+/// The groups of `aws ec2 describe-security-groups` output.
+fn described<'d>(doc: &'d Doc, sgs: &'d Value) -> Result<Vec<Group<'d>>, Box<Diagnostic>> {
+    let at = Path::default().key("SecurityGroups");
+    let sgs = sgs
+        .as_array()
+        .ok_or_else(|| doc.error(&at, "`SecurityGroups` must be a list", HINT))?;
+    let mut groups = Vec::new();
+    for (i, g) in sgs.iter().enumerate() {
+        let gat = at.index(i);
+        let id = cloud::string(doc, g, &gat, "GroupId", HINT)?.to_string();
+        let perms = perms(g, &gat, ("IpPermissions", "IpPermissionsEgress"));
+        groups.push(Group {
+            id,
+            name: g["GroupName"].as_str().unwrap_or("").to_string(),
+            tags: tags(g),
+            perms,
+            default_egress: false,
+        });
+    }
+    Ok(groups)
+}
+
+/// The groups of a CloudFormation template: its security groups with their inline rules, and
+/// the rules that are resources of their own, attached by GroupId.
+fn template<'d>(
+    doc: &'d Doc,
+    res: &'d serde_json::Map<String, Value>,
+) -> Result<Vec<Group<'d>>, Box<Diagnostic>> {
+    let at = Path::default().key("Resources");
+    let mut groups = Vec::new();
+    for (name, r) in res {
+        if r["Type"] != "AWS::EC2::SecurityGroup" {
+            continue;
+        }
+        let props = &r["Properties"];
+        let perms = perms(
+            props,
+            &at.key(name).key("Properties"),
+            ("SecurityGroupIngress", "SecurityGroupEgress"),
+        );
+        let description = props["GroupDescription"].as_str().unwrap_or("");
+        groups.push(Group {
+            id: name.clone(),
+            name: props["GroupName"]
+                .as_str()
+                .unwrap_or(description)
+                .to_string(),
+            tags: tags(props),
+            perms,
+            default_egress: cloud::list(props, "SecurityGroupEgress").is_empty(),
+        });
+    }
+    for (name, r) in res {
+        let ingress = match r["Type"].as_str() {
+            Some("AWS::EC2::SecurityGroupIngress") => true,
+            Some("AWS::EC2::SecurityGroupEgress") => false,
+            _ => continue,
+        };
+        let rat = at.key(name).key("Properties");
+        let props = &r["Properties"];
+        let gid = reference(&props["GroupId"]).ok_or_else(|| {
+            doc.error(
+                &rat.key("GroupId"),
+                "GroupId is neither a Ref nor a Fn::GetAtt of a group in the template",
+                HINT,
+            )
+        })?;
+        let g = groups.iter_mut().find(|g| g.id == gid).ok_or_else(|| {
+            doc.error(
+                &rat.key("GroupId"),
+                format!("no security group `{gid}` in the template"),
+                HINT,
+            )
+        })?;
+        g.perms.push(Perm {
+            v: props,
+            at: rat,
+            ingress,
+        });
+    }
+    Ok(groups)
+}
+
+/// A group's inline permissions (`v` at `at`), under the keys (ingress, egress) its shape
+/// uses.
+fn perms<'a>(v: &'a Value, at: &Path, (ingress, egress): (&str, &str)) -> Vec<Perm<'a>> {
+    let mut perms = Vec::new();
+    for (key, is_ingress) in [(ingress, true), (egress, false)] {
+        for (k, p) in cloud::list(v, key).iter().enumerate() {
+            perms.push(Perm {
+                v: p,
+                at: at.key(key).index(k),
+                ingress: is_ingress,
+            });
+        }
+    }
+    perms
+}
+
+/// The component group `g` speaks for: `--bind` by id or name, its `ctxfw:component` tag, a
+/// name `<topology>-<component>` or `<component>`, or ctxfw's own description.
+fn component_of(ctx: &Context, g: &Group) -> Option<String> {
+    let topo = &ctx.req.topology;
+    ctx.bound(&g.id)
+        .or_else(|| ctx.bound(&g.name))
+        .map(str::to_string)
+        .or_else(|| {
+            g.tags
+                .iter()
+                .find(|(k, _)| k == "ctxfw:component")
+                .map(|(_, v)| v.clone())
+        })
+        .or_else(|| {
+            let n = g.name.strip_prefix(&format!("{topo}-")).unwrap_or(&g.name);
+            ctx.req.component(n).map(|_| n.to_string())
+        })
+        .or_else(|| {
+            // ctxfw's own description: "ctxfw <topology> <component> (<kinds>)".
+            let d = g.name.strip_prefix(&format!("ctxfw {topo} "))?;
+            let n = d.split_whitespace().next()?;
+            ctx.req.component(n).map(|_| n.to_string())
+        })
+}
+
+/// Component `comp`'s ingress and egress points: the union of its groups' rules.
+fn add_component(
+    model: &mut Model,
+    doc: &Doc,
+    ctx: &Context,
+    comp: &str,
+    groups: &[&Group],
+    group_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Box<Diagnostic>> {
+    let mut inbound = Vec::new();
+    let mut outbound = Vec::new();
+    for grp in groups {
+        model
+            .bindings
+            .push(format!("security group {} -> {comp}", grp.id));
+        for (k, p) in grp.perms.iter().enumerate() {
+            let rules = perm_rules(doc, p, &grp.id, k, ctx, group_of)?;
+            if p.ingress {
+                inbound.extend(rules);
+            } else {
+                outbound.extend(rules);
+            }
+        }
+        if grp.default_egress {
+            let mut r = Rule::new(
+                format!("{} default egress", grp.id),
+                "allow all outbound (AWS adds it to a group created without inline egress rules)"
+                    .into(),
+                cloud::cubes(&Addrs::all(), &Addrs::all(), &Service::any()),
+                Action::Accept,
+            );
+            r.implicit = true;
+            outbound.push(r);
+        }
+    }
+    let names: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    let label = format!("security groups of {comp} ({})", names.join(", "));
+    cloud::add_points(
+        model,
+        Target::Component(comp.to_string()),
+        &label,
+        cloud::chain(
+            format!("{label} ingress"),
+            inbound,
+            false,
+            "security groups deny what no rule allows".into(),
+        ),
+        cloud::chain(
+            format!("{label} egress"),
+            outbound,
+            false,
+            "security groups deny what no rule allows".into(),
+        ),
+    );
+    Ok(())
 }
 
 fn tags(v: &Value) -> Vec<(String, String)> {
