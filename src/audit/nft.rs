@@ -34,7 +34,17 @@ struct ChainDecl {
     kind: String,
     prio: i64,
     policy: Option<bool>,
-    at: Path,
+}
+
+/// A set, map or chain by family, table and name.
+type Names = (String, String, String);
+
+/// The named sets and maps (their elements) and the chains a document declares.
+struct Declared {
+    sets: HashMap<Names, Vec<Value>>,
+    chains: Vec<ChainDecl>,
+    /// Chains by their names, as positions in `chains`.
+    index: HashMap<Names, usize>,
 }
 
 /// The model from an nft JSON document; `lines` gives each rule's line (in order) when the
@@ -49,9 +59,30 @@ pub fn from_doc(
     let items = doc.root["nftables"]
         .as_array()
         .ok_or_else(|| doc.error(&root, "`nftables` is not a list", HINT))?;
-    let mut sets: HashMap<(String, String, String), Vec<Value>> = HashMap::new();
+    let declared = declarations(doc, items, &root)?;
+    let mut model = Model {
+        format: format.to_string(),
+        file: doc.file.name.clone(),
+        ..Model::default()
+    };
+    model.chains = declared.chains.iter().map(chain).collect();
+    let mut n_rule = 0usize;
+    for (i, item) in items.iter().enumerate() {
+        let Some(r) = item.get("rule") else {
+            continue;
+        };
+        let line = lines.get(n_rule).copied().unwrap_or(0);
+        n_rule += 1;
+        add_rule(&mut model, doc, ctx, &declared, r, &root.index(i), line)?;
+    }
+    add_points(&mut model, &declared.chains);
+    Ok(model)
+}
+
+/// The sets, maps and chains among the document's `items` (at `root`).
+fn declarations(doc: &Doc, items: &[Value], root: &Path) -> Result<Declared, Box<Diagnostic>> {
+    let mut sets: HashMap<Names, Vec<Value>> = HashMap::new();
     let mut chains: Vec<ChainDecl> = Vec::new();
-    let mut notes = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let at = root.index(i);
         if let Some(s) = item.get("set").or_else(|| item.get("map")) {
@@ -85,121 +116,132 @@ pub fn from_doc(
                 kind: c["type"].as_str().unwrap_or("").to_string(),
                 prio,
                 policy,
-                at,
             });
         }
     }
-    let index: HashMap<(String, String, String), usize> = chains
+    let index = chains
         .iter()
         .enumerate()
         .map(|(i, c)| ((c.family.clone(), c.table.clone(), c.name.clone()), i))
         .collect();
-    let mut model = Model {
-        format: format.to_string(),
-        file: doc.file.name.clone(),
-        ..Model::default()
+    Ok(Declared {
+        sets,
+        chains,
+        index,
+    })
+}
+
+/// The model's chain for a declared one, without its rules.
+fn chain(c: &ChainDecl) -> Chain {
+    let families = match c.family.as_str() {
+        "ip" => vec![Fam::V4],
+        "ip6" => vec![Fam::V6],
+        "inet" => vec![Fam::V4, Fam::V6],
+        _ => Vec::new(),
     };
-    for c in &chains {
-        let families = match c.family.as_str() {
-            "ip" => vec![Fam::V4],
-            "ip6" => vec![Fam::V6],
-            "inet" => vec![Fam::V4, Fam::V6],
-            _ => Vec::new(),
-        };
-        let base = c.hook.is_some();
-        let policy = if base {
-            Some(c.policy.unwrap_or(true))
-        } else {
-            None
-        };
-        model.chains.push(Chain {
-            name: format!("{} {} {}", c.family, c.table, c.name),
-            rules: Vec::new(),
-            policy,
-            policy_label: format!(
-                "chain {} {{ type {} hook {} priority {}; policy {}; }}",
-                c.name,
-                c.kind,
-                c.hook.as_deref().unwrap_or(""),
-                c.prio,
-                if policy == Some(false) {
-                    "drop"
-                } else {
-                    "accept"
-                }
-            ),
-            families,
-        });
+    let policy = if c.hook.is_some() {
+        Some(c.policy.unwrap_or(true))
+    } else {
+        None
+    };
+    Chain {
+        name: format!("{} {} {}", c.family, c.table, c.name),
+        rules: Vec::new(),
+        policy,
+        policy_label: format!(
+            "chain {} {{ type {} hook {} priority {}; policy {}; }}",
+            c.name,
+            c.kind,
+            c.hook.as_deref().unwrap_or(""),
+            c.prio,
+            if policy == Some(false) {
+                "drop"
+            } else {
+                "accept"
+            }
+        ),
+        families,
     }
-    let mut n_rule = 0usize;
-    for (i, item) in items.iter().enumerate() {
-        let Some(r) = item.get("rule") else {
-            continue;
-        };
-        let at = root.index(i).key("rule");
-        let (family, table, chain) = names(r, doc, &root.index(i))?;
-        let key = (family.clone(), table.clone(), chain.clone());
-        let Some(&ci) = index.get(&key) else {
-            return Err(doc.error(
-                &at.key("chain"),
-                format!("rule of chain `{chain}`, which the rule set does not declare"),
-                HINT,
-            ));
-        };
-        let line = lines.get(n_rule).copied().unwrap_or(0);
-        n_rule += 1;
-        let exprs = r["expr"]
-            .as_array()
-            .ok_or_else(|| doc.error(&at, "rule without `expr` list", HINT))?;
-        let families = model.chains[ci].families.clone();
-        let pos = model.chains[ci].rules.len() + 1;
-        let handle = r["handle"]
-            .as_u64()
-            .map(|h| format!(" (handle {h})"))
-            .unwrap_or_default();
-        let label = format!("{} #{pos}{handle}", chains[ci].name);
-        let text = rule_text(exprs, r["comment"].as_str());
-        let reader = RuleReader {
-            doc,
-            ctx,
-            sets: &sets,
-            family: &family,
-            table: &table,
-            chains: &index,
-            at: at.key("expr"),
-        };
-        let rules = reader
-            .rules(exprs, &families, label, text)
-            .map_err(|mut e| {
-                // A document made from text: point at the rule's line, not into the JSON.
-                if line > 0 {
-                    let at = super::json::offset_of(&doc.file.text, line, 1);
-                    let end = doc.file.text[at..]
-                        .find('\n')
-                        .map_or(doc.file.text.len(), |n| at + n);
-                    e.span = Some(at..end.max(at + 1));
-                }
-                e
-            })?;
-        for mut rule in rules {
-            rule.line = line;
-            model.chains[ci].rules.push(rule);
-        }
+}
+
+/// Rule `r` (the item at `item`) read into its chain; `line` is its line when the document was
+/// made from text (else 0).
+fn add_rule(
+    model: &mut Model,
+    doc: &Doc,
+    ctx: &Context,
+    declared: &Declared,
+    r: &Value,
+    item: &Path,
+    line: usize,
+) -> Result<(), Box<Diagnostic>> {
+    let at = item.key("rule");
+    let (family, table, chain) = names(r, doc, item)?;
+    let key = (family.clone(), table.clone(), chain.clone());
+    let Some(&ci) = declared.index.get(&key) else {
+        return Err(doc.error(
+            &at.key("chain"),
+            format!("rule of chain `{chain}`, which the rule set does not declare"),
+            HINT,
+        ));
+    };
+    let exprs = r["expr"]
+        .as_array()
+        .ok_or_else(|| doc.error(&at, "rule without `expr` list", HINT))?;
+    let families = model.chains[ci].families.clone();
+    let pos = model.chains[ci].rules.len() + 1;
+    let handle = r["handle"]
+        .as_u64()
+        .map(|h| format!(" (handle {h})"))
+        .unwrap_or_default();
+    let label = format!("{} #{pos}{handle}", declared.chains[ci].name);
+    let text = rule_text(exprs, r["comment"].as_str());
+    let reader = RuleReader {
+        doc,
+        ctx,
+        sets: &declared.sets,
+        family: &family,
+        table: &table,
+        chains: &declared.index,
+        at: at.key("expr"),
+    };
+    let rules = reader
+        .rules(exprs, &families, label, text)
+        .map_err(|mut e| {
+            // A document made from text: point at the rule's line, not into the JSON.
+            if line > 0 {
+                let at = super::json::offset_of(&doc.file.text, line, 1);
+                let end = doc.file.text[at..]
+                    .find('\n')
+                    .map_or(doc.file.text.len(), |n| at + n);
+                e.span = Some(at..end.max(at + 1));
+            }
+            e
+        })?;
+    for mut rule in rules {
+        rule.line = line;
+        model.chains[ci].rules.push(rule);
     }
+    Ok(())
+}
+
+/// The points: each hook the audit evaluates with its filter chains in priority order; the
+/// families those chains filter; a note for every base chain that is not evaluated.
+fn add_points(model: &mut Model, chains: &[ChainDecl]) {
     let mut hooks: Vec<(&str, i64, usize)> = Vec::new();
     for (i, c) in chains.iter().enumerate() {
         let Some(h) = c.hook.as_deref() else {
             continue;
         };
         if model.chains[i].families.is_empty() {
-            notes.push(format!(
+            model.notes.push(format!(
                 "chain {} of the {} table {} is not evaluated: only ip, ip6 and inet tables filter routed and host traffic",
                 c.name, c.family, c.table
             ));
             continue;
         }
         if c.kind != "filter" {
-            notes.push(format!(
+            model.notes.push(format!(
                 "chain {} ({} on {}) is not evaluated: only filter chains decide what passes",
                 c.name, c.kind, h
             ));
@@ -208,9 +250,10 @@ pub fn from_doc(
         if matches!(h, "forward" | "input" | "output") {
             hooks.push((h, c.prio, i));
         } else {
-            notes.push(format!("chain {} on hook {h} is not evaluated", c.name));
+            model
+                .notes
+                .push(format!("chain {} on hook {h} is not evaluated", c.name));
         }
-        let _ = &c.at;
     }
     hooks.sort_by_key(|&(h, p, i)| (h, p, i));
     for (hook, scope) in [
@@ -227,21 +270,20 @@ pub fn from_doc(
             });
         }
     }
-    model.families = model
+    let mut families: Vec<Fam> = Vec::new();
+    for f in model
         .chains
         .iter()
         .enumerate()
         .filter(|(i, _)| hooks.iter().any(|h| h.2 == *i))
         .flat_map(|(_, c)| c.families.iter().copied())
-        .fold(Vec::new(), |mut v, f| {
-            if !v.contains(&f) {
-                v.push(f);
-            }
-            v
-        });
-    model.families.sort();
-    model.notes = notes;
-    Ok(model)
+    {
+        if !families.contains(&f) {
+            families.push(f);
+        }
+    }
+    families.sort();
+    model.families = families;
 }
 
 fn named_priority(s: &str) -> i64 {
