@@ -23,6 +23,7 @@ use ipnet::IpNet;
 
 use crate::diag::Diagnostic;
 use crate::flow::{Flow, PortRange, PortSet, Protocol};
+use crate::topology::Topology;
 use crate::Loaded;
 
 /// More ports than this in one flow (outside 49152-65535) is a wide range.
@@ -70,15 +71,28 @@ fn counted_ports(p: &PortSet) -> u32 {
 pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
     let topo = &loaded.topology;
     let flows = &loaded.resolution.flows;
-    let file = &topo.file;
-    let mut out = Vec::new();
-    let at_component = |d: Diagnostic, name: &str| match topo.components.get(name) {
-        Some(c) => d.at(file, c.span.clone()),
-        None => d.in_file(file),
-    };
+    let touched: HashSet<&str> = flows.iter().flat_map(|f| [&*f.from, &*f.to]).collect();
+    let mut out = redundant(topo, flows);
+    out.extend(internet_additions(topo, flows));
+    out.extend(wide_ranges(topo, flows));
+    out.extend(untouched(topo, &touched));
+    out.extend(whole_zones(topo, &touched));
+    out.extend(parameters_at_default(loaded));
+    out
+}
 
-    // Redundant flows: only flows of one protocol and zone pair can shadow each other, so
-    // compare within those groups (all flows against all would be quadratic at scale).
+/// A warning at component `name`'s place in the file (or at the file).
+fn at_component(topo: &Topology, d: Diagnostic, name: &str) -> Diagnostic {
+    match topo.components.get(name) {
+        Some(c) => d.at(&topo.file, c.span.clone()),
+        None => d.in_file(&topo.file),
+    }
+}
+
+/// Flows another flow of the same zone pair and protocol already allows.
+fn redundant(topo: &Topology, flows: &[Flow]) -> Vec<Diagnostic> {
+    // Only flows of one protocol and zone pair can shadow each other, so compare within those
+    // groups (all flows against all would be quadratic at scale).
     let mut groups: HashMap<(Protocol, &str, &str), Vec<usize>> = HashMap::default();
     for (i, f) in flows.iter().enumerate() {
         if f.to_fqdns.is_empty() {
@@ -88,6 +102,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
                 .push(i);
         }
     }
+    let mut out = Vec::new();
     for (i, a) in flows.iter().enumerate() {
         let Some(group) = groups.get(&(a.protocol, &*a.from_end.zone, &*a.to_end.zone)) else {
             continue;
@@ -101,6 +116,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
             let narrower = if a.from != b.from { &a.from } else { &a.to };
             out.push(
                 at_component(
+                    topo,
                     Diagnostic::warning(format!(
                         "flow {} ({} {}) is redundant: flow {} already allows it ({} {})",
                         a.id, a.protocol, a.ports, b.id, b.protocol, b.ports
@@ -111,8 +127,13 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
             );
         }
     }
+    out
+}
 
-    // Additions from an internet zone.
+/// `[[additions]]` that open a flow from an internet zone.
+fn internet_additions(topo: &Topology, flows: &[Flow]) -> Vec<Diagnostic> {
+    let file = &topo.file;
+    let mut out = Vec::new();
     for f in flows.iter() {
         let internet = topo
             .zones
@@ -142,52 +163,62 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
             });
         }
     }
+    out
+}
 
-    // Wide port ranges.
+/// Flows with more than [`WIDE_PORTS`] ports outside the dynamic RPC range.
+fn wide_ranges(topo: &Topology, flows: &[Flow]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     for f in flows.iter().filter(|f| f.protocol.has_ports()) {
         let n = counted_ports(&f.ports);
-        if n > WIDE_PORTS {
-            let what = if f.ports.count() == 65535 {
-                "any port".to_string()
-            } else {
-                format!("{n} ports")
-            };
-            let d = Diagnostic::warning(format!(
-                "flow {} allows {what} ({} {})",
-                f.id, f.protocol, f.ports
-            ));
-            // An addition that brings the wide range is the place to fix; else the source.
-            let addition = f
-                .parts
-                .iter()
-                .filter(|p| counted_ports(&p.ports) > WIDE_PORTS)
-                .find_map(|p| p.catalogue.strip_prefix("site:"))
-                .and_then(|id| topo.additions.iter().find(|a| a.id == id));
-            let d = match addition {
-                Some(a) => d.at(file, a.span.clone()),
-                None => at_component(d, &f.from),
-            };
-            out.push(
-                d.hint(format!(
-                    "ranges above {WIDE_PORTS} ports (other than the dynamic RPC range 49152-65535) are hard to justify in review; pin the service to fixed ports"
-                )),
-            );
+        if n <= WIDE_PORTS {
+            continue;
         }
+        let what = if f.ports.count() == 65535 {
+            "any port".to_string()
+        } else {
+            format!("{n} ports")
+        };
+        let d = Diagnostic::warning(format!(
+            "flow {} allows {what} ({} {})",
+            f.id, f.protocol, f.ports
+        ));
+        // An addition that brings the wide range is the place to fix; else the source.
+        let addition = f
+            .parts
+            .iter()
+            .filter(|p| counted_ports(&p.ports) > WIDE_PORTS)
+            .find_map(|p| p.catalogue.strip_prefix("site:"))
+            .and_then(|id| topo.additions.iter().find(|a| a.id == id));
+        let d = match addition {
+            Some(a) => d.at(&topo.file, a.span.clone()),
+            None => at_component(topo, d, &f.from),
+        };
+        out.push(
+            d.hint(format!(
+                "ranges above {WIDE_PORTS} ports (other than the dynamic RPC range 49152-65535) are hard to justify in review; pin the service to fixed ports"
+            )),
+        );
     }
+    out
+}
 
-    // Components no flow touches.
-    let touched: HashSet<&str> = flows.iter().flat_map(|f| [&*f.from, &*f.to]).collect();
-    for c in topo.components.values() {
-        if !touched.contains(c.name.as_str()) {
-            out.push(
-                Diagnostic::warning(format!("component `{}` has no flow", c.name))
-                    .at(file, c.span.clone())
-                    .hint("its kinds have no flow to or from the other components here; check the kind, the zone's internet setting and the sites, or remove it"),
-            );
-        }
-    }
+/// Components no flow touches.
+fn untouched(topo: &Topology, touched: &HashSet<&str>) -> Vec<Diagnostic> {
+    topo.components
+        .values()
+        .filter(|c| !touched.contains(c.name.as_str()))
+        .map(|c| {
+            Diagnostic::warning(format!("component `{}` has no flow", c.name))
+                .at(&topo.file, c.span.clone())
+                .hint("its kinds have no flow to or from the other components here; check the kind, the zone's internet setting and the sites, or remove it")
+        })
+        .collect()
+}
 
-    // A whole-zone component beside others: its rules name the zone's networks, theirs too.
+/// A whole-zone component beside others: its rules name the zone's networks, theirs too.
+fn whole_zones(topo: &Topology, touched: &HashSet<&str>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     for c in topo.components.values() {
         if c.hosts.is_some()
             || topo.zone(&c.zone).default_route
@@ -215,7 +246,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
                     "component `{}` has no hosts, so it is all of zone `{}`, which also holds {list}: every flow to or from `{}` applies to them as well",
                     c.name, c.zone, c.name
                 ))
-                .at(file, c.span.clone())
+                .at(&topo.file, c.span.clone())
                 .hint(format!(
                     "list the hosts of `{}`, or put `{first}` in a zone of its own, if its flows are not meant for them",
                     c.name
@@ -223,8 +254,13 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
             );
         }
     }
+    out
+}
 
-    // Parameters set to their default.
+/// Parameters the topology sets to their default.
+fn parameters_at_default(loaded: &Loaded) -> Vec<Diagnostic> {
+    let topo = &loaded.topology;
+    let mut out = Vec::new();
     for (name, v) in &topo.parameters {
         let Some(p) = loaded.catalogue.parameters.get(name) else {
             continue;
@@ -235,7 +271,7 @@ pub fn lint(loaded: &Loaded) -> Vec<Diagnostic> {
                     "parameter `{name}` is set to its default ({})",
                     p.default
                 ))
-                .at(file, v.span())
+                .at(&topo.file, v.span())
                 .hint("harmless; remove the line, or keep it to document the choice"),
             );
         }
