@@ -217,6 +217,49 @@ fn entry_params<'c>(cat: Option<&'c Catalogue>, id: &str) -> Vec<&'c str> {
 /// Explain `d` (computed from `old` to `new`, two flows JSON documents).
 pub fn explain(old: &Value, new: &Value, d: &Diff, cat: Option<&Catalogue>) -> Why {
     let (a, b) = (side(old), side(new));
+    let mut changes = topology_changes(&a, &b);
+    let why = Causes {
+        changes: &changes,
+        cat,
+    };
+    let ids = |f: &Value| -> Vec<String> { parts(f).iter().map(|p| s(p, "catalogue")).collect() };
+    let mut causes = BTreeMap::new();
+    for e in &d.added {
+        if let Some(f) = b.flows.get(e.id.as_str()) {
+            causes.insert(e.id.clone(), why.of(f, &ids(f), &b, &a));
+        }
+    }
+    for e in &d.removed {
+        if let Some(f) = a.flows.get(e.id.as_str()) {
+            causes.insert(e.id.clone(), why.of(f, &ids(f), &a, &b));
+        }
+    }
+    for c in &d.changed {
+        let (Some(fo), Some(fnew)) = (a.flows.get(c.id.as_str()), b.flows.get(c.id.as_str()))
+        else {
+            continue;
+        };
+        let moved = moved_entries(fo, fnew);
+        let mut w = why.of(fnew, &moved, &b, &a);
+        if moved.is_empty() {
+            // Only addresses or zones moved: the components' change says why.
+            w.retain(|w| !w.starts_with("catalogue"));
+            if w.is_empty() {
+                w.push("catalogue change".into());
+            }
+        }
+        causes.insert(c.id.clone(), w);
+    }
+    for c in &mut changes {
+        let t = c.text();
+        c.flows = causes.values().filter(|w| w.contains(&t)).count();
+    }
+    Why { changes, causes }
+}
+
+/// What changed in the topology from `a` to `b`: parameters, components, additions and
+/// removals.
+fn topology_changes(a: &Side<'_>, b: &Side<'_>) -> Vec<Change> {
     let mut changes: Vec<Change> = Vec::new();
     let change = |what: &str, name: &str, detail: String| Change {
         what: what.into(),
@@ -270,15 +313,45 @@ pub fn explain(old: &Value, new: &Value, d: &Diff, cat: Option<&Catalogue>) -> W
     for (entry, reason) in a.removals.difference(&b.removals) {
         changes.push(change("removal dropped", entry, reason.clone()));
     }
+    changes
+}
 
-    let find = |what: &str, name: &str| {
-        changes
+/// The catalogue entries of a changed flow that differ: present on one side only, or with
+/// other ports or text.
+fn moved_entries(old: &Value, new: &Value) -> Vec<String> {
+    let by_id = |f: &Value| -> BTreeMap<String, Value> {
+        parts(f)
+            .iter()
+            .map(|p| (s(p, "catalogue"), p.clone()))
+            .collect()
+    };
+    let (po, pn) = (by_id(old), by_id(new));
+    let mut moved: Vec<String> = po
+        .iter()
+        .filter(|(k, v)| pn.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    moved.extend(pn.keys().filter(|k| !po.contains_key(*k)).cloned());
+    moved
+}
+
+/// The topology's changes, to say which caused a flow's difference.
+struct Causes<'a> {
+    changes: &'a [Change],
+    cat: Option<&'a Catalogue>,
+}
+
+impl Causes<'_> {
+    fn find(&self, what: &str, name: &str) -> Option<String> {
+        self.changes
             .iter()
             .find(|c| c.what == what && c.name == name)
             .map(Change::text)
-    };
-    // The causes of a difference in the entries `ids` of a flow between `from` and `to`.
-    let causes_of = |f: &Value, ids: &[String], side_has: &Side<'_>, other: &Side<'_>| {
+    }
+
+    /// The causes of a difference in the entries `ids` of flow `f`, which `side_has` has and
+    /// `other` has not (or differently).
+    fn of(&self, f: &Value, ids: &[String], side_has: &Side<'_>, other: &Side<'_>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut push = |c: Option<String>| {
             if let Some(c) = c {
@@ -289,23 +362,23 @@ pub fn explain(old: &Value, new: &Value, d: &Diff, cat: Option<&Catalogue>) -> W
         };
         for end in ["from", "to"] {
             let name = s(f, end);
-            push(find("component added", &name));
-            push(find("component removed", &name));
-            push(find("component changed", &name));
+            push(self.find("component added", &name));
+            push(self.find("component removed", &name));
+            push(self.find("component changed", &name));
         }
         for id in ids {
             let added = addition_id(id);
-            push(find("addition added", &added));
-            push(find("addition removed", &added));
-            push(find("addition changed", &added));
-            push(find("removal added", id));
-            push(find("removal dropped", id));
-            for p in entry_params(cat, id) {
-                push(find("parameter", p));
+            push(self.find("addition added", &added));
+            push(self.find("addition removed", &added));
+            push(self.find("addition changed", &added));
+            push(self.find("removal added", id));
+            push(self.find("removal dropped", id));
+            for p in entry_params(self.cat, id) {
+                push(self.find("parameter", p));
             }
         }
         for p in strs(f, "parameters") {
-            push(find("parameter", &p));
+            push(self.find("parameter", &p));
         }
         if out.is_empty() {
             // Nothing in the topology moved: the catalogue did (a newer ctxfw, --catalogue).
@@ -316,68 +389,19 @@ pub fn explain(old: &Value, new: &Value, d: &Diff, cat: Option<&Catalogue>) -> W
                     .chain(side_has.flows.values())
                     .any(|g| parts(g).iter().any(|p| s(p, "catalogue") == *id))
             };
-            let entries: Vec<&String> = ids.iter().filter(|i| known(i)).collect();
+            let entries: Vec<&str> = ids
+                .iter()
+                .filter(|i| known(i))
+                .map(String::as_str)
+                .collect();
             out.push(if entries.is_empty() {
                 "catalogue change".into()
             } else {
-                format!(
-                    "catalogue change: {}",
-                    entries
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("catalogue change: {}", entries.join(", "))
             });
         }
         out
-    };
-    let ids = |f: &Value| -> Vec<String> { parts(f).iter().map(|p| s(p, "catalogue")).collect() };
-    let mut causes = BTreeMap::new();
-    for e in &d.added {
-        if let Some(f) = b.flows.get(e.id.as_str()) {
-            causes.insert(e.id.clone(), causes_of(f, &ids(f), &b, &a));
-        }
     }
-    for e in &d.removed {
-        if let Some(f) = a.flows.get(e.id.as_str()) {
-            causes.insert(e.id.clone(), causes_of(f, &ids(f), &a, &b));
-        }
-    }
-    for c in &d.changed {
-        let (Some(fo), Some(fnew)) = (a.flows.get(c.id.as_str()), b.flows.get(c.id.as_str()))
-        else {
-            continue;
-        };
-        // The entries that differ: present on one side only, or with other ports or text.
-        let by_id = |f: &Value| -> BTreeMap<String, Value> {
-            parts(f)
-                .iter()
-                .map(|p| (s(p, "catalogue"), p.clone()))
-                .collect()
-        };
-        let (po, pn) = (by_id(fo), by_id(fnew));
-        let mut moved: Vec<String> = po
-            .iter()
-            .filter(|(k, v)| pn.get(*k) != Some(v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        moved.extend(pn.keys().filter(|k| !po.contains_key(*k)).cloned());
-        let mut why = causes_of(fnew, &moved, &b, &a);
-        if moved.is_empty() {
-            // Only addresses or zones moved: the components' change says why.
-            why.retain(|w| !w.starts_with("catalogue"));
-            if why.is_empty() {
-                why.push("catalogue change".into());
-            }
-        }
-        causes.insert(c.id.clone(), why);
-    }
-    for c in &mut changes {
-        let t = c.text();
-        c.flows = causes.values().filter(|w| w.contains(&t)).count();
-    }
-    Why { changes, causes }
 }
 
 /// The diff of two flows JSON documents, each flow's change explained.
