@@ -249,21 +249,6 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
                 r.flow
             );
         }
-        let mut text = String::with_capacity(r.purpose.len() + r.source.len() + 10);
-        text.push_str(&r.purpose);
-        if !r.fqdns.is_empty() {
-            text.push_str(" (domains: ");
-            text.push_str(&r.fqdns.join(", "));
-            text.push(')');
-        }
-        text.push_str(" Source: ");
-        text.push_str(&r.source);
-        text.push('.');
-        if let Some(reason) = &r.reason {
-            text.push_str(" Reason: ");
-            text.push_str(reason);
-            text.push('.');
-        }
         let mut port = None;
         if r.protocol.has_ports() {
             let items = r
@@ -283,7 +268,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
             .or_default()
             .push(Term {
                 name,
-                comment: comment(&text),
+                comment: comment(&term_text(r)),
                 source_address: Some(src),
                 source_exclude: src_exclude,
                 destination_address: Some(dst),
@@ -296,36 +281,7 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
 
     let filter_values: Vec<Filter> = filters
         .into_iter()
-        .map(|((from, to), mut terms)| {
-            let name = short_name(&format!("{from}-to-{to}"));
-            terms.push(Term {
-                name: "default-deny".into(),
-                comment: comment(&format!("Everything else from zone {from} to zone {to}")),
-                source_address: None,
-                source_exclude: None,
-                destination_address: None,
-                destination_exclude: None,
-                protocol: None,
-                destination_port: None,
-                action: "deny",
-            });
-            let zones = format!("from-zone {} to-zone {} mixed", token(&from), token(&to));
-            Filter {
-                header: Header {
-                    comment: comment(&format!(
-                        "ctxfw: flows from zone {from} to zone {to} of topology {}",
-                        topo.name
-                    )),
-                    targets: Targets {
-                        juniper: format!("{name} mixed"),
-                        cisco: format!("{name} mixed"),
-                        paloalto: zones.clone(),
-                        srx: zones,
-                    },
-                },
-                terms,
-            }
-        })
+        .map(|((from, to), terms)| filter(&topo.name, &from, &to, terms))
         .collect();
     let networks: BTreeMap<String, Network> = nets
         .defs
@@ -368,6 +324,57 @@ pub fn render(ctx: &Ctx<'_>) -> Result<Vec<OutFile>> {
         &BTreeMap::from([("services", services)]),
     )?;
     Ok(Vec::new())
+}
+
+/// A term's comment: the flow's purpose, domains, source and reason.
+fn term_text(r: &Rule) -> String {
+    let mut text = String::with_capacity(r.purpose.len() + r.source.len() + 10);
+    text.push_str(&r.purpose);
+    if !r.fqdns.is_empty() {
+        text.push_str(" (domains: ");
+        text.push_str(&r.fqdns.join(", "));
+        text.push(')');
+    }
+    text.push_str(" Source: ");
+    text.push_str(&r.source);
+    text.push('.');
+    if let Some(reason) = &r.reason {
+        text.push_str(" Reason: ");
+        text.push_str(reason);
+        text.push('.');
+    }
+    text
+}
+
+/// The filter of zone pair `from` -> `to`: its flows' terms, then a default deny.
+fn filter(topology: &str, from: &str, to: &str, mut terms: Vec<Term>) -> Filter {
+    let name = short_name(&format!("{from}-to-{to}"));
+    terms.push(Term {
+        name: "default-deny".into(),
+        comment: comment(&format!("Everything else from zone {from} to zone {to}")),
+        source_address: None,
+        source_exclude: None,
+        destination_address: None,
+        destination_exclude: None,
+        protocol: None,
+        destination_port: None,
+        action: "deny",
+    });
+    let zones = format!("from-zone {} to-zone {} mixed", token(from), token(to));
+    Filter {
+        header: Header {
+            comment: comment(&format!(
+                "ctxfw: flows from zone {from} to zone {to} of topology {topology}"
+            )),
+            targets: Targets {
+                juniper: format!("{name} mixed"),
+                cisco: format!("{name} mixed"),
+                paloalto: zones.clone(),
+                srx: zones,
+            },
+        },
+        terms,
+    }
 }
 
 /// One YAML file: its comment lines, then the document.
