@@ -24,7 +24,7 @@ use crate::flow::{Flow, Protocol};
 use crate::generate::Ctx;
 use crate::output::OutFile;
 use crate::plan;
-use crate::topology::{Location, Topology};
+use crate::topology::{Location, Topology, Zone};
 
 use super::cloud::{self, Family};
 
@@ -207,27 +207,7 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         .enumerate()
         .map(|(i, z)| (z.name.as_str(), i))
         .collect();
-    // Each zone's rules are counted first: a zone over Azure's limit is refused before any rule
-    // is built (at scale, building them all took seconds and gigabytes for one error).
-    let mut count = vec![FIXED_RULES; zones.len()];
-    for f in flows {
-        let fams = cloud::families(f).len();
-        for zone in [&f.to_end.zone, &f.from_end.zone] {
-            if let Some(&i) = index.get(&**zone) {
-                count[i] += fams;
-            }
-        }
-    }
-    if let Some((z, n)) = zones.iter().zip(count).find(|(_, n)| *n > MAX_RULES) {
-        bail!(
-            "{}: zone `{}` needs {} NSG rules, more than Azure's {}; split the zone into \
-             smaller subnets",
-            topo.file.name,
-            z.name,
-            crate::diag::thousands(n),
-            crate::diag::thousands(MAX_RULES)
-        );
-    }
+    check_counts(topo, &zones, &index, flows)?;
     let mut ends = plan::Ends::new(topo);
     for f in flows {
         let from_in = cloud::in_cloud(topo, &f.from_end.zone, Location::Azure);
@@ -279,50 +259,12 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
     for nsg in nsgs {
         let nsg_name = name(&format!("{}-{}", topo.name, nsg.zone));
         nsg_names.push((nsg_name.clone(), format!("zone `{}`", nsg.zone)));
-        let mut rules = nsg.inbound;
-        rules.push(fixed(
-            "allow-azure-load-balancer-in",
-            "Inbound",
-            "Allow",
-            LB_PRIORITY,
-            "AzureLoadBalancer",
-            "Azure load balancer health probes (the built-in rule 65001 is below the deny)",
-        ));
-        rules.push(fixed(
-            "deny-all-in",
-            "Inbound",
-            "Deny",
-            DENY_PRIORITY,
-            "*",
-            "Everything not allowed above (overrides the built-in AllowVnetInBound)",
-        ));
-        rules.extend(nsg.outbound);
-        rules.push(fixed(
-            "deny-all-out",
-            "Outbound",
-            "Deny",
-            DENY_PRIORITY,
-            "*",
-            "Everything not allowed above (overrides AllowVnetOutBound and AllowInternetOutBound)",
-        ));
-        check(topo, &nsg.zone, &rules)?;
-        let zone_desc: Option<String> = topo.zones[nsg.zone.as_str()].description.clone();
-        let mut tags = Map::new();
-        tags.insert("ctxfw-topology".into(), json!(topo.name));
-        tags.insert("ctxfw-zone".into(), json!(nsg.zone));
-        if let Some(d) = zone_desc {
-            tags.insert("description".into(), json!(arm_text(&d, MAX_TAG_VALUE)));
-        }
-        resources.push(json!({
-            "type": "Microsoft.Network/networkSecurityGroups",
-            "apiVersion": API_VERSION,
-            "name": nsg_name,
-            "location": "[parameters('location')]",
-            "tags": tags,
-            "properties": { "securityRules": rules },
-        }));
+        let zone = nsg.zone.clone();
+        let rules = with_fixed_rules(nsg);
+        check(topo, &zone, &rules)?;
+        resources.push(nsg_resource(topo, &nsg_name, &zone, rules));
         // Output names: letters, digits and `_` are safe in every ARM tool.
-        let out_name: String = format!("nsg_{}", nsg.zone)
+        let out_name: String = format!("nsg_{zone}")
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
@@ -355,6 +297,86 @@ pub fn template(topo: &Topology, flows: &[Flow]) -> Result<Value> {
         "resources": resources,
         "outputs": outputs,
     }))
+}
+
+/// Refuses a zone whose rules would be over Azure's limit, before any rule is built (at scale,
+/// building them all took seconds and gigabytes for one error).
+fn check_counts(
+    topo: &Topology,
+    zones: &[&Zone],
+    index: &HashMap<&str, usize>,
+    flows: &[Flow],
+) -> Result<()> {
+    let mut count = vec![FIXED_RULES; zones.len()];
+    for f in flows {
+        let fams = cloud::families(f).len();
+        for zone in [&f.to_end.zone, &f.from_end.zone] {
+            if let Some(&i) = index.get(&**zone) {
+                count[i] += fams;
+            }
+        }
+    }
+    if let Some((z, n)) = zones.iter().zip(count).find(|(_, n)| *n > MAX_RULES) {
+        bail!(
+            "{}: zone `{}` needs {} NSG rules, more than Azure's {}; split the zone into \
+             smaller subnets",
+            topo.file.name,
+            z.name,
+            crate::diag::thousands(n),
+            crate::diag::thousands(MAX_RULES)
+        );
+    }
+    Ok(())
+}
+
+/// An NSG's rules in their order: the flows' inbound rules, the load balancer's probes and
+/// the inbound deny, then the outbound rules and the outbound deny.
+fn with_fixed_rules(nsg: Nsg) -> Vec<Value> {
+    let mut rules = nsg.inbound;
+    rules.push(fixed(
+        "allow-azure-load-balancer-in",
+        "Inbound",
+        "Allow",
+        LB_PRIORITY,
+        "AzureLoadBalancer",
+        "Azure load balancer health probes (the built-in rule 65001 is below the deny)",
+    ));
+    rules.push(fixed(
+        "deny-all-in",
+        "Inbound",
+        "Deny",
+        DENY_PRIORITY,
+        "*",
+        "Everything not allowed above (overrides the built-in AllowVnetInBound)",
+    ));
+    rules.extend(nsg.outbound);
+    rules.push(fixed(
+        "deny-all-out",
+        "Outbound",
+        "Deny",
+        DENY_PRIORITY,
+        "*",
+        "Everything not allowed above (overrides AllowVnetOutBound and AllowInternetOutBound)",
+    ));
+    rules
+}
+
+/// The network security group resource of `zone`, tagged with the topology and zone.
+fn nsg_resource(topo: &Topology, nsg_name: &str, zone: &str, rules: Vec<Value>) -> Value {
+    let mut tags = Map::new();
+    tags.insert("ctxfw-topology".into(), json!(topo.name));
+    tags.insert("ctxfw-zone".into(), json!(zone));
+    if let Some(d) = &topo.zones[zone].description {
+        tags.insert("description".into(), json!(arm_text(d, MAX_TAG_VALUE)));
+    }
+    json!({
+        "type": "Microsoft.Network/networkSecurityGroups",
+        "apiVersion": API_VERSION,
+        "name": nsg_name,
+        "location": "[parameters('location')]",
+        "tags": tags,
+        "properties": { "securityRules": rules },
+    })
 }
 
 /// ctxfw's own checks on one NSG's rules: names, priorities (range, unique per direction),
