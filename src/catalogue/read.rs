@@ -34,24 +34,7 @@ pub(super) fn read_file(
     let entries = r.fields(top, FILE_KEYS, "a catalogue file");
     // `family` first, so components know theirs.
     for e in entries.iter().filter(|e| e.key == "family") {
-        if let Some(t) = r.table(e.value, "family") {
-            let fields = r.fields(t, &["id", "title", "description"], "[family]");
-            let mut fam = Family {
-                id: String::new(),
-                title: String::new(),
-                description: String::new(),
-                file: idx,
-            };
-            for f in fields {
-                let Some(s) = r.string(f.value, f.key) else {
-                    continue;
-                };
-                match f.key {
-                    "id" => fam.id = s.into_inner(),
-                    "title" => fam.title = s.into_inner(),
-                    _ => fam.description = s.into_inner(),
-                }
-            }
+        if let Some(fam) = read_family(r, e.value, idx) {
             family = fam.id.clone();
             cat.families.push(fam);
         }
@@ -63,178 +46,220 @@ pub(super) fn read_file(
         r.push(d);
     }
     for e in entries {
+        let v = e.value;
         match e.key {
             "family" => {}
-            "parameters" => {
-                let Some(t) = r.table(e.value, "parameters") else {
-                    continue;
-                };
-                for p in r.entries(t) {
-                    if let Some(param) = read_param(r, p.key, p.key_span.clone(), p.value, idx) {
-                        insert_once(r, &mut cat.parameters, "parameter", &p, param);
-                    }
-                }
-            }
-            "retired" => {
-                let Some(t) = r.table(e.value, "retired") else {
-                    continue;
-                };
-                for p in r.entries(t) {
-                    let Some(tt) = r.table(p.value, p.key) else {
-                        continue;
-                    };
-                    let hint = lone_string(r, tt, "hint", "a retired parameter");
-                    if hint.is_empty() {
-                        r.error(
-                            p.key_span.clone(),
-                            format!("retired parameter `{}` has no hint", p.key),
-                            "add hint = \"what to write instead\"",
-                        );
-                    }
-                    insert_once(
-                        r,
-                        &mut cat.retired,
-                        "retired parameter",
-                        &p,
-                        Retired {
-                            name: p.key.to_string(),
-                            hint,
-                            span: p.key_span.clone(),
-                            file: idx,
-                        },
-                    );
-                }
-            }
-            "traits" => {
-                let Some(t) = r.table(e.value, "traits") else {
-                    continue;
-                };
-                for p in r.entries(t) {
-                    let Some(tt) = r.table(p.value, p.key) else {
-                        continue;
-                    };
-                    let description = lone_string(r, tt, "description", "a trait");
-                    insert_once(
-                        r,
-                        &mut cat.traits,
-                        "trait",
-                        &p,
-                        Trait {
-                            id: p.key.to_string(),
-                            description,
-                        },
-                    );
-                }
-            }
-            "components" => {
-                let Some(t) = r.table(e.value, "components") else {
-                    continue;
-                };
-                for p in r.entries(t) {
-                    check_id(r, p.key, p.key_span.clone(), "component kind");
-                    if let Some(kind) =
-                        read_kind(r, p.key, p.key_span.clone(), p.value, &family, idx)
-                    {
-                        if let Some(first) = cat.kinds.get(p.key) {
-                            let d = Diagnostic::error(format!(
-                                "duplicate component kind `{}`",
-                                p.key
-                            ))
-                            .at(r.file, p.key_span.clone())
-                            .label(&files[first.file], first.span.clone(), "first defined here")
-                            .hint("each kind is defined once; extend it with a new kind instead");
-                            r.push(d);
-                        }
-                        cat.kinds.insert(p.key.to_string(), kind);
-                    }
-                }
-            }
+            "parameters" => read_parameters(r, cat, v, idx),
+            "retired" => read_retired(r, cat, v, idx),
+            "traits" => read_traits(r, cat, v),
+            "components" => read_kinds(r, cat, v, &family, idx, files),
             "flows" => {
-                let Some(items) = r.array(e.value, "flows") else {
-                    continue;
-                };
-                for item in items {
+                for item in r.array(v, "flows").unwrap_or_default() {
                     if let Some(f) = read_flow(r, item, &family, idx) {
                         cat.flows.push(f);
                     }
                 }
             }
-            "references" => {
-                let Some(t) = r.table(e.value, "references") else {
-                    continue;
-                };
-                for p in r.entries(t) {
-                    let Some(tt) = r.table(p.value, p.key) else {
-                        continue;
-                    };
-                    let mut rf = Reference {
-                        id: p.key.to_string(),
-                        title: String::new(),
-                        url: None,
-                    };
-                    for f in r.fields(tt, &["title", "url"], "a reference") {
-                        let Some(s) = r.string(f.value, f.key) else {
-                            continue;
-                        };
-                        if f.key == "title" {
-                            rf.title = s.into_inner();
-                        } else {
-                            rf.url = Some(s.into_inner());
-                        }
-                    }
-                    insert_once(r, &mut cat.references, "reference", &p, rf);
-                }
-            }
-            "defects" => {
-                let Some(t) = r.table(e.value, "defects") else {
-                    continue;
-                };
-                for p in r.entries(t) {
-                    let Some(tt) = r.table(p.value, p.key) else {
-                        continue;
-                    };
-                    let mut d = Defect {
-                        id: p.key.to_string(),
-                        summary: String::new(),
-                        handling: String::new(),
-                        flows: Vec::new(),
-                        span: p.key_span.clone(),
-                        file: idx,
-                    };
-                    for f in r.fields(tt, &["summary", "handling", "flows"], "a defect") {
-                        match f.key {
-                            "flows" => {
-                                d.flows = r
-                                    .strings(f.value, "flows")
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(Spanned::into_inner)
-                                    .collect()
-                            }
-                            key => {
-                                let Some(s) = r.string(f.value, key) else {
-                                    continue;
-                                };
-                                if key == "summary" {
-                                    d.summary = s.into_inner();
-                                } else {
-                                    d.handling = s.into_inner();
-                                }
-                            }
-                        }
-                    }
-                    if d.handling.is_empty() {
-                        r.error(
-                            p.key_span.clone(),
-                            format!("defect {} says nothing of how it is handled", p.key),
-                            "add handling = \"...\"",
-                        );
-                    }
-                    insert_once(r, &mut cat.defects, "defect", &p, d);
-                }
-            }
+            "references" => read_references(r, cat, v),
+            "defects" => read_defects(r, cat, v, idx),
             _ => unreachable!("fields() filtered unknown keys"),
         }
+    }
+}
+
+/// `[family]`: the file's id, title and description.
+fn read_family(r: &mut Reader<'_>, v: &doc::Value<'_>, idx: usize) -> Option<Family> {
+    let t = r.table(v, "family")?;
+    let fields = r.fields(t, &["id", "title", "description"], "[family]");
+    let mut fam = Family {
+        id: String::new(),
+        title: String::new(),
+        description: String::new(),
+        file: idx,
+    };
+    for f in fields {
+        let Some(s) = r.string(f.value, f.key) else {
+            continue;
+        };
+        match f.key {
+            "id" => fam.id = s.into_inner(),
+            "title" => fam.title = s.into_inner(),
+            _ => fam.description = s.into_inner(),
+        }
+    }
+    Some(fam)
+}
+
+/// `[parameters.<name>]`.
+fn read_parameters(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx: usize) {
+    let Some(t) = r.table(v, "parameters") else {
+        return;
+    };
+    for p in r.entries(t) {
+        if let Some(param) = read_param(r, p.key, p.key_span.clone(), p.value, idx) {
+            insert_once(r, &mut cat.parameters, "parameter", &p, param);
+        }
+    }
+}
+
+/// `[retired.<name>]`: parameters that no longer exist, with what to write instead.
+fn read_retired(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx: usize) {
+    let Some(t) = r.table(v, "retired") else {
+        return;
+    };
+    for p in r.entries(t) {
+        let Some(tt) = r.table(p.value, p.key) else {
+            continue;
+        };
+        let hint = lone_string(r, tt, "hint", "a retired parameter");
+        if hint.is_empty() {
+            r.error(
+                p.key_span.clone(),
+                format!("retired parameter `{}` has no hint", p.key),
+                "add hint = \"what to write instead\"",
+            );
+        }
+        insert_once(
+            r,
+            &mut cat.retired,
+            "retired parameter",
+            &p,
+            Retired {
+                name: p.key.to_string(),
+                hint,
+                span: p.key_span.clone(),
+                file: idx,
+            },
+        );
+    }
+}
+
+/// `[traits.<id>]`.
+fn read_traits(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>) {
+    let Some(t) = r.table(v, "traits") else {
+        return;
+    };
+    for p in r.entries(t) {
+        let Some(tt) = r.table(p.value, p.key) else {
+            continue;
+        };
+        let description = lone_string(r, tt, "description", "a trait");
+        insert_once(
+            r,
+            &mut cat.traits,
+            "trait",
+            &p,
+            Trait {
+                id: p.key.to_string(),
+                description,
+            },
+        );
+    }
+}
+
+/// `[components.<kind>]`: each kind once across the catalogue's files.
+fn read_kinds(
+    r: &mut Reader<'_>,
+    cat: &mut Catalogue,
+    v: &doc::Value<'_>,
+    family: &str,
+    idx: usize,
+    files: &[SourceFile],
+) {
+    let Some(t) = r.table(v, "components") else {
+        return;
+    };
+    for p in r.entries(t) {
+        check_id(r, p.key, p.key_span.clone(), "component kind");
+        let Some(kind) = read_kind(r, p.key, p.key_span.clone(), p.value, family, idx) else {
+            continue;
+        };
+        if let Some(first) = cat.kinds.get(p.key) {
+            let d = Diagnostic::error(format!("duplicate component kind `{}`", p.key))
+                .at(r.file, p.key_span.clone())
+                .label(&files[first.file], first.span.clone(), "first defined here")
+                .hint("each kind is defined once; extend it with a new kind instead");
+            r.push(d);
+        }
+        cat.kinds.insert(p.key.to_string(), kind);
+    }
+}
+
+/// `[references.<id>]`: the documents flows cite.
+fn read_references(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>) {
+    let Some(t) = r.table(v, "references") else {
+        return;
+    };
+    for p in r.entries(t) {
+        let Some(tt) = r.table(p.value, p.key) else {
+            continue;
+        };
+        let mut rf = Reference {
+            id: p.key.to_string(),
+            title: String::new(),
+            url: None,
+        };
+        for f in r.fields(tt, &["title", "url"], "a reference") {
+            let Some(s) = r.string(f.value, f.key) else {
+                continue;
+            };
+            if f.key == "title" {
+                rf.title = s.into_inner();
+            } else {
+                rf.url = Some(s.into_inner());
+            }
+        }
+        insert_once(r, &mut cat.references, "reference", &p, rf);
+    }
+}
+
+/// `[defects.<id>]`: the known errors of the sources, how each is handled and in which flows.
+fn read_defects(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx: usize) {
+    let Some(t) = r.table(v, "defects") else {
+        return;
+    };
+    for p in r.entries(t) {
+        let Some(tt) = r.table(p.value, p.key) else {
+            continue;
+        };
+        let mut d = Defect {
+            id: p.key.to_string(),
+            summary: String::new(),
+            handling: String::new(),
+            flows: Vec::new(),
+            span: p.key_span.clone(),
+            file: idx,
+        };
+        for f in r.fields(tt, &["summary", "handling", "flows"], "a defect") {
+            match f.key {
+                "flows" => {
+                    d.flows = r
+                        .strings(f.value, "flows")
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(Spanned::into_inner)
+                        .collect()
+                }
+                key => {
+                    let Some(s) = r.string(f.value, key) else {
+                        continue;
+                    };
+                    if key == "summary" {
+                        d.summary = s.into_inner();
+                    } else {
+                        d.handling = s.into_inner();
+                    }
+                }
+            }
+        }
+        if d.handling.is_empty() {
+            r.error(
+                p.key_span.clone(),
+                format!("defect {} says nothing of how it is handled", p.key),
+                "add handling = \"...\"",
+            );
+        }
+        insert_once(r, &mut cat.defects, "defect", &p, d);
     }
 }
 
