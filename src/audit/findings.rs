@@ -398,21 +398,23 @@ fn rule_info(model: &Model, point: &str, by: By) -> RuleInfo {
     }
 }
 
+/// A set of numbers as `1,3-5`.
+fn ranges(s: &Set) -> String {
+    s.ivs()
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `tcp`, the flow's ports or ICMP types as text.
 fn selector_text(proto: u8, sel: &Set) -> String {
-    let ranges = |s: &Set| -> String {
-        s.ivs()
-            .iter()
-            .map(|&(a, b)| {
-                if a == b {
-                    a.to_string()
-                } else {
-                    format!("{a}-{b}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     match proto {
         ICMP | ICMPV6 => {
             let t = sel.intersect(&Set::range(0, 255));
@@ -519,19 +521,7 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> (Vec<Opening>, usi
         .into_iter()
         .map(|((zs, zd, class, fam), (s, d, sel, size))| {
             let (protocol, ports) = if class == 256 {
-                let n = sel
-                    .ivs()
-                    .iter()
-                    .map(|&(a, b)| {
-                        if a == b {
-                            a.to_string()
-                        } else {
-                            format!("{a}-{b}")
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",");
-                ("other IP protocols".to_string(), n)
+                ("other IP protocols".to_string(), ranges(&sel))
             } else {
                 (
                     space::proto_name(class as u8),
