@@ -12,10 +12,11 @@ use super::{Blocked, Opening, RuleInfo, RuleNote, TooOpen, Unknown, MAX_OPENINGS
 
 /// What the audit evaluates with: the flows, the rule set, whose host firewall it is.
 pub(super) struct Auditor<'a> {
-    pub req: &'a Required,
-    pub model: &'a Model,
-    pub host: Option<&'a str>,
-    /// Traffic every firewall passes (DHCP, neighbour discovery...), required everywhere.
+    req: &'a Required,
+    model: &'a Model,
+    host: Option<&'a str>,
+    /// The ICMP every network needs (errors, path MTU, IPv6 neighbour discovery): counted as
+    /// required at every point.
     infra: Vec<Cube>,
     /// Evaluates one required flow, to say what decides it.
     flow_ev: Evaluator<'a>,
