@@ -78,7 +78,7 @@ impl Findings {
             .collect();
         a.space_ev.point(&p.chains, space, false, &mut w);
         let required = self.required_through(a, p, &w);
-        self.beyond_required(p, &w, &required);
+        self.beyond_required(p, &w, required);
     }
 
     /// Evaluate every required flow through `p` whose fate the whole-space walk `w` does not
@@ -116,7 +116,7 @@ impl Findings {
                 .unwrap_or_else(|| (0..maybe.len()).collect())
                 .into_iter()
                 .any(|k| mine.iter().any(|c| c.intersects(&maybe[k][0])));
-            if !meets_maybe && outside_all(mine.clone(), &accepted, &accepted_index).is_empty() {
+            if !meets_maybe && outside(mine.clone(), &accepted, &accepted_index).is_empty() {
                 continue;
             }
             self.evaluate(a, p, i, mine);
@@ -173,12 +173,14 @@ impl Findings {
 
     /// What `p` accepts outside the `required` flows (surely, or through an unevaluable rule),
     /// and which of its rules were reached or shadowed.
-    fn beyond_required(&mut self, p: &model::Point, w: &Walk, required: &[Cube]) {
-        let index = Index::new(&required.iter().map(|c| vec![c.clone()]).collect::<Vec<_>>());
+    fn beyond_required(&mut self, p: &model::Point, w: &Walk, required: Vec<Cube>) {
+        // One piece per item, as the index takes them.
+        let required: Vec<Vec<Cube>> = required.into_iter().map(|c| vec![c]).collect();
+        let index = Index::new(&required);
         for d in w.decided.iter().filter(|d| d.accept) {
             let (sure, unsure) = split_by_maybe(d, &w.maybe);
             for s in sure {
-                let extra = outside(s, required, &index);
+                let extra = outside(vec![s], &required, &index);
                 if !extra.is_empty() {
                     self.too_open
                         .entry((p.label.clone(), d.by))
@@ -187,12 +189,12 @@ impl Findings {
                 }
             }
             for (r, x) in unsure {
-                let extra = outside(x, required, &index);
+                let extra = outside(vec![x], &required, &index);
                 self.unknown_at(r, p).2.extend(extra);
             }
         }
         for m in w.maybe.iter().filter(|m| m.accept != Some(false)) {
-            let extra = outside(m.cube.clone(), required, &index);
+            let extra = outside(vec![m.cube.clone()], &required, &index);
             self.unknown_at(m.rule, p).2.extend(extra);
         }
         for (r, cubes) in &w.reached {
@@ -201,7 +203,7 @@ impl Findings {
                     .candidates(std::slice::from_ref(c))
                     .unwrap_or_else(|| (0..required.len()).collect())
                     .into_iter()
-                    .any(|i| required[i].intersects(c))
+                    .any(|i| required[i][0].intersects(c))
             });
             *self.reached.entry(*r).or_insert(false) |= used;
         }
@@ -543,23 +545,6 @@ fn openings(req: &Required, scope: &Scope, cubes: &[Cube]) -> (Vec<Opening>, usi
     (out, more, total)
 }
 
-/// The space of `cube` outside every `cut` (found through `index`).
-fn outside(cube: Cube, cuts: &[Cube], index: &Index) -> Vec<Cube> {
-    let mut rest = vec![cube];
-    let cands = index
-        .candidates(&rest)
-        .unwrap_or_else(|| (0..cuts.len()).collect());
-    for i in cands {
-        if rest.iter().any(|x| x.intersects(&cuts[i])) {
-            rest = minus_all(rest, &cuts[i]);
-        }
-        if rest.is_empty() {
-            break;
-        }
-    }
-    rest
-}
-
 /// A decided piece split into what no unevaluable rule could change and what it could.
 fn split_by_maybe(d: &Decided, maybe: &[Maybe]) -> (Vec<Cube>, Vec<(RuleRef, Cube)>) {
     let mut sure = vec![d.cube.clone()];
@@ -576,8 +561,8 @@ fn split_by_maybe(d: &Decided, maybe: &[Maybe]) -> (Vec<Cube>, Vec<(RuleRef, Cub
     (sure, unsure)
 }
 
-/// `cubes` outside every piece of `cuts` (one piece each, found through `index`).
-fn outside_all(mut rest: Vec<Cube>, cuts: &[Vec<Cube>], index: &Index) -> Vec<Cube> {
+/// The space of `rest` outside every piece of `cuts` (one piece each, found through `index`).
+fn outside(mut rest: Vec<Cube>, cuts: &[Vec<Cube>], index: &Index) -> Vec<Cube> {
     let cands = index
         .candidates(&rest)
         .unwrap_or_else(|| (0..cuts.len()).collect());
