@@ -98,20 +98,25 @@ struct Saved {
 }
 
 impl Saved {
-    fn chain_mut(&mut self, name: &str) -> Option<&mut RawChain> {
-        self.chains.iter_mut().find(|c| c.name == name)
+    fn has(&self, name: &str) -> bool {
+        self.chains.iter().any(|c| c.name == name)
     }
 
-    /// Declares chain `name` unless it is already.
-    fn declare(&mut self, name: &str, policy: Option<bool>, line: usize) {
-        if self.chain_mut(name).is_none() {
-            self.chains.push(RawChain {
-                name: name.to_string(),
-                policy,
-                line,
-                rules: Vec::new(),
-            });
-        }
+    /// Chain `name`, declared (with `policy`, at `line`) unless it is already.
+    fn declare(&mut self, name: &str, policy: Option<bool>, line: usize) -> &mut RawChain {
+        let i = match self.chains.iter().position(|c| c.name == name) {
+            Some(i) => i,
+            None => {
+                self.chains.push(RawChain {
+                    name: name.to_string(),
+                    policy,
+                    line,
+                    rules: Vec::new(),
+                });
+                self.chains.len() - 1
+            }
+        };
+        &mut self.chains[i]
     }
 }
 
@@ -255,7 +260,7 @@ fn read_saved(file: &SourceFile) -> Result<Saved, Box<Diagnostic>> {
                     return Err(err("`-A` without a chain name".into(), HINT));
                 };
                 let builtin = matches!(name.as_str(), "INPUT" | "OUTPUT" | "FORWARD");
-                if saved.chain_mut(&name).is_none() && !builtin {
+                if !builtin && !saved.has(&name) {
                     return Err(Box::new(
                         Diagnostic::error(format!(
                             "rule for chain `{name}`, which is not declared"
@@ -264,9 +269,8 @@ fn read_saved(file: &SourceFile) -> Result<Saved, Box<Diagnostic>> {
                         .hint(format!("declare it first with a `:{name} - [0:0]` line")),
                     ));
                 }
-                saved.declare(&name, Some(true), line_no);
                 let rest: Vec<Tok> = toks.into_iter().skip(2).collect();
-                saved.chain_mut(&name).expect("declared").rules.push((
+                saved.declare(&name, Some(true), line_no).rules.push((
                     line_no,
                     base + lead,
                     line.trim().to_string(),
@@ -283,10 +287,7 @@ fn read_saved(file: &SourceFile) -> Result<Saved, Box<Diagnostic>> {
                     return Err(err("`-P` needs a chain and a policy".into(), HINT));
                 };
                 let policy = Some(p.text == "ACCEPT");
-                match saved.chain_mut(&name.text) {
-                    Some(c) => c.policy = policy,
-                    None => saved.declare(&name.text, policy, line_no),
-                }
+                saved.declare(&name.text, policy, line_no).policy = policy;
             }
             other => {
                 return Err(err(
