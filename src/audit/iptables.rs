@@ -513,6 +513,166 @@ fn icmp_name(proto: u8, s: &str) -> Option<Set> {
         .map(|(_, t)| Set::point(*t as u128))
 }
 
+/// What a rule line says, gathered option by option.
+struct RuleRead<'t> {
+    toks: &'t [Tok],
+    fam: Fam,
+    file: &'t SourceFile,
+    cube: Cube,
+    unknown: Vec<String>,
+    /// A state match that leaves out new connections: the rule never sees a flow's first packet.
+    stateful_only: bool,
+    /// The current `-m` module, whose options follow it.
+    module: String,
+    /// `-p tcp` loads the tcp match for an option no named module takes (`-p tcp --dport 22`),
+    /// as iptables does; iptables-save always names it, a hand-written file need not.
+    implicit: Option<&'static str>,
+}
+
+impl<'t> RuleRead<'t> {
+    fn bad(&self, t: &Tok, msg: String, hint: &str) -> Box<Diagnostic> {
+        Box::new(
+            Diagnostic::error(msg)
+                .at(self.file, t.at..t.at + t.text.len().max(1))
+                .hint(hint.to_string()),
+        )
+    }
+
+    /// The value of the option at `i`.
+    fn value(&self, i: usize) -> Result<&'t Tok, Box<Diagnostic>> {
+        let toks = self.toks;
+        toks.get(i + 1)
+            .ok_or_else(|| self.bad(&toks[i], format!("`{}` needs a value", toks[i].text), HINT))
+    }
+
+    /// Narrows the source (`src`) or destination side to `set`.
+    fn narrow(&mut self, src: bool, set: &Set) {
+        let side = if src {
+            &mut self.cube.src
+        } else {
+            &mut self.cube.dst
+        };
+        *side = side.intersect(set);
+    }
+
+    /// Reads the `--` option of a match module at `i`, `!` before it if `neg`; returns where
+    /// the next option starts.
+    fn module_option(&mut self, i: usize, neg: bool) -> Result<usize, Box<Diagnostic>> {
+        let toks = self.toks;
+        let opt = toks[i].text.as_str();
+        let vt = toks.get(i + 1).unwrap_or(&toks[i]);
+        let v = toks.get(i + 1).map(|t| t.text.as_str()).unwrap_or("");
+        let m = match self.implicit {
+            Some(p) if !takes_option(&self.module, opt) && takes_option(p, opt) => p,
+            _ => self.module.as_str(),
+        };
+        match (m, opt) {
+            ("tcp" | "udp" | "sctp", "--dport" | "--destination-port")
+            | ("multiport", "--dports" | "--destination-ports") => {
+                let set = port_list(v).ok_or_else(|| {
+                    self.bad(
+                        vt,
+                        format!("`{v}` is not a port, range (lo:hi) or list"),
+                        "ports are 443, 6910:6930 or 80,443",
+                    )
+                })?;
+                let cube = &mut self.cube;
+                cube.sel = cube.sel.intersect(&negated(neg, set, Set::range(0, 65535)));
+                cube.proto = cube.proto.intersect(&port_protocols());
+            }
+            ("tcp" | "udp" | "sctp", "--sport" | "--source-port")
+            | ("multiport", "--sports" | "--source-ports") => {
+                self.unknown.push(format!("{opt} {v} (source ports)"));
+            }
+            ("multiport", "--ports") => {
+                self.unknown
+                    .push(format!("--ports {v} (source or destination)"));
+            }
+            ("tcp", "--syn") => return Ok(i + 1),
+            ("tcp", "--tcp-flags") => {
+                self.unknown.push("--tcp-flags".into());
+                return Ok(i + 3);
+            }
+            ("conntrack", "--ctstate") | ("state", "--state") => {
+                let new = v.split(',').any(|s| s == "NEW" || s == "UNTRACKED") != neg;
+                self.stateful_only |= !new;
+            }
+            ("comment", "--comment") => {}
+            ("icmp", "--icmp-type") | ("icmp6" | "icmpv6", "--icmpv6-type") => {
+                let p = if m == "icmp" { ICMP } else { ICMPV6 };
+                let set = icmp_name(p, v).ok_or_else(|| {
+                    self.bad(
+                        vt,
+                        format!("unknown ICMP type `{v}`"),
+                        "use a type name as iptables-save prints it, or a number",
+                    )
+                })?;
+                let cube = &mut self.cube;
+                cube.proto = cube.proto.intersect(&Set::point(p as u128));
+                cube.sel = cube.sel.intersect(&negated(neg, set, Set::range(0, 255)));
+            }
+            ("iprange", "--src-range" | "--dst-range") => {
+                let r = v.split_once('-').and_then(|(a, b)| {
+                    let a = addr_list(a, self.fam)?;
+                    let b = addr_list(b, self.fam)?;
+                    Some(Set::range(a.lo(), b.hi()))
+                });
+                let set = r.ok_or_else(|| {
+                    self.bad(
+                        vt,
+                        format!("`{v}` is not an address range"),
+                        "write 10.0.0.1-10.0.0.9",
+                    )
+                })?;
+                let set = negated(neg, set, self.fam.all());
+                self.narrow(opt == "--src-range", &set);
+            }
+            (m, o) => {
+                if m.is_empty() {
+                    self.unknown
+                        .push(format!("{o} (an option of no match module)"));
+                } else if KNOWN_MODULES.contains(&m) {
+                    self.unknown.push(format!("-m {m} {o}"));
+                }
+                // An unknown module's option: its values run to the next option.
+                let mut j = i + 1;
+                while j < toks.len() && !toks[j].text.starts_with("--") && !is_global(&toks[j].text)
+                {
+                    j += 1;
+                }
+                return Ok(j);
+            }
+        }
+        Ok(i + 2)
+    }
+}
+
+/// `set`, or everything in `all` but `set` when the option was negated.
+fn negated(neg: bool, set: Set, all: Set) -> Set {
+    if neg {
+        all.minus(&set)
+    } else {
+        set
+    }
+}
+
+/// What `-j NAME` (`-g NAME` if `goto`) does with a packet.
+fn jump(name: &str, goto: bool, chains: &HashMap<String, usize>) -> Action {
+    match name {
+        "ACCEPT" => Action::Accept,
+        "DROP" | "REJECT" => Action::Drop,
+        "RETURN" => Action::Return,
+        "LOG" | "NFLOG" | "ULOG" | "MARK" | "CONNMARK" | "TRACE" | "AUDIT" | "CLASSIFY" | "CT"
+        | "NOTRACK" | "DSCP" | "TOS" | "TCPMSS" => Action::Continue,
+        "QUEUE" | "NFQUEUE" => Action::Unknown(format!("-j {name}")),
+        name => match chains.get(name) {
+            Some(&c) if goto => Action::Goto(c),
+            Some(&c) => Action::Jump(c),
+            None => Action::Unknown(format!("-j {name} (not a chain of the filter table)")),
+        },
+    }
+}
+
 fn read_rule(
     toks: &[Tok],
     fam: Fam,
@@ -520,28 +680,19 @@ fn read_rule(
     chains: &HashMap<String, usize>,
     file: &SourceFile,
 ) -> Result<Rule, Box<Diagnostic>> {
-    let mut cube = Cube::all(fam);
-    let mut unknown: Vec<String> = Vec::new();
+    let mut r = RuleRead {
+        toks,
+        fam,
+        file,
+        cube: Cube::all(fam),
+        unknown: Vec::new(),
+        stateful_only: false,
+        module: String::new(),
+        implicit: None,
+    };
     let mut action = Action::Continue;
-    let mut stateful_only = false;
-    let mut empty = false;
     let mut negate = false;
     let mut i = 0;
-    let bad = |t: &Tok, msg: String, hint: &str| {
-        Box::new(
-            Diagnostic::error(msg)
-                .at(file, t.at..t.at + t.text.len().max(1))
-                .hint(hint.to_string()),
-        )
-    };
-    let value = |i: usize| -> Result<&Tok, Box<Diagnostic>> {
-        toks.get(i + 1)
-            .ok_or_else(|| bad(&toks[i], format!("`{}` needs a value", toks[i].text), HINT))
-    };
-    let mut module = String::new();
-    // `-p tcp` loads the tcp match for an option no named module takes (`-p tcp --dport 22`),
-    // as iptables does; iptables-save always names it, a hand-written file need not.
-    let mut implicit: Option<&str> = None;
     while i < toks.len() {
         let t = &toks[i];
         let opt = t.text.as_str();
@@ -551,28 +702,23 @@ fn read_rule(
             continue;
         }
         let neg = std::mem::take(&mut negate);
-        let apply = |s: Set, all: Set| if neg { all.minus(&s) } else { s };
         match opt {
             "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
-                let v = value(i)?;
+                let v = r.value(i)?;
                 let set = addr_list(&v.text, fam).ok_or_else(|| {
-                    bad(v, format!("`{}` is not an {} address or network", v.text, fam.name()), "write 10.0.0.0/24 or 2001:db8::/64; an IPv6 address belongs in ip6tables-save output")
+                    r.bad(v, format!("`{}` is not an {} address or network", v.text, fam.name()), "write 10.0.0.0/24 or 2001:db8::/64; an IPv6 address belongs in ip6tables-save output")
                 })?;
-                let set = apply(set, fam.all());
-                if opt.starts_with("-s") || opt.starts_with("--s") {
-                    cube.src = cube.src.intersect(&set);
-                } else {
-                    cube.dst = cube.dst.intersect(&set);
-                }
+                let src = opt.starts_with("-s") || opt.starts_with("--s");
+                r.narrow(src, &negated(neg, set, fam.all()));
                 i += 2;
             }
             "-p" | "--protocol" => {
-                let v = value(i)?;
+                let v = r.value(i)?;
                 let set = if v.text == "all" {
                     Set::range(0, 255)
                 } else {
                     let p = proto_number(&v.text).ok_or_else(|| {
-                        bad(
+                        r.bad(
                             v,
                             format!("unknown protocol `{}`", v.text),
                             "use a name such as tcp, udp, icmp or a number",
@@ -580,7 +726,7 @@ fn read_rule(
                     })?;
                     Set::point(p as u128)
                 };
-                implicit = match u8::try_from(set.lo()) {
+                r.implicit = match u8::try_from(set.lo()) {
                     _ if neg => None,
                     Ok(TCP) => Some("tcp"),
                     Ok(UDP) => Some("udp"),
@@ -589,22 +735,18 @@ fn read_rule(
                     Ok(ICMPV6) => Some("icmpv6"),
                     _ => None,
                 };
-                cube.proto = cube.proto.intersect(&apply(set, Set::range(0, 255)));
+                r.cube.proto = r
+                    .cube
+                    .proto
+                    .intersect(&negated(neg, set, Set::range(0, 255)));
                 i += 2;
             }
             "-i" | "--in-interface" | "-o" | "--out-interface" => {
-                let v = value(i)?;
+                let v = r.value(i)?;
                 let input = opt.starts_with("-i") || opt.starts_with("--in");
                 match ctx.interface(&v.text, fam) {
-                    Some(set) => {
-                        let set = apply(set, fam.all());
-                        if input {
-                            cube.src = cube.src.intersect(&set);
-                        } else {
-                            cube.dst = cube.dst.intersect(&set);
-                        }
-                    }
-                    None => unknown.push(format!(
+                    Some(set) => r.narrow(input, &negated(neg, set, fam.all())),
+                    None => r.unknown.push(format!(
                         "{}{} {} (which zones it faces is not known: --interface NAME=ZONE)",
                         if neg { "! " } else { "" },
                         if input { "-i" } else { "-o" },
@@ -614,13 +756,13 @@ fn read_rule(
                 i += 2;
             }
             "-f" | "--fragment" => {
-                unknown.push("-f (fragments)".into());
+                r.unknown.push("-f (fragments)".into());
                 i += 1;
             }
             "-m" | "--match" => {
-                module = value(i)?.text.clone();
-                if !KNOWN_MODULES.contains(&module.as_str()) && module != "comment" {
-                    unknown.push(match module.as_str() {
+                r.module = r.value(i)?.text.clone();
+                if !KNOWN_MODULES.contains(&r.module.as_str()) && r.module != "comment" {
+                    r.unknown.push(match r.module.as_str() {
                         "set" => "-m set (an ipset's members are not known)".to_string(),
                         m => format!("-m {m}"),
                     });
@@ -628,131 +770,25 @@ fn read_rule(
                 i += 2;
             }
             "-j" | "--jump" | "-g" | "--goto" => {
-                let v = value(i)?;
                 let goto = opt.starts_with("-g") || opt.starts_with("--g");
-                action = match v.text.as_str() {
-                    "ACCEPT" => Action::Accept,
-                    "DROP" | "REJECT" => Action::Drop,
-                    "RETURN" => Action::Return,
-                    "LOG" | "NFLOG" | "ULOG" | "MARK" | "CONNMARK" | "TRACE" | "AUDIT"
-                    | "CLASSIFY" | "CT" | "NOTRACK" | "DSCP" | "TOS" | "TCPMSS" => Action::Continue,
-                    "QUEUE" | "NFQUEUE" => Action::Unknown(format!("-j {}", v.text)),
-                    name => match chains.get(name) {
-                        Some(&c) if goto => Action::Goto(c),
-                        Some(&c) => Action::Jump(c),
-                        None => {
-                            Action::Unknown(format!("-j {name} (not a chain of the filter table)"))
-                        }
-                    },
-                };
+                action = jump(&r.value(i)?.text, goto, chains);
                 // Target options (--reject-with, --log-prefix ...) run to the line's end.
                 break;
             }
-            _ if opt.starts_with("--") => {
-                let vt = toks.get(i + 1).unwrap_or(t);
-                let v = toks.get(i + 1).map(|t| t.text.as_str()).unwrap_or("");
-                let mut takes_value = true;
-                let m = match implicit {
-                    Some(p) if !takes_option(&module, opt) && takes_option(p, opt) => p,
-                    _ => module.as_str(),
-                };
-                match (m, opt) {
-                    ("tcp" | "udp" | "sctp", "--dport" | "--destination-port")
-                    | ("multiport", "--dports" | "--destination-ports") => {
-                        let set = port_list(v).ok_or_else(|| {
-                            bad(
-                                vt,
-                                format!("`{v}` is not a port, range (lo:hi) or list"),
-                                "ports are 443, 6910:6930 or 80,443",
-                            )
-                        })?;
-                        cube.sel = cube.sel.intersect(&apply(set, Set::range(0, 65535)));
-                        cube.proto = cube.proto.intersect(&port_protocols());
-                    }
-                    ("tcp" | "udp" | "sctp", "--sport" | "--source-port")
-                    | ("multiport", "--sports" | "--source-ports") => {
-                        unknown.push(format!("{opt} {v} (source ports)"));
-                    }
-                    ("multiport", "--ports") => {
-                        unknown.push(format!("--ports {v} (source or destination)"));
-                    }
-                    ("tcp", "--syn") => takes_value = false,
-                    ("tcp", "--tcp-flags") => {
-                        unknown.push("--tcp-flags".into());
-                        i += 1;
-                    }
-                    ("conntrack", "--ctstate") | ("state", "--state") => {
-                        let new = v.split(',').any(|s| s == "NEW" || s == "UNTRACKED") != neg;
-                        if !new {
-                            empty = true;
-                            stateful_only = true;
-                        }
-                    }
-                    ("comment", "--comment") => {}
-                    ("icmp", "--icmp-type") | ("icmp6" | "icmpv6", "--icmpv6-type") => {
-                        let p = if m == "icmp" { ICMP } else { ICMPV6 };
-                        let set = icmp_name(p, v).ok_or_else(|| {
-                            bad(
-                                vt,
-                                format!("unknown ICMP type `{v}`"),
-                                "use a type name as iptables-save prints it, or a number",
-                            )
-                        })?;
-                        cube.proto = cube.proto.intersect(&Set::point(p as u128));
-                        cube.sel = cube.sel.intersect(&apply(set, Set::range(0, 255)));
-                    }
-                    ("iprange", "--src-range" | "--dst-range") => {
-                        let r = v.split_once('-').and_then(|(a, b)| {
-                            let a = addr_list(a, fam)?;
-                            let b = addr_list(b, fam)?;
-                            Some(Set::range(a.lo(), b.hi()))
-                        });
-                        let set = r.ok_or_else(|| {
-                            bad(
-                                vt,
-                                format!("`{v}` is not an address range"),
-                                "write 10.0.0.1-10.0.0.9",
-                            )
-                        })?;
-                        let set = apply(set, fam.all());
-                        if opt == "--src-range" {
-                            cube.src = cube.src.intersect(&set);
-                        } else {
-                            cube.dst = cube.dst.intersect(&set);
-                        }
-                    }
-                    (m, o) => {
-                        if m.is_empty() {
-                            unknown.push(format!("{o} (an option of no match module)"));
-                        } else if KNOWN_MODULES.contains(&m) {
-                            unknown.push(format!("-m {m} {o}"));
-                        }
-                        // An unknown module's option: its values run to the next option.
-                        let mut j = i + 1;
-                        while j < toks.len()
-                            && !toks[j].text.starts_with("--")
-                            && !is_global(&toks[j].text)
-                        {
-                            j += 1;
-                        }
-                        i = j;
-                        continue;
-                    }
-                }
-                i += if takes_value { 2 } else { 1 };
-            }
-            _ => return Err(bad(
+            _ if opt.starts_with("--") => i = r.module_option(i, neg)?,
+            _ => return Err(r.bad(
                 t,
                 format!("unexpected `{opt}` in a rule"),
                 "iptables-save prints options such as -s, -d, -p, -m MODULE --OPTION, -j TARGET",
             )),
         }
     }
-    let space = if empty || cube.is_empty() {
+    let space = if r.stateful_only || r.cube.is_empty() {
         Vec::new()
     } else {
-        vec![cube]
+        vec![r.cube]
     };
+    let mut unknown = r.unknown;
     unknown.sort();
     unknown.dedup();
     Ok(Rule {
@@ -762,7 +798,7 @@ fn read_rule(
         space,
         unknown,
         action,
-        stateful_only,
+        stateful_only: r.stateful_only,
         implicit: false,
     })
 }
