@@ -5,7 +5,7 @@ use toml::Spanned;
 use super::model::*;
 use super::read::check_id;
 use crate::cond::Cond;
-use crate::diag::choice_hint;
+use crate::diag::{choice_hint, Span};
 use crate::doc::{self, Reader};
 use crate::flow::{PortRange, Protocol};
 
@@ -98,54 +98,19 @@ pub(super) fn read_flow(
                     .map(Spanned::into_inner)
                     .collect()
             }
-            "from_internet" => {
-                f.from_internet = r
-                    .boolean(e.value, "from_internet")
-                    .is_some_and(Spanned::into_inner)
-            }
-            "cross_site" => {
-                f.cross_site = r
-                    .boolean(e.value, "cross_site")
-                    .is_some_and(Spanned::into_inner)
-            }
-            "within_component" => {
-                f.within_component = r
-                    .boolean(e.value, "within_component")
-                    .is_some_and(Spanned::into_inner)
+            "from_internet" | "cross_site" | "within_component" => {
+                let b = r.boolean(e.value, e.key).is_some_and(Spanned::into_inner);
+                *match e.key {
+                    "from_internet" => &mut f.from_internet,
+                    "cross_site" => &mut f.cross_site,
+                    _ => &mut f.within_component,
+                } = b;
             }
             "ports" => {
                 ports_span = Some(e.value.span());
-                for s in r.scalars(e.value, "ports").unwrap_or_default() {
-                    if let Some(name) = s.get_ref().strip_prefix('$') {
-                        ports.push(PortItem::Param(name.to_string()));
-                    } else {
-                        match PortRange::parse(s.get_ref()) {
-                            Ok(p) => ports.push(PortItem::Fixed(p)),
-                            Err(msg) => {
-                                r.error(s.span(), msg, "write 443, \"6910-6930\" or \"$parameter\"")
-                            }
-                        }
-                    }
-                }
+                ports = read_ports(r, e.value);
             }
-            "protocol" => {
-                let Some(s) = r.string(e.value, "protocol") else {
-                    continue;
-                };
-                for part in s.get_ref().split('+') {
-                    match Protocol::parse(part.trim()) {
-                        Some(p) => protocols.push(p),
-                        None => r.error(
-                            s.span(),
-                            format!("unknown protocol `{part}`"),
-                            format!(
-                                "{}; write both as \"tcp+udp\"",
-                                choice_hint(part.trim(), Protocol::names())
-                            ),
-                        ),
-                    }
-                }
-            }
+            "protocol" => protocols = read_protocols(r, e.value),
             key => {
                 let Some(s) = r.string(e.value, key) else {
                     continue;
@@ -204,41 +169,112 @@ pub(super) fn read_flow(
         r.error(span, "flow without an id", "add id = \"short-stable-name\"");
         return None;
     };
-    let missing = |r: &mut Reader<'_>, what: &str, hint: &str| {
-        r.error(
-            span.clone(),
-            format!("flow `{id}` has no {what}"),
-            hint.to_string(),
-        );
-    };
     let (Some(from), Some(to)) = (from, to) else {
         missing(
             r,
+            &id,
+            &span,
             "from/to",
             "add from = \"kind\" and to = \"kind\" (or \"@trait\")",
         );
         return None;
     };
+    check_complete(r, &id, &f, &protocols, &ports, ports_span);
+    f.id = id;
+    f.from = from;
+    f.to = to;
+    f.protocols = protocols;
+    f.ports = ports;
+    Some(f)
+}
+
+/// A flow's `ports`: numbers, ranges and `$parameter` names.
+fn read_ports(r: &mut Reader<'_>, v: &doc::Value<'_>) -> Vec<PortItem> {
+    let mut ports = Vec::new();
+    for s in r.scalars(v, "ports").unwrap_or_default() {
+        if let Some(name) = s.get_ref().strip_prefix('$') {
+            ports.push(PortItem::Param(name.to_string()));
+        } else {
+            match PortRange::parse(s.get_ref()) {
+                Ok(p) => ports.push(PortItem::Fixed(p)),
+                Err(msg) => r.error(s.span(), msg, "write 443, \"6910-6930\" or \"$parameter\""),
+            }
+        }
+    }
+    ports
+}
+
+/// A flow's `protocol`: one name, or several joined by `+` (`tcp+udp`).
+fn read_protocols(r: &mut Reader<'_>, v: &doc::Value<'_>) -> Vec<Protocol> {
+    let Some(s) = r.string(v, "protocol") else {
+        return Vec::new();
+    };
+    let mut protocols = Vec::new();
+    for part in s.get_ref().split('+') {
+        match Protocol::parse(part.trim()) {
+            Some(p) => protocols.push(p),
+            None => r.error(
+                s.span(),
+                format!("unknown protocol `{part}`"),
+                format!(
+                    "{}; write both as \"tcp+udp\"",
+                    choice_hint(part.trim(), Protocol::names())
+                ),
+            ),
+        }
+    }
+    protocols
+}
+
+fn missing(r: &mut Reader<'_>, id: &str, span: &Span, what: &str, hint: &str) {
+    r.error(
+        span.clone(),
+        format!("flow `{id}` has no {what}"),
+        hint.to_string(),
+    );
+}
+
+/// Reports what flow `id` lacks: a protocol, purpose, source, or ports that its protocols
+/// need or cannot have.
+fn check_complete(
+    r: &mut Reader<'_>,
+    id: &str,
+    f: &CatFlow,
+    protocols: &[Protocol],
+    ports: &[PortItem],
+    ports_span: Option<Span>,
+) {
+    let span = &f.span;
     if protocols.is_empty() {
         missing(
             r,
+            id,
+            span,
             "protocol",
             "add protocol = \"tcp\" (or udp, tcp+udp, icmp, ...)",
         );
     }
     if f.purpose.is_empty() {
-        missing(r, "purpose", "say in your own words what the flow is for");
+        missing(
+            r,
+            id,
+            span,
+            "purpose",
+            "say in your own words what the flow is for",
+        );
     }
     if f.source.is_empty() {
         missing(
             r,
+            id,
+            span,
             "source",
             "cite the document title and section, or the official page",
         );
     }
     let needs_ports = protocols.iter().any(|p| p.has_ports());
     if needs_ports && ports.is_empty() {
-        missing(r, "ports", "tcp/udp flows need ports = [...]");
+        missing(r, id, span, "ports", "tcp/udp flows need ports = [...]");
     }
     if !needs_ports && !ports.is_empty() {
         r.error(
@@ -247,12 +283,6 @@ pub(super) fn read_flow(
             "remove `ports` for icmp, esp, gre ...",
         );
     }
-    f.id = id;
-    f.from = from;
-    f.to = to;
-    f.protocols = protocols;
-    f.ports = ports;
-    Some(f)
 }
 
 fn kind_ref(s: &str) -> KindRef {
