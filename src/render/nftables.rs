@@ -478,32 +478,14 @@ fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
                 .flat_map(|r| r.dst_nets.iter().copied())
                 .collect();
             let (src_depth, dst_depth) = (depths(&src), depths(&dst));
-            // Every network once, named by index in the elements and the maps below (a pair
-            // of networks was 36 bytes in each).
-            let mut ids: HashMap<IpNet, u32> = HashMap::default();
-            let mut nets: Vec<IpNet> = Vec::new();
-            for r in &fr {
-                let (s, d) = (ends(r.src_not, &r.src_nets), ends(r.dst_not, &r.dst_nets));
-                for n in s.iter().chain(d.iter()).flatten() {
-                    ids.entry(*n).or_insert_with(|| {
-                        nets.push(*n);
-                        (nets.len() - 1) as u32
-                    });
-                }
-            }
+            let (ids, nets) = network_ids(&fr);
             let nets = Arc::new(nets);
-            // Ports already in the layer of a pair of networks (and interfaces), and for
-            // protocols without ports, the pairs already present.
-            let mut covered: HashMap<(u32, u32, Protocol, u32), Have> = HashMap::default();
-            let mut unions: Vec<PortSet> = Vec::new();
-            let mut present: HashSet<(u32, u32, Protocol, u32)> = HashSet::default();
-            let ports_of =
-                |i: usize| PortSet::from_ranges(m.flows[i].ports.ranges().iter().copied());
+            let mut covered = Covered::default();
             for r in &fr {
                 let f = m.flow(r);
                 let flow = r.flow as u32;
                 let ports = f.protocol.has_ports();
-                let want = ports_of(r.flow);
+                let want = ports_of(m, r.flow);
                 // The same pair of networks on other interfaces is another match.
                 let ifs = (r.iif.clone(), r.oif.clone());
                 let ifs_id = match bound.iter().position(|b| *b == ifs) {
@@ -548,26 +530,7 @@ fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
                         let idx = current[&layer];
                         let set = &mut sets[idx];
                         let note = if ports {
-                            let fresh = match covered.get(&pair).copied() {
-                                None => {
-                                    covered.insert(pair, Have::Flow(flow));
-                                    want.clone()
-                                }
-                                Some(Have::Flow(i)) => {
-                                    let have = ports_of(i as usize);
-                                    let fresh = want.minus(&have);
-                                    unions.push(have.union(&want));
-                                    let u = Have::Union((unions.len() - 1) as u32);
-                                    covered.insert(pair, u);
-                                    fresh
-                                }
-                                Some(Have::Union(u)) => {
-                                    let u = u as usize;
-                                    let fresh = want.minus(&unions[u]);
-                                    unions[u] = unions[u].union(&want);
-                                    fresh
-                                }
-                            };
+                            let fresh = covered.fresh_ports(m, pair, flow, &want);
                             let skipped = want.count() - fresh.count();
                             let elements = fresh.ranges().iter().map(|&p| Element {
                                 src: si,
@@ -579,7 +542,7 @@ fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
                                 let pair = pair_text(s.as_ref(), d.as_ref(), &proto_name(f.protocol));
                                 format!("{pair}: {skipped} of these ports are already in this set for an earlier flow")
                             })
-                        } else if present.insert(pair) {
+                        } else if covered.present.insert(pair) {
                             set.elements.push(Element {
                                 src: si,
                                 dst: di,
@@ -603,30 +566,40 @@ fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
             }
             // By layer, then shard number (a name sort would put shard 10 before 2).
             sets[first..].sort_by(|a, b| (&a.layer, a.shard).cmp(&(&b.layer, b.shard)));
-            for set in &sets[first..] {
-                rules.push(minijinja::Value::from_serialize(RuleCtx {
-                    flow: &set.name,
-                    family: set.family,
-                    matcher: set.key.matcher(set.family, &set.name),
-                    comment: format!("flows in set {}", set.name),
-                    notes: vec![format!(
-                        "{} elements of {} flows: set {}",
-                        set.elements.len(),
-                        set.blocks.len(),
-                        set.name
-                    )],
-                    repeat: false,
-                }));
-            }
+            rules.extend(sets[first..].iter().map(set_rule));
         }
         chains.push(chain_ctx(c, minijinja::Value::from(rules)));
     }
+    (set_list(shared, sets), chains)
+}
+
+/// The rule that looks up the concatenated set `set`.
+fn set_rule(set: &ConcatSet) -> minijinja::Value {
+    minijinja::Value::from_serialize(RuleCtx {
+        flow: &set.name,
+        family: set.family,
+        matcher: set.key.matcher(set.family, &set.name),
+        comment: format!("flows in set {}", set.name),
+        notes: vec![format!(
+            "{} elements of {} flows: set {}",
+            set.elements.len(),
+            set.blocks.len(),
+            set.name
+        )],
+        repeat: false,
+    })
+}
+
+/// The table's sets as the template reads them: the networks a default route leaves out
+/// first, then the concatenated `sets`, each block's elements made into text when reached.
+fn set_list(shared: &SharedModel, sets: Vec<ConcatSet>) -> minijinja::Value {
+    let m: &netfilter::Model = shared;
     // The sets of the networks a default route leaves out, which the rules negate, come first.
     let inside: Vec<usize> = (0..m.sets.len())
         .filter(|&i| m.sets[i].name.starts_with(netfilter::INSIDE))
         .collect();
     let (sets, model) = (Arc::new(sets), shared.clone());
-    let sets = super::lazy_list(inside.len() + sets.len(), move |i| {
+    super::lazy_list(inside.len() + sets.len(), move |i| {
         if let Some(&k) = inside.get(i) {
             let s = &model.sets[k];
             return minijinja::Value::from_serialize(SetCtx {
@@ -648,8 +621,68 @@ fn concat_layout(shared: &SharedModel) -> (minijinja::Value, Vec<ChainCtx>) {
             elements: None,
             blocks: Some(blocks),
         })
-    });
-    (sets, chains)
+    })
+}
+
+/// Every network of a chain's rules of one family once, named by index in the elements and the
+/// layout's maps (a pair of networks was 36 bytes in each).
+fn network_ids(fr: &[&FwRule]) -> (HashMap<IpNet, u32>, Vec<IpNet>) {
+    let mut ids: HashMap<IpNet, u32> = HashMap::default();
+    let mut nets: Vec<IpNet> = Vec::new();
+    for r in fr {
+        let (s, d) = (ends(r.src_not, &r.src_nets), ends(r.dst_not, &r.dst_nets));
+        for n in s.iter().chain(d.iter()).flatten() {
+            ids.entry(*n).or_insert_with(|| {
+                nets.push(*n);
+                (nets.len() - 1) as u32
+            });
+        }
+    }
+    (ids, nets)
+}
+
+/// A pair of networks (by index) with its protocol and interfaces (by index).
+type Pair = (u32, u32, Protocol, u32);
+
+/// What the sets of one chain and family already hold.
+#[derive(Default)]
+struct Covered {
+    /// The ports a pair already has, for protocols with ports.
+    ports: HashMap<Pair, Have>,
+    unions: Vec<PortSet>,
+    /// The pairs already present, for protocols without ports.
+    present: HashSet<Pair>,
+}
+
+impl Covered {
+    /// The ports of `want` (flow `flow`'s) that `pair` does not have yet; it has them all after.
+    fn fresh_ports(&mut self, m: &Model, pair: Pair, flow: u32, want: &PortSet) -> PortSet {
+        match self.ports.get(&pair).copied() {
+            None => {
+                self.ports.insert(pair, Have::Flow(flow));
+                want.clone()
+            }
+            Some(Have::Flow(i)) => {
+                let have = ports_of(m, i as usize);
+                let fresh = want.minus(&have);
+                self.unions.push(have.union(want));
+                let u = Have::Union((self.unions.len() - 1) as u32);
+                self.ports.insert(pair, u);
+                fresh
+            }
+            Some(Have::Union(u)) => {
+                let u = u as usize;
+                let fresh = want.minus(&self.unions[u]);
+                self.unions[u] = self.unions[u].union(want);
+                fresh
+            }
+        }
+    }
+}
+
+/// Flow `i`'s ports as a set.
+fn ports_of(m: &Model, i: usize) -> PortSet {
+    PortSet::from_ranges(m.flows[i].ports.ranges().iter().copied())
 }
 
 /// The networks an end of a rule puts in elements: its networks, or for a default route none
