@@ -529,171 +529,204 @@ impl P<'_> {
     }
 }
 
+/// What the file has read so far: tables, sets, chains and rules as `nft -j` lists them, and
+/// each rule's line.
+#[derive(Default)]
+struct Listing {
+    items: Vec<Value>,
+    lines: Vec<usize>,
+}
+
+impl P<'_> {
+    /// A `table FAMILY NAME { ... }` block (after `table`); it replaces a table of that name
+    /// read before.
+    fn table(&mut self, out: &mut Listing) -> Result<(), Box<Diagnostic>> {
+        let family = self.word()?;
+        let table = self.word()?;
+        out.items
+            .retain(|v| v.get("table").is_none_or(|t| t["name"] != json!(table)));
+        out.items
+            .push(json!({"table": {"family": family, "name": table}}));
+        self.expect('{')?;
+        loop {
+            self.skip_nl();
+            match self.peek().cloned() {
+                Some(T::Punct('}')) => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some(T::Word(k)) if k == "set" || k == "map" => {
+                    self.i += 1;
+                    let set = self.set(&family, &table)?;
+                    out.items.push(json!({k: set}));
+                }
+                Some(T::Word(k)) if k == "chain" => {
+                    self.i += 1;
+                    self.chain(&family, &table, out)?;
+                }
+                // Stateful objects and flowtables (`counter cnt { ... }`, `quota`,
+                // `ct helper`, `flowtable ft { ... }`): no rules, nothing to evaluate.
+                Some(T::Word(k))
+                    if matches!(
+                        k.as_str(),
+                        "flowtable"
+                            | "counter"
+                            | "quota"
+                            | "limit"
+                            | "ct"
+                            | "secmark"
+                            | "synproxy"
+                            | "tunnel"
+                    ) =>
+                {
+                    self.skip_block();
+                }
+                Some(_) => {
+                    return Err(self.err("expected `set`, `map`, `chain` or an object in a table"))
+                }
+                None => return Err(self.err("unclosed table")),
+            }
+        }
+    }
+
+    /// A `set NAME { ... }` or `map` block (after its keyword): its name and elements.
+    fn set(&mut self, family: &str, table: &str) -> Result<Map<String, Value>, Box<Diagnostic>> {
+        let name = self.word()?;
+        self.expect('{')?;
+        let mut set = Map::new();
+        set.insert("family".into(), json!(family));
+        set.insert("name".into(), json!(name));
+        set.insert("table".into(), json!(table));
+        loop {
+            self.skip_nl();
+            match self.peek().cloned() {
+                Some(T::Punct('}')) => {
+                    self.i += 1;
+                    return Ok(set);
+                }
+                Some(T::Word(k)) if k == "elements" => {
+                    self.i += 1;
+                    if self.is_word("=") {
+                        self.i += 1;
+                    }
+                    let v = self.rhs()?;
+                    set.insert("elem".into(), v["set"].clone());
+                }
+                Some(_) => {
+                    // type, flags, policy...: up to the line's end.
+                    while !matches!(self.peek(), None | Some(T::Newline) | Some(T::Punct('}'))) {
+                        self.i += 1;
+                    }
+                }
+                None => return Err(self.err("unclosed set")),
+            }
+        }
+    }
+
+    /// A `chain NAME { ... }` block (after `chain`): the chain, then its rules.
+    fn chain(
+        &mut self,
+        family: &str,
+        table: &str,
+        out: &mut Listing,
+    ) -> Result<(), Box<Diagnostic>> {
+        let name = self.word()?;
+        self.expect('{')?;
+        let mut chain = Map::new();
+        chain.insert("family".into(), json!(family));
+        chain.insert("table".into(), json!(table));
+        chain.insert("name".into(), json!(name));
+        let at = out.items.len();
+        out.items.push(Value::Null);
+        loop {
+            self.skip_nl();
+            match self.peek().cloned() {
+                Some(T::Punct('}')) => {
+                    self.i += 1;
+                    break;
+                }
+                Some(T::Word(k)) if k == "type" => {
+                    self.i += 1;
+                    self.chain_type(&mut chain)?;
+                }
+                Some(T::Word(k)) if k == "policy" => {
+                    self.i += 1;
+                    chain.insert("policy".into(), json!(self.word()?));
+                }
+                Some(_) => {
+                    let line = self.line();
+                    let (expr, comment) = self.rule()?;
+                    if expr.is_empty() {
+                        return Err(self.err("expected a rule"));
+                    }
+                    let mut rule =
+                        json!({"family": family, "table": table, "chain": name, "expr": expr});
+                    if let Some(c) = comment {
+                        rule["comment"] = json!(c);
+                    }
+                    out.items.push(json!({"rule": rule}));
+                    out.lines.push(line);
+                }
+                None => return Err(self.err("unclosed chain")),
+            }
+        }
+        out.items[at] = json!({"chain": chain});
+        Ok(())
+    }
+
+    /// A base chain's `type filter hook forward [device ...] priority 0` (after `type`).
+    fn chain_type(&mut self, chain: &mut Map<String, Value>) -> Result<(), Box<Diagnostic>> {
+        chain.insert("type".into(), json!(self.word()?));
+        if self.is_word("hook") {
+            self.i += 1;
+            chain.insert("hook".into(), json!(self.word()?));
+        }
+        if self.is_word("device") {
+            self.i += 2;
+        } else if self.is_word("devices") {
+            // `devices = { eth0, eth1 }` (netdev chains).
+            self.skip_block();
+        }
+        if self.is_word("priority") {
+            self.i += 1;
+            let mut prio = self.word()?;
+            while matches!(self.peek(), Some(T::Word(x)) if x == "+" || x == "-") {
+                let op = self.word()?;
+                prio = format!("{prio} {op} {}", self.word()?);
+            }
+            let v = prio.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(prio));
+            chain.insert("prio".into(), v);
+        }
+        Ok(())
+    }
+}
+
 /// Parse ctxfw's nftables text.
 pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>> {
     let toks = lex(file)?;
     let mut p = P { toks, i: 0, file };
-    let mut items: Vec<Value> = Vec::new();
-    let mut lines: Vec<usize> = Vec::new();
+    let mut out = Listing::default();
     loop {
         p.skip_nl();
         let Some(t) = p.peek().cloned() else { break };
         match t {
             T::Word(w) if w == "table" => {
                 p.i += 1;
-                let family = p.word()?;
-                let table = p.word()?;
-                items.retain(|v| v.get("table").is_none_or(|t| t["name"] != json!(table)));
-                items.push(json!({"table": {"family": family, "name": table}}));
-                p.expect('{')?;
-                loop {
-                    p.skip_nl();
-                    match p.peek().cloned() {
-                        Some(T::Punct('}')) => {
-                            p.i += 1;
-                            break;
-                        }
-                        Some(T::Word(k)) if k == "set" || k == "map" => {
-                            p.i += 1;
-                            let name = p.word()?;
-                            p.expect('{')?;
-                            let mut set = Map::new();
-                            set.insert("family".into(), json!(family));
-                            set.insert("name".into(), json!(name));
-                            set.insert("table".into(), json!(table));
-                            loop {
-                                p.skip_nl();
-                                match p.peek().cloned() {
-                                    Some(T::Punct('}')) => {
-                                        p.i += 1;
-                                        break;
-                                    }
-                                    Some(T::Word(k)) if k == "elements" => {
-                                        p.i += 1;
-                                        if p.is_word("=") {
-                                            p.i += 1;
-                                        }
-                                        let v = p.rhs()?;
-                                        set.insert("elem".into(), v["set"].clone());
-                                    }
-                                    Some(_) => {
-                                        // type, flags, policy...: up to the line's end.
-                                        while !matches!(
-                                            p.peek(),
-                                            None | Some(T::Newline) | Some(T::Punct('}'))
-                                        ) {
-                                            p.i += 1;
-                                        }
-                                    }
-                                    None => return Err(p.err("unclosed set")),
-                                }
-                            }
-                            items.push(json!({k: set}));
-                        }
-                        Some(T::Word(k)) if k == "chain" => {
-                            p.i += 1;
-                            let name = p.word()?;
-                            p.expect('{')?;
-                            let mut chain = Map::new();
-                            chain.insert("family".into(), json!(family));
-                            chain.insert("table".into(), json!(table));
-                            chain.insert("name".into(), json!(name));
-                            let at = items.len();
-                            items.push(Value::Null);
-                            loop {
-                                p.skip_nl();
-                                match p.peek().cloned() {
-                                    Some(T::Punct('}')) => {
-                                        p.i += 1;
-                                        break;
-                                    }
-                                    Some(T::Word(k)) if k == "type" => {
-                                        p.i += 1;
-                                        chain.insert("type".into(), json!(p.word()?));
-                                        if p.is_word("hook") {
-                                            p.i += 1;
-                                            chain.insert("hook".into(), json!(p.word()?));
-                                        }
-                                        if p.is_word("device") {
-                                            p.i += 2;
-                                        } else if p.is_word("devices") {
-                                            // `devices = { eth0, eth1 }` (netdev chains).
-                                            p.skip_block();
-                                        }
-                                        if p.is_word("priority") {
-                                            p.i += 1;
-                                            let mut prio = p.word()?;
-                                            while matches!(p.peek(), Some(T::Word(x)) if x == "+" || x == "-")
-                                            {
-                                                let op = p.word()?;
-                                                prio = format!("{prio} {op} {}", p.word()?);
-                                            }
-                                            let v = prio
-                                                .parse::<i64>()
-                                                .map(|n| json!(n))
-                                                .unwrap_or(json!(prio));
-                                            chain.insert("prio".into(), v);
-                                        }
-                                    }
-                                    Some(T::Word(k)) if k == "policy" => {
-                                        p.i += 1;
-                                        chain.insert("policy".into(), json!(p.word()?));
-                                    }
-                                    Some(_) => {
-                                        let line = p.line();
-                                        let (expr, comment) = p.rule()?;
-                                        if expr.is_empty() {
-                                            return Err(p.err("expected a rule"));
-                                        }
-                                        let mut rule = json!({"family": family, "table": table, "chain": name, "expr": expr});
-                                        if let Some(c) = comment {
-                                            rule["comment"] = json!(c);
-                                        }
-                                        items.push(json!({"rule": rule}));
-                                        lines.push(line);
-                                    }
-                                    None => return Err(p.err("unclosed chain")),
-                                }
-                            }
-                            items[at] = json!({"chain": chain});
-                        }
-                        // Stateful objects and flowtables (`counter cnt { ... }`, `quota`,
-                        // `ct helper`, `flowtable ft { ... }`): no rules, nothing to evaluate.
-                        Some(T::Word(k))
-                            if matches!(
-                                k.as_str(),
-                                "flowtable"
-                                    | "counter"
-                                    | "quota"
-                                    | "limit"
-                                    | "ct"
-                                    | "secmark"
-                                    | "synproxy"
-                                    | "tunnel"
-                            ) =>
-                        {
-                            p.skip_block();
-                        }
-                        Some(_) => {
-                            return Err(
-                                p.err("expected `set`, `map`, `chain` or an object in a table")
-                            )
-                        }
-                        None => return Err(p.err("unclosed table")),
-                    }
-                }
+                p.table(&mut out)?;
             }
             T::Word(w) if w == "delete" || w == "flush" => {
                 // `delete table inet x`: the file replaces that table; what follows is it.
                 while !matches!(p.peek(), None | Some(T::Newline)) {
                     p.i += 1;
                 }
-                let name = items
+                let name = out
+                    .items
                     .last()
                     .and_then(|v| v.get("table"))
                     .map(|t| t["name"].clone());
                 if let Some(n) = name {
-                    items.retain(|v| v.get("table").is_none_or(|t| t["name"] != n));
+                    out.items
+                        .retain(|v| v.get("table").is_none_or(|t| t["name"] != n));
                 }
             }
             T::Word(w) if w == "add" || w == "insert" => {
@@ -703,6 +736,7 @@ pub fn parse(file: &SourceFile, ctx: &Context) -> Result<Model, Box<Diagnostic>>
         }
     }
     // Chains and sets after their table, rules after their chains, as nft -j lists them.
+    let Listing { items, lines } = out;
     let mut ordered: Vec<Value> = items
         .iter()
         .filter(|v| v.get("rule").is_none())
