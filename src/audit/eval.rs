@@ -306,15 +306,15 @@ impl<'m> Evaluator<'m> {
         let rules: Vec<usize> = self.index[c]
             .candidates(&input)
             .unwrap_or_else(|| (0..chain.rules.len()).collect());
-        // What each rule took, by rule; `done` lists them in order.
-        let mut consumed = Consumed {
-            by_rule: vec![None; chain.rules.len()],
-            done: Vec::new(),
+        let mut st = ChainState {
+            consumed: Consumed {
+                by_rule: vec![None; chain.rules.len()],
+                done: Vec::new(),
+            },
+            terminal: Vec::new(),
+            all_terminal: false,
+            returned: false,
         };
-        let mut terminal: Vec<Cube> = Vec::new();
-        let mut all_terminal = false;
-        // Something left this chain without a verdict (a return, a goto's target returning).
-        let mut returned = false;
         let mut ended_by: Option<usize> = None;
         for i in rules {
             let rule = &chain.rules[i];
@@ -346,19 +346,19 @@ impl<'m> Evaluator<'m> {
             // is not cut into pieces (the whole-space walk: nothing dropped matters, and the
             // rest of a large rule set's space is many pieces).
             let catch_all = rule.unknown.is_empty()
-                && !returned
+                && !st.returned
                 && matches!(rule.action, Action::Drop | Action::Return)
                 && !(self.need_drops && rule.action == Action::Drop)
                 && input.iter().all(|x| rule.space.iter().any(|r| r.covers(x)));
             if catch_all {
-                all_terminal = rule.action == Action::Drop;
+                st.all_terminal = rule.action == Action::Drop;
                 ended_by = Some(i);
                 if self.record {
                     // Earlier rules may have taken all of it.
-                    let layers = with(outer, (c, &consumed, i));
+                    let layers = with(outer, (c, &st.consumed, i));
                     self.note_reach(w, me, &layers, &input, false);
                 }
-                consumed.push(i, input.clone());
+                st.consumed.push(i, input.clone());
                 continue;
             }
             if let (Action::Jump(t) | Action::Goto(t), true) =
@@ -372,12 +372,12 @@ impl<'m> Evaluator<'m> {
                     goto,
                     depth,
                 };
-                let layers = with(outer, (c, &consumed, i));
-                let took = self.jump(into, reach, &layers, w, &mut terminal, &mut returned);
-                consumed.push(i, took);
+                let layers = with(outer, (c, &st.consumed, i));
+                let took = self.jump(into, reach, &layers, w, &mut st.terminal, &mut st.returned);
+                st.consumed.push(i, took);
                 continue;
             }
-            let (reach, mut cut_by) = self.cut(c, &consumed, i, reach, &rule.space);
+            let (reach, mut cut_by) = self.cut(c, &st.consumed, i, reach, &rule.space);
             // A verdict, and what a rule with an unknown condition might do, hold only for
             // what the chains that jumped here left: cut that out too. A return's pieces are
             // only cut by later rules here, which what it took again does not change.
@@ -392,80 +392,113 @@ impl<'m> Evaluator<'m> {
                 }
                 continue;
             }
-            if self.record {
-                if rule.action == Action::Return {
-                    // Not cut by the outer layers above.
-                    self.note_reach(w, me, outer, &reach, true);
-                } else {
-                    w.reached
-                        .entry(me)
-                        .or_default()
-                        .extend(reach.iter().cloned());
-                }
-            }
-            if !rule.unknown.is_empty() {
-                let accept = match rule.action {
-                    Action::Accept => Some(true),
-                    Action::Drop => Some(false),
-                    _ => None,
-                };
-                w.maybe.extend(reach.into_iter().map(|cube| Maybe {
-                    cube,
-                    rule: me,
-                    accept,
-                }));
-                continue;
-            }
-            match &rule.action {
-                Action::Accept | Action::Drop => {
-                    let accept = rule.action == Action::Accept;
-                    w.decided.extend(reach.iter().map(|cube| Decided {
-                        cube: cube.clone(),
-                        accept,
-                        by: By::Rule(me),
-                    }));
-                    terminal.extend(reach.iter().cloned());
-                    consumed.push(i, reach);
-                }
-                Action::Jump(_) | Action::Goto(_) => unreachable!("walked above"),
-                Action::Return => {
-                    returned = true;
-                    consumed.push(i, reach);
-                }
-                Action::Continue => {}
-                Action::Unknown(_) => {
-                    w.maybe.extend(reach.into_iter().map(|cube| Maybe {
-                        cube,
-                        rule: me,
-                        accept: None,
-                    }));
-                }
-            }
+            self.settle(me, reach, outer, &mut st, w);
         }
         // What falls off the end, returns or comes back from a goto: the caller's (a base
         // chain's policy).
         let rest = want_rest.then(|| {
-            if all_terminal {
-                return Vec::new();
+            if st.all_terminal {
+                Vec::new()
+            } else {
+                rest_of(input, &st.terminal)
             }
-            let mut rest = input;
-            for t in &terminal {
-                if rest.iter().any(|x| x.intersects(t)) {
-                    rest = minus_all(rest, t);
-                }
-                if rest.is_empty() {
-                    break;
-                }
-            }
-            rest
         });
-        let term = if all_terminal {
+        let term = if st.all_terminal {
             Term::All
         } else {
-            Term::Cubes(terminal)
+            Term::Cubes(st.terminal)
         };
         (term, rest)
     }
+
+    /// What rule `me` does with `reach`, the part of the chain's input that reaches it after
+    /// the rules above and the outer layers took theirs.
+    fn settle(
+        &self,
+        me: RuleRef,
+        reach: Vec<Cube>,
+        outer: &[Layer<'_>],
+        st: &mut ChainState,
+        w: &mut Walk,
+    ) {
+        let rule = &self.model.chains[me.chain].rules[me.rule];
+        let i = me.rule;
+        if self.record {
+            if rule.action == Action::Return {
+                // Not cut by the outer layers above.
+                self.note_reach(w, me, outer, &reach, true);
+            } else {
+                w.reached
+                    .entry(me)
+                    .or_default()
+                    .extend(reach.iter().cloned());
+            }
+        }
+        if !rule.unknown.is_empty() {
+            let accept = match rule.action {
+                Action::Accept => Some(true),
+                Action::Drop => Some(false),
+                _ => None,
+            };
+            w.maybe.extend(reach.into_iter().map(|cube| Maybe {
+                cube,
+                rule: me,
+                accept,
+            }));
+            return;
+        }
+        match &rule.action {
+            Action::Accept | Action::Drop => {
+                let accept = rule.action == Action::Accept;
+                w.decided.extend(reach.iter().map(|cube| Decided {
+                    cube: cube.clone(),
+                    accept,
+                    by: By::Rule(me),
+                }));
+                st.terminal.extend(reach.iter().cloned());
+                st.consumed.push(i, reach);
+            }
+            Action::Jump(_) | Action::Goto(_) => unreachable!("walked above"),
+            Action::Return => {
+                st.returned = true;
+                st.consumed.push(i, reach);
+            }
+            Action::Continue => {}
+            Action::Unknown(_) => {
+                w.maybe.extend(reach.into_iter().map(|cube| Maybe {
+                    cube,
+                    rule: me,
+                    accept: None,
+                }));
+            }
+        }
+    }
+}
+
+/// What the walk through one chain has found so far.
+struct ChainState {
+    /// What each rule took, by rule; `done` lists them in order.
+    consumed: Consumed,
+    /// What the chain decided (accepted or dropped), here or in chains it jumped to.
+    terminal: Vec<Cube>,
+    /// A catch-all drop ended the chain: everything it got is decided.
+    all_terminal: bool,
+    /// Something left this chain without a verdict (a return, a goto's target returning).
+    returned: bool,
+}
+
+/// `input` less every piece of `terminal`: what falls off a chain's end.
+fn rest_of(input: Vec<Cube>, terminal: &[Cube]) -> Vec<Cube> {
+    let mut rest = input;
+    for t in terminal {
+        if rest.iter().any(|x| x.intersects(t)) {
+            rest = minus_all(rest, t);
+        }
+        if rest.is_empty() {
+            break;
+        }
+    }
+    rest
 }
 
 impl Evaluator<'_> {
