@@ -589,14 +589,24 @@ impl P<'_> {
         }
     }
 
-    /// A `set NAME { ... }` or `map` block (after its keyword): its name and elements.
-    fn set(&mut self, family: &str, table: &str) -> Result<Map<String, Value>, Box<Diagnostic>> {
+    /// A set's or chain's `NAME {`: its family, table and name as `nft -j` lists them.
+    fn block_head(
+        &mut self,
+        family: &str,
+        table: &str,
+    ) -> Result<Map<String, Value>, Box<Diagnostic>> {
         let name = self.word()?;
         self.expect('{')?;
-        let mut set = Map::new();
-        set.insert("family".into(), json!(family));
-        set.insert("name".into(), json!(name));
-        set.insert("table".into(), json!(table));
+        let mut head = Map::new();
+        head.insert("family".into(), json!(family));
+        head.insert("table".into(), json!(table));
+        head.insert("name".into(), json!(name));
+        Ok(head)
+    }
+
+    /// A `set NAME { ... }` or `map` block (after its keyword): its name and elements.
+    fn set(&mut self, family: &str, table: &str) -> Result<Map<String, Value>, Box<Diagnostic>> {
+        let mut set = self.block_head(family, table)?;
         loop {
             self.skip_nl();
             match self.peek().cloned() {
@@ -630,12 +640,8 @@ impl P<'_> {
         table: &str,
         out: &mut Listing,
     ) -> Result<(), Box<Diagnostic>> {
-        let name = self.word()?;
-        self.expect('{')?;
-        let mut chain = Map::new();
-        chain.insert("family".into(), json!(family));
-        chain.insert("table".into(), json!(table));
-        chain.insert("name".into(), json!(name));
+        let mut chain = self.block_head(family, table)?;
+        let name = chain["name"].clone();
         let at = out.items.len();
         out.items.push(Value::Null);
         loop {
