@@ -182,6 +182,14 @@ impl Index {
         }
     }
 
+    /// Each cube its own item.
+    fn of_cubes<'a>(cubes: impl Iterator<Item = &'a Cube> + Clone) -> Index {
+        Index {
+            dst: DstIndex::new(cubes.clone().map(std::slice::from_ref)),
+            src: DstIndex::new_src(cubes.map(std::slice::from_ref)),
+        }
+    }
+
     fn of_rules(rules: &[super::model::Rule]) -> Index {
         Index {
             dst: DstIndex::new(rules.iter().map(|r| r.space.as_slice())),
@@ -475,6 +483,50 @@ impl<'m> Evaluator<'m> {
     }
 }
 
+/// Each of `pieces` less the cubes the `earlier` rules took, in the order they took them; with
+/// the rules whose cubes cut some. Only the cubes an index says may meet a piece are tested: a
+/// whole-space walk through concat-set rules has thousands of elements on each side.
+fn cut_pieces<'a>(
+    c: usize,
+    earlier: &[usize],
+    pieces: Vec<Cube>,
+    taken: impl Fn(usize) -> &'a Vec<Cube>,
+) -> (Vec<Cube>, Vec<RuleRef>) {
+    // Every cube taken, with the position of its rule in `earlier`, in order.
+    let cubes: Vec<(usize, &Cube)> = earlier
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &j)| taken(j).iter().map(move |cc| (k, cc)))
+        .collect();
+    let index = Index::of_cubes(cubes.iter().map(|(_, cc)| *cc));
+    let mut touched = vec![false; earlier.len()];
+    let mut left = Vec::new();
+    for p in pieces {
+        let candidates = index
+            .candidates(std::slice::from_ref(&p))
+            .unwrap_or_else(|| (0..cubes.len()).collect());
+        let mut frags = vec![p];
+        for t in candidates {
+            let (k, cc) = cubes[t];
+            if frags.iter().any(|x| x.intersects(cc)) {
+                touched[k] = true;
+                frags = minus_all(frags, cc);
+                if frags.is_empty() {
+                    break;
+                }
+            }
+        }
+        left.extend(frags);
+    }
+    let cut_by = earlier
+        .iter()
+        .zip(touched)
+        .filter(|(_, t)| *t)
+        .map(|(&j, _)| RuleRef { chain: c, rule: j })
+        .collect();
+    (left, cut_by)
+}
+
 /// What the walk through one chain has found so far.
 struct ChainState {
     /// What each rule took, by rule; `done` lists them in order.
@@ -509,27 +561,13 @@ impl Evaluator<'_> {
         c: usize,
         consumed: &Consumed,
         below: usize,
-        mut pieces: Vec<Cube>,
+        pieces: Vec<Cube>,
         probe: &[Cube],
     ) -> (Vec<Cube>, Vec<RuleRef>) {
-        let mut cut_by = Vec::new();
-        for j in self.earlier(c, consumed, below, probe) {
-            let cs = consumed.by_rule[j].as_ref().expect("consumed");
-            let mut touched = false;
-            for cc in cs {
-                if pieces.iter().any(|x| x.intersects(cc)) {
-                    touched = true;
-                    pieces = minus_all(pieces, cc);
-                }
-            }
-            if touched {
-                cut_by.push(RuleRef { chain: c, rule: j });
-            }
-            if pieces.is_empty() {
-                break;
-            }
-        }
-        (pieces, cut_by)
+        let earlier = self.earlier(c, consumed, below, probe);
+        cut_pieces(c, &earlier, pieces, |j| {
+            consumed.by_rule[j].as_ref().expect("consumed")
+        })
     }
 
     /// The rules of chain `c` before `below` that took something, in order; only those whose
@@ -804,6 +842,61 @@ mod tests {
                 ..Model::default()
             })
         })
+    }
+
+    /// A cube of a wider universe (addresses 0..=4095 in networks of a few sizes, ports 0..=99),
+    /// as a concat set's elements are: many small ones and some wide ones.
+    fn wide_cube() -> impl Strategy<Value = Cube> {
+        let net = (0..4096u128, 0..13u32).prop_map(|(a, bits)| {
+            let lo = a >> bits << bits;
+            (lo, lo + (1 << bits) - 1)
+        });
+        let ports = (0..100u128, 0..100u128).prop_map(|(a, b)| (a.min(b), a.max(b)));
+        (net.clone(), net, ports).prop_map(|(s, d, p)| cube(s, d, p))
+    }
+
+    /// The cut as it is defined: every cube the `earlier` rules took, in order, against every
+    /// piece left.
+    fn cut_pairwise<'a>(
+        c: usize,
+        earlier: &[usize],
+        mut pieces: Vec<Cube>,
+        taken: impl Fn(usize) -> &'a Vec<Cube>,
+    ) -> (Vec<Cube>, Vec<RuleRef>) {
+        let mut cut_by = Vec::new();
+        for &j in earlier {
+            let mut touched = false;
+            for cc in taken(j) {
+                if pieces.iter().any(|x| x.intersects(cc)) {
+                    touched = true;
+                    pieces = minus_all(pieces, cc);
+                }
+            }
+            if touched {
+                cut_by.push(RuleRef { chain: c, rule: j });
+            }
+            if pieces.is_empty() {
+                break;
+            }
+        }
+        (pieces, cut_by)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The cut through the index leaves the same pieces, in the same order, and names the
+        /// same rules as testing every pair.
+        #[test]
+        fn the_indexed_cut_is_the_pairwise_cut(
+            pieces in proptest::collection::vec(wide_cube(), 0..300),
+            taken in proptest::collection::vec(proptest::collection::vec(wide_cube(), 0..200), 0..6),
+        ) {
+            let earlier: Vec<usize> = (0..taken.len()).collect();
+            let by = |j: usize| &taken[j];
+            let pairwise = cut_pairwise(0, &earlier, pieces.clone(), by);
+            let indexed = cut_pieces(0, &earlier, pieces, by);
+            prop_assert_eq!(indexed, pairwise);
+        }
     }
 
     proptest! {
