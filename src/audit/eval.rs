@@ -483,10 +483,42 @@ impl<'m> Evaluator<'m> {
     }
 }
 
-/// Each of `pieces` less the cubes the `earlier` rules took, in the order they took them; with
-/// the rules whose cubes cut some. Only the cubes an index says may meet a piece are tested: a
-/// whole-space walk through concat-set rules has thousands of elements on each side.
-fn cut_pieces<'a>(
+/// Pieces from which [`Evaluator::cut`] looks the cubes taken up in an index made for the
+/// call instead of testing every pair: making it costs more than testing a few pieces (a rule
+/// per flow), and far less than testing thousands (a concat set rule's elements).
+const INDEXED_CUT: usize = 64;
+
+/// [`Evaluator::cut`] testing every cube the `earlier` rules took against the pieces.
+fn cut_pairwise<'a>(
+    c: usize,
+    earlier: &[usize],
+    mut pieces: Vec<Cube>,
+    taken: impl Fn(usize) -> &'a Vec<Cube>,
+) -> (Vec<Cube>, Vec<RuleRef>) {
+    let mut cut_by = Vec::new();
+    for &j in earlier {
+        let mut touched = false;
+        for cc in taken(j) {
+            if pieces.iter().any(|x| x.intersects(cc)) {
+                touched = true;
+                pieces = minus_all(pieces, cc);
+            }
+        }
+        if touched {
+            cut_by.push(RuleRef { chain: c, rule: j });
+        }
+        if pieces.is_empty() {
+            break;
+        }
+    }
+    (pieces, cut_by)
+}
+
+/// [`Evaluator::cut`] for many pieces: each piece less the cubes the `earlier` rules took that
+/// an index says may meet it, in the order the rules took them. A piece is cut by each cube
+/// in turn as the pairwise loop does, so the pieces left, their order and the rules that cut
+/// some are the same.
+fn cut_indexed<'a>(
     c: usize,
     earlier: &[usize],
     pieces: Vec<Cube>,
@@ -565,9 +597,12 @@ impl Evaluator<'_> {
         probe: &[Cube],
     ) -> (Vec<Cube>, Vec<RuleRef>) {
         let earlier = self.earlier(c, consumed, below, probe);
-        cut_pieces(c, &earlier, pieces, |j| {
-            consumed.by_rule[j].as_ref().expect("consumed")
-        })
+        let taken = |j: usize| consumed.by_rule[j].as_ref().expect("consumed");
+        if pieces.len() >= INDEXED_CUT {
+            cut_indexed(c, &earlier, pieces, taken)
+        } else {
+            cut_pairwise(c, &earlier, pieces, taken)
+        }
     }
 
     /// The rules of chain `c` before `below` that took something, in order; only those whose
@@ -855,37 +890,10 @@ mod tests {
         (net.clone(), net, ports).prop_map(|(s, d, p)| cube(s, d, p))
     }
 
-    /// The cut as it is defined: every cube the `earlier` rules took, in order, against every
-    /// piece left.
-    fn cut_pairwise<'a>(
-        c: usize,
-        earlier: &[usize],
-        mut pieces: Vec<Cube>,
-        taken: impl Fn(usize) -> &'a Vec<Cube>,
-    ) -> (Vec<Cube>, Vec<RuleRef>) {
-        let mut cut_by = Vec::new();
-        for &j in earlier {
-            let mut touched = false;
-            for cc in taken(j) {
-                if pieces.iter().any(|x| x.intersects(cc)) {
-                    touched = true;
-                    pieces = minus_all(pieces, cc);
-                }
-            }
-            if touched {
-                cut_by.push(RuleRef { chain: c, rule: j });
-            }
-            if pieces.is_empty() {
-                break;
-            }
-        }
-        (pieces, cut_by)
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
-        /// The cut through the index leaves the same pieces, in the same order, and names the
-        /// same rules as testing every pair.
+        /// The indexed cut leaves the same pieces, in the same order, and names the same rules
+        /// as testing every pair.
         #[test]
         fn the_indexed_cut_is_the_pairwise_cut(
             pieces in proptest::collection::vec(wide_cube(), 0..300),
@@ -894,7 +902,7 @@ mod tests {
             let earlier: Vec<usize> = (0..taken.len()).collect();
             let by = |j: usize| &taken[j];
             let pairwise = cut_pairwise(0, &earlier, pieces.clone(), by);
-            let indexed = cut_pieces(0, &earlier, pieces, by);
+            let indexed = cut_indexed(0, &earlier, pieces, by);
             prop_assert_eq!(indexed, pairwise);
         }
     }
