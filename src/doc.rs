@@ -314,6 +314,15 @@ impl<'f> Reader<'f> {
         }
     }
 
+    /// [`Reader::strings`] without their spans: none when `v` is neither (reported).
+    pub fn texts(&mut self, v: &Value<'_>, what: &str) -> Vec<String> {
+        self.strings(v, what)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect()
+    }
+
     /// Strings or integers rendered as text: ports may be written `443` or `"6910-6930"`.
     pub fn scalars(&mut self, v: &Value<'_>, what: &str) -> Option<Vec<Spanned<String>>> {
         let one = |r: &mut Self, item: &Value<'_>| -> Option<Spanned<String>> {

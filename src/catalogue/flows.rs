@@ -74,14 +74,7 @@ pub(super) fn read_flow(
     };
     for e in r.fields(t, FLOW_KEYS, "a flow") {
         match e.key {
-            "refs" => {
-                f.refs = r
-                    .strings(e.value, "refs")
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Spanned::into_inner)
-                    .collect()
-            }
+            "refs" => f.refs = r.texts(e.value, "refs"),
             "needs" => {
                 f.needs = r
                     .strings(e.value, "needs")
@@ -90,14 +83,7 @@ pub(super) fn read_flow(
                     .map(|s| kind_ref(s.get_ref()))
                     .collect()
             }
-            "fixes" => {
-                f.fixes = r
-                    .strings(e.value, "fixes")
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Spanned::into_inner)
-                    .collect()
-            }
+            "fixes" => f.fixes = r.texts(e.value, "fixes").into(),
             "from_internet" | "cross_site" | "within_component" => {
                 let b = r.boolean(e.value, e.key).is_some_and(Spanned::into_inner);
                 *match e.key {

@@ -50,19 +50,12 @@ pub(super) fn read_kind(
     };
     let mut has_platform = false;
     for f in r.fields(t, KIND_KEYS, "a component kind") {
-        let list = |r: &mut Reader<'_>| -> Vec<String> {
-            r.strings(f.value, f.key)
-                .unwrap_or_default()
-                .into_iter()
-                .map(Spanned::into_inner)
-                .collect()
-        };
         match f.key {
-            "traits" => kind.traits = list(r),
-            "roles" => kind.roles = list(r),
-            "extends" => kind.extends = list(r),
+            "traits" => kind.traits = r.texts(f.value, f.key),
+            "roles" => kind.roles = r.texts(f.value, f.key),
+            "extends" => kind.extends = r.texts(f.value, f.key),
             "fqdns" => kind.fqdns = domain_names(r, f.value),
-            "aliases" => kind.aliases = list(r),
+            "aliases" => kind.aliases = r.texts(f.value, f.key),
             "settings" => {
                 let Some(t) = r.table(f.value, "settings") else {
                     continue;

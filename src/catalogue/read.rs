@@ -232,14 +232,7 @@ fn read_defects(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx
         };
         for f in r.fields(tt, &["summary", "handling", "flows"], "a defect") {
             match f.key {
-                "flows" => {
-                    d.flows = r
-                        .strings(f.value, "flows")
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(Spanned::into_inner)
-                        .collect()
-                }
+                "flows" => d.flows = r.texts(f.value, "flows"),
                 key => {
                     let Some(s) = r.string(f.value, key) else {
                         continue;
@@ -363,14 +356,7 @@ pub(super) fn read_param(
             }
             "values" => values_v = Some(f.value),
             "default" => default_v = Some(f.value),
-            "refs" => {
-                refs = r
-                    .strings(f.value, "refs")
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Spanned::into_inner)
-                    .collect()
-            }
+            "refs" => refs = r.texts(f.value, "refs"),
             "description" => {
                 description = r
                     .string(f.value, "description")
