@@ -104,13 +104,7 @@ fn read_parameters(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, 
 
 /// `[retired.<name>]`: parameters that no longer exist, with what to write instead.
 fn read_retired(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx: usize) {
-    let Some(t) = r.table(v, "retired") else {
-        return;
-    };
-    for p in r.entries(t) {
-        let Some(tt) = r.table(p.value, p.key) else {
-            continue;
-        };
+    each_table(r, v, "retired", |r, p, tt| {
         let hint = lone_string(r, tt, "hint", "a retired parameter");
         if hint.is_empty() {
             r.error(
@@ -123,7 +117,7 @@ fn read_retired(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx
             r,
             &mut cat.retired,
             "retired parameter",
-            &p,
+            p,
             Retired {
                 name: p.key.to_string(),
                 hint,
@@ -131,30 +125,24 @@ fn read_retired(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx
                 file: idx,
             },
         );
-    }
+    });
 }
 
 /// `[traits.<id>]`.
 fn read_traits(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>) {
-    let Some(t) = r.table(v, "traits") else {
-        return;
-    };
-    for p in r.entries(t) {
-        let Some(tt) = r.table(p.value, p.key) else {
-            continue;
-        };
+    each_table(r, v, "traits", |r, p, tt| {
         let description = lone_string(r, tt, "description", "a trait");
         insert_once(
             r,
             &mut cat.traits,
             "trait",
-            &p,
+            p,
             Trait {
                 id: p.key.to_string(),
                 description,
             },
         );
-    }
+    });
 }
 
 /// `[components.<kind>]`: each kind once across the catalogue's files.
@@ -187,13 +175,7 @@ fn read_kinds(
 
 /// `[references.<id>]`: the documents flows cite.
 fn read_references(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>) {
-    let Some(t) = r.table(v, "references") else {
-        return;
-    };
-    for p in r.entries(t) {
-        let Some(tt) = r.table(p.value, p.key) else {
-            continue;
-        };
+    each_table(r, v, "references", |r, p, tt| {
         let mut rf = Reference {
             id: p.key.to_string(),
             title: String::new(),
@@ -209,19 +191,13 @@ fn read_references(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>) 
                 rf.url = Some(s.into_inner());
             }
         }
-        insert_once(r, &mut cat.references, "reference", &p, rf);
-    }
+        insert_once(r, &mut cat.references, "reference", p, rf);
+    });
 }
 
 /// `[defects.<id>]`: the known errors of the sources, how each is handled and in which flows.
 fn read_defects(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx: usize) {
-    let Some(t) = r.table(v, "defects") else {
-        return;
-    };
-    for p in r.entries(t) {
-        let Some(tt) = r.table(p.value, p.key) else {
-            continue;
-        };
+    each_table(r, v, "defects", |r, p, tt| {
         let mut d = Defect {
             id: p.key.to_string(),
             summary: String::new(),
@@ -252,7 +228,25 @@ fn read_defects(r: &mut Reader<'_>, cat: &mut Catalogue, v: &doc::Value<'_>, idx
                 "add handling = \"...\"",
             );
         }
-        insert_once(r, &mut cat.defects, "defect", &p, d);
+        insert_once(r, &mut cat.defects, "defect", p, d);
+    });
+}
+
+/// Each entry of the section `[<section>.<id>]` that is a table, read by `read` in the file's
+/// order (an entry that is not a table is reported where it stands).
+fn each_table<'t, 'i>(
+    r: &mut Reader<'_>,
+    v: &'t doc::Value<'i>,
+    section: &str,
+    mut read: impl FnMut(&mut Reader<'_>, &doc::Entry<'t, 'i>, &'t Table<'i>),
+) {
+    let Some(t) = r.table(v, section) else {
+        return;
+    };
+    for p in r.entries(t) {
+        if let Some(tt) = r.table(p.value, p.key) {
+            read(r, &p, tt);
+        }
     }
 }
 
