@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::eval::{By, Decided, Evaluator, Index, Maybe, RuleRef, Walk};
+use super::eval::{By, Decided, Evaluator, Maybe, RuleRef, Walk};
 use super::flows::{Need, Required};
+use super::index::Index;
 use super::model::{self, Action, Model, Scope};
 use super::space::{self, iv_nets, minus_all, Cube, Fam, Set, ICMP, ICMPV6, SEL_MAX};
 use super::{Blocked, Opening, RuleInfo, RuleNote, TooOpen, Unknown, MAX_OPENINGS};

@@ -12,6 +12,7 @@ pub mod eval;
 mod findings;
 pub mod flows;
 pub mod gcp;
+pub mod index;
 pub mod iptables;
 pub mod json;
 pub mod model;
